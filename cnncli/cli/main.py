@@ -1,0 +1,127 @@
+"""The ``cnncli`` application and the one place where errors become exit statuses.
+
+Commands live one per module in this package and are registered on :data:`app`.
+:func:`run` is the console-script entry point: it calls the Typer app in
+standalone-off mode and maps
+
+* :class:`cnncli.errors.CnncliError` → ``error: <message>`` (+ optional hint) on
+  stderr, exit status 2;
+* Typer usage errors → ``error: <message>``, exit status 2;
+* ``KeyboardInterrupt`` → exit status 130;
+* a closed stdout (``| head``) → a quiet exit;
+* anything else → a short bug report request, exit status 1
+  (``--debug`` or ``CNNCLI_DEBUG=1`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from typer.exceptions import Abort, Exit, TyperException
+
+from cnncli import __version__
+from cnncli.cli.status import ExitStatus
+from cnncli.errors import CnncliError
+
+app = typer.Typer(
+    name="cnncli",
+    help="See how a convolutional neural network works: convolution, pooling, padding, "
+    "activations and whole networks, computed with NumPy and shown in the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"cnncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show a full traceback on errors (or set CNNCLI_DEBUG=1)."
+    ),
+) -> None:
+    """cnncli: CNN layers you can see."""
+    if debug:
+        os.environ["CNNCLI_DEBUG"] = "1"
+
+
+def _register_commands() -> None:
+    """Import the command modules so they attach themselves to :data:`app`."""
+    from cnncli.cli import commands  # noqa: F401
+
+
+def _debug_enabled(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("CNNCLI_DEBUG", "") not in ("", "0")
+
+
+def _print_error(message: str, hint: str | None = None) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    sys.stderr.write(f"error: {first}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run cnncli with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_enabled(args)
+    try:
+        _register_commands()
+        result = app(args=args, prog_name="cnncli", standalone_mode=False)
+        return int(result) if isinstance(result, int) else ExitStatus.SUCCESS
+    except CnncliError as exc:
+        if debug:
+            raise
+        _print_error(exc.message, exc.hint)
+        return ExitStatus.USAGE
+    except Exit as exc:
+        return int(exc.exit_code)
+    except Abort:
+        return ExitStatus.INTERRUPTED
+    except TyperException as exc:  # Typer's (vendored Click's) usage errors
+        if debug:
+            raise
+        message = exc.format_message()
+        if message.strip():  # empty for "no arguments: help was shown"
+            _print_error(message)
+        return ExitStatus.USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitStatus.SUCCESS
+    except Exception as exc:
+        if debug:
+            raise
+        sys.stderr.write(
+            f"cnncli: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in cnncli; please report it with the command you ran "
+            "(run again with --debug for the traceback).\n"
+        )
+        return ExitStatus.BUG
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at devnull so the interpreter's flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

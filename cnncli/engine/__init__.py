@@ -1,0 +1,6 @@
+"""The cnncli engine: NumPy ops for CNN layers, forward and backward, NCHW.
+
+Forward functions carry ``torch.nn.functional``'s names, argument names and
+defaults, take and return NumPy arrays, and keep float32 as float32 and float64
+as float64.  This package imports NumPy and the standard library only.
+"""
