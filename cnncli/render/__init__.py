@@ -1,0 +1,1 @@
+"""Turn results into Rich renderables. Nothing here prints; ``cli/`` prints once."""
