@@ -21,7 +21,9 @@ def scaled_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.max(np.abs(actual - expected))) / scale
 
 
-def assert_close(actual: np.ndarray, expected: Any, dtype: Any = None, tol: float | None = None) -> None:
+def assert_close(
+    actual: np.ndarray, expected: Any, dtype: Any = None, tol: float | None = None
+) -> None:
     """Assert that ``actual`` equals ``expected`` within the dtype's scaled tolerance.
 
     ``expected`` may be a torch tensor; ``actual`` must have the dtype of ``expected``.
@@ -37,7 +39,9 @@ def assert_close(actual: np.ndarray, expected: Any, dtype: Any = None, tol: floa
     assert err <= limit, f"scaled error {err:.3g} > {limit:.1g}"
 
 
-def numerical_gradient(f: Any, x: np.ndarray, grad_output: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Any, x: np.ndarray, grad_output: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
     """Central-difference gradient of ``sum(f(x) * grad_output)`` with respect to ``x`` (float64)."""
     x = np.array(x, dtype=np.float64)
     grad = np.zeros_like(x)

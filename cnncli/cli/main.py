@@ -45,7 +45,11 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Show the version and exit.",
     ),
     debug: bool = typer.Option(
         False, "--debug", help="Show a full traceback on errors (or set CNNCLI_DEBUG=1)."

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from cnncli.errors import ParameterError, ShapeError
 
-IntOrPair = Union[int, Sequence[int]]
+IntOrPair = int | Sequence[int]
 #: Padding as accepted by conv2d: int, (h, w), (left, right, top, bottom), 'same', 'valid'.
-PaddingArg = Union[int, Sequence[int], str]
+PaddingArg = int | Sequence[int] | str
 
 
 def pair(value: IntOrPair, name: str) -> tuple[int, int]:
@@ -114,13 +113,15 @@ def conv_padding(
     if isinstance(padding, bool):
         raise ParameterError(f"padding must be an integer, got {padding!r}")
     if _is_int(padding):
-        p = int(padding)  # type: ignore[call-overload]
+        p = int(padding)  # type: ignore[arg-type]
         result: tuple[int, int, int, int] = (p, p, p, p)
     else:
         try:
             items = tuple(padding)  # type: ignore[arg-type]
         except TypeError:
-            raise ParameterError(f"padding must be an integer or a tuple, got {padding!r}") from None
+            raise ParameterError(
+                f"padding must be an integer or a tuple, got {padding!r}"
+            ) from None
         if not all(_is_int(v) for v in items):
             raise ParameterError(f"padding must hold integers, got {padding!r}")
         vals = tuple(int(v) for v in items)
@@ -198,9 +199,7 @@ def conv_size_formula(
     before, after = padding
     pad = f"2·{before}" if before == after else f"{before} + {after}"
     out = conv_output_size(size, kernel, stride, padding, dilation, axis)
-    return (
-        f"{axis}_out = ⌊({size} + {pad} − {dilation}·({kernel} − 1) − 1) / {stride}⌋ + 1 = {out}"
-    )
+    return f"{axis}_out = ⌊({size} + {pad} − {dilation}·({kernel} − 1) − 1) / {stride}⌋ + 1 = {out}"
 
 
 def pool_size_formula(
@@ -332,7 +331,11 @@ def pool2d_geometry(
     n, c, h, w = check_nchw(tuple(input_shape))
     k = pair(kernel_size, "kernel_size")
     check_positive(k, "kernel_size")
-    st = k if stride is None or (not isinstance(stride, int) and len(tuple(stride)) == 0) else pair(stride, "stride")
+    st = (
+        k
+        if stride is None or (not isinstance(stride, int) and len(tuple(stride)) == 0)
+        else pair(stride, "stride")
+    )
     check_positive(st, "stride")
     dl = pair(dilation, "dilation")
     check_positive(dl, "dilation")
