@@ -129,8 +129,9 @@ class _Axis:
     OL: int
     stride: int
     taps: tuple[tuple[int, int, int, int], ...]
-    init: np.ndarray  # (OL,) PyTorch's starting index: first tap at a position >= 0
+    k0: np.ndarray  # (OL,) PyTorch's starting tap: the first at a position >= 0
     seen: np.ndarray  # (OL,) bool: the window sees at least one input position
+    tap_dtype: Any  # smallest integer dtype that holds every tap number
 
 
 def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
@@ -144,14 +145,19 @@ def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
         hi = min(OL, (L - 1 - pos0) // s + 1)
         if lo < hi:
             taps.append((k, lo, hi, pos0 + lo * s))
-    o = np.arange(OL, dtype=np.int64)
-    start = o * s - p
-    k0 = np.maximum(0, -((start) // d))  # first tap whose position is >= 0
-    init = start + k0 * d
+    start = np.arange(OL, dtype=np.int64) * s - p
+    k0 = np.maximum(0, -(start // d))
     seen = np.zeros(OL, dtype=bool)
     for _, lo, hi, _ in taps:
         seen[lo:hi] = True
-    return _Axis(L, OL, s, tuple(taps), init, seen)
+    tap_dtype = np.int8 if K <= 127 else np.int16 if K <= 32767 else np.int32
+    return _Axis(L, OL, s, tuple(taps), k0.astype(tap_dtype), seen, tap_dtype)
+
+
+def _positions(ax: _Axis, tap: np.ndarray, axis: int, d: int, p: int) -> np.ndarray:
+    """Input position of tap ``tap`` of each output along ``axis``: o*s + tap*d - p (int64)."""
+    o = _broadcast(np.arange(ax.OL, dtype=np.int64) * ax.stride - p, axis, tap.ndim)
+    return o + tap.astype(np.int64) * d
 
 
 def _view(a: np.ndarray, axis: int, first: int, count: int, step: int) -> np.ndarray:
@@ -207,48 +213,95 @@ def _broadcast(v: np.ndarray, axis: int, ndim: int) -> np.ndarray:
     return v.reshape(shape)
 
 
-def _arg_pass(
-    vals: np.ndarray, carry: np.ndarray | None, axis: int, ax: _Axis, nan: bool, carry_init: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Max along ``axis`` with PyTorch's scan rule, tracking where it came from.
+def _has_nan(a: np.ndarray) -> bool:
+    return a.size > 0 and bool(np.isnan(a.max()))
+
+
+def _arg_taps(
+    vals: np.ndarray,
+    best: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    carry: np.ndarray | None = None,
+    carry_init: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which tap holds each window's maximum along ``axis``, by PyTorch's scan rule.
 
     PyTorch scans a window in row-major order and replaces the running maximum
     when ``value > best or isnan(value)``: the first maximum wins, or the last
-    NaN.  Returns (best, position along ``axis``, carried index of the winner).
+    NaN.  ``best`` is the pooled maximum of ``vals``.  Returns the tap numbers
+    (shape of ``best``) and, if given, ``carry`` read at the winning tap.
     """
-    shape = list(vals.shape)
-    shape[axis] = ax.OL
-    best = np.full(shape, -np.inf, dtype=vals.dtype)
-    pos = np.empty(shape, dtype=np.int64)
-    pos[...] = _broadcast(ax.init, axis, vals.ndim)
-    won = np.empty(shape, dtype=np.int64)
-    won[...] = carry_init
-    positions = np.arange(ax.OL, dtype=np.int64) * ax.stride
-    for _, lo, hi, first in ax.taps:
+    tap = np.empty(best.shape, dtype=ax.tap_dtype)
+    tap[...] = _broadcast(ax.k0, axis, best.ndim)
+    won = None
+    if carry is not None:
+        won = np.empty(best.shape, dtype=carry.dtype)
+        won[...] = carry_init
+    # Masked NumPy calls (copyto/ufunc where=) are slow; select with int8 arithmetic instead:
+    # a += (b - a) * mask.
+    if not _has_nan(best):
+        # Without NaN the first tap equal to the maximum wins: walk the taps backwards.
+        for k, lo, hi, first in reversed(ax.taps):
+            match = _view(vals, axis, first, hi - lo, ax.stride) == _range(best, axis, lo, hi)
+            _select(_range(tap, axis, lo, hi), k, match)
+            if carry is not None and won is not None:
+                _select(
+                    _range(won, axis, lo, hi), _view(carry, axis, first, hi - lo, ax.stride), match
+                )
+        return tap, won
+    cur = np.full(best.shape, -np.inf, dtype=vals.dtype)
+    for k, lo, hi, first in ax.taps:
         v = _view(vals, axis, first, hi - lo, ax.stride)
-        cur = _range(best, axis, lo, hi)
-        upd = v > cur
-        if nan:
-            upd |= np.isnan(v)
-        np.copyto(cur, v, where=upd)
-        at = _broadcast(positions[lo:hi] - lo * ax.stride + first, axis, vals.ndim)
-        np.copyto(_range(pos, axis, lo, hi), at, where=upd)
-        if carry is not None:
-            np.copyto(
-                _range(won, axis, lo, hi), _view(carry, axis, first, hi - lo, ax.stride), where=upd
-            )
-    return best, pos, won
+        c = _range(cur, axis, lo, hi)
+        upd = (v > c) | np.isnan(v)
+        c[...] = np.where(upd, v, c)
+        _select(_range(tap, axis, lo, hi), k, upd)
+        if carry is not None and won is not None:
+            _select(_range(won, axis, lo, hi), _view(carry, axis, first, hi - lo, ax.stride), upd)
+    return tap, won
+
+
+def _select(target: np.ndarray, value: Any, mask: np.ndarray) -> None:
+    """``target[mask] = value`` for small integer arrays, in place, without masked calls."""
+    step = np.subtract(value, target, dtype=target.dtype, casting="unsafe")
+    step *= mask
+    target += step
+
+
+def _max_taps(
+    x: np.ndarray, geom: Pool2dGeometry
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Axis, _Axis]:
+    """Max pooling with the taps of each maximum, W pass first, then H.
+
+    Per input row the first maximum along W, then the first row holding the
+    window's maximum: together the first maximum in row-major order (or the
+    last NaN), which is what PyTorch picks.  Returns (out, tap_h (N,C,OH,OW),
+    tap_w of the winner (N,C,OH,OW), tap_w of every row (N,C,H,OW), ah, aw).
+    """
+    ah, aw = _axes(geom)
+    rows = _pool_pass(x, 3, aw, np.maximum, -np.inf)  # (N, C, H, OW)
+    out = _pool_pass(rows, 2, ah, np.maximum, -np.inf)  # (N, C, OH, OW)
+    tap_w_rows, _ = _arg_taps(x, rows, 3, aw)
+    tap_h, tap_w = _arg_taps(rows, out, 2, ah, tap_w_rows, _broadcast(aw.k0, 3, 4))
+    assert tap_w is not None
+    return out, tap_h, tap_w, tap_w_rows, ah, aw
+
+
+def _masker(g: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``values`` where ``mask`` else 0: a multiplication (fast) unless ``g`` has inf or NaN."""
+    if g.size == 0 or np.isfinite(g.sum(dtype=np.float64)):
+        return np.multiply
+    zero = np.zeros((), dtype=g.dtype)
+    return lambda values, mask: np.where(mask, values, zero)
 
 
 def _max_with_indices(x: np.ndarray, geom: Pool2dGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Values and PyTorch's flat H*W indices of a max pooling (W pass first, then H)."""
-    ah, aw = _axes(geom)
-    nan = bool(np.isnan(x).any())
-    # Per row the first maximum along W, then the first row holding the window's maximum:
-    # together the first maximum in row-major order (or the last NaN), as PyTorch scans.
-    row_best, col, _ = _arg_pass(x, None, 3, aw, nan, 0)
-    best, row, col2 = _arg_pass(row_best, col, 2, ah, nan, _broadcast(aw.init, 3, 4))
-    return best, row * geom.W + col2
+    """Values and PyTorch's flat H*W indices of a max pooling."""
+    out, tap_h, tap_w, _, ah, aw = _max_taps(x, geom)
+    row = _positions(ah, tap_h, 2, geom.dilation[0], geom.padding[0])
+    col = _positions(aw, tap_w, 3, geom.dilation[1], geom.padding[1])
+    return out, row * geom.W + col
 
 
 def _axes(geom: Pool2dGeometry) -> tuple[_Axis, _Axis]:
@@ -325,10 +378,21 @@ def max_pool2d_backward(
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     g, dtype = _grad_as(grad_output, x, unbatched, (geom.N, geom.C, geom.OH, geom.OW))
-    _, index = _max_with_indices(x, geom)
-    ah, aw = _axes(geom)
+    _, tap_h, _, tap_w_rows, ah, aw = _max_taps(x, geom)
     seen = ah.seen[:, None] & aw.seen[None, :]
-    dx = _scatter(g, index, None if seen.all() else seen, x.shape, dtype)
+    if not seen.all():
+        g = np.where(seen, g, 0).astype(dtype, copy=False)
+    # The adjoint of the two passes: each gradient goes to the row its window chose,
+    # then along that row to the column the row's W window chose.
+    rows = np.zeros((geom.N, geom.C, geom.H, geom.OW), dtype=dtype)
+    pick = _masker(g)
+    for k, lo, hi, first in ah.taps:
+        target = _view(rows, 2, first, hi - lo, ah.stride)
+        target += pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
+    dx = np.zeros(x.shape, dtype=dtype)
+    for k, lo, hi, first in aw.taps:
+        target = _view(dx, 3, first, hi - lo, aw.stride)
+        target += pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
     return _unbatch(dx, unbatched)
 
 

@@ -99,7 +99,7 @@ def _args(cfg: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- max pooling
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(cfg=pool_configs(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
 def test_max_pool2d_matches_torch(cfg: dict[str, Any], dtype: Any, seed: int) -> None:
     x = np.random.default_rng(seed).standard_normal(cfg["shape"]).astype(dtype)
@@ -176,7 +176,7 @@ def test_max_pool2d_overlapping_windows_accumulate() -> None:
 # ----------------------------------------------------------------------------- average pooling
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(
     cfg=pool_configs(dilation=False),
     dtype=st.sampled_from(DTYPES),
