@@ -378,12 +378,19 @@ def max_pool2d_backward(
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     g, dtype = _grad_as(grad_output, x, unbatched, (geom.N, geom.C, geom.OH, geom.OW))
+    return _unbatch(_max_backward(g, x, geom, dtype), unbatched)
+
+
+def _max_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any) -> np.ndarray:
+    """dx of a max pooling: the adjoint of its two passes.
+
+    Each gradient goes to the row its window chose, then along that row to the
+    column the row's W window chose.
+    """
     _, tap_h, _, tap_w_rows, ah, aw = _max_taps(x, geom)
     seen = ah.seen[:, None] & aw.seen[None, :]
     if not seen.all():
         g = np.where(seen, g, 0).astype(dtype, copy=False)
-    # The adjoint of the two passes: each gradient goes to the row its window chose,
-    # then along that row to the column the row's W window chose.
     rows = np.zeros((geom.N, geom.C, geom.H, geom.OW), dtype=dtype)
     pick = _masker(g)
     for k, lo, hi, first in ah.taps:
@@ -393,7 +400,7 @@ def max_pool2d_backward(
     for k, lo, hi, first in aw.taps:
         target = _view(dx, 3, first, hi - lo, aw.stride)
         target += pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
-    return _unbatch(dx, unbatched)
+    return dx
 
 
 # ----------------------------------------------------------------------------- average pooling
@@ -547,6 +554,31 @@ def _bins(L: int, OL: int) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
+def _regular(L: int, OL: int) -> tuple[int, int] | None:
+    """(kernel, stride) when the adaptive bins along an axis are plain pooling windows.
+
+    That is when they all have one length and start at equal steps, e.g. 112 → 7
+    (kernel 16, stride 16) or 13 → 6 (kernel 3, stride 2).
+    """
+    starts, ends = _bins(L, OL)
+    lengths = ends - starts
+    if OL == 1:
+        return int(lengths[0]), int(lengths[0])
+    steps = np.diff(starts)
+    if np.all(lengths == lengths[0]) and np.all(steps == steps[0]) and steps[0] >= 1:
+        return int(lengths[0]), int(steps[0])
+    return None
+
+
+def _adaptive_geometry(x: np.ndarray, OH: int, OW: int) -> Pool2dGeometry | None:
+    """The equivalent max_pool2d/avg_pool2d geometry when both axes are regular, else None."""
+    N, C, H, W = x.shape
+    rh, rw = _regular(H, OH), _regular(W, OW)
+    if rh is None or rw is None:
+        return None
+    return Pool2dGeometry(N, C, H, W, rh[0], rw[0], OH, OW, (rh[1], rw[1]), (0, 0), (1, 1), False)
+
+
 def _groups(starts: np.ndarray, ends: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Outputs grouped by bin length: (targets, gather index (targets, length))."""
     lengths = ends - starts
@@ -600,6 +632,9 @@ def _adaptive_arg_pass(
 
 
 def _adaptive_max(x: np.ndarray, OH: int, OW: int) -> tuple[np.ndarray, np.ndarray]:
+    geom = _adaptive_geometry(x, OH, OW)
+    if geom is not None:
+        return _max_with_indices(x, geom)
     H, W = x.shape[2:]
     hs, he = _bins(H, OH)
     ws, we = _bins(W, OW)
@@ -620,6 +655,11 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     Naive loops: :func:`cnncli.engine.reference.pool.adaptive_avg_pool2d`.
     """
     x, unbatched, OH, OW = _adaptive_setup(input, output_size)
+    geom = _adaptive_geometry(x, OH, OW)
+    if geom is not None:
+        ah, aw = _axes(geom)
+        sums = _pool_pass(_pool_pass(x, 2, ah, np.add, 0.0), 3, aw, np.add, 0.0)
+        return _unbatch(np.divide(sums, geom.KH * geom.KW, out=sums, casting="unsafe"), unbatched)
     H, W = x.shape[2:]
     hs, he = _bins(H, OH)
     ws, we = _bins(W, OW)
@@ -646,6 +686,12 @@ def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
     x, unbatched, OH, OW = _adaptive_setup(input, tuple(g0.shape[-2:]))
     N, C, H, W = x.shape
     g, dtype = _grad_as(g0, x, unbatched, (N, C, OH, OW))
+    geom = _adaptive_geometry(x, OH, OW)
+    if geom is not None:
+        ah, aw = _axes(geom)
+        scaled = np.divide(g, geom.KH * geom.KW, dtype=dtype)
+        dx = _pool_pass_backward(_pool_pass_backward(scaled, 3, aw), 2, ah)
+        return _unbatch(dx, unbatched)
     hs, he = _bins(H, OH)
     ws, we = _bins(W, OW)
     counts = ((he - hs)[:, None] * (we - ws)[None, :]).astype(dtype)
@@ -671,6 +717,11 @@ def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: boo
     Naive loops: :func:`cnncli.engine.reference.pool.adaptive_max_pool2d`.
     """
     x, unbatched, OH, OW = _adaptive_setup(input, output_size)
+    geom = _adaptive_geometry(x, OH, OW)
+    if geom is not None and not return_indices:
+        ah, aw = _axes(geom)
+        rows = _pool_pass(x, 2, ah, np.maximum, -np.inf)
+        return _unbatch(_pool_pass(rows, 3, aw, np.maximum, -np.inf), unbatched)
     out, index = _adaptive_max(x, OH, OW)
     if return_indices:
         return _unbatch(out, unbatched), _unbatch(index, unbatched)
@@ -693,6 +744,9 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
         )
     x, unbatched, OH, OW = _adaptive_setup(input, tuple(g0.shape[-2:]))
     g, dtype = _grad_as(g0, x, unbatched, (x.shape[0], x.shape[1], OH, OW))
+    geom = _adaptive_geometry(x, OH, OW)
+    if geom is not None:
+        return _unbatch(_max_backward(g, x, geom, dtype), unbatched)
     _, index = _adaptive_max(x, OH, OW)
     return _unbatch(_scatter(g, index, None, x.shape, dtype), unbatched)
 

@@ -165,6 +165,31 @@ def test_padding_only_window_forward_matches_torch_and_passes_no_gradient() -> N
     np.testing.assert_array_equal(pool.max_pool2d_backward(np.ones_like(y), x, **args), 0.0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_backward_with_inf_and_nan_gradients_matches_torch(dtype: Any) -> None:
+    # A NaN or inf gradient must reach the maximum only, not its window's other cells.
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 2, 7, 7)).astype(dtype)
+    args = {"kernel_size": 3, "stride": 2, "padding": 1}
+    g = rng.standard_normal(pool.max_pool2d(x, **args).shape).astype(dtype)
+    g[0, 0, 1, 1], g[1, 1, 0, 2], g[0, 1, 3, 3] = np.nan, np.inf, -np.inf
+    expected = torch_grad(lambda t: F.max_pool2d(t, **args), x, g)
+    close(pool.max_pool2d_backward(g, x, **args), expected)
+
+
+def test_max_pool2d_with_a_kernel_wider_than_127_taps() -> None:
+    # Tap numbers are kept in the smallest integer type: int16 here.
+    x = np.random.default_rng(9).standard_normal((1, 2, 3, 300)).astype(np.float32)
+    args = {"kernel_size": (2, 130), "stride": (1, 37), "padding": (1, 65), "dilation": (1, 2)}
+    y, index = pool.max_pool2d(x, return_indices=True, **args)
+    yt, it = F.max_pool2d(torch.from_numpy(x), return_indices=True, **args)
+    close(y, yt)
+    np.testing.assert_array_equal(index, it.numpy())
+    g = np.random.default_rng(10).standard_normal(y.shape).astype(np.float32)
+    expected = torch_grad(lambda t: F.max_pool2d(t, **args), x, g)
+    assert_close(pool.max_pool2d_backward(g, x, **args), expected)
+
+
 def test_max_pool2d_overlapping_windows_accumulate() -> None:
     x = np.zeros((1, 1, 3, 3))
     x[0, 0, 1, 1] = 5.0  # the maximum of all four 2x2 windows at stride 1
