@@ -55,8 +55,8 @@ __all__ = [
 
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
 MAX_PARAMETER = 2**31 - 1
-#: Largest number of output elements adaptive pooling may allocate (4 GiB of float64 at most).
-MAX_OUTPUT_ELEMENTS = 2**29
+#: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
+MAX_OUTPUT_ELEMENTS = 2**28
 
 Ufunc = Callable[..., Any]
 

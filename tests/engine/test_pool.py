@@ -279,6 +279,34 @@ def test_adaptive_pools_match_torch(
     )
 
 
+@pytest.mark.parametrize(
+    "size,out,regular",
+    [(12, 3, True), (13, 6, True), (7, 1, True), (6, 6, True), (10, 4, False), (3, 7, False)],
+)
+def test_adaptive_regular_and_gathered_bins_match_torch(size: int, out: int, regular: bool) -> None:
+    # Regular bins (one length, equal steps) run as strided windows, the rest are gathered.
+    assert (pool._regular(size, out) is not None) == regular
+    rng = np.random.default_rng(size * out)
+    x = rng.integers(0, 3, (2, 2, size, size + 1)).astype(np.float64)  # ties on purpose
+    xt = torch.from_numpy(x)
+    output_size = (out, None)
+    assert_close(pool.adaptive_avg_pool2d(x, output_size), F.adaptive_avg_pool2d(xt, output_size))
+    y, index = pool.adaptive_max_pool2d(x, output_size, return_indices=True)
+    yt, it = F.adaptive_max_pool2d(xt, output_size, return_indices=True)
+    assert_close(y, yt)
+    np.testing.assert_array_equal(index, it.numpy())
+    assert_close(pool.adaptive_max_pool2d(x, output_size), yt)
+    g = rng.standard_normal(y.shape)
+    assert_close(
+        pool.adaptive_avg_pool2d_backward(g, x),
+        torch_grad(lambda t: F.adaptive_avg_pool2d(t, output_size), x, g),
+    )
+    assert_close(
+        pool.adaptive_max_pool2d_backward(g, x),
+        torch_grad(lambda t: F.adaptive_max_pool2d(t, output_size), x, g),
+    )
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adaptive_max_ties_and_nan_match_torch(dtype: Any) -> None:
     rng = np.random.default_rng(5)
