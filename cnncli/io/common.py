@@ -57,6 +57,7 @@ class Loaded:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # object reprs would make messages differ run to run
 
 
 def display_name(source: str | os.PathLike[str]) -> str:
@@ -67,7 +68,7 @@ def display_name(source: str | os.PathLike[str]) -> str:
 
 def one_line(text: object, limit: int = 200) -> str:
     """Collapse whitespace of an exception text to one short line."""
-    flat = " ".join(str(text).split())
+    flat = _ADDRESS.sub("", " ".join(str(text).split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -114,6 +114,11 @@ def load_image(
         raise InputFileError(
             f"{name}: refused as a possible decompression bomb ({one_line(exc)})"
         ) from None
+    except Image.UnidentifiedImageError:
+        raise InputFileError(
+            f"{name}: not a readable image (not a PNG, JPEG, GIF, BMP, TIFF, WebP or PNM file, "
+            "or its header is damaged)"
+        ) from None
     except MemoryError:
         raise InputFileError(f"{name}: the image is too large to decode in memory") from None
     except Exception as exc:

@@ -165,16 +165,22 @@ def _to_numbers(
             values[i] = float(cell)
         except (ValueError, OverflowError):
             lineno = block[i // width][0]
-            hint = (
-                "remove the header line, or start it with # to make it a comment"
-                if i < width
-                else None
-            )
+            hint = None
+            if i < width and len(block) > 1 and not any(_is_number(c) for c in cells[:width]):
+                hint = "remove the header line, or start it with # to make it a comment"
             raise InputFileError(
                 f"{name}: line {lineno}, column {i % width + 1}: {_cell_text(cell)} is not a number",
                 hint=hint,
             ) from None
     return values
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- .npy / .npz
@@ -339,6 +345,8 @@ def parse_json(data: bytes | str, name: str) -> Any:
             f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     except (ValueError, RecursionError) as exc:
+        if "digits" in str(exc):
+            raise InputFileError(f"{name}: holds a number with too many digits") from None
         raise InputFileError(f"{name}: not valid JSON ({one_line(exc)})") from None
 
 
@@ -353,6 +361,8 @@ def _describe(x: object) -> str:
         return "a list"
     if isinstance(x, dict):
         return "an object"
+    if isinstance(x, (int, float)):
+        return f"the single number {x!r}"
     return type(x).__name__
 
 

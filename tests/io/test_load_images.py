@@ -96,7 +96,9 @@ def test_palette_colour_expands_to_rgb(tmp_path: Path, rgb_pixels: np.ndarray) -
     path = _save(img, tmp_path / "p.png")
     loaded = load_tensor(path)
     assert loaded.array.shape == (1, 3, 5, 7)
-    np.testing.assert_array_equal(loaded.array[0], np.asarray(img.convert("RGB")).transpose(2, 0, 1))
+    np.testing.assert_array_equal(
+        loaded.array[0], np.asarray(img.convert("RGB")).transpose(2, 0, 1)
+    )
     assert any("palette image expanded to RGB" in n for n in loaded.notes)
 
 

@@ -109,9 +109,15 @@ def test_allow_nonfinite_keeps_nan_and_inf(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("shape", "nchw", "layout_name"),
-    [((3, 4), (1, 1, 3, 4), "H×W"), ((2, 3, 4), (1, 2, 3, 4), "C×H×W"), ((2, 3, 4, 5), (2, 3, 4, 5), "N×C×H×W")],
+    [
+        ((3, 4), (1, 1, 3, 4), "H×W"),
+        ((2, 3, 4), (1, 2, 3, 4), "C×H×W"),
+        ((2, 3, 4, 5), (2, 3, 4, 5), "N×C×H×W"),
+    ],
 )
-def test_npy_ranks(tmp_path: Path, shape: tuple[int, ...], nchw: tuple[int, ...], layout_name: str) -> None:
+def test_npy_ranks(
+    tmp_path: Path, shape: tuple[int, ...], nchw: tuple[int, ...], layout_name: str
+) -> None:
     arr = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     np.save(tmp_path / "a.npy", arr)
     loaded = load_tensor(tmp_path / "a.npy")
@@ -187,7 +193,9 @@ def test_npz_single_array_needs_no_key(tmp_path: Path) -> None:
 
 def test_npz_key_required_and_listed(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / "m.npz", x=np.ones((2, 2)), weight=np.zeros((1, 1, 3, 3)))
-    with pytest.raises(InputFileError, match=r"holds 2 arrays \('x', 'weight'\); choose one with --key"):
+    with pytest.raises(
+        InputFileError, match=r"holds 2 arrays \('x', 'weight'\); choose one with --key"
+    ):
         load_tensor(tmp_path / "m.npz")
     with pytest.raises(InputFileError, match=r"no array named 'bias'; it holds 'x', 'weight'"):
         load_tensor(tmp_path / "m.npz", key="bias")
@@ -225,14 +233,16 @@ def test_json_named_arrays_need_key(tmp_path: Path) -> None:
         ("[[1, null]]", r"is null, not a number"),
         ("[[true, 1]]", r"is true, not a number"),
         ("[1, 2, 3]", r"1-D array"),
-        ("7", r"holds int, not nested lists"),
+        ("7", r"holds the single number 7, not nested lists"),
         ("[[[[[1]]]]]", r"5-D array"),
         ("[]", r"1-D array"),
         ("[[]]", r"holds no values"),
         ("[[1, 2]", r"not valid JSON \(line 1"),
         ('{"shape": [3, 3], "data": [[1]]}', r'"shape" says \[3, 3\]'),
-        ("[[" + "1" * 5000 + "]]", r"not valid JSON|too large"),
+        ("[[" + "1" * 5000 + "]]", r"too many digits"),
+        ("[[" + "1" * 400 + "]]", r"integer too large for a float"),
     ],
+    ids=lambda v: v[:24] if isinstance(v, str) else None,
 )
 def test_json_errors(tmp_path: Path, text: str, pattern: str) -> None:
     with pytest.raises(InputFileError, match=pattern):

@@ -181,7 +181,7 @@ def test_dash_refuses_a_terminal(monkeypatch: pytest.MonkeyPatch, result: np.nda
 def test_writer_errors(tmp_path: Path, result: np.ndarray) -> None:
     with pytest.raises(OutputFileError, match=r"unsupported output type \.bmp; cnncli writes .npy"):
         save_result(tmp_path / "r.bmp", result)
-    with pytest.raises(OutputFileError, match="cannot go in one .npy file"):
+    with pytest.raises(OutputFileError, match=r"cannot go in one \.npy file"):
         save_result(tmp_path / "r.npy", {"a": result, "b": result})
     with pytest.raises(ParameterError, match="png scale"):
         save_result(tmp_path / "r.png", result, png_scale="log")
