@@ -1,1 +1,6 @@
-"""Naive loop versions of the engine's ops: the teaching versions and the tests' oracles."""
+"""Naive references: the seed's formulas written as literal loops.
+
+They are the teaching version of the engine's ops (:mod:`.conv`, :mod:`.pool`)
+and the oracles its tests compare the fast paths with.  They are slow on
+purpose: read them, don't run them on real images.
+"""
