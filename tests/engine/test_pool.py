@@ -415,6 +415,14 @@ def test_pool_output_size_matches_torch_on_a_grid() -> None:
             assert got == want, (size, k, s, p, d, ceil)
 
 
+def test_numpy_integers_and_empty_stride_are_accepted_like_torch() -> None:
+    x = np.random.default_rng(11).standard_normal((1, 2, 6, 7))
+    xt = torch.from_numpy(x)
+    assert_close(pool.max_pool2d(x, np.int64(3), np.int32(2)), F.max_pool2d(xt, 3, 2))
+    assert_close(pool.avg_pool2d(x, (2, 3), stride=()), F.avg_pool2d(xt, (2, 3), stride=[]))
+    assert_close(pool.max_pool2d(x, [2], stride=[]), F.max_pool2d(xt, [2], stride=[]))
+
+
 def test_ceil_mode_with_a_kernel_longer_than_the_input() -> None:
     # (3 − 4) / 2 rounds up to 0: one window, as PyTorch (this was an error before).
     x = np.arange(3, dtype=np.float64).reshape(1, 1, 1, 3)
