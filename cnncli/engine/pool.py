@@ -22,9 +22,10 @@ Output size along one axis (see :mod:`cnncli.engine.shapes`)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -59,6 +60,8 @@ MAX_PARAMETER = 2**31 - 1
 MAX_OUTPUT_ELEMENTS = 2**28
 
 Ufunc = Callable[..., Any]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -75,6 +78,32 @@ def _as_nchw(x: object, name: str = "input") -> tuple[np.ndarray, bool]:
             f"with shape {arr.shape}"
         )
     return arr, False
+
+
+def _half_in_single(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Compute float16 arrays in float32 and round once at the end, as PyTorch's CPU kernels do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kinds = {a.dtype for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
+        if np.dtype(np.float16) not in kinds:
+            return fn(*args, **kwargs)
+
+        def up(a: Any) -> Any:
+            return (
+                a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
+            )
+
+        out: Any = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+        if kinds - {np.dtype(np.float16)}:
+            return out  # mixed with a wider dtype: keep the wider result
+
+        def down(r: Any) -> Any:
+            return r.astype(np.float16) if r.dtype == np.float32 else r
+
+        return tuple(down(r) for r in out) if isinstance(out, tuple) else down(out)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _unbatch(y: np.ndarray, unbatched: bool) -> np.ndarray:
@@ -357,6 +386,7 @@ def max_pool2d(
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def max_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -446,6 +476,7 @@ def _check_divisor(divisor_override: object) -> int | None:
     return value
 
 
+@_half_in_single
 def avg_pool2d(
     input: np.ndarray,
     kernel_size: IntOrPair,
@@ -475,6 +506,7 @@ def avg_pool2d(
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def avg_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -644,6 +676,7 @@ def _adaptive_max(x: np.ndarray, OH: int, OW: int) -> tuple[np.ndarray, np.ndarr
     return best, row * W + col2
 
 
+@_half_in_single
 def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
@@ -668,6 +701,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     return _unbatch(np.divide(sums, counts, out=sums), unbatched)
 
 
+@_half_in_single
 def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d` (output size read from grad_output).
 
@@ -728,6 +762,7 @@ def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: boo
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool2d` (output size read from grad_output).
 
@@ -754,6 +789,7 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
 # ----------------------------------------------------------------------------- global pooling
 
 
+@_half_in_single
 def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     """Mean over each whole feature map: (N, C, H, W) → (N, C, 1, 1).
 
@@ -765,6 +801,7 @@ def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype), unbatched)
 
 
+@_half_in_single
 def global_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_avg_pool2d`: (N, C, 1, 1), (N, C, H, W) → dx (N, C, H, W).
 
@@ -790,6 +827,7 @@ def global_max_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.max(axis=(2, 3), keepdims=True), unbatched)
 
 
+@_half_in_single
 def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d`: all of dY[n, c] goes to the map's maximum.
 

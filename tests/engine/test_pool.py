@@ -384,6 +384,31 @@ def test_dtype_is_kept(dtype: Any) -> None:
     assert all(out.dtype == dtype for out in outputs)
 
 
+def test_float16_is_summed_in_float32_like_torch() -> None:
+    # PyTorch's CPU kernels accumulate half precision in float and round once.
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((2, 3, 9, 10)) * 100).astype(np.float16)
+    xt = torch.from_numpy(x)
+    pairs = [
+        (pool.avg_pool2d(x, 3, 1, 1), F.avg_pool2d(xt, 3, 1, 1)),
+        (pool.avg_pool2d(x, 3, 2, 1, True, False), F.avg_pool2d(xt, 3, 2, 1, True, False)),
+        (pool.adaptive_avg_pool2d(x, (4, 7)), F.adaptive_avg_pool2d(xt, (4, 7))),
+        (pool.global_avg_pool2d(x), F.adaptive_avg_pool2d(xt, 1)),
+        (pool.max_pool2d(x, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1)),
+    ]
+    for ours, theirs in pairs:
+        assert ours.dtype == np.float16
+        np.testing.assert_array_equal(ours, theirs.numpy())
+    g = rng.standard_normal((2, 3, 9, 10)).astype(np.float16)
+    for ours_fn, theirs_fn in [
+        (lambda: pool.avg_pool2d_backward(g, x, 3, 1, 1), lambda t: F.avg_pool2d(t, 3, 1, 1)),
+        (lambda: pool.max_pool2d_backward(g, x, 3, 1, 1), lambda t: F.max_pool2d(t, 3, 1, 1)),
+    ]:
+        dx = ours_fn()
+        assert dx.dtype == np.float16
+        assert_close(dx, torch_grad(theirs_fn, x, g), tol=1e-3)
+
+
 def test_non_contiguous_input() -> None:
     base = np.random.default_rng(4).standard_normal((3, 8, 10, 12)).astype(np.float32)
     x = base.transpose(1, 0, 2, 3)[:, :, ::2, 1::2]
