@@ -227,12 +227,47 @@ def _pool_pass(src: np.ndarray, axis: int, ax: _Axis, op: Ufunc, fill: float) ->
 
 def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:
     """Adjoint of a summing :func:`_pool_pass`: scatter-add each output back to its taps."""
-    shape = list(grad.shape)
+    return _adjoint_pass(grad, axis, ax, lambda k, lo, hi: _range(grad, axis, lo, hi))
+
+
+def _adjoint_pass(
+    like: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    contribution: Callable[[int, int, int], np.ndarray],
+) -> np.ndarray:
+    """``dx[first + s*i] += contribution(k, lo, hi)[i]`` for every tap, along ``axis``.
+
+    Taps whose positions share a residue modulo the stride land on the same
+    strided set of positions: they are summed in a contiguous buffer, then
+    written there once (strided read-modify-writes are slow in NumPy).
+    """
+    shape = list(like.shape)
     shape[axis] = ax.L
-    dx = np.zeros(shape, dtype=grad.dtype)
-    for _, lo, hi, first in ax.taps:
-        target = _view(dx, axis, first, hi - lo, ax.stride)
-        np.add(target, _range(grad, axis, lo, hi), out=target)
+    s = ax.stride
+    if s == 1:
+        dx = np.zeros(shape, dtype=like.dtype)
+        for k, lo, hi, first in ax.taps:
+            target = _range(dx, axis, first, first + hi - lo)
+            target += contribution(k, lo, hi)
+        return dx
+    dx = np.empty(shape, dtype=like.dtype)
+    for r in range(min(s, ax.L)):
+        count = len(range(r, ax.L, s))
+        target = _view(dx, axis, r, count, s)
+        taps = [t for t in ax.taps if t[3] % s == r]
+        if len(taps) == 1 and taps[0][3] == r and taps[0][2] - taps[0][1] == count:
+            k, lo, hi, _ = taps[0]
+            target[...] = contribution(k, lo, hi)
+            continue
+        buffer_shape = list(shape)
+        buffer_shape[axis] = count
+        buffer = np.zeros(buffer_shape, dtype=like.dtype)
+        for k, lo, hi, first in taps:
+            a = (first - r) // s
+            sub = _range(buffer, axis, a, a + hi - lo)
+            sub += contribution(k, lo, hi)
+        target[...] = buffer
     return dx
 
 
@@ -421,16 +456,13 @@ def _max_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
     seen = ah.seen[:, None] & aw.seen[None, :]
     if not seen.all():
         g = np.where(seen, g, 0).astype(dtype, copy=False)
-    rows = np.zeros((geom.N, geom.C, geom.H, geom.OW), dtype=dtype)
     pick = _masker(g)
-    for k, lo, hi, first in ah.taps:
-        target = _view(rows, 2, first, hi - lo, ah.stride)
-        target += pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
-    dx = np.zeros(x.shape, dtype=dtype)
-    for k, lo, hi, first in aw.taps:
-        target = _view(dx, 3, first, hi - lo, aw.stride)
-        target += pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
-    return dx
+    rows = _adjoint_pass(
+        g, 2, ah, lambda k, lo, hi: pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
+    )  # (N, C, H, OW)
+    return _adjoint_pass(
+        rows, 3, aw, lambda k, lo, hi: pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
+    )
 
 
 # ----------------------------------------------------------------------------- average pooling
