@@ -409,6 +409,24 @@ def test_float16_is_summed_in_float32_like_torch() -> None:
         assert_close(dx, torch_grad(theirs_fn, x, g), tol=1e-3)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_of_planes_and_threads_give_the_same_numbers(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    # Big inputs run in blocks of planes shared among threads; shrink the thresholds so
+    # that a small input takes that path, with blocks that do not divide the planes.
+    monkeypatch.setattr(pool, "BLOCK_BYTES", 3 * 13 * 11 * 4)
+    monkeypatch.setattr(pool, "THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(pool, "THREADS", threads)
+    x = np.random.default_rng(13).standard_normal((3, 7, 13, 11)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    assert_close(pool.max_pool2d(x, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1))
+    assert_close(pool.max_pool2d(x, 2, ceil_mode=True), F.max_pool2d(xt, 2, ceil_mode=True))
+    assert_close(pool.avg_pool2d(x, 3, 2, 1, True), F.avg_pool2d(xt, 3, 2, 1, True))
+    assert_close(pool.adaptive_avg_pool2d(x, (6, 5)), F.adaptive_avg_pool2d(xt, (6, 5)))
+    assert_close(pool.adaptive_max_pool2d(x, (6, 5)), F.adaptive_max_pool2d(xt, (6, 5)))
+
+
 def test_non_contiguous_input() -> None:
     base = np.random.default_rng(4).standard_normal((3, 8, 10, 12)).astype(np.float32)
     x = base.transpose(1, 0, 2, 3)[:, :, ::2, 1::2]
