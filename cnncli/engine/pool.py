@@ -288,6 +288,16 @@ def _executor() -> ThreadPoolExecutor:
     return _EXECUTOR
 
 
+def _forget_executor() -> None:
+    # A forked child has none of the parent's threads: it must start its own pool.
+    global _EXECUTOR
+    _EXECUTOR = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:
     """Adjoint of a summing :func:`_pool_pass`: scatter-add each output back to its taps."""
     return _adjoint_pass(grad, axis, ax, lambda k, lo, hi: _range(grad, axis, lo, hi))
