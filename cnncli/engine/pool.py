@@ -247,35 +247,49 @@ def _pool_pass(
 
 
 def _two_passes(x: np.ndarray, ah: _Axis, aw: _Axis, op: Ufunc, fill: float) -> np.ndarray:
-    """H pass then W pass over (N, C, H, W), a block of planes at a time.
+    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes."""
+    return _by_planes(
+        lambda block: _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill),
+        (ah.OL, aw.OL),
+        x.dtype,
+        x,
+    )
 
-    Working on blocks of about :data:`BLOCK_BYTES` keeps the intermediate rows
-    in cache (a third less time than two whole-array passes); blocks are shared
-    among :data:`THREADS` threads (NumPy releases the GIL inside each call).
+
+def _by_planes(
+    fn: Callable[..., np.ndarray], out_hw: tuple[int, int], dtype: Any, *arrays: np.ndarray
+) -> np.ndarray:
+    """``fn(*arrays)`` for (N, C, ·, ·) arrays, computed a block of planes at a time.
+
+    Every op here treats the N·C planes independently.  Blocks of about
+    :data:`BLOCK_BYTES` keep the intermediate rows in cache (a third less time
+    than whole-array passes), and the blocks are shared among :data:`THREADS`
+    threads (NumPy releases the GIL inside each call).
     """
-    N, C, H, W = x.shape
+    N, C = arrays[0].shape[:2]
     planes = N * C
-    out = np.empty((N, C, ah.OL, aw.OL), dtype=x.dtype)
-    per = max(1, BLOCK_BYTES // max(1, H * W * x.itemsize))
-    if planes <= per or not x.flags.c_contiguous:
-        return _pool_pass(_pool_pass(x, 2, ah, op, fill), 3, aw, op, fill, out=out)
-    src = x.reshape(planes, 1, H, W)
-    dst = out.reshape(planes, 1, ah.OL, aw.OL)
+    plane_bytes = max(a[0, 0].nbytes for a in arrays)
+    plane_bytes = max(plane_bytes, out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize, 1)
+    per = max(1, BLOCK_BYTES // plane_bytes)
+    if planes <= per or not all(a.flags.c_contiguous for a in arrays):
+        return fn(*arrays)
+    flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
+    out = np.empty((planes, 1, *out_hw), dtype=dtype)
 
     def run(first: int, last: int) -> None:
         for a in range(first, last, per):
             b = min(a + per, last)
-            _pool_pass(_pool_pass(src[a:b], 2, ah, op, fill), 3, aw, op, fill, out=dst[a:b])
+            out[a:b] = fn(*(f[a:b] for f in flat))
 
     workers = min(THREADS, -(-planes // per))
-    if workers <= 1 or x.nbytes < THREAD_MIN_BYTES:
+    if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
         run(0, planes)
-        return out
-    cuts = [planes * i // workers for i in range(workers + 1)]
-    jobs = [_executor().submit(run, a, b) for a, b in itertools.pairwise(cuts)]
-    for job in jobs:
-        job.result()
-    return out
+    else:
+        cuts = [planes * i // workers for i in range(workers + 1)]
+        jobs = [_executor().submit(run, a, b) for a, b in itertools.pairwise(cuts)]
+        for job in jobs:
+            job.result()
+    return out.reshape(N, C, *out_hw)
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -518,6 +532,16 @@ def max_pool2d_backward(
 
 
 def _max_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any) -> np.ndarray:
+    """dx of a max pooling, by blocks of planes (see :func:`_max_backward_block`)."""
+    g = np.ascontiguousarray(g, dtype=dtype)
+    return _by_planes(
+        lambda gb, xb: _max_backward_block(gb, xb, geom, dtype), (geom.H, geom.W), dtype, g, x
+    )
+
+
+def _max_backward_block(
+    g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
+) -> np.ndarray:
     """dx of a max pooling: the adjoint of its two passes.
 
     Each gradient goes to the row its window chose, then along that row to the
@@ -632,8 +656,12 @@ def avg_pool2d_backward(
     divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), dtype)
     ah, aw = _axes(geom)
     scaled = np.divide(g, divisor, dtype=dtype)
-    rows = _pool_pass_backward(scaled, 3, aw)
-    dx = _pool_pass_backward(rows, 2, ah)
+    dx = _by_planes(
+        lambda block: _pool_pass_backward(_pool_pass_backward(block, 3, aw), 2, ah),
+        (geom.H, geom.W),
+        dtype,
+        scaled,
+    )
     return _unbatch(dx, unbatched)
 
 

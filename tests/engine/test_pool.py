@@ -425,6 +425,18 @@ def test_blocks_of_planes_and_threads_give_the_same_numbers(
     assert_close(pool.avg_pool2d(x, 3, 2, 1, True), F.avg_pool2d(xt, 3, 2, 1, True))
     assert_close(pool.adaptive_avg_pool2d(x, (6, 5)), F.adaptive_avg_pool2d(xt, (6, 5)))
     assert_close(pool.adaptive_max_pool2d(x, (6, 5)), F.adaptive_max_pool2d(xt, (6, 5)))
+    g = np.random.default_rng(14).standard_normal((3, 7, 7, 6)).astype(np.float32)
+    for ours, theirs in [
+        (pool.max_pool2d_backward(g, x, 3, 2, 1), lambda t: F.max_pool2d(t, 3, 2, 1)),
+        (pool.avg_pool2d_backward(g, x, 3, 2, 1, True), lambda t: F.avg_pool2d(t, 3, 2, 1, True)),
+    ]:
+        assert_close(ours, torch_grad(theirs, x, g))
+    g = g[:, :, :6, :5].copy()  # 13 → 6 and 11 → 5 are regular bins: the strided path
+    for ours, theirs in [
+        (pool.adaptive_max_pool2d_backward(g, x), lambda t: F.adaptive_max_pool2d(t, (6, 5))),
+        (pool.adaptive_avg_pool2d_backward(g, x), lambda t: F.adaptive_avg_pool2d(t, (6, 5))),
+    ]:
+        assert_close(ours, torch_grad(theirs, x, g))
 
 
 def test_non_contiguous_input() -> None:
