@@ -248,7 +248,7 @@ output_sizes = st.one_of(
 )
 
 
-@settings(max_examples=80)
+@settings(max_examples=50)
 @given(
     shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 13), st.integers(1, 13)),
     output_size=output_sizes,
