@@ -174,6 +174,8 @@ class _Axis:
     k0: np.ndarray  # (OL,) PyTorch's starting tap: the first at a position >= 0
     seen: np.ndarray  # (OL,) bool: the window sees at least one input position
     tap_dtype: Any  # smallest integer dtype that holds every tap number
+    full: tuple[slice, ...]  # source slices of the taps that reach every output
+    partial: tuple[tuple[slice, slice], ...]  # (outputs lo:hi, source slice) of the others
 
 
 def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
@@ -193,7 +195,17 @@ def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
     for _, lo, hi, _ in taps:
         seen[lo:hi] = True
     tap_dtype = np.int8 if K <= 127 else np.int16 if K <= 32767 else np.int32
-    return _Axis(L, OL, s, tuple(taps), k0.astype(tap_dtype), seen, tap_dtype)
+    full = tuple(
+        slice(first, first + s * (OL - 1) + 1, s)
+        for _, lo, hi, first in taps
+        if lo == 0 and hi == OL
+    )
+    partial = tuple(
+        (slice(lo, hi), slice(first, first + s * (hi - lo - 1) + 1, s))
+        for _, lo, hi, first in taps
+        if not (lo == 0 and hi == OL)
+    )
+    return _Axis(L, OL, s, tuple(taps), k0.astype(tap_dtype), seen, tap_dtype, full, partial)
 
 
 def _positions(ax: _Axis, tap: np.ndarray, axis: int, d: int, p: int) -> np.ndarray:
@@ -223,26 +235,26 @@ def _pool_pass(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """One 1-D pooling pass along ``axis``: ``out[o] = op_k src[o*s + k*d - p]``."""
-    shape = list(src.shape)
-    shape[axis] = ax.OL
-    full = [t for t in ax.taps if t[1] == 0 and t[2] == ax.OL]
-    rest = [t for t in ax.taps if not (t[1] == 0 and t[2] == ax.OL)]
+    pre = (slice(None),) * axis
     if out is None:
+        shape = list(src.shape)
+        shape[axis] = ax.OL
         out = np.empty(shape, dtype=src.dtype)
+    full = ax.full
     if len(full) >= 2:
-        op(
-            _view(src, axis, full[0][3], ax.OL, ax.stride),
-            _view(src, axis, full[1][3], ax.OL, ax.stride),
-            out=out,
-        )
-        rest = full[2:] + rest
+        op(src[(*pre, full[0])], src[(*pre, full[1])], out=out)
+        done = 2
     elif len(full) == 1:
-        np.copyto(out, _view(src, axis, full[0][3], ax.OL, ax.stride))
+        np.copyto(out, src[(*pre, full[0])])
+        done = 1
     else:
         out.fill(fill)
-    for _, lo, hi, first in rest:
-        sub = _range(out, axis, lo, hi)
-        op(sub, _view(src, axis, first, hi - lo, ax.stride), out=sub)
+        done = 0
+    for source in full[done:]:
+        op(out, src[(*pre, source)], out=out)
+    for outputs, source in ax.partial:
+        sub = out[(*pre, outputs)]
+        op(sub, src[(*pre, source)], out=sub)
     return out
 
 
