@@ -8,8 +8,19 @@ strided view of the whole batch (the "strided maxima / shifted sums" method)::
     out[..., o] = max_k / sum_k  src[..., o*stride + k*dilation - padding]
 
 Padding never costs a padded copy: each tap only touches the outputs whose
-input position falls inside the input (padding counts as -inf for max, 0 for
-sums).  Adaptive pooling gathers its bins, grouped by bin length.
+input position falls inside the input (padding counts as −∞ for max, 0 for
+sums).  Large inputs are processed a block of planes at a time (the
+intermediate rows stay in cache), the blocks shared among a few threads.
+Adaptive pooling runs as plain strided windows when its bins have one length at
+equal steps (112 → 7, 13 → 6, any size → 1); otherwise it gathers its bins,
+grouped by length.  Max pooling finds PyTorch's index of each maximum (the
+first in row-major order, or the last NaN) with the same two passes, W then H,
+keeping the winning tap in int8 arrays; its backward is the adjoint of those
+passes.  float16 is computed in float32 and rounded once, as PyTorch does.
+
+One deliberate difference: with dilation a window can fall wholly in the
+padding.  Its output is −∞ and its index PyTorch's (meaningless) one, as in
+PyTorch, but its gradient is dropped, where PyTorch adds it at that index.
 
 The naive loop versions of every function here, written as the seed's formulas
 (``Y[i, j] = max X[i:i+k, j:j+k]``, ``Y[i, j] = 1/k² Σ X[i+m, j+n]``), are in
@@ -59,15 +70,10 @@ __all__ = [
 
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
 MAX_PARAMETER = 2**31 - 1
-#: Bytes of input per block of planes in the forward passes (the block's rows stay in cache).
+#: Bytes per block of planes (the block's intermediate rows stay in cache).
 BLOCK_BYTES = 1 << 18
-#: Threads sharing the blocks of a large forward pooling, and the input size that pays for them.
-THREADS = max(
-    1,
-    min(
-        4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    ),
-)
+#: Threads sharing the blocks of a large pooling, and the input size that pays for them.
+THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
 THREAD_MIN_BYTES = 1 << 21
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
@@ -473,18 +479,12 @@ def _axes(geom: Pool2dGeometry) -> tuple[_Axis, _Axis]:
     return ah, aw
 
 
-def _scatter(
-    grad: np.ndarray, index: np.ndarray, mask: np.ndarray | None, shape: tuple[int, ...], dtype: Any
-) -> np.ndarray:
-    """dx[n, c].flat[index[n, c, i, j]] += grad[n, c, i, j] (accumulating repeats)."""
+def _scatter(grad: np.ndarray, index: np.ndarray, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """dx[n, c].flat[index[n, c, i, j]] += grad[n, c, i, j], repeats accumulating."""
     N, C, H, W = shape
     planes = (np.arange(N * C, dtype=np.int64) * (H * W)).reshape(N, C, 1, 1)
-    weights = grad
-    if mask is not None:
-        index = np.where(mask, index, 0)
-        weights = np.where(mask, grad, 0)
     flat = (index + planes).ravel()
-    dx = np.bincount(flat, weights=weights.ravel().astype(np.float64), minlength=N * C * H * W)
+    dx = np.bincount(flat, weights=grad.ravel().astype(np.float64), minlength=N * C * H * W)
     return dx.astype(dtype, copy=False).reshape(shape)
 
 
@@ -924,7 +924,7 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
     if geom is not None:
         return _unbatch(_max_backward(g, x, geom, dtype), unbatched)
     _, index = _adaptive_max(x, OH, OW)
-    return _unbatch(_scatter(g, index, None, x.shape, dtype), unbatched)
+    return _unbatch(_scatter(g, index, x.shape, dtype), unbatched)
 
 
 # ----------------------------------------------------------------------------- global pooling
@@ -985,4 +985,4 @@ def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np
     if isnan.any():
         last = H * W - 1 - np.argmax(isnan[:, :, ::-1], axis=2)
         index = np.where(isnan.any(axis=2), last, index)
-    return _unbatch(_scatter(g, index.reshape(N, C, 1, 1), None, x.shape, dtype), unbatched)
+    return _unbatch(_scatter(g, index.reshape(N, C, 1, 1), x.shape, dtype), unbatched)
