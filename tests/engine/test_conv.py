@@ -254,6 +254,7 @@ def test_numerical_gradient_dx_with_padding_modes(mode: str) -> None:
         ((3, 4, 9, 8), (5, 4, 3, 3), {"padding": 1}),
         ((2, 4, 11, 7), (6, 2, 2, 3), {"padding": (1, 0, 2, 1), "stride": 2, "groups": 2}),
         ((2, 3, 10, 10), (3, 1, 3, 3), {"padding": 1, "groups": 3}),
+        ((2, 1, 12, 9), (1, 1, 3, 3), {"padding": (2, 0, 1, 1)}),
     ],
 )
 def test_chunked_and_tiled_paths_give_the_same_result(
@@ -269,7 +270,10 @@ def test_chunked_and_tiled_paths_give_the_same_result(
     y = conv2d(x, w, b, **params)
     g = rng.standard_normal(y.shape)
     grads = conv2d_backward(g, x, w, **params)
-    # One output row's im2col already exceeds this, so every chunk is a run of rows.
+    # The smallest bound is under one output row's im2col, so every chunk is a run of
+    # rows; tiles of the shift-and-add path shrink alike and run on two threads.
+    monkeypatch.setattr(conv_module, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
     for chunk in (x.itemsize * 8, 2000, 20000):
         monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
         monkeypatch.setattr(conv_module, "TILE_BYTES", chunk)
