@@ -107,6 +107,12 @@ def conv2d(
     version is :func:`cnncli.engine.reference.conv.conv2d_naive`.
     """
     a = _Args(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    # inf and NaN propagate as in PyTorch, without NumPy's warnings about them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _conv2d(a)
+
+
+def _conv2d(a: _Args) -> np.ndarray:
     g = a.geom
     cg, fg = g.C // g.groups, g.F // g.groups
     if g.KH == 1 and g.KW == 1 and not any(a.zero_pads):
@@ -462,7 +468,11 @@ def conv2d_backward(
     x = a.x.astype(ct, copy=False)
     w = a.w.astype(ct, copy=False)
     db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-    dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if g.groups == g.C:
+            dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
+        else:
+            dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
     # Non-zero modes padded the input by copying cells: fold those gradients back.
     dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
     return (
@@ -509,3 +519,63 @@ def _backward_gemm(
     dw = dw.reshape(g.F, cg, g.KH, g.KW)
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
     return dx, dw
+
+
+def _backward_shift_add(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """dx and dw when each group has one input channel (depthwise), tap by tap.
+
+    Shapes: gy (N, G*mult, OH, OW), x (N, G, H, W), w (G*mult, 1, KH, KW).
+    For each tap (m, k), with V the strided view Xp[:, :, m*d_h :: s_h, k*d_w :: s_w]::
+
+        dW[g, j, m, k] = sum_{n,i,l} dY[n, g, j, i, l] * V[n, g, i, l]
+        dXp[:, g, m*d_h :: s_h, k*d_w :: s_w] += sum_j dY[:, g, j] * W[g, j, m, k]
+
+    Planes (image, channel) are independent, so they are processed in runs that
+    fit the cache, on all cores.
+    """
+    left, right, top, bottom = pads
+    N, G, H, W = x.shape
+    P = N * G
+    mult = g.F // G
+    (sh, sw), (dh, dw_) = g.stride, g.dilation
+    Hp, Wp = H + top + bottom, W + left + right
+    xr = x.reshape(P, H, W)
+    gyr = gy.reshape(P, mult, g.OH, g.OW)
+    wk = w.reshape(G, mult, g.KH, g.KW)
+    dwp = np.empty((P, mult, g.KH, g.KW), dtype=x.dtype)
+    dx = np.empty((P, H, W), dtype=x.dtype)
+    plane_bytes = (2 * Hp * Wp + 2 * mult * g.OH * g.OW) * x.itemsize
+    ptile = max(1, min(P, TILE_BYTES // max(1, plane_bytes)))
+    items = [(p0, min(P, p0 + ptile), 0, g.OH) for p0 in range(0, P, ptile)]
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        xp = np.zeros((ptile, Hp, Wp), dtype=x.dtype)
+        dxp = np.empty((ptile, Hp, Wp), dtype=x.dtype)
+        for p0, p1, _, _ in part:
+            n = p1 - p0
+            xs, ds = xp[:n], dxp[:n]
+            xs[:, top : top + H, left : left + W] = xr[p0:p1]
+            ds[...] = 0
+            gys = gyr[p0:p1]  # (planes, mult, OH, OW)
+            wsel = wk[np.arange(p0, p1) % G]  # (planes, mult, KH, KW)
+            for m in range(g.KH):
+                rows = slice(m * dh, m * dh + (g.OH - 1) * sh + 1, sh)
+                for k in range(g.KW):
+                    cols = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
+                    view = xs[:, rows, cols]  # (planes, OH, OW)
+                    dwp[p0:p1, :, m, k] = np.einsum("pjhw,phw->pj", gys, view)
+                    if mult == 1:
+                        ds[:, rows, cols] += gys[:, 0] * wsel[:, 0, m, k, None, None]
+                    else:
+                        ds[:, rows, cols] += np.einsum("pjhw,pj->phw", gys, wsel[:, :, m, k])
+            dx[p0:p1] = ds[:, top : top + H, left : left + W]
+
+    _run_parallel(run, items, gy.size * g.KH * g.KW)
+    dw = dwp.reshape(N, G, mult, g.KH, g.KW).sum(axis=0)
+    return dx.reshape(N, G, H, W), dw.reshape(g.F, 1, g.KH, g.KW)
