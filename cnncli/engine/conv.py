@@ -153,8 +153,32 @@ def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads) and nhwc.flags.c_contiguous:
         return nhwc
     xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    xp[:, top : top + H, left : left + W, :] = nhwc
+    _copy(xp[:, top : top + H, left : left + W, :], nhwc)
     return xp
+
+
+#: Copies smaller than this many elements stay on one thread.
+PARALLEL_MIN_COPY = 2**18
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` split along axis 1 over the cores (NumPy copies release the GIL).
+
+    The gathers of im2col and the layout changes are memory-bound copies that
+    BLAS does not parallelise for us.
+    """
+    n = min(num_threads(), dst.shape[1])
+    if n <= 1 or dst.size < PARALLEL_MIN_COPY:
+        dst[...] = src
+        return
+    step = -(-dst.shape[1] // n)
+
+    def part(i: int) -> None:
+        dst[:, i : i + step] = src[:, i : i + step]
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for future in [pool.submit(part, i) for i in range(0, dst.shape[1], step)]:
+            future.result()
 
 
 def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
@@ -196,18 +220,25 @@ def _conv_gemm(
     windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
     wk = _group_weights(w, g)  # (G, Fg, K)
     out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
-        M = (n1 - n0) * (o1 - o0) * g.OW
-        direct = g.groups == 1 and n1 - n0 == 1 and o0 == 0 and o1 == g.OH
+        nn, no = n1 - n0, o1 - o0
+        M = nn * no * g.OW
+        direct = g.groups == 1 and nn == 1 and o0 == 0 and o1 == g.OH
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
-            cols = windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg].reshape(M, K)
+            cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             if direct:  # one item, whole image: the product is already NCHW
-                np.matmul(wk[gi], cols.T, out=out[n0].reshape(g.F, M))
+                np.matmul(wk[gi], cols2.T, out=out[n0].reshape(g.F, M))
                 continue
-            res = np.matmul(wk[gi], cols.T)  # (Fg, M)
-            out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :] = res.reshape(
-                fg, n1 - n0, o1 - o0, g.OW
-            ).transpose(1, 0, 2, 3)
+            res = np.matmul(wk[gi], cols2.T)  # (Fg, M)
+            _copy(
+                out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :],
+                res.reshape(fg, nn, no, g.OW).transpose(1, 0, 2, 3),
+            )
     return out
 
 
@@ -499,12 +530,17 @@ def _backward_gemm(
     wk = _group_weights(w, g)  # (G, Fg, K)
     dwk = np.zeros_like(wk)
     dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
         M = nn * no * g.OW
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
             csl = slice(gi * cg, (gi + 1) * cg)
-            cols = windows[n0:n1, o0:o1, :, :, :, csl].reshape(M, K)
+            cols6 = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols6, windows[n0:n1, o0:o1, :, :, :, csl])
+            cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gy[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :].transpose(1, 0, 2, 3)
             gch = gch.reshape(fg, M)  # (Fg, M); copies when N > 1
             dwk[gi] += gch @ cols
