@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.shapes import conv2d_geometry
-from cnncli.errors import CnncliError, ParameterError, ShapeError
+from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.parity import assert_close, numerical_gradient
 
 conv_module = importlib.import_module("cnncli.engine.conv")
@@ -374,6 +374,18 @@ W = np.zeros((4, 3, 3, 3))
             lambda: conv2d(X, W, padding=5, padding_mode="reflect"),
             ParameterError,
             ["reflect", "(5, 5)", "size 5"],
+        ),
+        (
+            lambda: conv2d(X, W, padding=2**20),
+            ResourceLimitError,
+            ["conv2d", "(2, 3, 5, 5)", "(4, 3, 3, 3)", str(2**21 + 3), "too large"],
+        ),
+        (
+            lambda: conv2d_backward(
+                np.broadcast_to(0.0, (2, 4, 2**21 + 3, 2**21 + 3)), X, W, padding=2**20
+            ),
+            ResourceLimitError,
+            ["conv2d_backward", "too large"],
         ),
         (
             lambda: conv2d_backward(np.zeros((2, 4, 4, 4)), X, W),
