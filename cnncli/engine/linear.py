@@ -122,9 +122,16 @@ def flatten_backward(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> n
     Shapes: grad_output (flattened shape) -> dx ``input_shape``.
     """
     g = as_float_array(grad_output, "grad_output")
-    shape = tuple(int(d) for d in input_shape)
+    message = f"input_shape must be a tuple of non-negative integers, got {input_shape!r}"
+    if not isinstance(input_shape, (tuple, list)):
+        raise ParameterError(message)
+    shape: list[int] = []
+    for d in input_shape:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
+            raise ParameterError(message)
+        shape.append(int(d))
     if math.prod(shape) != g.size:
-        raise ShapeError(f"grad_output of shape {g.shape} cannot be unflattened to {shape}")
+        raise ShapeError(f"grad_output of shape {g.shape} cannot be unflattened to {tuple(shape)}")
     return g.reshape(shape)
 
 

@@ -126,6 +126,9 @@ def test_flatten_bad_dims() -> None:
         flatten(x, 1.5)  # type: ignore[arg-type]
     with pytest.raises(ShapeError):
         flatten_backward(np.zeros((2, 12)), (2, 3, 5))
+    for bad_shape in (2, (2, -12), (2.0, 12), None, np.zeros(2)):
+        with pytest.raises(ParameterError, match="input_shape"):
+            flatten_backward(np.zeros((2, 12)), bad_shape)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
