@@ -92,6 +92,25 @@ def test_relu_gradient_at_zero_is_zero_and_leaky_slope_is_used() -> None:
     np.testing.assert_array_equal(leaky_relu(x, 0.1), [-0.1, 0.0, 2.0])
 
 
+def test_non_finite_values_follow_torch() -> None:
+    x = np.array([-np.inf, -1.0, 0.0, 2.0, np.inf, np.nan])
+    g = np.array([np.inf, np.nan, -np.inf, np.nan, 1.0, 2.0])
+    xt = torch.tensor(x, requires_grad=True)
+    for ours, back, theirs in (
+        (relu, relu_backward, F.relu),
+        (lambda a: leaky_relu(a, 0.2), lambda gg, a: leaky_relu_backward(gg, a, 0.2),
+         lambda t: F.leaky_relu(t, 0.2)),
+    ):  # fmt: skip
+        xt.grad = None
+        yt = theirs(xt)
+        yt.backward(torch.tensor(g))
+        np.testing.assert_array_equal(ours(x), yt.detach().numpy())
+        np.testing.assert_array_equal(back(g, x), xt.grad.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(sigmoid(x), torch.sigmoid(torch.tensor(x)).numpy())
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("shape", "dim"),
