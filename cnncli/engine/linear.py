@@ -25,10 +25,10 @@ def linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     """
     x, w, b = _check_linear(input, weight, bias)
     dtype = result_dtype(x, w, b)
-    y = np.matmul(x.astype(dtype, copy=False), w.T.astype(dtype, copy=False))
+    y = np.asarray(np.matmul(x.astype(dtype, copy=False), w.T.astype(dtype, copy=False)))
     if b is not None:
-        y = y + b.astype(dtype, copy=False)
-    return np.asarray(y, dtype=dtype)
+        y += b.astype(dtype, copy=False)
+    return y
 
 
 def linear_backward(

@@ -230,8 +230,10 @@ def test_random_calls_give_a_result_or_a_project_error(op, xs, ws, bs, a, b, p, 
             y = flatten(x, a, b)
             assert y.shape == torch.flatten(torch.tensor(x), a, b).shape
         elif op == "dropout":
-            y = dropout(x, p, generator=np.random.default_rng(0))
-            assert y.shape == x.shape
+            y, mask = dropout(x, p, generator=np.random.default_rng(0), return_mask=True)
+            assert y.shape == x.shape and y.dtype == x.dtype
+            scale = x.dtype.type(0 if p == 1 else 1 / (1 - p))
+            np.testing.assert_array_equal(y, np.where(mask, x * scale, 0))
         else:
             y = dropout_backward(x, np.ones(ws, dtype=bool), p)
             assert y.shape == x.shape
