@@ -88,6 +88,8 @@ def leaky_relu(input: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     x = as_float_array(input)
     a = x.dtype.type(_real(negative_slope, "negative_slope"))
     zero = x.dtype.type(0)
+    if not np.isfinite(a):  # a * 0 would be NaN in the branch-free form
+        return np.asarray(np.where(x > 0, x, x * a))
     # max(x, 0) + a * min(x, 0): exactly x or a*x, and branch-free (np.where is slow here).
     out = np.maximum(x, zero)
     out += np.minimum(x, zero) * a
@@ -108,7 +110,7 @@ def leaky_relu_backward(
     a = dtype.type(_real(negative_slope, "negative_slope"))
     g = g.astype(dtype, copy=False)
     keep = x > 0
-    if not np.isfinite(g).all():
+    if not (np.isfinite(a) and np.isfinite(g).all()):
         return np.asarray(np.where(keep, g, g * a))
     out = g * keep
     out += (g * a) * ~keep
