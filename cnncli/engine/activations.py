@@ -2,7 +2,9 @@
 
 Every function works on arrays of any shape (element-wise ops) or along one
 chosen axis (softmax, log_softmax), keeps float32 as float32 and float64 as
-float64, and refuses non-float dtypes with :class:`ParameterError`.
+float64, and refuses non-float dtypes with :class:`ParameterError`.  float16
+input to sigmoid, softmax and log_softmax is computed in float32 and rounded once
+at the end, as PyTorch's CPU kernels do.
 
 Backward functions take ``grad_output`` (dL/dy, the shape of the output) and what
 the forward saw or produced, and return dL/dx:
@@ -130,6 +132,8 @@ def sigmoid(input: np.ndarray) -> np.ndarray:
     precision, also in the far negative tail (sigmoid(-20) = 2.06e-9).
     """
     x = as_float_array(input)
+    if x.dtype == np.float16:
+        return np.asarray(sigmoid(x.astype(np.float32)).astype(np.float16))
     e = np.negative(x.reshape(-1)).reshape(x.shape)  # an array also for 0-D input
     with np.errstate(over="ignore"):
         np.exp(e, out=e)
@@ -187,6 +191,8 @@ def softmax(input: np.ndarray, dim: int) -> np.ndarray:
     """
     x = as_float_array(input)
     axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(softmax(x.astype(np.float32), axis).astype(np.float16))
     if x.ndim == 0:
         return np.asarray(softmax(x.reshape(1), 0).reshape(()))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -203,6 +209,8 @@ def log_softmax(input: np.ndarray, dim: int) -> np.ndarray:
     """
     x = as_float_array(input)
     axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(log_softmax(x.astype(np.float32), axis).astype(np.float16))
     if x.ndim == 0:
         return np.asarray(log_softmax(x.reshape(1), 0).reshape(()))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):

@@ -52,6 +52,10 @@ def _eps(eps: object, training: bool) -> float:
     return e
 
 
+def _f32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a.astype(np.float32)
+
+
 def _check_input(input: object) -> np.ndarray:
     x = as_float_array(input)
     if x.ndim < 2:
@@ -129,6 +133,12 @@ def batch_norm(
     if (rm is None) != (rv is None):
         raise ParameterError("batch_norm needs both running_mean and running_var, or neither")
     dtype = result_dtype(x, w, b)
+    if dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's CPU kernel
+        y32 = batch_norm(
+            x.astype(np.float32), running_mean, running_var, _f32(w), _f32(b),
+            is_training, m, e,
+        )  # fmt: skip
+        return y32.astype(np.float16)
     x = x.astype(dtype, copy=False)
     if is_training:
         count = x.size // C if C else 0
@@ -195,6 +205,13 @@ def batch_norm_backward(
     is_training = _flag(training, "training")
     e = _eps(eps, is_training)
     dtype = result_dtype(g, x, w)
+    if dtype == np.float16:
+        grads = batch_norm_backward(
+            g.astype(np.float32), x.astype(np.float32), _f32(w), running_mean, running_var,
+            is_training, e,
+        )  # fmt: skip
+        dx16, dw16, db16 = (a.astype(np.float16) for a in grads)
+        return dx16, dw16, db16
     x = x.astype(dtype, copy=False)
     g = g.astype(dtype, copy=False)
     axes = _axes(x)

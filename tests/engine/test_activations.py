@@ -71,7 +71,7 @@ def test_elementwise_match_torch(dtype, shape, rng) -> None:
         )
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", [*DTYPES, np.float16])
 def test_elementwise_keep_dtype(dtype) -> None:
     x = np.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4)
     for fn in (
@@ -83,6 +83,13 @@ def test_elementwise_keep_dtype(dtype) -> None:
         lambda a: log_softmax(a, 0),
     ):
         assert fn(x).dtype == dtype
+
+
+def test_float16_softmax_and_sigmoid_match_torch(rng) -> None:
+    x = (rng.standard_normal((3, 7)) * 6).astype(np.float16)
+    assert_close(softmax(x, 1), F.softmax(torch.tensor(x), 1), tol=2e-3)
+    assert_close(log_softmax(x, 0), F.log_softmax(torch.tensor(x), 0), tol=2e-3)
+    assert_close(sigmoid(x), torch.sigmoid(torch.tensor(x)), tol=2e-3)
 
 
 def test_relu_gradient_at_zero_is_zero_and_leaky_slope_is_used() -> None:

@@ -239,3 +239,18 @@ def test_random_calls_give_a_result_or_a_project_error(op, xs, ws, bs, a, b, p, 
             assert y.shape == x.shape
     except CnncliError:
         return
+
+
+def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
+    x = rng.standard_normal((4, 6)).astype(np.float16)
+    w = rng.standard_normal((3, 6)).astype(np.float16)
+    b = rng.standard_normal(3).astype(np.float16)
+    g = rng.standard_normal((4, 3)).astype(np.float16)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = F.linear(xt, wt, bt)
+    yt.backward(torch.tensor(g))
+    assert_close(linear(x, w, b), yt, tol=2e-3)
+    for ours, theirs in zip(linear_backward(g, x, w), (xt.grad, wt.grad, bt.grad), strict=True):
+        assert_close(ours, theirs, tol=2e-3)
+    assert flatten(x.reshape(2, 2, 6)).dtype == np.float16
+    assert dropout(x, 0.5, generator=1).dtype == np.float16

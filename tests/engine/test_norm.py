@@ -241,3 +241,20 @@ def test_random_calls_give_a_correct_result_or_a_project_error(
         assert_close(y, yt)
         assert_close(rm_ours, rmt)
         assert_close(rv_ours, rvt)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_float16_is_computed_in_float32_and_rounded_once(training, rng) -> None:
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float16)
+    rm, rv = np.zeros(3, np.float16), np.ones(3, np.float16)
+    g = rng.standard_normal(x.shape).astype(np.float16)
+    rm_ours, rv_ours = rm.copy(), rv.copy()
+    y = batch_norm(x, rm_ours, rv_ours, training=training)
+    assert y.dtype == np.float16
+    yt, dxt, _, _, rmt, rvt = _torch_bn(x, rm, rv, None, None, training, 0.1, 1e-5, g)
+    assert_close(y, yt, tol=2e-3)
+    assert_close(rm_ours, rmt, tol=2e-3)
+    assert_close(rv_ours, rvt, tol=2e-3)
+    dx, _, _ = batch_norm_backward(g, x, None, rm, rv, training, 1e-5)
+    assert dx.dtype == np.float16
+    assert_close(dx, dxt, tol=2e-3)
