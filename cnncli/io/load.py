@@ -137,7 +137,13 @@ def load_tensor(
     if ext in IMAGE_EXTENSIONS:
         with _open_input(path, name) as (fh, _size):
             return load_image(
-                fh, name, gray=gray, scale=scale, dtype=dt, allow_nonfinite=allow_nonfinite
+                fh,
+                name,
+                gray=gray,
+                scale=scale,
+                dtype=dt,
+                allow_nonfinite=allow_nonfinite,
+                max_bytes=max_bytes,
             )
     if ext == ".npy":
         with _open_input(path, name) as (fh, size):
@@ -217,7 +223,13 @@ def _load_bytes(
         )
     if is_image_bytes(data[:16]):
         return load_image(
-            data, name, gray=gray, scale=scale, dtype=dt, allow_nonfinite=allow_nonfinite
+            data,
+            name,
+            gray=gray,
+            scale=scale,
+            dtype=dt,
+            allow_nonfinite=allow_nonfinite,
+            max_bytes=max_bytes,
         )
     if len(data) > MAX_TEXT_BYTES:
         raise InputFileError(

@@ -12,7 +12,6 @@ import json
 import math
 import re
 import zipfile
-import zlib
 from typing import IO, Any
 
 import numpy as np
@@ -278,7 +277,9 @@ def read_npz(
     """
     try:
         zf = zipfile.ZipFile(fp)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except Exception:
+        # zipfile raises BadZipFile, NotImplementedError, ValueError, OSError, EOFError,
+        # struct.error ... on damaged archives; to the user they all mean the same.
         raise InputFileError(f"{name}: not an .npz archive (not a readable zip file)") from None
     with zf:
         try:
@@ -304,15 +305,7 @@ def read_npz(
                 arr = read_npy(member, info.file_size, label, max_bytes, what)
         except InputFileError:
             raise
-        except (
-            zipfile.BadZipFile,
-            zlib.error,
-            OSError,
-            EOFError,
-            NotImplementedError,
-            RuntimeError,
-            ValueError,
-        ) as exc:
+        except Exception as exc:  # damaged member data: BadZipFile, zlib.error, EOFError, ...
             raise InputFileError(f"{label}: damaged archive member ({one_line(exc)})") from None
     return arr, key, keys
 
