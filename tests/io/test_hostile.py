@@ -23,6 +23,9 @@ from PIL import Image
 from cnncli.errors import CnncliError, InputFileError, ResourceLimitError
 from cnncli.io import Loaded, load_kernel_file, load_tensor
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 MARKER = "pickle_ran.marker"
 
 

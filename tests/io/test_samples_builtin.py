@@ -13,6 +13,9 @@ from PIL import Image
 from cnncli.examples import SEED_POOL_INPUT, seed_multichannel
 from cnncli.io import digit8, load_kernel_file, load_tensor, seed_pool_matrix
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 EXPECTED = {

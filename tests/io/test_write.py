@@ -22,6 +22,9 @@ from cnncli.io import (
 )
 from cnncli.io.write import to_gray_u8
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 @pytest.fixture
 def result() -> np.ndarray:
