@@ -1283,6 +1283,8 @@ class Network(Sequential):
         self.description = description
         self.input_shape = input_shape
         self.num_classes = num_classes
+        #: What the user called it: the zoo name or the spec's name.
+        self.title = class_name
 
     @property
     def type_name(self) -> str:

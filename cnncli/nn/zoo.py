@@ -297,6 +297,7 @@ def build(name: str, num_classes: int | None = None) -> Network:
     """Build the zoo model ``name`` (no parameters allocated yet)."""
     entry = get_entry(name)
     net = entry.build(entry.num_classes if num_classes is None else num_classes)
+    net.title = entry.name
     net.description = entry.description
     net.input_shape = entry.input_shape
     net.num_classes = entry.num_classes if num_classes is None else num_classes
