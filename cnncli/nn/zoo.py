@@ -217,10 +217,8 @@ ZOO: dict[str, ZooEntry] = {
     for e in (
         ZooEntry(
             "alexnet",
-            "The seed's AlexNet as its code defines it: 96-192-384-256-256 channels, convolutions "
-            "without bias, Dropout before the first two Linear layers and no ReLU between them "
-            "(the paper has 2x48-channel GPU halves and ReLUs; torchvision has 64 first-layer "
-            "channels, biases, an adaptive pool and ReLUs in the classifier)",
+            "The seed's AlexNet as coded: 96-192-384-256-256 channels, bias-free convs, Dropout "
+            "before Linear 1 and 2, no ReLU between Linears (unlike the paper and torchvision)",
             (3, 224, 224),
             1000,
             alexnet_seed,
