@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def forward(
     top_rows = _top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
 
     if output is not None:
-        _save_output(output, result, source)
+        _save_output(output, result, [source, weights])
     if save_maps is not None:
         _save_maps(save_maps, result)
 
@@ -176,14 +177,129 @@ def _read_labels(path: Path) -> list[str]:
     return [line.strip() for line in text.splitlines()]
 
 
-def _load_input(source: str, chw: tuple[int, int, int], normalize: str, limit: int) -> tuple[Any, list[str]]:
-    """Load an image (converted, resized, scaled, normalised) or a .npy tensor as NCHW float32."""
-    raise NotImplementedError  # replaced once cnncli.io lands
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _save_output(path: Path, result: Any, source: str | None) -> None:
-    raise NotImplementedError  # replaced once cnncli.io lands
+def _load_input(
+    source: str, chw: tuple[int, int, int], normalize: str, limit: int
+) -> tuple[Any, list[str]]:
+    """An image (channels converted, resized, scaled to 0–1, normalised) or a .npy tensor.
+
+    Returns the NCHW float32 array and a note per step, to be printed.
+    """
+    import numpy as np
+
+    from cnncli.errors import ParameterError
+    from cnncli.io import load_tensor
+    from cnncli.io.images import IMAGE_EXTENSIONS
+
+    C, H, W = chw
+    is_image = Path(source).suffix.lower() in IMAGE_EXTENSIONS
+    if not is_image:
+        loaded = load_tensor(source, scale="raw", dtype="float32", max_bytes=limit)
+        notes = [f"input: {loaded.description or loaded.source}, used as it is: {loaded.shape}"]
+        if normalize != "none":
+            notes.append("--normalize applies to images only; the tensor is used as it is")
+        return loaded.array, notes + list(loaded.notes)
+    loaded = load_tensor(source, scale="unit", dtype="float32", gray=C == 1, max_bytes=limit)
+    x = loaded.array
+    notes = [f"input: {loaded.description or loaded.source} {loaded.shape}"] + list(loaded.notes)
+    if x.shape[1] != C:
+        if x.shape[1] == 1:
+            x = np.repeat(x, C, axis=1)
+            notes.append(f"grey channel repeated {C} times for the model's {C} channels")
+        else:
+            raise ParameterError(
+                f"the image has {x.shape[1]} channels but the model takes {C}",
+            )
+    if x.shape[2:] != (H, W):
+        x = _resize(x, H, W)
+        notes.append(f"resized from {loaded.shape[2]}x{loaded.shape[3]} to {H}x{W} (bilinear)")
+    notes.append("scaled to 0–1 (pixel / 255)")
+    if normalize == "imagenet":
+        if C != 3:
+            raise ParameterError(f"--normalize imagenet needs 3 channels, the model takes {C}")
+        mean = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.array(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+        x = (x - mean) / std
+        notes.append(f"normalised: (x − mean) / std, mean {IMAGENET_MEAN}, std {IMAGENET_STD}")
+    return np.ascontiguousarray(x, dtype=np.float32), notes
+
+
+def _resize(x: Any, H: int, W: int) -> Any:
+    """Bilinear resize of every (n, c) plane with Pillow's float mode."""
+    import numpy as np
+    from PIL import Image
+
+    N, C = x.shape[:2]
+    out = np.empty((N, C, H, W), dtype=np.float32)
+    for n in range(N):
+        for c in range(C):
+            plane = Image.fromarray(np.ascontiguousarray(x[n, c], dtype=np.float32), mode="F")
+            out[n, c] = np.asarray(plane.resize((W, H), Image.Resampling.BILINEAR), dtype=np.float32)
+    return out
+
+
+def _save_output(path: Path, result: Any, inputs: list[Any]) -> None:
+    """-o FILE.npy: the final output; FILE.npz: every layer's output under its name."""
+    from cnncli.errors import OutputFileError
+    from cnncli.io import check_output_path, save_result
+
+    check_output_path(path, inputs)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        save_result(path, result.output)
+    elif suffix == ".npz":
+        arrays = {rec.name: rec.output for rec in result.records}
+        arrays["output"] = result.output
+        save_result(path, arrays)
+    else:
+        raise OutputFileError(f"-o must end in .npy or .npz, got {path.name!r}")
+
+
+#: Feature maps per PNG grid at most (the first ones); the index says when more exist.
+MAX_MAPS = 64
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.#-]+")
+
+
+def safe_file_name(name: str) -> str:
+    """A layer name as a file name: no separators, no '..', no leading dot, not empty."""
+    text = _UNSAFE.sub("_", name).replace("..", "_").lstrip(".")
+    return text[:80] or "layer"
 
 
 def _save_maps(folder: Path, result: Any) -> None:
-    raise NotImplementedError  # replaced once cnncli.io lands
+    """Each conv/pool layer's maps (sample 0) as a labelled PNG grid, plus index.json."""
+    import json
+
+    from cnncli.errors import OutputFileError
+    from cnncli.io import atomic_write_bytes, save_result
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFileError(f"cannot create {str(folder)!r}: {exc.strerror or exc}") from None
+    root = folder.resolve()
+    index = []
+    for i, rec in enumerate(result.records):
+        if "Conv" not in rec.type and "Pool" not in rec.type or rec.output.ndim != 4:
+            continue
+        maps = rec.output[0, :MAX_MAPS]
+        file_name = f"{i:03d}_{safe_file_name(rec.name)}.png"
+        target = (root / file_name).resolve()
+        if target.parent != root:  # never outside the chosen folder
+            raise OutputFileError(f"refusing to write {file_name!r} outside {str(folder)!r}")
+        labels = [f"{rec.name[:16]} ch{c}" for c in range(maps.shape[0])]
+        save_result(target, maps, labels=labels)
+        index.append(
+            {
+                "file": file_name,
+                "layer": rec.name,
+                "type": rec.type,
+                "output_shape": list(rec.output.shape),
+                "maps_shown": int(maps.shape[0]),
+                "sample": 0,
+            }
+        )
+    atomic_write_bytes(root / "index.json", (json.dumps(index, indent=2) + "\n").encode())

@@ -199,11 +199,12 @@ class Layer:
         for path, layer in self.named_modules():
             for name in layer.param_shapes():
                 key = f"{path}.{name}" if path else name
-                layer._params[name] = np.array(state[key], dtype=dtype)
+                # No copy when the file's array already has the dtype (100M-value layers).
+                layer._params[name] = np.ascontiguousarray(state[key], dtype=dtype)
             for name in layer.buffer_shapes():
                 key = f"{path}.{name}" if path else name
                 kind = np.int64 if name == "num_batches_tracked" else dtype
-                layer._buffers[name] = np.array(state[key], dtype=kind)
+                layer._buffers[name] = np.array(state[key], dtype=kind)  # updated in place
 
     def named_grads(self) -> dict[str, np.ndarray]:
         """Parameter gradients of the last backward, by state_dict name."""
