@@ -14,31 +14,44 @@ from cnncli.cli.main import app
 @app.command(rich_help_panel="Whole networks")
 def forward(
     source: str | None = typer.Argument(
-        None, metavar="[INPUT]", help="An image or a .npy tensor (default: a seeded random normal input)."
+        None,
+        metavar="[INPUT]",
+        help="An image or a .npy tensor (default: a seeded random normal input).",
     ),
     model: str = typer.Option(..., "--model", "-m", help="A built-in model or a .toml/.json spec."),
     input_size: str | None = typer.Option(
         None, "--input", "-i", help="Input size CxHxW (default: the model's own)."
     ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the random input."),
-    seed: int = typer.Option(0, "--seed", "-s", help="Seed of the random input and of the initial weights."),
+    seed: int = typer.Option(
+        0, "--seed", "-s", help="Seed of the random input and of the initial weights."
+    ),
     weights: Path | None = typer.Option(
-        None, "--weights", "-w", help="Weights: .npz or .safetensors keyed by PyTorch state_dict names."
+        None,
+        "--weights",
+        "-w",
+        help="Weights: .npz or .safetensors keyed by PyTorch state_dict names.",
     ),
     normalize: str = typer.Option(
         "none", "--normalize", help="Normalise an image input: imagenet (mean/std) or none."
     ),
     top: int = typer.Option(5, "--top", "-k", min=0, help="Show the top K classes (0: none)."),
-    labels: Path | None = typer.Option(None, "--labels", help="A text file with one class name per line."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="A text file with one class name per line."
+    ),
     save_maps: Path | None = typer.Option(
-        None, "--save-maps", help="Write every conv and pool layer's feature maps as PNG grids here."
+        None,
+        "--save-maps",
+        help="Write every conv and pool layer's feature maps as PNG grids here.",
     ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="FILE.npy: the final output; FILE.npz: every layer's output."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     max_memory: str | None = typer.Option(
-        None, "--max-memory", help="Refuse runs that would need more memory (default: half of what is free)."
+        None,
+        "--max-memory",
+        help="Refuse runs that would need more memory (default: half of what is free).",
     ),
 ) -> None:
     """Run a network forward and show every layer's output (shape, range, zeros, time)."""
@@ -64,12 +77,16 @@ def forward(
     x: Any = None
     if source is not None:
         if chw is None:
-            raise SpecError(f"{model}: no input size; give --input CxHxW or input = [C, H, W] in the spec")
+            raise SpecError(
+                f"{model}: no input size; give --input CxHxW or input = [C, H, W] in the spec"
+            )
         x, notes = _load_input(source, chw, normalize, limit)
         shape = tuple(int(s) for s in x.shape)
     else:
         if chw is None:
-            raise SpecError(f"{model}: no input size; give --input CxHxW or input = [C, H, W] in the spec")
+            raise SpecError(
+                f"{model}: no input size; give --input CxHxW or input = [C, H, W] in the spec"
+            )
         shape = (batch, *chw)
     # Everything above is shape arithmetic: refuse what would not fit before allocating.
     summary = summarize(net, shape)
@@ -115,12 +132,26 @@ def forward(
             "notes": notes,
             "seconds": result.seconds,
             "layers": [
-                {"name": r.name, "type": r.type, "output_shape": list(r.output.shape), **r.stats, "seconds": r.seconds}
+                {
+                    "name": r.name,
+                    "type": r.type,
+                    "output_shape": list(r.output.shape),
+                    **r.stats,
+                    "seconds": r.seconds,
+                }
                 for r in result.records
             ],
             "top": [
                 [
-                    {"index": i, "probability": p, **({"label": label_names[i]} if label_names and i < len(label_names) else {})}
+                    {
+                        "index": i,
+                        "probability": p,
+                        **(
+                            {"label": label_names[i]}
+                            if label_names and i < len(label_names)
+                            else {}
+                        ),
+                    }
                     for i, p in rows
                 ]
                 for rows in top_rows
@@ -204,7 +235,7 @@ def _load_input(
         return loaded.array, notes + list(loaded.notes)
     loaded = load_tensor(source, scale="unit", dtype="float32", gray=C == 1, max_bytes=limit)
     x = loaded.array
-    notes = [f"input: {loaded.description or loaded.source} {loaded.shape}"] + list(loaded.notes)
+    notes = [f"input: {loaded.description or loaded.source} {loaded.shape}", *loaded.notes]
     if x.shape[1] != C:
         if x.shape[1] == 1:
             x = np.repeat(x, C, axis=1)
@@ -237,7 +268,9 @@ def _resize(x: Any, H: int, W: int) -> Any:
     for n in range(N):
         for c in range(C):
             plane = Image.fromarray(np.ascontiguousarray(x[n, c], dtype=np.float32), mode="F")
-            out[n, c] = np.asarray(plane.resize((W, H), Image.Resampling.BILINEAR), dtype=np.float32)
+            out[n, c] = np.asarray(
+                plane.resize((W, H), Image.Resampling.BILINEAR), dtype=np.float32
+            )
     return out
 
 
@@ -283,7 +316,7 @@ def _save_maps(folder: Path, result: Any) -> None:
     root = folder.resolve()
     index = []
     for i, rec in enumerate(result.records):
-        if "Conv" not in rec.type and "Pool" not in rec.type or rec.output.ndim != 4:
+        if ("Conv" not in rec.type and "Pool" not in rec.type) or rec.output.ndim != 4:
             continue
         maps = rec.output[0, :MAX_MAPS]
         file_name = f"{i:03d}_{safe_file_name(rec.name)}.png"

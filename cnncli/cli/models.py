@@ -34,12 +34,16 @@ def models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Built-in models (cnncli shapes NAME, cnncli forward -m NAME)", title_justify="left")
+    table = Table(
+        title="Built-in models (cnncli shapes NAME, cnncli forward -m NAME)", title_justify="left"
+    )
     table.add_column("Name", no_wrap=True, style="bold")
     table.add_column("Description")
     table.add_column("Input", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True)
     for row in rows:
-        c, h, w = row["input"]  # type: ignore[misc]
-        table.add_row(str(row["name"]), str(row["description"]), f"{c}x{h}x{w}", f"{row['params']:,}")
+        c, h, w = zoo.ZOO[str(row["name"])].input_shape
+        table.add_row(
+            str(row["name"]), str(row["description"]), f"{c}x{h}x{w}", f"{row['params']:,}"
+        )
     make_console().print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,7 +12,9 @@ from cnncli.cli.main import app
 
 @app.command(rich_help_panel="Whole networks")
 def shapes(
-    model: str = typer.Argument(..., help="A built-in model (see `cnncli models`) or a .toml/.json spec."),
+    model: str = typer.Argument(
+        ..., help="A built-in model (see `cnncli models`) or a .toml/.json spec."
+    ),
     input: str | None = typer.Option(
         None, "--input", "-i", help="Input size CxHxW (default: the model's own)."
     ),
@@ -19,9 +22,13 @@ def shapes(
     depth: int | None = typer.Option(
         None, "--depth", "-d", min=0, help="Show nested blocks down to this depth (default: all)."
     ),
-    formulas: bool = typer.Option(False, "--formulas", help="Show each output-size formula with its numbers."),
+    formulas: bool = typer.Option(
+        False, "--formulas", help="Show each output-size formula with its numbers."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the rows to FILE.csv or FILE.json."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Also write the rows to FILE.csv or FILE.json."
+    ),
     max_memory: str | None = typer.Option(
         None, "--max-memory", help="Refuse networks whose forward pass would need more (e.g. 2G)."
     ),
@@ -88,14 +95,28 @@ def _write_rows(path: Path, summary: object) -> None:
     elif suffix == ".csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        cols = ["name", "type", "depth", "kernel", "stride", "padding", "dilation", "output_shape",
-                "params", "macs", "receptive_field", "jump"]
+        cols = [
+            "name",
+            "type",
+            "depth",
+            "kernel",
+            "stride",
+            "padding",
+            "dilation",
+            "output_shape",
+            "params",
+            "macs",
+            "receptive_field",
+            "jump",
+        ]
         writer.writerow(cols)
         for rec in summary.layers:
-            d = rec.to_dict()
+            d: dict[str, Any] = rec.to_dict()
             writer.writerow(
                 [
-                    "x".join(str(v) for v in d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                    "x".join(str(v) for v in d[c])
+                    if isinstance(d[c], list)
+                    else ("" if d[c] is None else d[c])
                     for c in cols
                 ]
             )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncli.engine import shapes as S
+from cnncli.engine import shapes as S  # noqa: N812
 from cnncli.errors import ParameterError, ShapeError, WeightsError
 
 Shape = tuple[int, ...]
@@ -350,7 +350,9 @@ class Conv2d(Layer):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"Conv2d {name} must be a positive integer, got {value!r}")
         if in_channels % groups:
-            raise ParameterError(f"Conv2d groups={groups} does not divide in_channels={in_channels}")
+            raise ParameterError(
+                f"Conv2d groups={groups} does not divide in_channels={in_channels}"
+            )
         if out_channels % groups:
             raise ParameterError(
                 f"Conv2d groups={groups} does not divide out_channels={out_channels}"
@@ -374,7 +376,7 @@ class Conv2d(Layer):
         elif isinstance(padding, int) and not isinstance(padding, bool):
             self.padding = (padding, padding)
         else:
-            self.padding = tuple(int(p) for p in padding)
+            self.padding = tuple(int(p) for p in padding)  # type: ignore[union-attr]
         # Validates the padding form now (raises ParameterError for a bad one).
         self._pad4 = S.conv_padding(self.padding, self.kernel_size, self.dilation, self.stride)
         self.groups = groups
@@ -435,8 +437,12 @@ class Conv2d(Layer):
         left, right, top, bottom = self._pad4
         _, _, H, W = input_shape
         return [
-            conv_formula(H, self.kernel_size[0], self.stride[0], (top, bottom), self.dilation[0], "H"),
-            conv_formula(W, self.kernel_size[1], self.stride[1], (left, right), self.dilation[1], "W"),
+            conv_formula(
+                H, self.kernel_size[0], self.stride[0], (top, bottom), self.dilation[0], "H"
+            ),
+            conv_formula(
+                W, self.kernel_size[1], self.stride[1], (left, right), self.dilation[1], "W"
+            ),
         ]
 
     def workspace_bytes(self, input_shape: Shape, itemsize: int = 4) -> int:
@@ -487,9 +493,7 @@ class Conv2d(Layer):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}"
         )
-        if isinstance(self.padding, str):
-            s += f", padding={self.padding}"
-        elif any(self.padding):
+        if isinstance(self.padding, str) or any(self.padding):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
@@ -564,7 +568,11 @@ class _Pool2d(Layer):
         S.check_positive(k, "kernel_size")
         self._k = k
         self.stride = (
-            self.kernel_size if stride is None else stride if isinstance(stride, int) else tuple(stride)
+            self.kernel_size
+            if stride is None
+            else stride
+            if isinstance(stride, int)
+            else tuple(stride)
         )
         self._s = S.pair(self.stride, "stride")
         S.check_positive(self._s, "stride")
@@ -639,7 +647,9 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         from cnncli.engine.pool import max_pool2d_backward
 
-        return max_pool2d_backward(grad, self._x, self._k, self._s, self._p, self._d, self.ceil_mode)
+        return max_pool2d_backward(
+            grad, self._x, self._k, self._s, self._p, self._d, self.ceil_mode
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -687,7 +697,13 @@ class AvgPool2d(_Pool2d):
 
         self._x = x
         return avg_pool2d(
-            x, self._k, self._s, self._p, self.ceil_mode, self.count_include_pad, self.divisor_override
+            x,
+            self._k,
+            self._s,
+            self._p,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
         )
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -721,7 +737,7 @@ class AdaptiveAvgPool2d(Layer):
         if isinstance(output_size, int) and not isinstance(output_size, bool):
             sizes: tuple[int | None, int | None] = (output_size, output_size)
         else:
-            items = tuple(output_size)
+            items = tuple(output_size)  # type: ignore[arg-type]
             if len(items) != 2:
                 raise ParameterError(
                     f"AdaptiveAvgPool2d output_size must be an integer or a pair, got {output_size!r}"
@@ -1158,7 +1174,7 @@ class BatchNorm2d(Layer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         _, C, _, _ = S.check_nchw(tuple(input_shape))
-        if C != self.num_features:
+        if self.num_features != C:
             raise ShapeError(
                 f"BatchNorm2d expects {self.num_features} channels, but the input "
                 f"{_fmt_shape(input_shape)} has {C}"
@@ -1322,7 +1338,9 @@ class BasicBlock(Layer):
             downsample = Sequential(
                 Conv2d(inplanes, planes, 1, stride=stride, bias=False), BatchNorm2d(planes)
             )
-        self.downsample: Sequential | None = downsample if isinstance(downsample, Sequential) else None
+        self.downsample: Sequential | None = (
+            downsample if isinstance(downsample, Sequential) else None
+        )
 
     def children(self) -> list[tuple[str, Layer]]:
         kids: list[tuple[str, Layer]] = [
@@ -1340,7 +1358,11 @@ class BasicBlock(Layer):
         main = self.bn2.output_shape(
             self.conv2.output_shape(self.bn1.output_shape(self.conv1.output_shape(input_shape)))
         )
-        short = tuple(input_shape) if self.downsample is None else self.downsample.output_shape(input_shape)
+        short = (
+            tuple(input_shape)
+            if self.downsample is None
+            else self.downsample.output_shape(input_shape)
+        )
         if main != short:
             raise ShapeError(
                 f"residual add: the main path gives {_fmt_shape(main)} but the shortcut gives "
@@ -1381,7 +1403,9 @@ class Residual(Layer):
     ``act`` is ReLU or nothing. Shapes: both paths must give the same shape.
     """
 
-    def __init__(self, main: Sequential, shortcut: Sequential | None = None, relu: bool = True) -> None:
+    def __init__(
+        self, main: Sequential, shortcut: Sequential | None = None, relu: bool = True
+    ) -> None:
         super().__init__()
         self.main = main
         self.shortcut = shortcut if shortcut is not None and len(shortcut) else None
@@ -1397,7 +1421,9 @@ class Residual(Layer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         main = self.main.output_shape(input_shape)
-        short = tuple(input_shape) if self.shortcut is None else self.shortcut.output_shape(input_shape)
+        short = (
+            tuple(input_shape) if self.shortcut is None else self.shortcut.output_shape(input_shape)
+        )
         if main != short:
             raise ShapeError(
                 f"residual add: the main path gives {_fmt_shape(main)} but the shortcut gives "

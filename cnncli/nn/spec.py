@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
-from cnncli.nn import layers as L
+from cnncli.nn import layers as L  # noqa: N812
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 8
@@ -45,8 +45,8 @@ class SpecModel:
     source: str
 
 
-# ---- value checkers: each returns the clean value or raises _Bad(reason) ------------------
-class _Bad(Exception):
+# ---- value checkers: each returns the clean value or raises _BadValueError(reason) ------------------
+class _BadValueError(Exception):
     pass
 
 
@@ -56,23 +56,23 @@ def _is_int(v: Any) -> bool:
 
 def _pos_int(v: Any) -> int:
     if not _is_int(v):
-        raise _Bad(f"must be a positive integer, got {_show(v)}")
+        raise _BadValueError(f"must be a positive integer, got {_show(v)}")
     if v < 1:
-        raise _Bad(f"must be at least 1, got {v}")
+        raise _BadValueError(f"must be at least 1, got {v}")
     return int(v)
 
 
 def _nonneg_int(v: Any) -> int:
     if not _is_int(v):
-        raise _Bad(f"must be an integer, got {_show(v)}")
+        raise _BadValueError(f"must be an integer, got {_show(v)}")
     if v < 0:
-        raise _Bad(f"must not be negative, got {v}")
+        raise _BadValueError(f"must not be negative, got {v}")
     return int(v)
 
 
 def _int(v: Any) -> int:
     if not _is_int(v):
-        raise _Bad(f"must be an integer, got {_show(v)}")
+        raise _BadValueError(f"must be an integer, got {_show(v)}")
     return int(v)
 
 
@@ -80,7 +80,7 @@ def _pair_of(check: Callable[[Any], int]) -> Callable[[Any], Any]:
     def inner(v: Any) -> Any:
         if isinstance(v, list):
             if len(v) != 2:
-                raise _Bad(f"must be an integer or a list of 2 integers, got {_show(v)}")
+                raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
             return (check(v[0]), check(v[1]))
         return check(v)
 
@@ -90,38 +90,42 @@ def _pair_of(check: Callable[[Any], int]) -> Callable[[Any], Any]:
 def _padding(v: Any) -> Any:
     if isinstance(v, str):
         if v.lower() not in ("same", "valid"):
-            raise _Bad(f"must be an integer, [h, w], [left, right, top, bottom], 'same' or 'valid', got {_show(v)}")
+            raise _BadValueError(
+                f"must be an integer, [h, w], [left, right, top, bottom], 'same' or 'valid', got {_show(v)}"
+            )
         return v.lower()
     if isinstance(v, list):
         if len(v) not in (2, 4):
-            raise _Bad(f"must be an integer, [h, w] or [left, right, top, bottom], got {_show(v)}")
+            raise _BadValueError(
+                f"must be an integer, [h, w] or [left, right, top, bottom], got {_show(v)}"
+            )
         return tuple(_nonneg_int(x) for x in v)
     return _nonneg_int(v)
 
 
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise _Bad(f"must be true or false, got {_show(v)}")
+        raise _BadValueError(f"must be true or false, got {_show(v)}")
     return v
 
 
 def _float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _Bad(f"must be a finite number, got {_show(v)}")
+        raise _BadValueError(f"must be a finite number, got {_show(v)}")
     return float(v)
 
 
 def _prob(v: Any) -> float:
     x = _float(v)
     if not 0.0 <= x <= 1.0:
-        raise _Bad(f"must be between 0 and 1, got {v}")
+        raise _BadValueError(f"must be between 0 and 1, got {v}")
     return x
 
 
 def _positive_float(v: Any) -> float:
     x = _float(v)
     if x <= 0:
-        raise _Bad(f"must be positive, got {v}")
+        raise _BadValueError(f"must be positive, got {v}")
     return x
 
 
@@ -137,7 +141,7 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _choice(*options: str) -> Callable[[Any], str]:
     def inner(v: Any) -> str:
         if not isinstance(v, str) or v not in options:
-            raise _Bad(f"must be one of {', '.join(options)}, got {_show(v)}")
+            raise _BadValueError(f"must be one of {', '.join(options)}, got {_show(v)}")
         return v
 
     return inner
@@ -146,7 +150,7 @@ def _choice(*options: str) -> Callable[[Any], str]:
 def _output_size(v: Any) -> Any:
     if isinstance(v, list):
         if len(v) != 2:
-            raise _Bad(f"must be an integer or a list of 2 integers, got {_show(v)}")
+            raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
         return tuple(None if x is None or x == "none" else _pos_int(x) for x in v)
     return _pos_int(v)
 
@@ -158,7 +162,7 @@ def _show(v: Any) -> str:
 
 def _false_only(v: Any) -> bool:
     if _bool(v):
-        raise _Bad("true is not supported in a network (its output would be a pair)")
+        raise _BadValueError("true is not supported in a network (its output would be a pair)")
     return False
 
 
@@ -208,7 +212,12 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "track_running_stats": _bool,
         "bias": _bool,
     },
-    "BasicBlock": {"inplanes": _pos_int, "planes": _pos_int, "stride": _pos_int, "downsample": _bool},
+    "BasicBlock": {
+        "inplanes": _pos_int,
+        "planes": _pos_int,
+        "stride": _pos_int,
+        "downsample": _bool,
+    },
     "Sequential": {},
     "Residual": {"relu": _bool},
 }
@@ -237,7 +246,9 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise InputFileError(f"spec {str(p)!r} is not a file")
     if size > MAX_BYTES:
-        raise SpecError(f"spec {p.name!r} is {size:,} bytes; specs are limited to {MAX_BYTES:,} bytes")
+        raise SpecError(
+            f"spec {p.name!r} is {size:,} bytes; specs are limited to {MAX_BYTES:,} bytes"
+        )
     try:
         raw = p.read_bytes()[: MAX_BYTES + 1]
         text = raw.decode("utf-8-sig")
@@ -260,7 +271,9 @@ def parse_spec_text(text: str, fmt: str, source: str = "spec") -> dict[str, Any]
     except RecursionError:
         raise SpecError(f"{source}: nested too deeply to parse") from None
     except json.JSONDecodeError as exc:
-        raise SpecError(f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise SpecError(
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: invalid TOML: {exc}") from None
     except ValueError as exc:  # e.g. JSON integers longer than Python allows
@@ -276,7 +289,9 @@ class _Builder:
         self.count = 0
         self.failed: CnncliError | None = None
 
-    def error(self, where: str, typ: str | None, message: str, hint: str | None = None) -> SpecError:
+    def error(
+        self, where: str, typ: str | None, message: str, hint: str | None = None
+    ) -> SpecError:
         what = f"{where} ({typ})" if typ else where
         return SpecError(f"{self.source}: {what}: {message}", hint=hint)
 
@@ -324,7 +339,9 @@ class _Builder:
             raise self.error(where, None, f"must be a table with a 'type' key, got {_show(item)}")
         typ = item.get("type")
         if not isinstance(typ, str):
-            raise self.error(where, None, f"key 'type' is missing or not a string (got {_show(typ)})")
+            raise self.error(
+                where, None, f"key 'type' is missing or not a string (got {_show(typ)})"
+            )
         if typ not in SCHEMA:
             close = difflib.get_close_matches(typ, SCHEMA, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}?" if close else None
@@ -352,7 +369,7 @@ class _Builder:
                 raise self.error(where, typ, f"unknown key {key!r} (keys: {known})", hint=hint)
             try:
                 args[key] = schema[key](value)
-            except _Bad as bad:
+            except _BadValueError as bad:
                 raise self.error(where, typ, f"key {key!r} {bad}") from None
         for key in REQUIRED.get(typ, ()):
             if key not in args:
@@ -369,14 +386,22 @@ class _Builder:
 
     @staticmethod
     def _needs_shape(typ: str, args: dict[str, Any]) -> bool:
-        key = {"Conv2d": "in_channels", "Linear": "in_features", "BatchNorm2d": "num_features",
-               "BasicBlock": "inplanes"}.get(typ)
+        key = {
+            "Conv2d": "in_channels",
+            "Linear": "in_features",
+            "BatchNorm2d": "num_features",
+            "BasicBlock": "inplanes",
+        }.get(typ)
         return key is not None and key not in args
 
     def infer(self, typ: str, args: dict[str, Any], where: str, shape: L.Shape | None) -> None:
         """Fill in_channels / in_features / num_features / inplanes, or check them."""
-        key = {"Conv2d": "in_channels", "BatchNorm2d": "num_features", "BasicBlock": "inplanes",
-               "Linear": "in_features"}.get(typ)
+        key = {
+            "Conv2d": "in_channels",
+            "BatchNorm2d": "num_features",
+            "BasicBlock": "inplanes",
+            "Linear": "in_features",
+        }.get(typ)
         if key is None or self.failed is not None:
             return
         if shape is None:
@@ -393,11 +418,15 @@ class _Builder:
         else:
             if len(shape) != 4:
                 raise self.error(
-                    where, typ, f"needs a 4-D input (N, C, H, W), but the input here is {tuple(shape)}"
+                    where,
+                    typ,
+                    f"needs a 4-D input (N, C, H, W), but the input here is {tuple(shape)}",
                 )
             have, what = shape[1], f"the input {tuple(shape)} has {shape[1]} channels"
         if key in args and args[key] != have:
-            raise self.error(where, typ, f"key {key!r} is {args[key]} but {what} (channel mismatch)")
+            raise self.error(
+                where, typ, f"key {key!r} is {args[key]} but {what} (channel mismatch)"
+            )
         args[key] = have
 
     def container(
@@ -424,25 +453,32 @@ class _Builder:
             self.failed = self.failed or main_failed
         if self.failed is not None and start_failed is not None:
             return None
-        return L.Residual(main, L.Sequential(*short_kids) if short_kids else None, args.get("relu", True))
+        return L.Residual(
+            main, L.Sequential(*short_kids) if short_kids else None, args.get("relu", True)
+        )
 
 
-def build_spec(data: dict[str, Any], source: str = "spec", input_shape: tuple[int, int, int] | None = None) -> SpecModel:
+def build_spec(
+    data: dict[str, Any], source: str = "spec", input_shape: tuple[int, int, int] | None = None
+) -> SpecModel:
     """Validate a parsed spec and build its network (no parameters allocated).
 
     ``input_shape`` (C, H, W) overrides the spec's own ``input``.
     """
     for key in data:
         if key not in _TOP_KEYS:
-            raise SpecError(f"{source}: unknown top-level key {key!r} (keys: {', '.join(sorted(_TOP_KEYS))})")
-    declared = None
+            raise SpecError(
+                f"{source}: unknown top-level key {key!r} (keys: {', '.join(sorted(_TOP_KEYS))})"
+            )
+    declared: tuple[int, int, int] | None = None
     if "input" in data:
         value = data["input"]
         if not isinstance(value, list) or len(value) != 3:
             raise SpecError(f"{source}: key 'input' must be [C, H, W], got {_show(value)}")
         try:
-            declared = tuple(_pos_int(v) for v in value)
-        except _Bad as bad:
+            c, h, w = (_pos_int(v) for v in value)
+            declared = (c, h, w)
+        except _BadValueError as bad:
             raise SpecError(f"{source}: key 'input' {bad}") from None
     if "layers" not in data:
         raise SpecError(f"{source}: key 'layers' is missing (an array of layer tables)")

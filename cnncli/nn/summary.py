@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 
 from cnncli.errors import CnncliError
-from cnncli.nn.layers import BasicBlock, Layer, Residual, Sequential, Shape
+from cnncli.nn.layers import BasicBlock, Layer, Residual, RfStep, Sequential, Shape
 
 RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
 
@@ -166,7 +166,7 @@ class Summary:
         return out
 
 
-class _Stop(Exception):
+class _StopWalkError(Exception):
     def __init__(self, failure: LayerFailure) -> None:
         super().__init__(failure.message)
         self.failure = failure
@@ -190,7 +190,7 @@ class _Walker:
         try:
             out = layer.output_shape(shape)
         except CnncliError as exc:
-            raise _Stop(
+            raise _StopWalkError(
                 LayerFailure(
                     name or layer.type_name,
                     layer.type_name,
@@ -225,13 +225,13 @@ class _Walker:
         self.records.append(rec)
         return out
 
-    def _advance(self, step: object) -> None:
+    def _advance(self, step: RfStep | None) -> None:
         if self.rf is None:
             return
         if step is None:
             self.rf = None
             return
-        (kh, sh, dh), (kw, sw, dw) = step  # type: ignore[misc]
+        (kh, sh, dh), (kw, sw, dw) = step
         (rh, rw), (jh, jw) = self.rf
         self.rf = ((rh + dh * (kh - 1) * jh, rw + dw * (kw - 1) * jw), (jh * sh, jw * sw))
 
@@ -287,8 +287,10 @@ class _Walker:
         try:
             layer.output_shape(shape)
         except CnncliError as exc:
-            raise _Stop(
-                LayerFailure(name or layer.type_name, layer.type_name, shape, exc.message, [], exc.hint)
+            raise _StopWalkError(
+                LayerFailure(
+                    name or layer.type_name, layer.type_name, shape, exc.message, [], exc.hint
+                )
             ) from None
 
 
@@ -319,11 +321,16 @@ def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 
     failure = None
     try:
         walker.walk(model, "", shape, 0)
-    except _Stop as stop:
+    except _StopWalkError as stop:
         failure = stop.failure
     name = model.type_name
     summary = Summary(name, shape, walker.records, failure, itemsize)
-    summary.total_buffers = sum(
-        math.prod(s) for k, s in model.expected_state().items() if not k.endswith("num_batches_tracked")
-    ) - model.num_params()
+    summary.total_buffers = (
+        sum(
+            math.prod(s)
+            for k, s in model.expected_state().items()
+            if not k.endswith("num_batches_tracked")
+        )
+        - model.num_params()
+    )
     return summary

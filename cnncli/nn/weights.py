@@ -82,7 +82,14 @@ def _load_npz(p: Path, max_bytes: int | None) -> dict[str, np.ndarray]:
         raise
     except ResourceLimitError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        NotImplementedError,
+    ) as exc:
         raise WeightsError(f"{p.name} is not a readable .npz file: {exc}") from None
 
 
@@ -129,7 +136,9 @@ def check_safetensors_header(p: Path, size: int) -> dict[str, dict[str, object]]
                 f"({data_size:,} bytes)"
             )
         if offsets[1] - offsets[0] != math.prod(shape) * _ST_DTYPES[dtype]:
-            raise WeightsError(f"{p.name}: tensor {key!r}: offsets do not match its shape and dtype")
+            raise WeightsError(
+                f"{p.name}: tensor {key!r}: offsets do not match its shape and dtype"
+            )
         tensors[key] = info
     return tensors
 

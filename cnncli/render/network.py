@@ -50,7 +50,9 @@ def topk_table(
     probs: Sequence[Sequence[tuple[int, float]]], labels: Sequence[str] | None = None
 ) -> Table:
     """Top-K softmax probabilities per sample: rank, class index, label, probability."""
-    table = Table(title="Top classes (softmax of the output)", title_justify="left", header_style="bold")
+    table = Table(
+        title="Top classes (softmax of the output)", title_justify="left", header_style="bold"
+    )
     table.add_column("Sample", justify="right")
     table.add_column("Rank", justify="right")
     table.add_column("Class", justify="right")

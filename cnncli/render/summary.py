@@ -78,11 +78,9 @@ def summary_table(summary: Summary, depth: int | None = None, formulas: bool = F
         table.add_column("Output size formula", no_wrap=False)
     for rec, collapsed in visible_rows(summary, depth):
         indent = "  " * max(rec.depth - 1, 0)
-        name = rec.name if rec.depth else rec.name
-        if rec.functional:
-            name = f"({rec.name})"
+        name = f"({rec.name})" if rec.functional else rec.name
         show_counts = rec.is_leaf or collapsed
-        cells = [
+        cells: list[Text | str] = [
             Text(indent + name, style="dim" if rec.functional else ""),
             rec.type,
             rec.kernel,
@@ -121,9 +119,12 @@ def summary_table(summary: Summary, depth: int | None = None, formulas: bool = F
 
 def merge_axes(formulas: list[str]) -> list[str]:
     """``H_out = …`` and an identical ``W_out = …`` become one ``H_out = W_out = …`` line."""
-    if len(formulas) == 2 and formulas[0].startswith("H_out") and formulas[1].startswith("W_out"):
-        if formulas[1].replace("W_out", "H_out", 1) == formulas[0]:
-            return ["H_out = W_out" + formulas[0][len("H_out") :]]
+    if (
+        len(formulas) == 2
+        and formulas[0].startswith("H_out")
+        and formulas[1].replace("W_out", "H_out", 1) == formulas[0]
+    ):
+        return ["H_out = W_out" + formulas[0][len("H_out") :]]
     return formulas
 
 
@@ -137,7 +138,10 @@ def failure_text(summary: Summary) -> Text:
     if f is None:
         return Text("")
     text = Text()
-    text.append(f"✗ {f.name} ({f.type}) cannot take the input {shape_text(f.input_shape)}:\n", style="bold red")
+    text.append(
+        f"✗ {f.name} ({f.type}) cannot take the input {shape_text(f.input_shape)}:\n",
+        style="bold red",
+    )
     text.append(f"  {f.message}\n")
     for line in merge_axes(f.formulas):
         text.append(f"  {line}\n", style="yellow")
@@ -161,7 +165,9 @@ def totals_table(summary: Summary, memory_limit: int | None = None) -> Table:
     )
     table.add_row("FLOPs (= 2 × MACs)", f"{summary.total_flops:,} ({human(summary.total_flops)})")
     table.add_row("Input size", human_bytes(summary.input_bytes))
-    table.add_row("Activation memory (every layer output, float32)", human_bytes(summary.activation_bytes))
+    table.add_row(
+        "Activation memory (every layer output, float32)", human_bytes(summary.activation_bytes)
+    )
     table.add_row("Parameter memory (float32)", human_bytes(summary.param_bytes))
     total = summary.input_bytes + summary.activation_bytes + summary.param_bytes
     table.add_row("Estimated total", human_bytes(total))
@@ -171,7 +177,10 @@ def totals_table(summary: Summary, memory_limit: int | None = None) -> Table:
 
 
 def render_summary(
-    summary: Summary, depth: int | None = None, formulas: bool = False, memory_limit: int | None = None
+    summary: Summary,
+    depth: int | None = None,
+    formulas: bool = False,
+    memory_limit: int | None = None,
 ) -> RenderableType:
     """Table, then the failure (if any), then the totals."""
     parts: list[RenderableType] = [summary_table(summary, depth, formulas)]

@@ -13,7 +13,7 @@ import pytest
 
 from cnncli.cli.forward import safe_file_name
 from cnncli.cli.main import main
-from cnncli.nn import layers as L
+from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn import zoo
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -35,7 +35,9 @@ def lenet_weights(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     return path, state
 
 
-def test_the_seeds_program_gives_8_by_1000(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_seeds_program_gives_8_by_1000(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "160")
     code, out, err = run(capsys, "forward", "-m", "alexnet", "--batch", "8", "--top", "1")
     assert code == 0, err
@@ -47,11 +49,17 @@ def test_the_seeds_program_gives_8_by_1000(capsys: pytest.CaptureFixture[str], m
 
 def test_json_output_and_top_k(capsys: pytest.CaptureFixture[str], lenet_weights: Any) -> None:
     path, state = lenet_weights
-    code, out, _ = run(capsys, "forward", "-m", "lenet5", "-w", str(path), "--batch", "2", "--top", "3", "--json")
+    code, out, _ = run(
+        capsys, "forward", "-m", "lenet5", "-w", str(path), "--batch", "2", "--top", "3", "--json"
+    )
     assert code == 0
     data = json.loads(out)
     assert data["output_shape"] == [2, 10]
-    assert [layer["name"] for layer in data["layers"]][:3] == ["features.0", "features.1", "features.2"]
+    assert [layer["name"] for layer in data["layers"]][:3] == [
+        "features.0",
+        "features.1",
+        "features.2",
+    ]
     probs = [row["probability"] for row in data["top"][0]]
     assert len(probs) == 3 and probs == sorted(probs, reverse=True)
     # recompute: the same input (seed 0) through the same weights
@@ -65,7 +73,9 @@ def test_json_output_and_top_k(capsys: pytest.CaptureFixture[str], lenet_weights
     assert abs(data["top"][0][0]["probability"] - float(p[0].max())) < 1e-6
 
 
-def test_output_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any) -> None:
+def test_output_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any
+) -> None:
     path, _ = lenet_weights
     npy, npz = tmp_path / "out.npy", tmp_path / "all.npz"
     assert run(capsys, "forward", "-m", "lenet5", "-w", str(path), "-o", str(npy))[0] == 0
@@ -78,23 +88,41 @@ def test_output_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_
         assert np.array_equal(every["output"], final)
 
 
-def test_npy_input_is_used_as_it_is(capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any) -> None:
+def test_npy_input_is_used_as_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any
+) -> None:
     weights, state = lenet_weights
     x = np.random.default_rng(9).standard_normal((3, 1, 28, 28)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    code, out, err = run(capsys, "forward", str(tmp_path / "x.npy"), "-m", "lenet5", "-w", str(weights), "-o", str(tmp_path / "y.npy"))
+    code, _, err = run(
+        capsys,
+        "forward",
+        str(tmp_path / "x.npy"),
+        "-m",
+        "lenet5",
+        "-w",
+        str(weights),
+        "-o",
+        str(tmp_path / "y.npy"),
+    )
     assert code == 0, err
     net = zoo.build("lenet5")
     net.load_state_dict(state)
     assert np.allclose(np.load(tmp_path / "y.npy"), net.eval()(x), rtol=0, atol=1e-6)
 
 
-def test_image_input_is_converted_resized_and_normalised(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_image_input_is_converted_resized_and_normalised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), "RGB").save(tmp_path / "img.png")
-    code, out, err = run(capsys, "forward", str(tmp_path / "img.png"), "-m", "tinyvgg", "--normalize", "imagenet")
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), "RGB").save(
+        tmp_path / "img.png"
+    )
+    code, out, err = run(
+        capsys, "forward", str(tmp_path / "img.png"), "-m", "tinyvgg", "--normalize", "imagenet"
+    )
     assert code == 0, err
     assert "resized from 30x40 to 64x64" in err
     assert "normalised" in err and "0–1" in err
@@ -103,7 +131,9 @@ def test_image_input_is_converted_resized_and_normalised(capsys: pytest.CaptureF
     assert code == 0, err  # RGB converted to the model's one channel
 
 
-def test_weight_mismatches_are_reported_together(capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any) -> None:
+def test_weight_mismatches_are_reported_together(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any
+) -> None:
     _, state = lenet_weights
     bad = dict(state)
     del bad["features.0.bias"]
@@ -125,7 +155,9 @@ def test_pickled_weights_are_refused(capsys: pytest.CaptureFixture[str], tmp_pat
     assert code == 2 and err.startswith("error: ") and "pickle" in err
 
 
-def test_safetensors_weights(capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any) -> None:
+def test_safetensors_weights(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any
+) -> None:
     st = pytest.importorskip("safetensors.numpy", reason="the optional safetensors extra")
     npz, state = lenet_weights
     path = tmp_path / "w.safetensors"
@@ -136,19 +168,25 @@ def test_safetensors_weights(capsys: pytest.CaptureFixture[str], tmp_path: Path,
     assert np.array_equal(np.load(a), np.load(b))
 
 
-def test_safetensors_with_a_lying_header_length(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_safetensors_with_a_lying_header_length(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     path = tmp_path / "lie.safetensors"
     path.write_bytes(struct.pack("<Q", 10**12) + b"{}")
     code, _, err = run(capsys, "forward", "-m", "lenet5", "-w", str(path))
     assert code == 2 and "header claims" in err
     path.write_bytes(struct.pack("<Q", 2) + b"{}" + b"\0" * 4)
-    header = json.dumps({"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}).encode()
+    header = json.dumps(
+        {"w": {"dtype": "F32", "shape": [1000], "data_offsets": [0, 4000]}}
+    ).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
     code, _, err = run(capsys, "forward", "-m", "lenet5", "-w", str(path))
     assert code == 2 and "outside the data" in err
 
 
-def test_missing_safetensors_extra_names_the_install_command(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_safetensors_extra_names_the_install_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     header = b"{}"
     path = tmp_path / "w.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header)
@@ -182,7 +220,9 @@ def test_unknown_model_and_bad_spec(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_resource_guard_refuses_a_huge_input(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "forward", "-m", "alexnet", "--input", "3x100000x100000", "--batch", "64")
+    code, _, err = run(
+        capsys, "forward", "-m", "alexnet", "--input", "3x100000x100000", "--batch", "64"
+    )
     assert code == 2
     assert "would need about" in err and "TiB" in err and "limit" in err
 
@@ -193,7 +233,9 @@ def test_spec_forward_with_residual_blocks(capsys: pytest.CaptureFixture[str]) -
     assert "output shape: (2, 10)" in out and "block3.relu" in out
 
 
-def test_save_maps_writes_labelled_grids_and_an_index(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_save_maps_writes_labelled_grids_and_an_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     folder = tmp_path / "maps"
     code, _, err = run(capsys, "forward", "-m", "tinyvgg", "--save-maps", str(folder))
     assert code == 0, err
@@ -204,7 +246,9 @@ def test_save_maps_writes_labelled_grids_and_an_index(capsys: pytest.CaptureFixt
     ]  # fmt: skip
     for entry in index:
         assert (folder / entry["file"]).read_bytes().startswith(b"\x89PNG")
-    assert sorted(p.name for p in folder.iterdir()) == sorted([e["file"] for e in index] + ["index.json"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [e["file"] for e in index] + ["index.json"]
+    )
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/abs/path", "a/b\\c", "..", ".hidden", ""])

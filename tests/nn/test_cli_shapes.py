@@ -23,7 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_shapes_alexnet_prints_the_totals(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shapes_alexnet_prints_the_totals(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     code, out, err = run(capsys, "shapes", "alexnet")
     assert code == 0, err
@@ -50,7 +52,9 @@ def test_shapes_json_has_the_promised_keys(capsys: pytest.CaptureFixture[str]) -
     assert data["layers"][-1]["output_shape"] == [2, 1000]
 
 
-def test_too_small_input_prints_rows_up_to_the_failure_and_exits_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_small_input_prints_rows_up_to_the_failure_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     code, out, err = run(capsys, "shapes", "lenet5", "--input", "1x8x8")
     assert code == 2
@@ -62,7 +66,9 @@ def test_too_small_input_prints_rows_up_to_the_failure_and_exits_2(capsys: pytes
     assert "Traceback" not in out + err
 
 
-def test_depth_hides_nested_rows_and_shows_their_totals(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_depth_hides_nested_rows_and_shows_their_totals(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run(capsys, "shapes", "resnet18", "--depth", "1")
     assert code == 0
@@ -71,7 +77,9 @@ def test_depth_hides_nested_rows_and_shows_their_totals(capsys: pytest.CaptureFi
     assert f"{layer4:,}" in out
 
 
-def test_formulas_show_the_numbers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_formulas_show_the_numbers(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run(capsys, "shapes", "alexnet", "--formulas")
     assert code == 0
@@ -79,7 +87,9 @@ def test_formulas_show_the_numbers(capsys: pytest.CaptureFixture[str], monkeypat
 
 
 def test_spec_file_and_csv_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip("cnncli.io.write", reason="cnncli.io (the atomic writer) lands from helper io")
+    pytest.importorskip(
+        "cnncli.io.write", reason="cnncli.io (the atomic writer) lands from helper io"
+    )
     target = tmp_path / "rows.csv"
     code, _, err = run(capsys, "shapes", str(SAMPLES / "tinyvgg.toml"), "-o", str(target))
     assert code == 0, err
@@ -89,7 +99,7 @@ def test_spec_file_and_csv_output(capsys: pytest.CaptureFixture[str], tmp_path: 
 
 
 def test_unknown_model_lists_names(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "shapes", "lenet")
+    code, _, err = run(capsys, "shapes", "lenet")
     assert code == 2
     assert err.startswith("error: unknown model 'lenet'")
     assert "lenet5" in err and "resnet18" in err
@@ -97,7 +107,9 @@ def test_unknown_model_lists_names(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bad_spec_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text('input = [3, 8, 8]\n[[layers]]\ntype = "Conv2d"\nout_channels = -4\nkernel_size = 3\n')
+    path.write_text(
+        'input = [3, 8, 8]\n[[layers]]\ntype = "Conv2d"\nout_channels = -4\nkernel_size = 3\n'
+    )
     code, out, err = run(capsys, "shapes", str(path))
     assert code == 2
     assert err.startswith("error: bad.toml: layers[0] (Conv2d): key 'out_channels'")
@@ -130,7 +142,9 @@ def test_models_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
 
 def test_resource_guard_refuses_without_allocating(tmp_path: Path) -> None:
     spec = tmp_path / "huge.toml"
-    spec.write_text('input = [3, 64, 64]\n[[layers]]\ntype = "Conv2d"\nout_channels = 1000000000\nkernel_size = 3\n')
+    spec.write_text(
+        'input = [3, 64, 64]\n[[layers]]\ntype = "Conv2d"\nout_channels = 1000000000\nkernel_size = 3\n'
+    )
     for model, chw, batch in (("alexnet", (3, 100_000, 100_000), 64), (str(spec), None, 1)):
         tracemalloc.start()
         net, declared = load_model(model)

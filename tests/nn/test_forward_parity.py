@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnncli.nn import layers as L
+from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn import zoo
 from cnncli.nn.run import run_forward
 from cnncli.nn.weights import load_weights
 from tests.parity import assert_close
 
-torch = pytest.importorskip("torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run")
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run"
+)
 
 from tests.nn import torch_models  # noqa: E402
 
@@ -156,7 +158,9 @@ def test_residual_block_backward_equals_autograd() -> None:
     class Ref(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.main = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+            self.main = nn.Sequential(
+                nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)
+            )
             self.shortcut = nn.Sequential(nn.Conv2d(3, 4, 1, stride=2))
             self.relu = nn.ReLU()
 
@@ -165,10 +169,14 @@ def test_residual_block_backward_equals_autograd() -> None:
 
     reference = Ref().double()
     block = L.Residual(
-        L.Sequential(L.Conv2d(3, 4, 3, stride=2, padding=1), L.ReLU(), L.Conv2d(4, 4, 3, padding=1)),
+        L.Sequential(
+            L.Conv2d(3, 4, 3, stride=2, padding=1), L.ReLU(), L.Conv2d(4, 4, 3, padding=1)
+        ),
         L.Sequential(L.Conv2d(3, 4, 1, stride=2)),
     )
-    block.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64)
+    block.load_state_dict(
+        {k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64
+    )
     x = torch.randn(2, 3, 9, 7, dtype=torch.float64, requires_grad=True)
     y = reference(x)
     g = torch.randn_like(y)
@@ -182,7 +190,11 @@ def test_residual_block_backward_equals_autograd() -> None:
 def test_default_initialisation_follows_pytorch_bounds() -> None:
     net = L.initialize(zoo.build("lenet5"), seed=0)
     state = net.state_dict()
-    for key, fan_in in (("features.0", 1 * 5 * 5), ("features.3", 6 * 5 * 5), ("classifier.1", 400)):
+    for key, fan_in in (
+        ("features.0", 1 * 5 * 5),
+        ("features.3", 6 * 5 * 5),
+        ("classifier.1", 400),
+    ):
         bound = 1 / math.sqrt(fan_in)
         for part in ("weight", "bias"):
             values = state[f"{key}.{part}"]

@@ -9,21 +9,21 @@ from typing import Any
 import pytest
 
 from cnncli.errors import CnncliError, InputFileError, SpecError
-from cnncli.nn import spec as S
+from cnncli.nn import spec as S  # noqa: N812
 from cnncli.nn import zoo
 from cnncli.nn.summary import summarize
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
-def build(layers: list[dict[str, Any]], input: list[int] | None = None) -> S.SpecModel:  # noqa: A002
+def build(layers: list[dict[str, Any]], input: list[int] | None = None) -> S.SpecModel:
     data: dict[str, Any] = {"layers": layers}
     if input is not None:
         data["input"] = input
     return S.build_spec(data, "t.json")
 
 
-def error_of(layers: Any, input: list[int] | None = [3, 8, 8], **top: Any) -> str:  # noqa: A002, B006
+def error_of(layers: Any, input: list[int] | None = [3, 8, 8], **top: Any) -> str:  # noqa: B006
     data: dict[str, Any] = {"layers": layers, **top}
     if input is not None:
         data["input"] = input
@@ -66,8 +66,7 @@ def test_json_and_toml_give_the_same_network(tmp_path: Path) -> None:
     ]
     (tmp_path / "a.json").write_text(json.dumps({"input": [2, 7, 9], "layers": layers}))
     toml = "input = [2, 7, 9]\n" + "".join(
-        "[[layers]]\n"
-        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in layer.items())
+        "[[layers]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in layer.items())
         for layer in layers
     )
     (tmp_path / "a.toml").write_text(toml)
@@ -101,25 +100,77 @@ def test_explicit_matching_sizes_need_no_input() -> None:
 @pytest.mark.parametrize(
     ("layers", "expected"),
     [
-        ([{"type": "Conv2D", "out_channels": 2, "kernel_size": 3}], ["layers[0] (Conv2D)", "unknown layer type", "Conv2d"]),
-        ([{"type": "ReLU"}, {"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "stride_": 1}], ["layers[1] (Conv2d)", "'stride_'"]),
-        ([{"type": "Conv2d", "out_channels": "8", "kernel_size": 3}], ["layers[0] (Conv2d)", "'out_channels'", "positive integer"]),
-        ([{"type": "Conv2d", "out_channels": 0, "kernel_size": 3}], ["layers[0] (Conv2d)", "'out_channels'", "at least 1"]),
-        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": -3}], ["'kernel_size'", "at least 1"]),
-        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": [3, 3, 3]}], ["'kernel_size'", "2 integers"]),
-        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": -1}], ["'padding'", "negative"]),
-        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "bias": 1}], ["'bias'", "true or false"]),
-        ([{"type": "Conv2d", "out_channels": 2}], ["layers[0] (Conv2d)", "'kernel_size' is required"]),
-        ([{"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3}], ["layers[0] (Conv2d)", "'in_channels'", "channel mismatch"]),
-        ([{"type": "Flatten"}, {"type": "Linear", "in_features": 5, "out_features": 2}], ["layers[1] (Linear)", "'in_features'", "192"]),
+        (
+            [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3}],
+            ["layers[0] (Conv2D)", "unknown layer type", "Conv2d"],
+        ),
+        (
+            [
+                {"type": "ReLU"},
+                {"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "stride_": 1},
+            ],
+            ["layers[1] (Conv2d)", "'stride_'"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": "8", "kernel_size": 3}],
+            ["layers[0] (Conv2d)", "'out_channels'", "positive integer"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 0, "kernel_size": 3}],
+            ["layers[0] (Conv2d)", "'out_channels'", "at least 1"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 2, "kernel_size": -3}],
+            ["'kernel_size'", "at least 1"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 2, "kernel_size": [3, 3, 3]}],
+            ["'kernel_size'", "2 integers"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": -1}],
+            ["'padding'", "negative"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "bias": 1}],
+            ["'bias'", "true or false"],
+        ),
+        (
+            [{"type": "Conv2d", "out_channels": 2}],
+            ["layers[0] (Conv2d)", "'kernel_size' is required"],
+        ),
+        (
+            [{"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3}],
+            ["layers[0] (Conv2d)", "'in_channels'", "channel mismatch"],
+        ),
+        (
+            [{"type": "Flatten"}, {"type": "Linear", "in_features": 5, "out_features": 2}],
+            ["layers[1] (Linear)", "'in_features'", "192"],
+        ),
         ([{"type": "Dropout", "p": 1.5}], ["layers[0] (Dropout)", "'p'", "between 0 and 1"]),
         ([{"type": "Linear", "out_features": 1e999}], ["'out_features'"]),
-        ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "groups": 3}], ["layers[0] (Conv2d)", "groups"]),
+        (
+            [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "groups": 3}],
+            ["layers[0] (Conv2d)", "groups"],
+        ),
         ([{"out_channels": 2}], ["layers[0]", "'type'"]),
         (["Conv2d"], ["layers[0]", "must be a table"]),
         ([{"type": "ReLU", "name": "../x"}], ["layers[0] (ReLU)", "'name'"]),
-        ([{"type": "ReLU", "name": "a"}, {"type": "ReLU", "name": "a"}], ["layers[1] (ReLU)", "used twice"]),
-        ([{"type": "Residual", "layers": [{"type": "Conv2d", "out_channels": 2, "kernel_size": 1, "bias": "no"}]}], ["layers[0].layers[0] (Conv2d)", "'bias'"]),
+        (
+            [{"type": "ReLU", "name": "a"}, {"type": "ReLU", "name": "a"}],
+            ["layers[1] (ReLU)", "used twice"],
+        ),
+        (
+            [
+                {
+                    "type": "Residual",
+                    "layers": [
+                        {"type": "Conv2d", "out_channels": 2, "kernel_size": 1, "bias": "no"}
+                    ],
+                }
+            ],
+            ["layers[0].layers[0] (Conv2d)", "'bias'"],
+        ),
         ([{"type": "MaxPool2d", "kernel_size": 2, "return_indices": True}], ["'return_indices'"]),
     ],
 )
@@ -219,7 +270,12 @@ def test_too_small_input_keeps_the_layers_before_the_failure() -> None:
 
 def test_residual_shape_mismatch_is_reported_on_the_block() -> None:
     spec = build(
-        [{"type": "Residual", "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]}],
+        [
+            {
+                "type": "Residual",
+                "layers": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}],
+            }
+        ],
         input=[2, 6, 6],
     )
     s = summarize(spec.model, (2, 6, 6))

@@ -8,7 +8,9 @@ from cnncli.errors import SpecError
 from cnncli.nn import zoo
 from cnncli.nn.summary import summarize
 
-torch = pytest.importorskip("torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run")
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run"
+)
 torchinfo = pytest.importorskip("torchinfo", reason="torchinfo is installed by .ci/run")
 
 from tests.nn import torch_models  # noqa: E402
@@ -43,7 +45,9 @@ def test_print_and_state_dict_equal_pytorch(name: str, torch_zoo: dict[str, obje
     assert net.num_params() == sum(p.numel() for p in reference.parameters())  # type: ignore[attr-defined]
 
 
-def _compare_with_torchinfo(name: str, reference: object, chw: tuple[int, int, int], batch: int) -> None:
+def _compare_with_torchinfo(
+    name: str, reference: object, chw: tuple[int, int, int], batch: int
+) -> None:
     ours = summarize(zoo.build(name), chw, batch)
     assert ours.failure is None
     theirs = torchinfo.summary(reference, input_size=(batch, *chw), verbose=0, device="cpu")

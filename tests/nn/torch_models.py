@@ -17,17 +17,27 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.feature_extraction = nn.Sequential(
-            nn.Conv2d(in_channels=3, out_channels=96, kernel_size=11, stride=4, padding=2, bias=False),
+            nn.Conv2d(
+                in_channels=3, out_channels=96, kernel_size=11, stride=4, padding=2, bias=False
+            ),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=0),
-            nn.Conv2d(in_channels=96, out_channels=192, kernel_size=5, stride=1, padding=2, bias=False),
+            nn.Conv2d(
+                in_channels=96, out_channels=192, kernel_size=5, stride=1, padding=2, bias=False
+            ),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=0),
-            nn.Conv2d(in_channels=192, out_channels=384, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.Conv2d(
+                in_channels=192, out_channels=384, kernel_size=3, stride=1, padding=1, bias=False
+            ),
             nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels=384, out_channels=256, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.Conv2d(
+                in_channels=384, out_channels=256, kernel_size=3, stride=1, padding=1, bias=False
+            ),
             nn.ReLU(inplace=True),
-            nn.Conv2d(in_channels=256, out_channels=256, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.Conv2d(
+                in_channels=256, out_channels=256, kernel_size=3, stride=1, padding=1, bias=False
+            ),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=0),
         )
@@ -133,7 +143,26 @@ class TinyVGG(nn.Module):
 
 VGG_CFGS: dict[str, list[Any]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg16": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+    ],
 }
 
 
