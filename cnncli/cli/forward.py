@@ -82,6 +82,8 @@ def forward(
             )
         x, notes = _load_input(source, chw, normalize, limit)
         shape = tuple(int(s) for s in x.shape)
+        if batch != 1:
+            notes.append(f"--batch {batch} is ignored: the input file sets the batch ({shape[0]})")
     else:
         if chw is None:
             raise SpecError(
@@ -157,7 +159,7 @@ def forward(
                 for rows in top_rows
             ],
         }
-        typer.echo(json.dumps(data, indent=2, allow_nan=False, default=_json_default))
+        typer.echo(json.dumps(_finite(data), indent=2, allow_nan=False))
         return
 
     from rich.text import Text
@@ -178,8 +180,17 @@ def forward(
         console.print(topk_table(top_rows, label_names))
 
 
-def _json_default(value: object) -> object:
-    return None
+def _finite(value: Any) -> Any:
+    """NaN and ±inf (a diverging network) become null, so the JSON stays standard."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _top_k(out: Any, k: int) -> list[list[tuple[int, float]]]:

@@ -256,3 +256,29 @@ def test_layer_names_become_safe_file_names(name: str) -> None:
     safe = safe_file_name(name)
     assert "/" not in safe and "\\" not in safe and ".." not in safe
     assert safe and not safe.startswith(".")
+
+
+def test_labels_name_the_top_classes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lenet_weights: Any
+) -> None:
+    path, _ = lenet_weights
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"digit {i}" for i in range(10)) + "\n")
+    code, out, _ = run(
+        capsys,
+        "forward",
+        "-m",
+        "lenet5",
+        "-w",
+        str(path),
+        "--labels",
+        str(labels),
+        "--json",
+        "--top",
+        "10",
+    )
+    assert code == 0
+    top = json.loads(out)["top"][0]
+    assert sorted(row["index"] for row in top) == list(range(10))
+    assert all(row["label"] == f"digit {row['index']}" for row in top)
+    assert abs(sum(row["probability"] for row in top) - 1.0) < 1e-6
