@@ -282,3 +282,29 @@ def test_labels_name_the_top_classes(
     assert sorted(row["index"] for row in top) == list(range(10))
     assert all(row["label"] == f"digit {row['index']}" for row in top)
     assert abs(sum(row["probability"] for row in top) - 1.0) < 1e-6
+
+
+def test_npz_member_with_a_lying_header_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)}
+    )
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as zf:
+        zf.writestr("features.0.weight.npy", header.getvalue() + b"\0" * 16)
+    code, _, err = run(capsys, "forward", "-m", "lenet5", "-w", str(tmp_path / "lie.npz"))
+    assert code == 2 and "header claims shape (1000000000000,)" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04broken", b"\x00" * 64])
+def test_damaged_weight_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "w.npz"
+    path.write_bytes(content)
+    code, _, err = run(capsys, "forward", "-m", "lenet5", "-w", str(path))
+    assert code == 2 and err.startswith("error: w.npz is not a readable .npz file")
