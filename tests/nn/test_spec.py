@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnncli.errors import CnncliError, InputFileError, SpecError
 from cnncli.nn import spec as S  # noqa: N812
@@ -290,3 +292,36 @@ def test_huge_channel_counts_build_without_allocating() -> None:
 
 def test_every_spec_error_is_a_cnncli_error() -> None:
     assert issubclass(SpecError, CnncliError)
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(-2, 9), max_size=5),
+)
+_keys = st.sampled_from(
+    ["out_channels", "in_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
+     "output_size", "out_features", "in_features", "p", "dim", "start_dim", "end_dim", "planes",
+     "num_features", "eps", "momentum", "ceil_mode", "layers", "shortcut", "name", "bogus"]
+)  # fmt: skip
+_layer = st.fixed_dictionaries(
+    {"type": st.sampled_from([*S.SCHEMA, "Nope", 3])}, optional={}
+).flatmap(lambda base: st.dictionaries(_keys, _values, max_size=4).map(lambda d: {**d, **base}))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    layers=st.lists(_layer, min_size=1, max_size=6),
+    chw=st.tuples(st.integers(1, 4), st.integers(1, 12), st.integers(1, 12)),
+)
+def test_random_specs_give_a_network_or_a_cnncli_error(
+    layers: list[dict[str, Any]], chw: tuple[int, int, int]
+) -> None:
+    try:
+        spec = S.build_spec({"input": list(chw), "layers": layers}, "fuzz.json")
+        summarize(spec.model, chw, 2)
+    except CnncliError:
+        pass
