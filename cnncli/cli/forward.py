@@ -15,7 +15,7 @@ from cnncli.cli.main import app
 def forward(
     source: str | None = typer.Argument(
         None,
-        metavar="[INPUT]",
+        metavar="INPUT",
         help="An image or a .npy tensor (default: a seeded random normal input).",
     ),
     model: str = typer.Option(..., "--model", "-m", help="A built-in model or a .toml/.json spec."),
