@@ -59,6 +59,9 @@ def shapes(
     if limit is not None:
         resources.check_memory(needed, limit, f"{net.title} at input {summary.input_shape}")
     if output is not None:
+        from cnncli.io import check_output_path
+
+        check_output_path(output, [model])
         _write_rows(output, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))

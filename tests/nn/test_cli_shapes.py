@@ -167,3 +167,22 @@ def test_parse_size() -> None:
     for bad in ("", "lots", "-1G", "0"):
         with pytest.raises(Exception, match="max-memory"):
             resources.parse_size(bad)
+
+
+def test_json_output_file_and_refusing_to_overwrite_the_spec(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "net.json"
+    spec.write_text(
+        '{"input": [1, 8, 8], "layers": [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}]}'
+    )
+    before = spec.read_bytes()
+    code, _, err = run(capsys, "shapes", str(spec), "-o", str(spec))
+    assert code == 2 and err.startswith("error: ") and spec.read_bytes() == before
+    target = tmp_path / "rows.json"
+    code, _, err = run(capsys, "shapes", str(spec), "-o", str(target), "--batch", "3")
+    assert code == 0, err
+    data = json.loads(target.read_text())
+    assert data["total_params"] == 2 * 9 + 2 and data["output_shape"] == [3, 2, 6, 6]
+    code, _, err = run(capsys, "shapes", str(spec), "-o", str(tmp_path / "rows.txt"))
+    assert code == 2 and ".csv or .json" in err
