@@ -87,9 +87,6 @@ def test_formulas_show_the_numbers(
 
 
 def test_spec_file_and_csv_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    pytest.importorskip(
-        "cnncli.io.write", reason="cnncli.io (the atomic writer) lands from helper io"
-    )
     target = tmp_path / "rows.csv"
     code, _, err = run(capsys, "shapes", str(SAMPLES / "tinyvgg.toml"), "-o", str(target))
     assert code == 0, err
