@@ -173,7 +173,10 @@ def forward(
     if weights is None:
         err.print(Text(f"note: {weight_note}", style="yellow"))
     console.print(architecture(net))
-    console.print(forward_table(result.records, f"Forward pass of {net.title}, eval mode"))
+    from cnncli.nn.run import ForwardRecord
+
+    rows = [ForwardRecord("input", "", x, 0.0), *result.records]
+    console.print(forward_table(rows, f"Forward pass of {net.title}, eval mode"))
     console.print(Text(f"output shape: {tuple(out.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:

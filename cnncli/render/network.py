@@ -41,7 +41,7 @@ def forward_table(records: Sequence[ForwardRecord], title: str = "Forward pass")
             _num(s["mean"]),
             _num(s["max"]),
             zeros,
-            f"{1000 * rec.seconds:.2f} ms",
+            f"{1000 * rec.seconds:.2f} ms" if rec.type else "",  # the input row has no time
         )
     return table
 
@@ -64,6 +64,6 @@ def topk_table(
             cells = [str(n) if rank == 1 else "", str(rank), str(index)]
             if labels:
                 cells.append(labels[index] if index < len(labels) else "")
-            cells.append(f"{p:.4f}")
+            cells.append(f"{p:.6f}")
             table.add_row(*cells)
     return table
