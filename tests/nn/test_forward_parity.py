@@ -236,3 +236,31 @@ def test_dropout_in_training_is_seeded_and_scaled() -> None:
     assert np.array_equal(grad, out)  # the mask times 1/(1-p), reused
     layer.eval()
     assert np.array_equal(layer(x), x)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "training"),
+    [
+        ("lenet5", (2, 1, 28, 28), True),
+        ("tinyvgg", (2, 3, 64, 64), True),
+        ("resnet18", (2, 3, 32, 32), True),
+    ],
+)
+def test_whole_zoo_network_backward_equals_autograd(
+    name: str, shape: tuple[int, ...], training: bool
+) -> None:
+    torch.manual_seed(5)
+    reference = torch_models.build(name).double().train(training)
+    net = zoo.build(name)
+    net.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64)
+    net.train(training)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    y = reference(x)
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    assert_close(net(x.detach().numpy()), y)
+    assert_close(net.backward(grad.numpy()), x.grad)
+    grads = net.named_grads()
+    assert set(grads) == {k for k, _ in reference.named_parameters()}
+    for key, p in reference.named_parameters():
+        assert_close(grads[key], p.grad)
