@@ -130,6 +130,7 @@ def forward(
             "model": net.title,
             "input_shape": list(shape),
             "output_shape": list(out.shape),
+            "architecture": repr(net),
             "weights": weight_note,
             "notes": notes,
             "seconds": result.seconds,
