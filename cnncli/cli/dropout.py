@@ -59,7 +59,7 @@ def dropout(
         header.add(
             "op",
             f"dropout  p {p:g}  train mode  seed {seed}",
-            f"each unit is zeroed with probability {p:g}; the kept ones are multiplied by {factor}",
+            f"P(unit → 0) = {p:g}; kept units × {factor}",
         )
         header.add(
             "output",

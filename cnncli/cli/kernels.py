@@ -42,4 +42,4 @@ def kernels_(
     from cnncli.render.console import make_console
 
     console = make_console()
-    console.print(render_kernels(chosen, bank.PAIRS, console.width))
+    console.print(render_kernels(chosen, {} if name else bank.PAIRS, console.width))

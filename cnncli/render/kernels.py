@@ -36,9 +36,12 @@ def render_kernels(
             style="dim",
         ),
         Columns(cards, padding=(0, 3), width=None),
-        Text(
-            "pairs (two maps; conv --magnitude combines them): "
-            + ", ".join(f"{p} = {x} + {y}" for p, (x, y) in pairs.items())
-        ),
     ]
+    if pairs:
+        lines.append(
+            Text(
+                "pairs (two maps; conv --magnitude combines them): "
+                + ", ".join(f"{p} = {x} + {y}" for p, (x, y) in pairs.items())
+            )
+        )
     return Group(*lines)
