@@ -18,23 +18,23 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
 SOBEL_Y = SOBEL_X.T.copy()
 
 
-def _t(a: np.ndarray):  # noqa: ANN202
+def _t(a: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _torch_conv(x, w, b=None, stride=1, pad=(0, 0, 0, 0), dilation=1, groups=1, mode="zeros"):  # noqa: ANN001, ANN202
+def _torch_conv(x, w, b=None, stride=1, pad=(0, 0, 0, 0), dilation=1, groups=1, mode="zeros"):
     tmode = "constant" if mode == "zeros" else mode
     xp = F.pad(_t(x), pad, mode=tmode)
     return F.conv2d(xp, _t(w), None if b is None else _t(b), stride, 0, dilation, groups)
 
 
 @pytest.fixture
-def x3(npy) -> tuple[np.ndarray, str]:  # noqa: ANN001
+def x3(npy) -> tuple[np.ndarray, str]:
     x = np.random.default_rng(1).normal(size=(1, 3, 9, 8)).astype(np.float32)
     return x, npy(x)
 
 
-def test_default_is_sobel_on_the_built_in_digit_with_notes(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_default_is_sobel_on_the_built_in_digit_with_notes(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     r = cli("conv", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -49,7 +49,7 @@ def test_default_is_sobel_on_the_built_in_digit_with_notes(cli, tmp_path: Path) 
     assert_close(y, _torch_conv(x, w))
 
 
-def test_seed_multichannel_example_end_to_end(cli, npy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seed_multichannel_example_end_to_end(cli, npy, tmp_path: Path) -> None:
     x, w, b = seed_multichannel()
     xp, wp = npy(x, "seed_x.npy"), npy(w, "seed_w.npy")
     out = tmp_path / "y.npy"
@@ -67,7 +67,7 @@ def test_seed_multichannel_example_end_to_end(cli, npy, tmp_path: Path) -> None:
     assert "H_out = ⌊(7 + 2·0 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3" in r.stdout
 
 
-def test_seed_multichannel_sample_file_when_io_ships_it(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_seed_multichannel_sample_file_when_io_ships_it(cli, tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parents[2] / "samples" / "seed_multichannel.npz"
     if not sample.exists():
         pytest.skip("samples/seed_multichannel.npz is made by helper io's sample script")
@@ -103,7 +103,7 @@ def test_seed_multichannel_sample_file_when_io_ships_it(cli, tmp_path: Path) -> 
         (["-d", "2,1", "-p", "same"], {"dilation": (2, 1), "pad": (1, 1, 2, 2)}),
     ],
 )
-def test_conv_options_match_pytorch(cli, x3, tmp_path: Path, opts, torch_kwargs) -> None:  # noqa: ANN001
+def test_conv_options_match_pytorch(cli, x3, tmp_path: Path, opts, torch_kwargs) -> None:
     x, path = x3
     out = tmp_path / "y.npy"
     r = cli("conv", path, "-k", "sobel-x", "-k", "sobel-y", *opts, "-o", str(out))
@@ -112,13 +112,13 @@ def test_conv_options_match_pytorch(cli, x3, tmp_path: Path, opts, torch_kwargs)
     assert_close(np.load(out), _torch_conv(x, w.astype(np.float32), **torch_kwargs))
 
 
-def test_padding_is_printed_back_by_name(cli, x3) -> None:  # noqa: ANN001
+def test_padding_is_printed_back_by_name(cli, x3) -> None:
     r = cli("conv", x3[1], "-k", "box", "-p", "1,2,3,4", "--show", "none")
     assert "padding left 1, right 2, top 3, bottom 4 (zeros)" in r.stdout
     assert "H_out = ⌊(9 + 3 + 4 − 1·(3 − 1) − 1) / 1⌋ + 1 = 14" in r.stdout
 
 
-def test_kernel_forms_inline_file_3d_4d_and_bank(cli, x3, npy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_kernel_forms_inline_file_3d_4d_and_bank(cli, x3, npy, tmp_path: Path) -> None:
     x, path = x3
     rng = np.random.default_rng(2)
     k3 = rng.normal(size=(3, 2, 2)).astype(np.float32)
@@ -139,7 +139,7 @@ def test_kernel_forms_inline_file_3d_4d_and_bank(cli, x3, npy, tmp_path: Path) -
     assert_close(np.load(out), _torch_conv(x, w))
 
 
-def test_pair_names_give_two_maps_and_magnitude_combines_them(cli, x3, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pair_names_give_two_maps_and_magnitude_combines_them(cli, x3, tmp_path: Path) -> None:
     x, path = x3
     out = tmp_path / "m.npy"
     r = cli("conv", path, "-k", "scharr", "--magnitude", "-o", str(out))
@@ -152,7 +152,7 @@ def test_pair_names_give_two_maps_and_magnitude_combines_them(cli, x3, tmp_path:
     assert odd.code == 2 and "pairs" in odd.stderr
 
 
-def test_depthwise_matches_pytorch_groups_equal_channels(cli, x3, tmp_path: Path) -> None:  # noqa: ANN001
+def test_depthwise_matches_pytorch_groups_equal_channels(cli, x3, tmp_path: Path) -> None:
     x, path = x3
     out = tmp_path / "y.npy"
     r = cli("conv", path, "-k", "sobel", "--depthwise", "-o", str(out))
@@ -162,7 +162,7 @@ def test_depthwise_matches_pytorch_groups_equal_channels(cli, x3, tmp_path: Path
     assert "depthwise conv2d" in r.stdout and "groups 3" in r.stdout
 
 
-def test_groups_bias_and_activation(cli, npy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_groups_bias_and_activation(cli, npy, tmp_path: Path) -> None:
     x = np.random.default_rng(3).normal(size=(2, 4, 6, 6)).astype(np.float32)
     w = np.random.default_rng(4).normal(size=(2, 2, 3, 3)).astype(np.float32)
     out = tmp_path / "y.npy"
@@ -180,7 +180,7 @@ def test_groups_bias_and_activation(cli, npy, tmp_path: Path) -> None:  # noqa: 
     assert_close(np.load(out), ref)
 
 
-def test_float64_is_kept(cli, x3, tmp_path: Path) -> None:  # noqa: ANN001
+def test_float64_is_kept(cli, x3, tmp_path: Path) -> None:
     x, path = x3
     out = tmp_path / "y.npy"
     r = cli("conv", path, "-k", "gaussian3", "--dtype", "float64", "-o", str(out))
@@ -191,8 +191,8 @@ def test_float64_is_kept(cli, x3, tmp_path: Path) -> None:  # noqa: ANN001
     assert_close(y, _torch_conv(x.astype(np.float64), np.broadcast_to(k, (1, 3, 3, 3)).copy()))
 
 
-def test_explain_shows_the_cell_step_by_step_and_equals_the_output(cli, npy) -> None:  # noqa: ANN001
-    x, w, b = seed_multichannel()
+def test_explain_shows_the_cell_step_by_step_and_equals_the_output(cli, npy) -> None:
+    x, w, _b = seed_multichannel()
     r = cli("conv", npy(x), "-k", npy(w, "w.npy"), "-b", "1,0", "-s", "2", "--explain", "0,1,2")
     assert r.code == 0, r.stderr
     expected = float((x[0, :, 2:5, 4:7] * w[0]).sum() + 1)
@@ -208,7 +208,7 @@ def test_explain_shows_the_cell_step_by_step_and_equals_the_output(cli, npy) -> 
     assert e["sum"] + e["bias"] == pytest.approx(data["output"]["values"][0][1][2][0])
 
 
-def test_explain_marks_padding_and_dilation(cli, npy) -> None:  # noqa: ANN001
+def test_explain_marks_padding_and_dilation(cli, npy) -> None:
     x = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
     r = cli("conv", npy(x), "-k", "laplacian", "-p", "2", "-d", "2", "--explain", "0,0", "--json")
     e = json.loads(r.stdout)["explain"]
@@ -217,7 +217,7 @@ def test_explain_marks_padding_and_dilation(cli, npy) -> None:  # noqa: ANN001
     assert "-2p" in text and "padding" in text
 
 
-def test_grad_ones_matches_pytorch_autograd(cli, x3, tmp_path: Path) -> None:  # noqa: ANN001
+def test_grad_ones_matches_pytorch_autograd(cli, x3, tmp_path: Path) -> None:
     x, path = x3
     out = tmp_path / "g.npz"
     r = cli(
@@ -251,7 +251,7 @@ def test_grad_ones_matches_pytorch_autograd(cli, x3, tmp_path: Path) -> None:  #
         assert_close(z["grad_bias"], tb.grad)
 
 
-def test_grad_file_through_activation(cli, x3, npy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_grad_file_through_activation(cli, x3, npy, tmp_path: Path) -> None:
     x, path = x3
     dy = np.random.default_rng(5).normal(size=(1, 1, 7, 6)).astype(np.float32)
     out = tmp_path / "g.npz"
@@ -265,8 +265,8 @@ def test_grad_file_through_activation(cli, x3, npy, tmp_path: Path) -> None:  # 
         assert_close(z["grad_input"], tx.grad)
 
 
-def test_json_output(cli, x3) -> None:  # noqa: ANN001
-    x, path = x3
+def test_json_output(cli, x3) -> None:
+    _x, path = x3
     data = json.loads(cli("conv", path, "-k", "sharpen", "-p", "same", "--json").stdout)
     assert data["op"] == "conv2d"
     assert data["input"]["shape"] == [1, 3, 9, 8]

@@ -66,7 +66,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_golden(cli, workdir: Path, name: str) -> None:  # noqa: ANN001
+def test_golden(cli, workdir: Path, name: str) -> None:
     r = cli(*CASES[name])
     assert r.code == 0, r.stderr
     check_golden(name, r.stdout)

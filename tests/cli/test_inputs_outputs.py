@@ -17,7 +17,7 @@ COMMANDS = ["conv", "pool", "pad", "flatten", "act", "linear", "dropout"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_runs_on_its_built_in_example(cli, command: str) -> None:  # noqa: ANN001
+def test_every_command_runs_on_its_built_in_example(cli, command: str) -> None:
     r = cli(command)
     assert r.code == 0, r.stderr
     assert "no INPUT given" in r.stdout
@@ -26,7 +26,7 @@ def test_every_command_runs_on_its_built_in_example(cli, command: str) -> None: 
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_json_is_one_object(cli, command: str) -> None:  # noqa: ANN001
+def test_every_command_json_is_one_object(cli, command: str) -> None:
     r = cli(command, "--json")
     assert r.code == 0, r.stderr
     data = json.loads(r.stdout)
@@ -35,12 +35,12 @@ def test_every_command_json_is_one_object(cli, command: str) -> None:  # noqa: A
     assert "no INPUT given" in r.stderr  # notes leave stdout to the JSON
 
 
-def test_without_no_color_a_pipe_still_gets_no_escape_codes(cli) -> None:  # noqa: ANN001
+def test_without_no_color_a_pipe_still_gets_no_escape_codes(cli) -> None:
     r = cli("conv", env={"NO_COLOR": None})  # type: ignore[dict-item]
     assert r.code == 0 and "\x1b[" not in r.stdout
 
 
-def test_image_input_rgb_gray_and_unit_scale(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_image_input_rgb_gray_and_unit_scale(cli, tmp_path: Path) -> None:
     rgb = np.zeros((6, 5, 3), dtype=np.uint8)
     rgb[:, :, 0] = 200
     rgb[2:4, :, 1] = 100
@@ -55,7 +55,7 @@ def test_image_input_rgb_gray_and_unit_scale(cli, tmp_path: Path) -> None:  # no
     np.testing.assert_allclose(np.load(out), rgb.transpose(2, 0, 1)[None] / 255, rtol=1e-6)
 
 
-def test_layout_hwc_key_and_csv_input(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_layout_hwc_key_and_csv_input(cli, tmp_path: Path) -> None:
     hwc = np.random.default_rng(0).normal(size=(4, 5, 3)).astype(np.float32)
     np.save(tmp_path / "hwc.npy", hwc)
     out = tmp_path / "y.npy"
@@ -71,7 +71,7 @@ def test_layout_hwc_key_and_csv_input(cli, tmp_path: Path) -> None:  # noqa: ANN
     np.testing.assert_array_equal(np.load(out)[0, 0], [[9, 7], [8, 8]])
 
 
-def test_stdin_is_read_only_with_dash(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_stdin_is_read_only_with_dash(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     text = "\n".join(",".join(str(int(v)) for v in row) for row in SEED_POOL_INPUT) + "\n"
     r = cli("pool", "-", "-o", str(out), input=text)
@@ -81,7 +81,7 @@ def test_stdin_is_read_only_with_dash(cli, tmp_path: Path) -> None:  # noqa: ANN
     assert "no INPUT given" in r.stdout
 
 
-def test_allow_nonfinite(cli, npy) -> None:  # noqa: ANN001
+def test_allow_nonfinite(cli, npy) -> None:
     x = np.ones((1, 1, 3, 3), np.float32)
     x[0, 0, 1, 2] = np.nan
     r = cli("pool", npy(x))
@@ -91,7 +91,7 @@ def test_allow_nonfinite(cli, npy) -> None:  # noqa: ANN001
     assert json.loads(r.stdout)["output"]["values"][0][0][1][2] is None
 
 
-def test_show_modes_and_channels(cli, npy) -> None:  # noqa: ANN001
+def test_show_modes_and_channels(cli, npy) -> None:
     x = np.random.default_rng(0).normal(size=(1, 6, 3, 3)).astype(np.float32)
     path = npy(x)
     table = cli("act", path, "--show", "table").stdout
@@ -107,7 +107,7 @@ def test_show_modes_and_channels(cli, npy) -> None:  # noqa: ANN001
     assert cli("act", path, "--channels", "6").code == 2
 
 
-def test_big_input_becomes_a_heat_map_that_fits(cli, npy) -> None:  # noqa: ANN001
+def test_big_input_becomes_a_heat_map_that_fits(cli, npy) -> None:
     x = np.random.default_rng(0).normal(size=(1, 1, 64, 64)).astype(np.float32)
     r = cli("conv", npy(x), "-k", "box")
     assert r.code == 0, r.stderr
@@ -118,7 +118,7 @@ def test_big_input_becomes_a_heat_map_that_fits(cli, npy) -> None:  # noqa: ANN0
 
 
 @pytest.mark.parametrize("ext", [".npy", ".npz", ".csv", ".json", ".png"])
-def test_output_formats(cli, tmp_path: Path, ext: str) -> None:  # noqa: ANN001
+def test_output_formats(cli, tmp_path: Path, ext: str) -> None:
     out = tmp_path / f"y{ext}"
     r = cli("pool", "-m", "avg", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -140,7 +140,7 @@ def test_output_formats(cli, tmp_path: Path, ext: str) -> None:  # noqa: ANN001
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
 
 
-def test_png_of_several_maps_is_readable(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_png_of_several_maps_is_readable(cli, tmp_path: Path) -> None:
     out = tmp_path / "maps.png"
     r = cli("conv", "-k", "sobel", "--png-scale", "abs", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -149,7 +149,7 @@ def test_png_of_several_maps_is_readable(cli, tmp_path: Path) -> None:  # noqa: 
         assert im.size[0] > 0 and im.size[1] > 0
 
 
-def test_output_path_equal_to_input_is_refused(cli, npy) -> None:  # noqa: ANN001
+def test_output_path_equal_to_input_is_refused(cli, npy) -> None:
     path = npy(SEED_POOL_INPUT[None, None])
     before = Path(path).read_bytes()
     r = cli("pool", path, "-o", path)
@@ -157,7 +157,7 @@ def test_output_path_equal_to_input_is_refused(cli, npy) -> None:  # noqa: ANN00
     assert Path(path).read_bytes() == before
 
 
-def test_dash_output_is_npy_on_stdout(cli) -> None:  # noqa: ANN001
+def test_dash_output_is_npy_on_stdout(cli) -> None:
     r = cli("pool", "-o", "-")
     assert r.code == 0, r.stderr
     assert r.stdout_bytes.startswith(b"\x93NUMPY")

@@ -15,12 +15,12 @@ torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the ops")
 F = torch.nn.functional
 
 
-def _t(a: np.ndarray):  # noqa: ANN202
+def _t(a: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
 @pytest.fixture
-def x2(npy) -> tuple[np.ndarray, str]:  # noqa: ANN001
+def x2(npy) -> tuple[np.ndarray, str]:
     x = np.random.default_rng(7).normal(size=(2, 2, 7, 8)).astype(np.float32)
     return x, npy(x)
 
@@ -30,7 +30,7 @@ def x2(npy) -> tuple[np.ndarray, str]:  # noqa: ANN001
 
 def test_pool_on_the_seed_matrix_gives_the_arithmetic_not_the_printed_average(
     cli, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     out = tmp_path / "y.npy"
     r = cli("pool", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -60,7 +60,7 @@ def test_pool_on_the_seed_matrix_gives_the_arithmetic_not_the_printed_average(
         (["-m", "avg", "-k", "2", "--divisor-override", "3"], "avg", {"kernel_size": 2, "divisor_override": 3}),
     ],
 )  # fmt: skip
-def test_pool_options_match_pytorch(cli, x2, tmp_path: Path, opts, fn, kwargs) -> None:  # noqa: ANN001
+def test_pool_options_match_pytorch(cli, x2, tmp_path: Path, opts, fn, kwargs) -> None:
     x, path = x2
     out = tmp_path / "y.npy"
     r = cli("pool", path, *opts, "-o", str(out))
@@ -69,7 +69,7 @@ def test_pool_options_match_pytorch(cli, x2, tmp_path: Path, opts, fn, kwargs) -
     assert_close(np.load(out), ref)
 
 
-def test_global_pooling(cli, x2, tmp_path: Path) -> None:  # noqa: ANN001
+def test_global_pooling(cli, x2, tmp_path: Path) -> None:
     x, path = x2
     out = tmp_path / "y.npy"
     assert cli("pool", path, "--global", "-o", str(out)).code == 0
@@ -78,7 +78,7 @@ def test_global_pooling(cli, x2, tmp_path: Path) -> None:  # noqa: ANN001
     assert_close(np.load(out), _t(x).mean(dim=(2, 3), keepdim=True))
 
 
-def test_pool_explain_max_and_mean_with_divisor(cli, npy) -> None:  # noqa: ANN001
+def test_pool_explain_max_and_mean_with_divisor(cli, npy) -> None:
     r = cli("pool", "--explain", "0,1")
     assert r.code == 0, r.stderr
     assert "max of 4 values = 7 at input row 1, column 2" in r.stdout
@@ -95,7 +95,7 @@ def test_pool_explain_max_and_mean_with_divisor(cli, npy) -> None:  # noqa: ANN0
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
-def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None:  # noqa: ANN001
+def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None:
     x, path = x2
     out = tmp_path / "g.npz"
     r = cli(
@@ -118,7 +118,7 @@ def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None: 
     [("zeros", "constant"), ("reflect", "reflect"), ("symmetric", "symmetric"),
      ("replicate", "edge"), ("circular", "wrap")],
 )  # fmt: skip
-def test_pad_modes_in_f_pad_order(cli, x2, tmp_path: Path, mode: str, np_mode: str) -> None:  # noqa: ANN001
+def test_pad_modes_in_f_pad_order(cli, x2, tmp_path: Path, mode: str, np_mode: str) -> None:
     x, path = x2
     out = tmp_path / "y.npy"
     r = cli("pad", path, "-p", "1,2,3,0", "-m", mode, "-o", str(out))
@@ -129,7 +129,7 @@ def test_pad_modes_in_f_pad_order(cli, x2, tmp_path: Path, mode: str, np_mode: s
     assert "H_out = 7 + 3 + 0 = 10" in r.stdout and "W_out = 8 + 1 + 2 = 11" in r.stdout
 
 
-def test_pad_constant_value_and_default(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pad_constant_value_and_default(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     r = cli("pad", "-m", "constant", "--value", "-7", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -142,7 +142,7 @@ def test_pad_constant_value_and_default(cli, tmp_path: Path) -> None:  # noqa: A
 # --------------------------------------------------------------- flatten ---
 
 
-def test_flatten_chw_and_hwc(cli, tmp_path: Path, npy) -> None:  # noqa: ANN001
+def test_flatten_chw_and_hwc(cli, tmp_path: Path, npy) -> None:
     x = np.arange(3 * 7 * 7, dtype=np.float32).reshape(1, 3, 7, 7)
     out = tmp_path / "y.npy"
     r = cli("flatten", npy(x), "-o", str(out))
@@ -171,7 +171,7 @@ ACTS = {
 
 
 @pytest.mark.parametrize("fn", list(ACTS))
-def test_act_and_its_grad_match_pytorch(cli, x2, npy, tmp_path: Path, fn: str) -> None:  # noqa: ANN001
+def test_act_and_its_grad_match_pytorch(cli, x2, npy, tmp_path: Path, fn: str) -> None:
     x, path = x2
     dy = np.random.default_rng(8).normal(size=x.shape).astype(np.float32)
     out = tmp_path / "g.npz"
@@ -185,7 +185,7 @@ def test_act_and_its_grad_match_pytorch(cli, x2, npy, tmp_path: Path, fn: str) -
         assert_close(z["grad_input"], tx.grad)
 
 
-def test_softmax_dim_option_and_size_one_note(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_softmax_dim_option_and_size_one_note(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     r = cli("act", "-f", "softmax", "--dim", "3", "-o", str(out))
     assert r.code == 0, r.stderr
@@ -196,7 +196,7 @@ def test_softmax_dim_option_and_size_one_note(cli, tmp_path: Path) -> None:  # n
 # ---------------------------------------------------------------- linear ---
 
 
-def test_linear_with_weight_and_bias_files(cli, x2, npy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_linear_with_weight_and_bias_files(cli, x2, npy, tmp_path: Path) -> None:
     x, path = x2
     w = np.random.default_rng(9).normal(size=(5, 112)).astype(np.float32)
     b = np.arange(5, dtype=np.float32)
@@ -210,7 +210,7 @@ def test_linear_with_weight_and_bias_files(cli, x2, npy, tmp_path: Path) -> None
     assert_close(np.load(out), F.linear(_t(x.reshape(2, -1)), _t(w), torch.ones(5)))
 
 
-def test_linear_seeded_random_layer_is_reproducible_and_grad_matches(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_linear_seeded_random_layer_is_reproducible_and_grad_matches(cli, tmp_path: Path) -> None:
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     r = cli("linear", "--out", "4", "--seed", "3", "--grad", "ones", "-o", str(a))
     assert r.code == 0, r.stderr
@@ -231,7 +231,7 @@ def test_linear_seeded_random_layer_is_reproducible_and_grad_matches(cli, tmp_pa
         assert_close(za["grad_bias"], tb.grad)
 
 
-def test_linear_weight_of_the_wrong_width_is_refused(cli, npy) -> None:  # noqa: ANN001
+def test_linear_weight_of_the_wrong_width_is_refused(cli, npy) -> None:
     r = cli("linear", "-w", npy(np.ones((3, 15), np.float32), "w.npy"))
     assert r.code == 2 and "(out, 16)" in r.stderr
 
@@ -239,7 +239,7 @@ def test_linear_weight_of_the_wrong_width_is_refused(cli, npy) -> None:  # noqa:
 # --------------------------------------------------------------- dropout ---
 
 
-def test_dropout_train_scales_the_kept_units_and_is_seeded(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dropout_train_scales_the_kept_units_and_is_seeded(cli, tmp_path: Path) -> None:
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
     r = cli("dropout", "-p", "0.25", "--seed", "4", "-o", str(a))
     assert r.code == 0, r.stderr
@@ -253,7 +253,7 @@ def test_dropout_train_scales_the_kept_units_and_is_seeded(cli, tmp_path: Path) 
     assert "1/(1 − 0.25) = 1.33333" in r.stdout
 
 
-def test_dropout_eval_passes_through(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dropout_eval_passes_through(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     r = cli("dropout", "--eval", "-o", str(out))
     assert r.code == 0, r.stderr

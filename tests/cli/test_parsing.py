@@ -55,7 +55,7 @@ def test_parse_index() -> None:
     assert cm.parse_index("1,2", (1, 3, 4, 5)) == (0, 0, 1, 2)
     assert cm.parse_index("2,1,2", (1, 3, 4, 5)) == (0, 2, 1, 2)
     assert cm.parse_index("1,2,1,2", (2, 3, 4, 5)) == (1, 2, 1, 2)
-    with pytest.raises(ParameterError, match="row I=4 is out of range 0..3"):
+    with pytest.raises(ParameterError, match=r"row I=4 is out of range 0\.\.3"):
         cm.parse_index("4,0", (1, 3, 4, 5))
     with pytest.raises(ParameterError):
         cm.parse_index("1", (1, 3, 4, 5))
