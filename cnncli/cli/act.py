@@ -46,11 +46,10 @@ def act(
     from cnncli.render.header import Header
 
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     if fn in ("softmax", "log-softmax"):
         dim = normalize_dim(dim, x.ndim, "--dim")
         if x.shape[dim] == 1:
@@ -60,7 +59,7 @@ def act(
             )
     y = cm.activation_forward(fn, x, slope, dim)
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     header.add("op", f"{cm.activation_text(fn, slope, dim)}  {FORMULAS[fn]}")
     header.add("output", f"{fmt_shape(y.shape)} (same shape as the input)")
     sections: list[Any] = [out.maps(y, "output")]

@@ -272,23 +272,22 @@ def load_input(
     scale: str = "raw",
     dtype: str = "float32",
     allow_nonfinite: bool = False,
-) -> tuple[Any, list[str]]:
-    """Load INPUT (or the built-in example) as a Loaded record, and the notes to show."""
+) -> tuple[Any, np.ndarray, list[str]]:
+    """Load INPUT (or the built-in example): the Loaded record, its (N, C, H, W) array, notes."""
     import numpy as np
 
     from cnncli import io as cio
 
     notes: list[str] = []
+    target = np.float64 if dtype == "float64" else np.float32
     if source is None:
         from cnncli.io import builtin
 
         loaded = builtin.seed_pool_matrix() if default == "seed" else builtin.digit8()
         notes.append(BUILTINS[default])
-        target = np.float64 if dtype == "float64" else np.float32
-        if loaded.array.dtype != target:
-            loaded.array = loaded.array.astype(target)
+        array = np.asarray(loaded.array).astype(target)
         if scale == "unit" and default == "digit8":
-            loaded.array = loaded.array / target(255)
+            array = np.divide(array, 255).astype(target)
     else:
         kwargs: dict[str, Any] = {
             "layout": layout,
@@ -302,15 +301,17 @@ def load_input(
         if source == "-":
             kwargs["stdin"] = getattr(sys.stdin, "buffer", sys.stdin)
         loaded = cio.load_tensor(source, **kwargs)
-    notes += list(getattr(loaded, "notes", []) or [])
-    return loaded, notes
+        array = np.asarray(loaded.array)
+        if array.dtype != target:
+            array = array.astype(target)
+    notes += [str(n) for n in (getattr(loaded, "notes", None) or [])]
+    return loaded, array, notes
 
 
-def describe_input(loaded: Any) -> str:
+def describe_input(loaded: Any, array: np.ndarray) -> str:
     """``x.png (image, HWC (28, 28, 3)) → tensor (1, 3, 28, 28) float32``."""
     from cnncli.render.format import fmt_shape
 
-    arr = loaded.array
     src = str(getattr(loaded, "source", "?"))
     kind = getattr(loaded, "kind", None)
     orig = getattr(loaded, "original_shape", None)
@@ -324,7 +325,7 @@ def describe_input(loaded: Any) -> str:
         )
         if p
     )
-    return f"{src}{f' ({inner})' if inner else ''} → tensor {fmt_shape(arr.shape)} {arr.dtype}"
+    return f"{src}{f' ({inner})' if inner else ''} → tensor {fmt_shape(array.shape)} {array.dtype}"
 
 
 def load_grad(spec: str, shape: tuple[int, ...], dtype: Any, input_path: str | None) -> np.ndarray:
@@ -454,6 +455,8 @@ class Output:
             kwargs: dict[str, Any] = {"png_scale": self.png_scale}
             if self.path == "-":
                 kwargs["stdout"] = sys.stdout.buffer
+            if isinstance(save, dict) and not self.path.lower().endswith(".npz"):
+                save = save["output"]  # gradients go to an .npz only
             save_result(self.path, save, **kwargs)
         if self.as_json:
             for n in header.notes:

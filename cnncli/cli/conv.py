@@ -93,11 +93,10 @@ def conv(
     from cnncli.render.header import Header, padding_by_name
 
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or "", *(kernel or [])])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="digit8", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     _N, C, H, W = x.shape
     specs = list(kernel or [])
     if not specs:
@@ -107,6 +106,7 @@ def conv(
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
     weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype)
     G = C if depthwise else groups
+    kernel_labels = list(labels)
     F = weight.shape[0]
     st = cm.parse_pair(stride, "stride")
     pd = cm.parse_padding(padding)
@@ -134,11 +134,11 @@ def conv(
         result = cm.activation_forward(activation, result, slope, 1)
 
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     conv_kind = "depthwise " if depthwise else ""
     header.add(
         "op",
-        f"{conv_kind}conv2d  weight {fmt_shape(weight.shape)} (F, C/groups, KH, KW)  kernels {', '.join(dict.fromkeys(labels if not magnitude else _base(labels)))}",
+        f"{conv_kind}conv2d  weight {fmt_shape(weight.shape)} (F, C/groups, KH, KW)  kernels {_names(kernel_labels)}",
         f"stride {_pair(geo.stride)}  padding {padding_by_name(geo.padding)} ({pad_mode})  "
         f"dilation {_pair(geo.dilation)}  groups {G}  bias {'none' if b is None else ', '.join(f'{v:g}' for v in b.tolist())}",
         *( ["then sqrt(x² + y²) of each map pair"] if magnitude else []),
@@ -200,8 +200,12 @@ def _pair(p: tuple[int, int]) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]},{p[1]}"
 
 
-def _base(labels: list[str]) -> list[str]:
-    return labels
+def _names(labels: list[str], limit: int = 6) -> str:
+    """The kernels' labels, the first few when the bank is large."""
+    unique = list(dict.fromkeys(labels))
+    if len(unique) <= limit:
+        return ", ".join(unique)
+    return ", ".join(unique[:limit]) + f", … ({len(unique)} in all)"
 
 
 def _after_note(

@@ -43,16 +43,15 @@ def dropout(
     if not 0.0 <= p <= 1.0:
         raise ParameterError(f"-p must be between 0 and 1, got {p}")
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     gen = np.random.default_rng(seed)
     y, mask = engine.dropout(x, p=p, training=train, generator=gen, return_mask=True)
     kept = np.ones(x.shape, dtype=bool) if mask is None else np.asarray(mask).astype(bool)
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     if train:
         dropped = int(kept.size - kept.sum())
         factor = "0 (every unit dropped)" if p >= 1 else f"1/(1 − {p:g}) = {1 / (1 - p):.6g}"

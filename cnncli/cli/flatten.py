@@ -47,11 +47,10 @@ def flatten(
     from cnncli.render.header import Header
 
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     N, C, H, W = x.shape
     D = C * H * W
     if order == "chw":
@@ -76,7 +75,7 @@ def flatten(
         if k == ENDS - 1 and D > 2 * ENDS:
             table.add_row("…", "…", "…")
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     header.add("op", f"flatten  order {order}  ({rule})")
     header.add(
         "output", f"{fmt_shape(x.shape)} → (N, C·H·W) = ({N}, {C}·{H}·{W}) = {fmt_shape(y.shape)}"

@@ -53,11 +53,10 @@ def linear(
     out = cm.Output(
         show, channels, json_, output, png_scale, inputs=[input or "", weight or "", bias or ""]
     )
-    loaded, notes = cm.load_input(
+    loaded, x4, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x4 = loaded.array
     N = x4.shape[0]
     X = engine.flatten(x4, 1, -1)  # (N, D)
     D = X.shape[1]
@@ -97,7 +96,7 @@ def linear(
     y = engine.linear(X, w, b)
 
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x4))
     header.add(
         "op",
         f"flatten {fmt_shape(x4.shape)} → X {fmt_shape(X.shape)}, then linear: Y = X·Wᵀ + b "

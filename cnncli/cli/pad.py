@@ -47,11 +47,10 @@ def pad(
     from cnncli.render.header import Header, padding_by_name
 
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     _N, _C, H, W = x.shape
     pd = cm.parse_padding(padding, words=False)
     assert not isinstance(pd, str)
@@ -66,7 +65,7 @@ def pad(
     y = engine.pad(x, lrtb, mode=mode, value=fill)
     left, right, top, bottom = lrtb
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     header.add(
         "op",
         f"pad  {padding_by_name(lrtb)}  (F.pad order {lrtb})  mode {mode}"

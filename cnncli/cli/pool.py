@@ -64,11 +64,10 @@ def pool(
     from cnncli.render.header import Header
 
     out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, notes = cm.load_input(
+    loaded, x, notes = cm.load_input(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    x = loaded.array
     _N, _C, H, W = x.shape
     if global_:
         k, st, pd, dl = (H, W), (1, 1), (0, 0), (1, 1)
@@ -105,7 +104,7 @@ def pool(
         op = "avg_pool2d"
 
     header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded))
+    header.add("input", cm.describe_input(loaded, x))
     params = (
         "over the whole map"
         if global_

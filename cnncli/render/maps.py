@@ -38,6 +38,8 @@ Show = Literal["auto", "table", "heatmap", "stats", "none"]
 
 #: How many maps are shown when no --channels is given.
 DEFAULT_MAX_MAPS = 4
+#: --show auto draws a heat map, not a table, for maps taller than this.
+MAX_TABLE_ROWS = 64
 #: Heat maps are at most this many lines tall.
 MAX_HEATMAP_LINES = 24
 
@@ -228,7 +230,10 @@ def render_map(view: MapView, show: Show, width: int, color: bool) -> Renderable
     title = f"{view.label}  {fmt_dims(values.shape)}"
     if show == "stats":
         return Group(Text(title, style="bold"), stats_line(values))
-    if show in ("auto", "table"):
+    # Each column needs at least 3 characters (a digit and its padding): skip building a
+    # table that cannot fit, or one too tall to read.
+    too_big = (values.shape[1] + 1) * 3 > width or values.shape[0] > MAX_TABLE_ROWS
+    if show == "table" or (show == "auto" and not too_big):
         table = map_table(values)
         if show == "table" or table_fits(table, width):
             return Group(titled(title, table), stats_line(values))
