@@ -256,11 +256,6 @@ def parse_index(
 
 # ---------------------------------------------------------------- input ---
 
-BUILTINS = {
-    "seed": "no INPUT given: using the seed's 4×4 matrix from its pooling section",
-    "digit8": "no INPUT given: using the built-in handwritten-style digit 8",
-}
-
 
 def load_input(
     source: str | None,
@@ -278,16 +273,14 @@ def load_input(
 
     from cnncli import io as cio
 
-    notes: list[str] = []
     target = np.float64 if dtype == "float64" else np.float32
     if source is None:
         from cnncli.io import builtin
 
-        loaded = builtin.seed_pool_matrix() if default == "seed" else builtin.digit8()
-        notes.append(BUILTINS[default])
-        array = np.asarray(loaded.array).astype(target)
-        if scale == "unit" and default == "digit8":
-            array = np.divide(array, 255).astype(target)
+        if default == "seed":
+            loaded = builtin.seed_pool_matrix(dtype=dtype)
+        else:
+            loaded = builtin.digit8(scale=scale, dtype=dtype)
     else:
         kwargs: dict[str, Any] = {
             "layout": layout,
@@ -301,31 +294,25 @@ def load_input(
         if source == "-":
             kwargs["stdin"] = getattr(sys.stdin, "buffer", sys.stdin)
         loaded = cio.load_tensor(source, **kwargs)
-        array = np.asarray(loaded.array)
-        if array.dtype != target:
-            array = array.astype(target)
-    notes += [str(n) for n in (getattr(loaded, "notes", None) or [])]
+    array = np.asarray(loaded.array)
+    if array.dtype != target:
+        array = array.astype(target)
+    # The input line of the header already says "→ tensor (N, C, H, W)".
+    notes = [str(n) for n in (getattr(loaded, "notes", None) or []) if "→ tensor" not in str(n)]
     return loaded, array, notes
 
 
 def describe_input(loaded: Any, array: np.ndarray) -> str:
-    """``x.png (image, HWC (28, 28, 3)) → tensor (1, 3, 28, 28) float32``."""
+    """``x.png: PNG image, 28×28 RGB (mode RGB) → tensor (1, 3, 28, 28) float32``."""
     from cnncli.render.format import fmt_shape
 
     src = str(getattr(loaded, "source", "?"))
-    kind = getattr(loaded, "kind", None)
-    orig = getattr(loaded, "original_shape", None)
-    layout = getattr(loaded, "original_layout", None)
-    inner = ", ".join(
-        p
-        for p in (
-            str(kind) if kind else "",
-            f"{layout} {fmt_shape(orig)}" if orig is not None and layout else "",
-            fmt_shape(orig) if orig is not None and not layout else "",
-        )
-        if p
-    )
-    return f"{src}{f' ({inner})' if inner else ''} → tensor {fmt_shape(array.shape)} {array.dtype}"
+    what = str(getattr(loaded, "description", "") or "")
+    if not what:
+        orig = getattr(loaded, "original_shape", None)
+        layout = getattr(loaded, "original_layout", "")
+        what = f"{getattr(loaded, 'kind', '')} {fmt_shape(orig) if orig else ''} {layout}".strip()
+    return f"{src}: {what} → tensor {fmt_shape(array.shape)} {array.dtype}"
 
 
 def load_grad(spec: str, shape: tuple[int, ...], dtype: Any, input_path: str | None) -> np.ndarray:
@@ -387,8 +374,18 @@ class Output:
         if self.as_json and self.path == "-":
             raise ParameterError("--json and -o - both write to standard output; choose one")
         if self.path is not None and self.path != "-":
+            import os
+
+            from cnncli.errors import OutputFileError
+            from cnncli.io import OUTPUT_EXTENSIONS
             from cnncli.io.write import check_output_path
 
+            ext = os.path.splitext(self.path)[1].lower()
+            if ext not in OUTPUT_EXTENSIONS:
+                raise OutputFileError(
+                    f"{self.path}: unsupported output type {ext or '(no extension)'}; "
+                    f"cnncli writes {' '.join(OUTPUT_EXTENSIONS)} or - (standard output)"
+                )
             check_output_path(self.path, [p for p in self.inputs if p and p != "-"])
 
     @property
@@ -447,17 +444,18 @@ class Output:
         sections: list[RenderableType | None],
         payload: dict[str, Any],
         save: np.ndarray | dict[str, np.ndarray],
+        labels: list[str] | None = None,
     ) -> None:
         """Save (-o), then print once: the header and sections, or the JSON object."""
         if self.path is not None:
             from cnncli.io.write import save_result
 
-            kwargs: dict[str, Any] = {"png_scale": self.png_scale}
+            kwargs: dict[str, Any] = {"png_scale": self.png_scale, "labels": labels}
             if self.path == "-":
                 kwargs["stdout"] = sys.stdout.buffer
             if isinstance(save, dict) and not self.path.lower().endswith(".npz"):
                 save = save["output"]  # gradients go to an .npz only
-            save_result(self.path, save, **kwargs)
+            header.notes += list(save_result(self.path, save, **kwargs) or [])
         if self.as_json:
             for n in header.notes:
                 sys.stderr.write(f"note: {n}\n")

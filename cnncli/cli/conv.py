@@ -14,7 +14,7 @@ from cnncli.errors import ParameterError, ShapeError
 if TYPE_CHECKING:
     import numpy as np
 
-KERNEL_EXTENSIONS = (".npy", ".csv", ".tsv", ".txt", ".json")
+KERNEL_EXTENSIONS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".json")
 
 
 @app.command(rich_help_panel="Tensor ops")
@@ -193,7 +193,7 @@ def conv(
         payload["grad"] = {"grad_output": "ones" if grad.lower() == "ones" else grad,
                            "grad_input": dx, "grad_weight": dw, "grad_bias": db}  # fmt: skip
         save = {"output": result, "grad_input": dx, "grad_weight": dw, "grad_bias": db}
-    out.finish(header, sections, payload, save)
+    out.finish(header, sections, payload, save, labels)
 
 
 def _pair(p: tuple[int, int]) -> str:
@@ -238,14 +238,11 @@ def _kernel_array(spec: str, dtype: Any) -> tuple[list[np.ndarray], list[str]]:
     if bank.is_name(text):
         return [k.array(dtype) for k in bank.resolve(text)], [k.name for k in bank.resolve(text)]
     ext = os.path.splitext(text)[1].lower()
-    if os.path.exists(text) or ext in KERNEL_EXTENSIONS or ext == ".npz" or os.sep in text:
-        loaded = cio.load_kernel_file(text)
-        arr = np.asarray(getattr(loaded, "array", loaded))
+    if os.path.exists(text) or ext in KERNEL_EXTENSIONS or os.sep in text:
+        arr = np.asarray(cio.load_kernel_file(text, dtype=np.dtype(dtype).name))
         label = os.path.basename(text)
     elif text[:1] in "[-+.0123456789":
-        arr = np.asarray(
-            getattr(cio.parse_inline_matrix(text), "array", cio.parse_inline_matrix(text))
-        )
+        arr = np.asarray(cio.parse_inline_matrix(text, dtype=np.dtype(dtype).name))
         label = f"'{text}'" if len(text) <= 24 else "inline"
     else:
         bank.resolve(text)  # raises with the close names

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,6 +13,9 @@ from cnncli.errors import ParameterError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
+
+#: A 1-D bias/weight .npy larger than this is refused before reading.
+MAX_VECTOR_BYTES = 64 * 1024 * 1024
 
 
 @app.command(rich_help_panel="Tensor ops")
@@ -146,15 +150,28 @@ def linear(
 
 
 def _load_matrix(path: str, what: str, dtype: Any) -> np.ndarray:
+    """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too."""
     import numpy as np
 
     from cnncli import io as cio
+    from cnncli.errors import InputFileError
 
-    loaded = cio.load_kernel_file(path)
-    arr = np.asarray(getattr(loaded, "array", loaded))
-    if arr.dtype.kind not in "fiub":
-        raise ShapeError(f"{what} {path} must hold numbers, got dtype {arr.dtype}")
-    arr = np.squeeze(arr) if arr.ndim > 2 else arr
-    if not np.isfinite(arr).all():
-        raise ParameterError(f"{what} {path} holds NaN or infinity")
-    return arr.astype(dtype)
+    name = np.dtype(dtype).name
+    try:
+        return np.asarray(cio.load_kernel_file(path, dtype=name))
+    except InputFileError as exc:
+        if not (path.lower().endswith(".npy") and "1-D array" in exc.message):
+            raise
+    # io refuses 1-D arrays (no image is 1-D); read this one without pickles, size-checked.
+    if os.path.getsize(path) > MAX_VECTOR_BYTES:
+        raise InputFileError(f"{path}: larger than {MAX_VECTOR_BYTES:,} bytes for a {what} vector")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: cannot read the {what}: {exc}") from None
+    if arr.dtype.kind not in "fiub" or arr.ndim != 1 or arr.size == 0:
+        raise InputFileError(f"{path}: the {what} must be numbers, got {arr.dtype} {arr.shape}")
+    out = arr.astype(name)
+    if not np.isfinite(out).all():
+        raise InputFileError(f"{path}: the {what} holds NaN or infinity")
+    return out

@@ -72,17 +72,19 @@ def test_seed_multichannel_sample_file_when_io_ships_it(cli, tmp_path: Path) -> 
     if not sample.exists():
         pytest.skip("samples/seed_multichannel.npz is made by helper io's sample script")
     with np.load(sample, allow_pickle=False) as z:
-        keys = list(z.files)
-        arrays = {k: z[k] for k in keys}
-    xkey = next(k for k in keys if arrays[k].ndim >= 3 and arrays[k].shape[-1] == 7)
-    wkey = next(k for k in keys if arrays[k].ndim == 4 and arrays[k].shape[-1] == 3)
+        x, w, b = z["x"], z["weight"], z["bias"]
     wfile = tmp_path / "w.npy"
-    np.save(wfile, arrays[wkey])
+    np.save(wfile, w)
     out = tmp_path / "y.npy"
-    r = cli("conv", str(sample), "--key", xkey, "-k", str(wfile), "-s", "2", "-o", str(out))
+    bias = ",".join(str(float(v)) for v in b)
+    r = cli(
+        "conv", str(sample), "--key", "x", "-k", str(wfile), "-b", bias, "-s", "2", "-o", str(out)
+    )
     assert r.code == 0, r.stderr
-    x = np.load(out)
-    assert x.shape == (1, 2, 3, 3)
+    assert_close(
+        np.load(out),
+        _torch_conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), stride=2),
+    )
 
 
 @pytest.mark.parametrize(
