@@ -72,6 +72,7 @@ def conv(
         ),
     ] = None,
     grad: cm.GradOpt = None,
+    max_memory: cm.MaxMemoryOpt = None,
     layout: cm.LayoutOpt = None,
     key: cm.KeyOpt = None,
     gray: cm.GrayOpt = False,
@@ -97,7 +98,7 @@ def conv(
         input, default="digit8", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    _N, C, H, W = x.shape
+    N, C, H, W = x.shape
     specs = list(kernel or [])
     if not specs:
         specs = ["sobel"]
@@ -120,6 +121,12 @@ def conv(
             )
         b = np.asarray(values * F if len(values) == 1 else values, dtype=x.dtype)
     geo = shapes.conv2d_geometry(x.shape, weight.shape, st, pd, dl, G)
+    left, right, top, bottom = geo.padding
+    padded = N * C * (H + top + bottom) * (W + left + right)
+    cols = N * geo.OH * geo.OW * (C // G) * geo.KH * geo.KW  # an im2col buffer
+    outs = N * F * geo.OH * geo.OW
+    factor = 2 if grad is not None else 1
+    cm.check_memory(factor * (padded + cols + 2 * outs), x.itemsize, max_memory, "this convolution")
     y = engine.conv2d(x, weight, b, st, pd, dl, G, pad_mode)
     result = y
     if magnitude:
@@ -273,7 +280,9 @@ def build_weight(
         got, got_labels = _kernel_array(spec, dtype)
         arrays += got
         labels += got_labels
-    if groups < 1 or C % groups:
+    if groups < 1:
+        raise ParameterError(f"groups must be at least 1, got {groups}")
+    if C % groups:
         raise ShapeError(f"groups={groups} does not divide the input channels C={C}")
     Cg = C // groups
     sizes = {a.shape[-2:] for a in arrays if a.ndim >= 2}

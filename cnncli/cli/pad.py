@@ -27,6 +27,7 @@ def pad(
     value: Annotated[
         float | None, typer.Option("--value", help="Fill value for constant mode (default 0).")
     ] = None,
+    max_memory: cm.MaxMemoryOpt = None,
     layout: cm.LayoutOpt = None,
     key: cm.KeyOpt = None,
     gray: cm.GrayOpt = False,
@@ -51,7 +52,7 @@ def pad(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    _N, _C, H, W = x.shape
+    N, C, H, W = x.shape
     pd = cm.parse_padding(padding, words=False)
     assert not isinstance(pd, str)
     lrtb = cm.lrtb(pd)
@@ -62,8 +63,11 @@ def pad(
     if mode == "zeros" and value not in (None, 0.0):
         mode = "constant"
     fill = 0.0 if value is None else value
-    y = engine.pad(x, lrtb, mode=mode, value=fill)
     left, right, top, bottom = lrtb
+    cm.check_memory(
+        N * C * (H + top + bottom) * (W + left + right), x.itemsize, max_memory, "this padding"
+    )
+    y = engine.pad(x, lrtb, mode=mode, value=fill)
     header = Header(notes=notes)
     header.add("input", cm.describe_input(loaded, x))
     header.add(

@@ -45,6 +45,7 @@ def pool(
         str | None, typer.Option("--explain", help="Show one output cell: I,J or C,I,J.")
     ] = None,
     grad: cm.GradOpt = None,
+    max_memory: cm.MaxMemoryOpt = None,
     layout: cm.LayoutOpt = None,
     key: cm.KeyOpt = None,
     gray: cm.GrayOpt = False,
@@ -68,7 +69,7 @@ def pool(
         input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
-    _N, _C, H, W = x.shape
+    N, C, H, W = x.shape
     if global_:
         k, st, pd, dl = (H, W), (1, 1), (0, 0), (1, 1)
     else:
@@ -82,7 +83,10 @@ def pool(
         )
     if divisor_override is not None and (mode != "avg" or divisor_override < 1):
         raise ParameterError("--divisor-override needs --mode avg and a value of at least 1")
-    shapes.pool2d_geometry(x.shape, k, st, pd, dl, ceil_mode)
+    geo = shapes.pool2d_geometry(x.shape, k, st, pd, dl, ceil_mode)
+    padded = N * C * (H + 2 * pd[0]) * (W + 2 * pd[1])
+    windows = N * C * geo.OH * geo.OW * k[0] * k[1]
+    cm.check_memory(2 * (padded + windows), x.itemsize, max_memory, "this pooling")
     fwd: dict[str, Any] = {}
     if global_:
         y = engine.global_max_pool2d(x) if mode == "max" else engine.global_avg_pool2d(x)

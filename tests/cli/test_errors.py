@@ -143,3 +143,17 @@ def test_bad_parameters(cli) -> None:
 
 def test_grad_file_of_the_wrong_shape(cli, npy) -> None:
     _assert_usage_error(cli("pool", "--grad", npy(np.ones((3, 3), np.float32), "g.npy")), "shape")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["conv", "-p", "2000000"], ["pad", "-p", "3000000"], ["pool", "-k", "2", "-s", "1", "--max-memory", "100"],
+     ["conv", "-k", "box", "--max-memory", "2K"]],
+)  # fmt: skip
+def test_work_above_the_memory_limit_is_refused_before_allocating(cli, args: list[str]) -> None:
+    r = cli(*args)
+    _assert_usage_error(r, "limit")
+
+
+def test_max_memory_must_be_a_size(cli) -> None:
+    _assert_usage_error(cli("pad", "--max-memory", "lots"), "--max-memory")
