@@ -50,6 +50,16 @@ def _is_int(v: object) -> bool:
     return not isinstance(v, bool) and hasattr(v, "__index__")
 
 
+def _is_empty_sequence(v: object) -> bool:
+    """True for ``()`` or ``[]`` (PyTorch's "stride defaults to the kernel"), False otherwise."""
+    if isinstance(v, str) or _is_int(v):
+        return False
+    try:
+        return len(v) == 0  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
 def check_positive(values: tuple[int, ...], name: str) -> None:
     """Raise unless every value is at least 1 (kernel sizes, strides, dilations)."""
     if any(v < 1 for v in values):
@@ -174,7 +184,8 @@ def pool_output_size(
     eff = effective_kernel(kernel, dilation)
     numerator = size + 2 * padding - eff
     if ceil_mode:
-        out = -(-numerator // stride) + 1 if numerator >= 0 else numerator // stride + 1
+        # ceil division also for a negative numerator: PyTorch's floor((n + stride - 1) / stride)
+        out = -(-numerator // stride) + 1
         if (out - 1) * stride >= size + padding:
             out -= 1
     else:
@@ -331,11 +342,7 @@ def pool2d_geometry(
     n, c, h, w = check_nchw(tuple(input_shape))
     k = pair(kernel_size, "kernel_size")
     check_positive(k, "kernel_size")
-    st = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(tuple(stride)) == 0)
-        else pair(stride, "stride")
-    )
+    st = k if stride is None or _is_empty_sequence(stride) else pair(stride, "stride")
     check_positive(st, "stride")
     dl = pair(dilation, "dilation")
     check_positive(dl, "dilation")
