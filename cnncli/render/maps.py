@@ -40,6 +40,8 @@ Show = Literal["auto", "table", "heatmap", "stats", "none"]
 DEFAULT_MAX_MAPS = 4
 #: --show auto draws a heat map, not a table, for maps taller than this.
 MAX_TABLE_ROWS = 64
+#: Plain-text heat maps of maps at least this tall put two rows in one character.
+MIN_ROWS_PAIRED = 16
 #: Heat maps are at most this many lines tall.
 MAX_HEATMAP_LINES = 24
 
@@ -167,12 +169,18 @@ def heatmap(values: np.ndarray, width: int, color: bool, title: str | None = Non
                     line.append("▀", style=top)
             lines.append(line)
     else:
-        small = _block_mean(values.astype(np.float64), 2 * f, f)
+        # A character is about twice as tall as wide: two rows per character, except for
+        # short maps where averaging row pairs would hide rows.
+        fy = 2 * f if H >= MIN_ROWS_PAIRED else f
+        small = _block_mean(values.astype(np.float64), fy, f)
         for r in range(small.shape[0]):
             lines.append(Text("".join(scale.char(v) for v in small[r].tolist())))
-    kind = f"1 cell = {f}×{f} values (block mean)" if f > 1 else "1 cell = 1 value"
     if color:
-        kind = kind.replace("1 cell", "1 half-block")
+        kind = f"1 half-block = {f}×{f} values (block mean)" if f > 1 else "1 half-block = 1 value"
+    else:
+        kind = (
+            f"1 character = {fy}×{f} values (block mean)" if fy * f > 1 else "1 character = 1 value"
+        )
     lines.append(Text(f"heat map of {fmt_dims((H, W))}, {kind}", style="dim"))
     lines.append(color_scale(scale, color))
     return Group(*lines)

@@ -73,7 +73,7 @@ def test_heat_map_uses_true_colour_half_blocks_with_colour_and_ascii_without() -
 def test_heat_map_downsamples_by_block_means() -> None:
     values = np.zeros((4, 400))
     text = _text(heatmap(values, 100, False))
-    assert "1 cell = 5×5 values" in text
+    assert "1 character = 5×5 values" in text
 
 
 def test_statistics_line() -> None:
