@@ -56,7 +56,9 @@ KERNELS: dict[str, NamedKernel] = {
         NamedKernel("box", ((1, 1, 1), (1, 1, 1), (1, 1, 1)), 9, "mean of the 3×3 neighbourhood"),
         NamedKernel("gaussian3", _binomial(3), 16, "3×3 Gaussian blur (binomial)"),
         NamedKernel("gaussian5", _binomial(5), 256, "5×5 Gaussian blur (binomial)"),
-        NamedKernel("sharpen", ((0, -1, 0), (-1, 5, -1), (0, -1, 0)), 1, "sharpen"),
+        NamedKernel(
+            "sharpen", ((0, -1, 0), (-1, 5, -1), (0, -1, 0)), 1, "5 × centre − 4 neighbours"
+        ),
         NamedKernel("laplacian", ((0, 1, 0), (1, -4, 1), (0, 1, 0)), 1, "4-neighbour Laplacian"),
         NamedKernel("laplacian8", ((1, 1, 1), (1, -8, 1), (1, 1, 1)), 1, "8-neighbour Laplacian"),
         NamedKernel("sobel-x", _SOBEL_X, 1, "Sobel: increase left → right"),

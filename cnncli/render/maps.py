@@ -172,14 +172,22 @@ def heatmap(values: np.ndarray, width: int, color: bool, title: str | None = Non
         # A character is about twice as tall as wide: two rows per character, except for
         # short maps where averaging row pairs would hide rows.
         fy = 2 * f if H >= MIN_ROWS_PAIRED else f
+        wide = f == 1 and width - 2 >= 2 * W and H <= 2 * MAX_HEATMAP_LINES
+        if wide:  # small maps: one row per line, two characters per value (square cells)
+            fy = 1
         small = _block_mean(values.astype(np.float64), fy, f)
         for r in range(small.shape[0]):
-            lines.append(Text("".join(scale.char(v) for v in small[r].tolist())))
+            chars = (scale.char(v) for v in small[r].tolist())
+            lines.append(Text("".join(c * 2 for c in chars) if wide else "".join(chars)))
     if color:
         kind = f"1 half-block = {f}×{f} values (block mean)" if f > 1 else "1 half-block = 1 value"
     else:
         kind = (
-            f"1 character = {fy}×{f} values (block mean)" if fy * f > 1 else "1 character = 1 value"
+            "2 characters = 1 value"
+            if wide
+            else f"1 character = {fy}×{f} values (block mean)"
+            if fy * f > 1
+            else "1 character = 1 value"
         )
     lines.append(Text(f"heat map of {fmt_dims((H, W))}, {kind}", style="dim"))
     lines.append(color_scale(scale, color))

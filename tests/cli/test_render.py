@@ -91,3 +91,12 @@ def test_many_maps_show_the_first_few_with_a_note_and_picks_choose_others() -> N
     picked = _text(render_maps(values, "output", "auto", 100, False, [(None, 5), (1, 0)]))
     assert "output[0, 5]" in picked and "output[1, 5]" in picked and "output[1, 0]" in picked
     assert "output[0, 0]" not in picked and "showing" not in picked
+
+
+def test_small_plain_heat_map_uses_two_characters_per_value() -> None:
+    values = np.arange(64, dtype=np.float64).reshape(8, 8)
+    text = _text(heatmap(values, 100, False))
+    rows = text.splitlines()[:8]
+    assert all(len(r) == 16 for r in rows)
+    assert rows[0].startswith("  ") and rows[7].endswith("@@")  # minimum top left, maximum bottom right
+    assert "2 characters = 1 value" in text
