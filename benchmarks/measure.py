@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -145,19 +143,36 @@ def _derive(record: dict[str, Any], flops: float | None) -> None:
             record["mem_x_io"] = round((record["input_mib"] + record["peak_mib"]) / io, 3)
 
 
+#: A tiny launcher (``python -S``, ~10 MiB) that spawns the command and reports its wall time,
+#: peak RSS and exit status.  Spawning from the benchmark itself would be wrong on Linux: a
+#: child's ru_maxrss counts the parent's pages it carried until exec, and this process holds
+#: NumPy (and PyTorch in --quick mode).
+LAUNCHER = (
+    "import os, sys, time\n"
+    "out = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]\n"
+    "start = time.perf_counter()\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=out)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "elapsed = time.perf_counter() - start\n"
+    "print(elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def _run_command(argv: Sequence[str], cwd: str) -> tuple[float, float, int, str]:
     """Run one command; return (seconds, peak RSS MiB, exit status, first stderr line)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
     )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    first = err.strip().splitlines()[0] if err.strip() else ""
-    return elapsed, usage.ru_maxrss / 1024.0, proc.returncode, first
+    try:
+        elapsed, rss_kib, code = proc.stdout.split()
+    except ValueError:
+        return 0.0, 0.0, proc.returncode or 1, proc.stderr.strip()[-300:]
+    err = proc.stderr.strip()
+    first = err.splitlines()[0] if err else ""
+    return float(elapsed), int(rss_kib) / 1024.0, int(code), first
 
 
 def run_process_case(case: Case, quick: bool, repeats: int, cwd: str) -> dict[str, Any]:
