@@ -309,20 +309,34 @@ def seed_alexnet_state() -> dict[str, np.ndarray]:
     return state
 
 
+@functools.cache
+def _torch_alexnet() -> Any:
+    """The torch.nn seed AlexNet holding :func:`seed_alexnet_state` (shared, not copied)."""
+    import torch
+
+    with torch.device("meta"):  # no default initialisation: the weights come next
+        model = build_seed_alexnet()
+    state = {k: torch.from_numpy(v) for k, v in seed_alexnet_state().items()}
+    model.load_state_dict(state, assign=True)
+    return model.requires_grad_(False)
+
+
+@functools.cache
+def _cnncli_alexnet() -> tuple[Callable[[np.ndarray], Any], str]:
+    """cnncli's seed AlexNet with the same weights (built once per process)."""
+    return alexnet_forward(seed_alexnet_state())
+
+
 def alexnet_builder(batch: int) -> Callable[[bool], Bench]:
     """Builder for the seed's AlexNet forward, eval mode, at ``batch`` (224x224 input)."""
 
     def build(quick: bool) -> Bench:
         N = (1 if batch == 1 else 2) if quick else batch
         x = _rng().standard_normal((N, 3, 224, 224), dtype=np.float32)
-        state = seed_alexnet_state()
         torch = optional_module("torch")
         torch_fn = None
         if torch is not None:
-            with torch.device("meta"):  # no default initialisation: the weights come next
-                model = build_seed_alexnet()
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, assign=True)
-            model.requires_grad_(False)
+            model = _torch_alexnet()
             tx = torch.from_numpy(x)
 
             def torch_fn() -> Any:
@@ -333,7 +347,7 @@ def alexnet_builder(batch: int) -> Callable[[bool], Bench]:
         impl: str | None = None
         note: str | None = None
         try:
-            forward, impl = alexnet_forward(state)
+            forward, impl = _cnncli_alexnet()
             cnncli_fn = lambda: forward(x)  # noqa: E731
         except UnavailableError as exc:
             note = str(exc)

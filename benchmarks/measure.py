@@ -72,8 +72,13 @@ def scaled_error(actual: Any, expected: Any) -> float:
     return worst
 
 
+def _sig(value: float, digits: int = 6) -> float:
+    """``value`` rounded to ``digits`` significant digits (small ratios keep their precision)."""
+    return float(f"{value:.{digits}g}")
+
+
 def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1e3, 4)
+    return None if seconds is None else _sig(seconds * 1e3)
 
 
 def run_op_case(case: Case, quick: bool, repeats: int, isolated: bool) -> dict[str, Any]:
@@ -124,14 +129,14 @@ def run_op_case(case: Case, quick: bool, repeats: int, isolated: bool) -> dict[s
         ms = _ms(medians[name])
         record["competitors"][f"{name}_ms"] = ms
         if record["cnncli_ms"] is not None and ms:
-            record["competitors"][f"cnncli_over_{name}"] = round(record["cnncli_ms"] / ms, 4)
+            record["competitors"][f"cnncli_over_{name}"] = _sig(record["cnncli_ms"] / ms)
     return record
 
 
 def _derive(record: dict[str, Any], flops: float | None) -> None:
     cnncli_ms, torch_ms = record["cnncli_ms"], record["torch_ms"]
     if cnncli_ms is not None and torch_ms:
-        record["ratio"] = round(cnncli_ms / torch_ms, 4)
+        record["ratio"] = _sig(cnncli_ms / torch_ms)
     if flops:
         if cnncli_ms:
             record["gflops"] = round(flops / (cnncli_ms * 1e-3) / 1e9, 3)
@@ -213,5 +218,5 @@ def run_process_case(case: Case, quick: bool, repeats: int, cwd: str) -> dict[st
         round(max(rss["baseline"]), 3) if rss["baseline"] else None
     )
     if record["cnncli_ms"] is not None and base:
-        record["ratio"] = round(record["cnncli_ms"] / record["competitors"]["baseline_ms"], 4)
+        record["ratio"] = _sig(record["cnncli_ms"] / record["competitors"]["baseline_ms"])
     return record
