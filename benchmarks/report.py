@@ -96,3 +96,49 @@ def results_table(records: list[dict[str, Any]], machine: dict[str, Any]) -> Tab
             _status(r),
         )
     return table
+
+
+def markdown_table(records: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    """The results as a Markdown table (for the README and issue notes), machine line first."""
+    blas = machine.get("numpy_blas") or {}
+    load = machine.get("loadavg_start") or ["?"]
+    lines = [
+        f"{machine.get('cpu')}, {machine.get('cores')} cores, Python {machine.get('python')}, "
+        f"NumPy {machine.get('numpy')} ({blas.get('library', '?')} {blas.get('version', '')}, "
+        f"kernel {blas.get('kernel', '?')}), PyTorch {machine.get('torch')}; "
+        f"float32 matmul {_num(machine.get('matmul_gflops'), 1)} GFLOP/s; "
+        f"medians of {machine.get('repeats')}; load average {load[0]:.1f} at the start "
+        f"(commit {machine.get('git_commit')}, {machine.get('started_utc')}).",
+        "",
+        "| case | size | cnncli ms | torch ms | ratio | target | GFLOP/s | % matmul | peak MiB | others ms |",
+        "|---|---|--:|--:|--:|---|--:|--:|--:|---|",
+    ]
+    for r in records:
+        mark = {True: " ✓", False: " ✗"}.get(r.get("meets_target"), "")
+        others = _others(r) or ("" if r["status"] == "ok" else r["status"])
+        lines.append(
+            f"| {r['case']} | {r['size'] or ''} | {_num(r['cnncli_ms'])} | {_num(r['torch_ms'])} "
+            f"| {_num(r['ratio'], 3)} | {(r.get('target') or '') + mark} | {_num(r['gflops'], 1)} "
+            f"| {_num(r['pct_matmul'], 1)} | {_num(r['peak_mib'], 1)} | {others} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report FILE.json``: print a saved run as a Markdown table."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
+    parser.add_argument(
+        "json_file", type=Path, help="a run's JSON (benchmarks/results/latest.json)"
+    )
+    args = parser.parse_args(argv)
+    data = json.loads(args.json_file.read_text())
+    print(markdown_table(data["cases"], data["machine"]), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
