@@ -114,7 +114,8 @@ def markdown_table(records: list[dict[str, Any]], machine: dict[str, Any]) -> st
         "|---|---|--:|--:|--:|---|--:|--:|--:|---|",
     ]
     for r in records:
-        mark = {True: " ✓", False: " ✗"}.get(r.get("meets_target"), "")
+        met = r.get("meets_target")
+        mark = "" if met is None else (" ✓" if met else " ✗")
         others = _others(r) or ("" if r["status"] == "ok" else r["status"])
         lines.append(
             f"| {r['case']} | {r['size'] or ''} | {_num(r['cnncli_ms'])} | {_num(r['torch_ms'])} "
