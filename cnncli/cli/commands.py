@@ -4,7 +4,7 @@ The order here is the order of ``cnncli --help``: single layers first, in the
 order a CNN applies them, then whole networks.
 """
 
-from cnncli.cli import (  # noqa: F401
+from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
     conv,
     pad,
     pool,
