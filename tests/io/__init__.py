@@ -1,0 +1,1 @@
+"""Tests of cnncli.io: loaders, writers, samples, hostile input."""
