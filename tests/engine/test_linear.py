@@ -116,6 +116,19 @@ def test_flatten_matches_torch(shape, start, end, rng) -> None:
     np.testing.assert_array_equal(flatten_backward(y, x.shape), x)
 
 
+def test_flatten_and_dropout_numerical_gradients(rng) -> None:
+    x = rng.standard_normal((2, 3, 2, 2))
+    g = rng.standard_normal((2, 12))
+    num = numerical_gradient(lambda a: flatten(a), x, g)
+    np.testing.assert_allclose(flatten_backward(g, x.shape), num, atol=1e-8)
+    g = rng.standard_normal(x.shape)
+    for p in (0.0, 0.3, 0.7, 1.0):
+        _, mask = dropout(x, p, generator=5, return_mask=True)
+        # The same seed gives the same mask on every call, so dropout is a fixed linear map.
+        num = numerical_gradient(lambda a, p=p: dropout(a, p, generator=5), x, g)
+        np.testing.assert_allclose(dropout_backward(g, mask, p), num, atol=1e-8)
+
+
 def test_flatten_seed_image_to_147_values() -> None:
     # The seed flattens a 7x7x3 input into 147 values; with a batch axis that is (1, 147).
     x = np.arange(147, dtype=np.float32).reshape(1, 3, 7, 7)
