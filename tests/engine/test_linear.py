@@ -40,7 +40,7 @@ DTYPES = [np.float32, np.float64]
 @pytest.mark.parametrize(
     ("lead", "n_in", "n_out"),
     [((4,), 3, 5), ((1,), 1, 1), ((), 6, 2), ((2, 3), 4, 7), ((2, 1, 3), 5, 1), ((0,), 3, 2),
-     ((3,), 147, 10)],
+     ((3,), 147, 10), ((), 0, 3), ((2,), 0, 3), ((2,), 3, 0)],
 )  # fmt: skip
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_linear_matches_torch(dtype, lead, n_in, n_out, with_bias, rng) -> None:
