@@ -402,6 +402,30 @@ def _describe(x: object) -> str:
     return type(x).__name__
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def _rectangular_numbers(obj: object, shape: list[int]) -> bool:
+    """Whether ``obj`` is nested lists of exactly ``shape`` holding only ints and floats.
+
+    The innermost rows are checked with ``set(map(type, row))``, which runs in C,
+    so a well-formed file costs little more than ``np.array`` itself.
+    """
+    level = [obj]
+    for size in shape[:-1]:
+        nxt = []
+        for item in level:
+            if type(item) is not list or len(item) != size:
+                return False
+            nxt.extend(item)
+        level = nxt
+    last = shape[-1]
+    for row in level:
+        if type(row) is not list or len(row) != last or not set(map(type, row)) <= _NUMBER_TYPES:
+            return False
+    return True
+
+
 def nested_to_array(obj: object, name: str, what: str = "input") -> np.ndarray:
     """Turn nested JSON lists of numbers into a float64 array of 2 to 4 dimensions."""
     shape: list[int] = []
@@ -412,6 +436,12 @@ def nested_to_array(obj: object, name: str, what: str = "input") -> np.ndarray:
             break
         cur = cur[0]
     check_ndim_shape(tuple(shape), name, what)
+    if _rectangular_numbers(obj, shape):
+        try:
+            return np.array(obj, dtype=np.float64)
+        except OverflowError:
+            raise InputFileError(f"{name}: holds an integer too large for a float") from None
+    # Something is wrong: walk the lists to name the first place at fault.
     flat: list[float] = []
 
     def walk(x: object, depth: int, path: str) -> None:
