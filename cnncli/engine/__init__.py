@@ -2,5 +2,92 @@
 
 Forward functions carry ``torch.nn.functional``'s names, argument names and
 defaults, take and return NumPy arrays, and keep float32 as float32 and float64
-as float64.  This package imports NumPy and the standard library only.
+as float64.  Each backward sits beside its forward as ``<op>_backward`` and
+returns the gradient for every input and parameter.  The naive loop versions
+(the teaching code and test oracles) are in :mod:`cnncli.engine.reference`;
+output-size arithmetic is in :mod:`cnncli.engine.shapes`.
+
+This package imports NumPy and the standard library only.
 """
+
+from cnncli.engine.activations import (
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    softmax_backward,
+    tanh,
+    tanh_backward,
+)
+from cnncli.engine.conv import conv2d, conv2d_backward
+from cnncli.engine.linear import (
+    dropout,
+    dropout_backward,
+    flatten,
+    flatten_backward,
+    linear,
+    linear_backward,
+)
+from cnncli.engine.loss import cross_entropy, cross_entropy_backward
+from cnncli.engine.norm import batch_norm, batch_norm_backward
+from cnncli.engine.pad import pad, pad_backward
+from cnncli.engine.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    global_max_pool2d,
+    global_max_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "conv2d",
+    "conv2d_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "flatten",
+    "flatten_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "pad",
+    "pad_backward",
+    "relu",
+    "relu_backward",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "tanh",
+    "tanh_backward",
+]

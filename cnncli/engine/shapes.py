@@ -31,10 +31,10 @@ def pair(value: IntOrPair, name: str) -> tuple[int, int]:
     """Return ``(h, w)`` from an int or a 2-sequence of ints."""
     if isinstance(value, bool):
         raise ParameterError(f"{name} must be an integer or a pair of integers, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
+    if _is_int(value):
+        return (int(value), int(value))  # type: ignore[arg-type]
     try:
-        items = tuple(value)
+        items = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise ParameterError(
             f"{name} must be an integer or a pair of integers, got {value!r}"
@@ -48,6 +48,16 @@ def pair(value: IntOrPair, name: str) -> tuple[int, int]:
 
 def _is_int(v: object) -> bool:
     return not isinstance(v, bool) and hasattr(v, "__index__")
+
+
+def _is_empty_sequence(v: object) -> bool:
+    """True for ``()`` or ``[]`` (PyTorch's "stride defaults to the kernel"), False otherwise."""
+    if isinstance(v, str) or _is_int(v):
+        return False
+    try:
+        return len(v) == 0  # type: ignore[arg-type]
+    except TypeError:
+        return False
 
 
 def check_positive(values: tuple[int, ...], name: str) -> None:
@@ -174,7 +184,8 @@ def pool_output_size(
     eff = effective_kernel(kernel, dilation)
     numerator = size + 2 * padding - eff
     if ceil_mode:
-        out = -(-numerator // stride) + 1 if numerator >= 0 else numerator // stride + 1
+        # ceil division also for a negative numerator: PyTorch's floor((n + stride - 1) / stride)
+        out = -(-numerator // stride) + 1
         if (out - 1) * stride >= size + padding:
             out -= 1
     else:
@@ -331,11 +342,7 @@ def pool2d_geometry(
     n, c, h, w = check_nchw(tuple(input_shape))
     k = pair(kernel_size, "kernel_size")
     check_positive(k, "kernel_size")
-    st = (
-        k
-        if stride is None or (not isinstance(stride, int) and len(tuple(stride)) == 0)
-        else pair(stride, "stride")
-    )
+    st = k if stride is None or _is_empty_sequence(stride) else pair(stride, "stride")
     check_positive(st, "stride")
     dl = pair(dilation, "dilation")
     check_positive(dl, "dilation")

@@ -1,0 +1,246 @@
+"""Activation functions and their backwards: relu, leaky_relu, sigmoid, tanh, softmax, log_softmax.
+
+Every function works on arrays of any shape (element-wise ops) or along one
+chosen axis (softmax, log_softmax), keeps float32 as float32 and float64 as
+float64, and refuses non-float dtypes with :class:`ParameterError`.  float16
+input to sigmoid, softmax and log_softmax is computed in float32 and rounded once
+at the end, as PyTorch's CPU kernels do.
+
+Backward functions take ``grad_output`` (dL/dy, the shape of the output) and what
+the forward saw or produced, and return dL/dx:
+
+=====================  ==============================================================
+forward                backward
+=====================  ==============================================================
+``relu(x)``            ``relu_backward(grad_output, input)``
+``leaky_relu(x, a)``   ``leaky_relu_backward(grad_output, input, negative_slope)``
+``sigmoid(x)``         ``sigmoid_backward(grad_output, output)``
+``tanh(x)``            ``tanh_backward(grad_output, output)``
+``softmax(x, dim)``    ``softmax_backward(grad_output, output, dim)``
+``log_softmax(x, d)``  ``log_softmax_backward(grad_output, output, dim)``
+=====================  ==============================================================
+
+``softmax`` and ``log_softmax`` require ``dim``.  PyTorch's ``dim=None`` default is
+deprecated there (it guesses dim 0 for 0-, 1- and 3-D input and 1 otherwise and
+warns); cnncli does not guess.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnncli.engine._checks import as_float_array, check_same_shape, normalize_dim
+from cnncli.errors import ParameterError
+
+
+def _real(value: object, name: str) -> float:
+    """``value`` as a Python float, or :class:`ParameterError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _grad_pair(
+    grad_output: object, saved: object, saved_name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    g = as_float_array(grad_output, "grad_output")
+    s = as_float_array(saved, saved_name)
+    check_same_shape(g, s, "grad_output", saved_name)
+    return g, s
+
+
+def _dim(dim: object, ndim: int) -> int:
+    # A 0-D array has one valid axis spelling for softmax, as in PyTorch: dim 0 or -1.
+    return normalize_dim(dim, max(ndim, 1))  # type: ignore[arg-type]
+
+
+def relu(input: np.ndarray) -> np.ndarray:
+    """Rectified linear unit, element-wise.
+
+    Shapes: any -> same.
+
+    Formula: ``relu(x) = max(x, 0)`` (NaN stays NaN, as in PyTorch).
+    """
+    x = as_float_array(input)
+    return np.asarray(np.maximum(x, x.dtype.type(0)))
+
+
+def relu_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`relu` with respect to its input.
+
+    Shapes: grad_output and input the same, any shape -> dx of that shape.
+
+    Formula: ``dx = 0 if x <= 0 else grad_output``; the gradient at exactly 0 is 0, as in PyTorch.
+    """
+    g, x = _grad_pair(grad_output, input, "input")
+    g = g.astype(np.result_type(g, x), copy=False)
+    keep = ~(x <= 0)  # PyTorch passes the gradient through at NaN inputs
+    if not np.isfinite(g).all():  # inf * 0 would be NaN where PyTorch gives 0
+        return np.asarray(np.where(keep, g, g.dtype.type(0)))
+    return np.asarray(g * keep)
+
+
+def leaky_relu(input: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
+    """Leaky rectified linear unit, element-wise.
+
+    Shapes: any -> same.
+
+    Formula: ``leaky_relu(x) = x if x > 0 else negative_slope * x``.
+    """
+    x = as_float_array(input)
+    a = x.dtype.type(_real(negative_slope, "negative_slope"))
+    zero = x.dtype.type(0)
+    if not np.isfinite(a):  # a * 0 would be NaN in the branch-free form
+        return np.asarray(np.where(x > 0, x, x * a))
+    # max(x, 0) + a * min(x, 0): exactly x or a*x, and branch-free (np.where is slow here).
+    out = np.maximum(x, zero)
+    out += np.minimum(x, zero) * a
+    return np.asarray(out)
+
+
+def leaky_relu_backward(
+    grad_output: np.ndarray, input: np.ndarray, negative_slope: float = 0.01
+) -> np.ndarray:
+    """Gradient of :func:`leaky_relu` with respect to its input.
+
+    Shapes: grad_output and input the same, any shape -> dx of that shape.
+
+    Formula: ``dx = grad_output * (1 if x > 0 else negative_slope)`` (slope at exactly 0, as PyTorch).
+    """
+    g, x = _grad_pair(grad_output, input, "input")
+    dtype = np.result_type(g, x)
+    a = dtype.type(_real(negative_slope, "negative_slope"))
+    g = g.astype(dtype, copy=False)
+    keep = x > 0
+    if not (np.isfinite(a) and np.isfinite(g).all()):
+        return np.asarray(np.where(keep, g, g * a))
+    out = g * keep
+    out += (g * a) * ~keep
+    return np.asarray(out)
+
+
+def sigmoid(input: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid, element-wise, without overflow for large ``|x|``.
+
+    Shapes: any -> same.
+
+    Formula: ``sigmoid(x) = 1 / (1 + exp(-x))``, as PyTorch computes it.  For very
+    negative x, exp(-x) overflows to inf and the result is 1/(1 + inf) = 0, which is
+    the true value rounded (it is below the dtype's smallest normal number); that
+    overflow is expected, so no warning is raised.  For large positive x, exp(-x)
+    underflows to 0 and the result is exactly 1.  Each result keeps full relative
+    precision, also in the far negative tail (sigmoid(-20) = 2.06e-9).
+    """
+    x = as_float_array(input)
+    if x.dtype == np.float16:
+        return np.asarray(sigmoid(x.astype(np.float32)).astype(np.float16))
+    e = np.negative(x.reshape(-1)).reshape(x.shape)  # an array also for 0-D input
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
+    e += x.dtype.type(1)
+    np.reciprocal(e, out=e)
+    return np.asarray(e)
+
+
+def sigmoid_backward(grad_output: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`sigmoid` from its output ``y``.
+
+    Shapes: grad_output and output the same, any shape -> dx of that shape.
+
+    Formula: ``dx = grad_output * y * (1 - y)``.
+    """
+    g, y = _grad_pair(grad_output, output, "output")
+    return np.asarray((y.dtype.type(1) - y) * y * g)
+
+
+def tanh(input: np.ndarray) -> np.ndarray:
+    """Hyperbolic tangent, element-wise.
+
+    Shapes: any -> same.
+
+    Formula: ``tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))``.
+    """
+    return np.asarray(np.tanh(as_float_array(input)))
+
+
+def tanh_backward(grad_output: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`tanh` from its output ``y``.
+
+    Shapes: grad_output and output the same, any shape -> dx of that shape.
+
+    Formula: ``dx = grad_output * (1 - y²)``.
+    """
+    g, y = _grad_pair(grad_output, output, "output")
+    return np.asarray(g * (y.dtype.type(1) - y * y))
+
+
+def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x - max(x)`` along ``axis``; an all ``-inf`` slice gives NaN, as in PyTorch."""
+    if x.size == 0:
+        return x.copy()
+    return x - np.max(x, axis=axis, keepdims=True)
+
+
+def softmax(input: np.ndarray, dim: int) -> np.ndarray:
+    """Softmax along axis ``dim`` (required; negative counts from the end).
+
+    Shapes: any -> same; the slices along ``dim`` sum to 1.
+
+    Formula: ``softmax_i = exp(x_i - m) / sum_j exp(x_j - m)`` with ``m = max_j x_j``,
+    so that ``exp`` never overflows: softmax([1000, 0, -1000]) = [1, exp(-1000), exp(-2000)].
+    """
+    x = as_float_array(input)
+    axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(softmax(x.astype(np.float32), axis).astype(np.float16))
+    if x.ndim == 0:
+        return np.asarray(softmax(x.reshape(1), 0).reshape(()))
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(_shifted(x, axis))
+        return np.asarray(e / np.sum(e, axis=axis, keepdims=True))
+
+
+def log_softmax(input: np.ndarray, dim: int) -> np.ndarray:
+    """Logarithm of the softmax along axis ``dim`` (required), computed by log-sum-exp.
+
+    Shapes: any -> same.
+
+    Formula: ``log_softmax_i = (x_i - m) - log(sum_j exp(x_j - m))`` with ``m = max_j x_j``.
+    """
+    x = as_float_array(input)
+    axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(log_softmax(x.astype(np.float32), axis).astype(np.float16))
+    if x.ndim == 0:
+        return np.asarray(log_softmax(x.reshape(1), 0).reshape(()))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        z = _shifted(x, axis)
+        return np.asarray(z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True)))
+
+
+def softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int) -> np.ndarray:
+    """Gradient of :func:`softmax` from its output ``y``.
+
+    Shapes: grad_output and output the same, any shape -> dx of that shape.
+
+    Formula: ``dx_i = y_i * (g_i - sum_j g_j * y_j)`` along ``dim``.
+    """
+    g, y = _grad_pair(grad_output, output, "output")
+    axis = _dim(dim, y.ndim)
+    if y.ndim == 0:
+        return np.asarray(np.zeros_like(g * y))
+    return np.asarray(y * (g - np.sum(g * y, axis=axis, keepdims=True)))
+
+
+def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int) -> np.ndarray:
+    """Gradient of :func:`log_softmax` from its output ``z = log_softmax(x)``.
+
+    Shapes: grad_output and output the same, any shape -> dx of that shape.
+
+    Formula: ``dx_i = g_i - exp(z_i) * sum_j g_j`` along ``dim``.
+    """
+    g, z = _grad_pair(grad_output, output, "output")
+    axis = _dim(dim, z.ndim)
+    if z.ndim == 0:
+        return np.asarray(np.zeros_like(g * z))
+    return np.asarray(g - np.exp(z) * np.sum(g, axis=axis, keepdims=True))

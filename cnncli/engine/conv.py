@@ -1,0 +1,581 @@
+"""2-D convolution (cross-correlation, as PyTorch computes it), forward and backward.
+
+Shapes: input (N, C, H, W), weight (F, C/groups, KH, KW), bias (F,) →
+output (N, F, OH, OW) with, per axis (see :mod:`cnncli.engine.shapes`)::
+
+    OH = floor((H + top + bottom - dilation*(KH - 1) - 1) / stride) + 1
+
+Formula (the seed's forward formula, for each group of C/groups input channels
+and F/groups filters; Xp is the padded input, s the stride, d the dilation)::
+
+    Y[n, f, i, j] = b[f] + sum_{c, m, k} Xp[n, c, i*s + m*d, j*s + k*d] * W[f, c, m, k]
+
+This module is the fast version: no Python loop over pixels or batch items.
+The general path gathers every receptive field with a strided view of the
+channels-last (NHWC) padded input ("im2col") and multiplies it with the weights
+in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
+depthwise and single-channel kernels (one input channel per group) are
+shift-and-add over the KH*KW taps, in row tiles that stay in cache.  The
+teaching version, literal loops over the same formulas, is
+:mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
+the tests hold the two equal to each other and to PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnncli.engine._checks import as_float_array, result_dtype
+from cnncli.engine.pad import pad, pad_backward
+from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
+from cnncli.errors import ParameterError, ShapeError
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: Largest im2col buffer (bytes) built at once; bigger ones are made in chunks of
+#: batch items or output rows, with the same results.
+CHUNK_BYTES = 256 * 2**20
+#: Working-set size (bytes) of one row tile of the shift-and-add path (fits L2).
+TILE_BYTES = 1024 * 2**10
+#: Shift-and-add is used when each group has one input channel and at most this many filters.
+SHIFT_ADD_MAX_FILTERS = 4
+
+
+class _Args:
+    """Validated, dtype-unified arguments of one conv2d call."""
+
+    def __init__(
+        self,
+        input: object,
+        weight: object,
+        bias: object | None,
+        stride: IntOrPair,
+        padding: PaddingArg,
+        dilation: IntOrPair,
+        groups: int,
+        padding_mode: str,
+    ) -> None:
+        if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+            raise ParameterError(
+                f"padding_mode {padding_mode!r} is not one of {', '.join(PADDING_MODES)}"
+            )
+        x = as_float_array(input, "input")
+        w = as_float_array(weight, "weight")
+        b = None if bias is None else as_float_array(bias, "bias")
+        self.geom = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+        if b is not None and b.shape != (self.geom.F,):
+            raise ShapeError(f"bias must have shape (F,) = ({self.geom.F},), got {b.shape}")
+        self.dtype = result_dtype(x, w, b)
+        # float16 has no BLAS: compute in float32 and round once at the end.
+        self.ct = np.dtype(np.float32) if self.dtype == np.float16 else self.dtype
+        self.x = x.astype(self.ct, copy=False)
+        self.w = w.astype(self.ct, copy=False)
+        self.b = None if b is None else b.astype(self.ct, copy=False)
+        self.mode = padding_mode
+        self.pads = self.geom.padding  # (left, right, top, bottom)
+        if padding_mode != "zeros" and any(self.pads):
+            # Non-zero modes pad first (F.pad), then convolve without padding, as PyTorch.
+            self.x = pad(self.x, self.pads, padding_mode)
+            self.zero_pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+        else:
+            self.zero_pads = self.pads
+
+
+def conv2d(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d`` (plus ``padding_mode``).
+
+    Shapes: input (N, C, H, W), weight (F, C/groups, KH, KW), bias (F,) or None →
+    (N, F, OH, OW).  ``padding`` is an int, (h, w), (left, right, top, bottom),
+    'same' or 'valid'; ``padding_mode`` is zeros, reflect, replicate or circular.
+
+    Formula: ``Y[n,f,i,j] = b[f] + sum_{c,m,k} Xp[n, c, i*s_h + m*d_h, j*s_w + k*d_w]
+    * W[f, c, m, k]`` over the input channels c of f's group.  The naive loop
+    version is :func:`cnncli.engine.reference.conv.conv2d_naive`.
+    """
+    a = _Args(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    # inf and NaN propagate as in PyTorch, without NumPy's warnings about them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _conv2d(a)
+
+
+def _conv2d(a: _Args) -> np.ndarray:
+    g = a.geom
+    cg, fg = g.C // g.groups, g.F // g.groups
+    if g.KH == 1 and g.KW == 1 and not any(a.zero_pads):
+        out = _conv1x1(a.x, a.w, g)
+    elif cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
+        out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
+        return out.astype(a.dtype, copy=False)
+    else:
+        out = _conv_gemm(a.x, a.w, g, a.zero_pads)
+    if a.b is not None:
+        out += a.b[None, :, None, None]
+    return out.astype(a.dtype, copy=False)
+
+
+def _group_weights(w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """(F, Cg, KH, KW) → (groups, Fg, KH*KW*Cg), in the NHWC im2col column order."""
+    cg, fg = g.C // g.groups, g.F // g.groups
+    wk = w.reshape(g.groups, fg, cg, g.KH, g.KW).transpose(0, 1, 3, 4, 2)
+    return np.ascontiguousarray(wk).reshape(g.groups, fg, g.KH * g.KW * cg)
+
+
+def _conv1x1(x: np.ndarray, w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """A 1x1 kernel is a matrix product over channels: (G, Fg, Cg) @ (N, G, Cg, OH*OW)."""
+    sh, sw = g.stride
+    xs = x[:, :, : (g.OH - 1) * sh + 1 : sh, : (g.OW - 1) * sw + 1 : sw]
+    cg, fg = g.C // g.groups, g.F // g.groups
+    xs = xs.reshape(g.N, g.groups, cg, g.OH * g.OW)  # copies only when strided
+    wk = w.reshape(g.groups, fg, cg)
+    out = np.matmul(wk, xs)  # (N, G, Fg, OH*OW)
+    return out.reshape(g.N, g.F, g.OH, g.OW)
+
+
+def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """(N, C, H, W) → zero-padded channels-last copy (N, H + t + b, W + l + r, C)."""
+    left, right, top, bottom = pads
+    N, C, H, W = x.shape
+    nhwc = x.transpose(0, 2, 3, 1)
+    if not any(pads) and nhwc.flags.c_contiguous:
+        return nhwc
+    xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    xp[:, top : top + H, left : left + W, :] = nhwc
+    return xp
+
+
+def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """Read-only strided view (N, OH, OW, KH, KW, C) of every receptive field of NHWC ``xp``."""
+    sN, sH, sW, sC = xp.strides
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    return as_strided(
+        xp,
+        shape=(xp.shape[0], g.OH, g.OW, g.KH, g.KW, xp.shape[3]),
+        strides=(sN, sH * sh, sW * sw, sH * dh, sW * dw, sC),
+        writeable=False,
+    )
+
+
+def _chunks(g: Conv2dGeometry, itemsize: int) -> Iterator[tuple[int, int, int, int]]:
+    """Yield (n0, n1, o0, o1) blocks whose im2col buffer stays under CHUNK_BYTES.
+
+    Whole batch items are grouped while they fit; a single item that does not
+    fit is split into runs of output rows.
+    """
+    k = g.KH * g.KW * (g.C // g.groups)
+    rows = max(1, CHUNK_BYTES // max(1, k * itemsize * g.OW))
+    if rows >= g.OH:
+        items = max(1, rows // g.OH)
+        for n0 in range(0, g.N, items):
+            yield n0, min(g.N, n0 + items), 0, g.OH
+    else:
+        for n0 in range(g.N):  # only when one item's im2col exceeds CHUNK_BYTES
+            for o0 in range(0, g.OH, rows):
+                yield n0, n0 + 1, o0, min(g.OH, o0 + rows)
+
+
+def _conv_gemm(
+    x: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: tuple[int, int, int, int]
+) -> np.ndarray:
+    """im2col on NHWC + one GEMM per group (and per chunk): (Fg, K) @ (K, N*OH*OW)."""
+    cg, fg = g.C // g.groups, g.F // g.groups
+    K = g.KH * g.KW * cg
+    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    wk = _group_weights(w, g)  # (G, Fg, K)
+    out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    for n0, n1, o0, o1 in _chunks(g, x.itemsize):
+        M = (n1 - n0) * (o1 - o0) * g.OW
+        direct = g.groups == 1 and n1 - n0 == 1 and o0 == 0 and o1 == g.OH
+        for gi in range(g.groups):
+            cols = windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg].reshape(M, K)
+            if direct:  # one item, whole image: the product is already NCHW
+                np.matmul(wk[gi], cols.T, out=out[n0].reshape(g.F, M))
+                continue
+            res = np.matmul(wk[gi], cols.T)  # (Fg, M)
+            out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :] = res.reshape(
+                fg, n1 - n0, o1 - o0, g.OW
+            ).transpose(1, 0, 2, 3)
+    return out
+
+
+def _shift_add_tiles(planes: int, g: Conv2dGeometry, width: int, itemsize: int) -> tuple[int, int]:
+    """(planes per tile, output rows per tile) so that a tile's working set is ~TILE_BYTES."""
+    mult = g.F // g.groups
+    row_bytes = (width * g.stride[0] + 2 * mult * g.OW) * itemsize
+    rows = max(1, min(g.OH, TILE_BYTES // max(1, row_bytes)))
+    if rows < g.OH:
+        return 1, rows
+    plane_bytes = row_bytes * g.OH + (g.KH - 1) * g.dilation[0] * width * itemsize
+    return max(1, min(planes, TILE_BYTES // max(1, plane_bytes))), g.OH
+
+
+def num_threads() -> int:
+    """Threads for the engine's own element-wise loops (NumPy releases the GIL in them).
+
+    ``CNNCLI_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (so that a
+    single-threaded BLAS run is single-threaded throughout), else the usable cores.
+    """
+    for name in ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Below this many multiply-adds a call runs on one thread (thread start-up would cost more).
+PARALLEL_MIN_WORK = 2**22
+
+
+def _run_parallel(
+    run: Callable[[list[tuple[int, int, int, int]]], None],
+    items: list[tuple[int, int, int, int]],
+    work: int,
+) -> None:
+    """Run ``run`` over contiguous parts of ``items`` on up to :func:`num_threads` threads."""
+    n = min(num_threads(), len(items))
+    if n <= 1 or work < PARALLEL_MIN_WORK:
+        run(items)
+        return
+    step = -(-len(items) // n)
+    parts = [items[i : i + step] for i in range(0, len(items), step)]
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        for future in [pool.submit(run, part) for part in parts]:
+            future.result()
+
+
+def _plan(weights: list[np.ndarray]) -> list[tuple[int, str, np.ndarray]]:
+    """Classify each term's weight once per tile row: (index, 'zero' | 'one' | 'minus' | 'mul', w)."""
+    plan = []
+    for i, wt in enumerate(weights):
+        if not wt.any():
+            kind = "zero"
+        elif (wt == 1).all():
+            kind = "one"
+        elif (wt == -1).all():
+            kind = "minus"
+        else:
+            kind = "mul"
+        plan.append((i, kind, wt))
+    return plan
+
+
+def _weighted_sum(
+    views: list[np.ndarray],
+    plan: list[tuple[int, str, np.ndarray]],
+    out: np.ndarray,
+    tmp: np.ndarray,
+    skip_zeros: bool,
+) -> None:
+    """``out = sum(views[i] * w_i)`` with as few passes over the tile as the weights allow.
+
+    Weights that are 1 or -1 everywhere become additions or subtractions (exact);
+    all-zero weights are dropped when ``skip_zeros`` (the caller checked that the
+    tile is finite, since 0 * inf is NaN).
+    """
+    live = [(views[i], kind, wt) for i, kind, wt in plan if not (skip_zeros and kind == "zero")]
+    if not live:
+        out[...] = 0
+        return
+    v0, k0, w0 = live[0]
+    rest = live[1:]
+    if rest and k0 == "one" and rest[0][1] in ("one", "minus"):
+        v1, k1, _ = rest.pop(0)
+        (np.add if k1 == "one" else np.subtract)(v0, v1, out=out)
+    else:
+        np.multiply(v0, w0, out=out)
+    for v, kind, wt in rest:
+        if kind == "one":
+            out += v
+        elif kind == "minus":
+            out -= v
+        else:
+            np.multiply(v, wt, out=tmp)
+            out += tmp
+
+
+def _separable(wk: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact factors ``(col (G, KH), row (G, KW))`` with ``col ⊗ row == w`` bit for bit, or None.
+
+    Shapes: wk (G, KH, KW).  ``col`` is scaled so that its smallest non-zero
+    magnitude is 1, which turns Sobel into [1, 2, 1] ⊗ [1, 0, -1].
+    """
+    G, KH, KW = wk.shape
+    if KH < 2 or KW < 2:
+        return None
+    cols = np.empty((G, KH), dtype=wk.dtype)
+    rows = np.empty((G, KW), dtype=wk.dtype)
+    for gi in range(G):  # G kernels, not pixels
+        k = wk[gi]
+        r, c = np.unravel_index(int(np.argmax(np.abs(k))), k.shape)
+        if k[r, c] == 0:
+            return None
+        col = k[:, c] / k[r, c]
+        nonzero = np.abs(col[col != 0])
+        col = col / nonzero.min()
+        row = k[r] / col[r]
+        if not np.array_equal(np.outer(col, row), k):
+            return None
+        cols[gi], rows[gi] = col, row
+    return cols, rows
+
+
+def _conv_shift_add(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
+    """One input channel per group: sum over taps of shifted input × weight, in cache tiles.
+
+    Shapes: x (N, G, H, W), w (G*mult, 1, KH, KW) → (N, G*mult, OH, OW).
+    ``out[n, g, j] = b + sum_{m,k} w[g, j, m, k] * Xp[n, g, m*d_h :: s_h, k*d_w :: s_w]``.
+    Each (image, channel) plane is independent; tiles are runs of planes, or of
+    output rows of one plane when a plane is large.  Zero padding is applied per
+    tile, so no padded copy of the whole input is made.  A kernel that is
+    exactly an outer product col ⊗ row (Sobel, box, binomial) is applied as a
+    vertical then a horizontal 1-D pass on finite tiles.
+    """
+    left, right, top, _ = pads
+    N, G, H, W = x.shape
+    P = N * G
+    mult = g.F // G
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    Wp = W + left + right
+    xr = x.reshape(P, H, W)
+    wk = w.reshape(G, mult, g.KH, g.KW)
+    bk = None if b is None else b.reshape(G, mult)
+    sep = _separable(wk[:, 0]) if mult == 1 else None
+    out = np.empty((P, mult, g.OH, g.OW), dtype=x.dtype)
+    ptile, tile = _shift_add_tiles(P, g, Wp, x.itemsize)
+    span = (tile - 1) * sh + (g.KH - 1) * dh + 1  # input rows one tile reads
+    any_zero = not wk.all()
+    items = [
+        (p0, min(P, p0 + ptile), o0, min(g.OH, o0 + tile))
+        for p0 in range(0, P, ptile)
+        for o0 in range(0, g.OH, tile)
+    ]
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        buf: np.ndarray | None = None
+        tmp = np.empty((ptile, mult, tile, g.OW), dtype=x.dtype)
+        vbuf = np.empty((ptile, tile, Wp), dtype=x.dtype)
+        vtmp = np.empty((ptile, tile, Wp), dtype=x.dtype)
+        planned = -1
+        for p0, p1, o0, o1 in part:
+            if p0 != planned:  # weights, classified once per run of planes
+                planned = p0
+                chan = np.arange(p0, p1) % G
+                wsel = wk[chan][:, :, :, :, None, None]  # (planes, mult, KH, KW, 1, 1)
+                direct = _plan([wsel[:, :, m, k] for m in range(g.KH) for k in range(g.KW)])
+                if sep is not None:
+                    col, row = sep[0][chan][:, :, None, None], sep[1][chan][:, :, None, None]
+                    vertical = _plan([col[:, m] for m in range(g.KH)])
+                    horizontal = _plan([row[:, k, None] for k in range(g.KW)])
+                bsel = None if bk is None else bk[chan][:, :, None, None]
+            nr = o1 - o0
+            r0 = o0 * sh - top  # first input row read (may be in the padding)
+            r1 = (o1 - 1) * sh + (g.KH - 1) * dh - top + 1
+            if left == 0 and right == 0 and r0 >= 0 and r1 <= H:
+                src = xr[p0:p1, r0:r1, :]
+            else:
+                if buf is None:
+                    buf = np.zeros((ptile, span, Wp), dtype=x.dtype)
+                src = buf[: p1 - p0, : r1 - r0, :]
+                need = r1 - r0
+                a0 = min(max(-r0, 0), need)  # tile rows [a0, a1) lie inside the input
+                a1 = max(min(H - r0, need), a0)
+                src[:, :a0, :] = 0
+                src[:, a1:, :] = 0
+                src[:, a0:a1, left : left + W] = xr[p0:p1, r0 + a0 : r0 + a1, :]
+            acc = out[p0:p1, :, o0:o1, :]
+            t = tmp[: p1 - p0, :, :nr, :]
+            # A finite sum means finite cells (an overflow only costs the fast path).
+            finite = (sep is not None or any_zero) and bool(np.isfinite(src.sum()))
+            row_sl = [slice(m * dh, m * dh + (nr - 1) * sh + 1, sh) for m in range(g.KH)]
+            col_sl = [slice(k * dw, k * dw + (g.OW - 1) * sw + 1, sw) for k in range(g.KW)]
+            if sep is not None and finite:
+                v = vbuf[: p1 - p0, :nr, :]
+                _weighted_sum(
+                    [src[:, rs, :] for rs in row_sl], vertical, v, vtmp[: p1 - p0, :nr, :], True
+                )
+                _weighted_sum([v[:, None, :, cs] for cs in col_sl], horizontal, acc, t, True)
+            else:
+                taps = [src[:, None, rs, cs] for rs in row_sl for cs in col_sl]
+                _weighted_sum(taps, direct, acc, t, finite)
+            if bsel is not None:
+                acc += bsel
+
+    _run_parallel(run, items, out.size * g.KH * g.KW)
+    return out.reshape(N, g.F, g.OH, g.OW)
+
+
+def conv2d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`conv2d`: ``(dx, dw, db)`` (``db`` is None when ``bias=False``).
+
+    Shapes: grad_output (N, F, OH, OW), input (N, C, H, W), weight (F, C/groups,
+    KH, KW) → dx (N, C, H, W), dw (F, C/groups, KH, KW), db (F,).
+
+    Formulas (dY = grad_output, Xp the padded input, per group)::
+
+        dW[f, c, m, k] = sum_{n,i,j} dY[n, f, i, j] * Xp[n, c, i*s + m*d, j*s + k*d]
+        dXp[n, c, i*s + m*d, j*s + k*d] += sum_f dY[n, f, i, j] * W[f, c, m, k]
+        db[f] = sum_{n,i,j} dY[n, f, i, j]
+
+    Here dW is one GEMM per group, dY (Fg, N*OH*OW) @ im2col (N*OH*OW, K), and
+    dXp is the GEMM dY^T @ W followed by col2im: one strided-slice addition per
+    tap (KH*KW of them).  dXp is cropped for zero padding, or sent through
+    :func:`cnncli.engine.pad.pad_backward` for reflect/replicate/circular.  The
+    naive loop version is :func:`cnncli.engine.reference.conv.conv2d_backward_naive`.
+    """
+    a = _Args(input, weight, None, stride, padding, dilation, groups, padding_mode)
+    g = a.geom
+    gy = as_float_array(grad_output, "grad_output")
+    if gy.shape != (g.N, g.F, g.OH, g.OW):
+        raise ShapeError(
+            f"grad_output has shape {gy.shape} but conv2d's output is (N, F, OH, OW) = "
+            f"{(g.N, g.F, g.OH, g.OW)}"
+        )
+    dtype = np.result_type(a.dtype, gy.dtype)
+    ct = np.dtype(np.float32) if dtype == np.float16 else dtype
+    gy = gy.astype(ct, copy=False)
+    x = a.x.astype(ct, copy=False)
+    w = a.w.astype(ct, copy=False)
+    db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
+    with np.errstate(invalid="ignore", over="ignore"):
+        if g.groups == g.C:
+            dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
+        else:
+            dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
+    # Non-zero modes padded the input by copying cells: fold those gradients back.
+    dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
+    return (
+        np.ascontiguousarray(dx, dtype=dtype),
+        np.ascontiguousarray(dw, dtype=dtype),
+        db,
+    )
+
+
+def _backward_gemm(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """dx (of the zero-unpadded input, NCHW view) and dw via im2col GEMMs and col2im."""
+    left, right, top, bottom = pads
+    N, C, H, W = x.shape
+    cg, fg = g.C // g.groups, g.F // g.groups
+    K = g.KH * g.KW * cg
+    (sh, sw), (dh, dw_) = g.stride, g.dilation
+    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    wk = _group_weights(w, g)  # (G, Fg, K)
+    dwk = np.zeros_like(wk)
+    dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    for n0, n1, o0, o1 in _chunks(g, x.itemsize):
+        nn, no = n1 - n0, o1 - o0
+        M = nn * no * g.OW
+        for gi in range(g.groups):
+            csl = slice(gi * cg, (gi + 1) * cg)
+            cols = windows[n0:n1, o0:o1, :, :, :, csl].reshape(M, K)
+            gch = gy[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :].transpose(1, 0, 2, 3)
+            gch = gch.reshape(fg, M)  # (Fg, M); copies when N > 1
+            dwk[gi] += gch @ cols
+            dcols = (gch.T @ wk[gi]).reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            for m in range(g.KH):
+                r0 = o0 * sh + m * dh
+                rows = slice(r0, r0 + (no - 1) * sh + 1, sh)
+                for k in range(g.KW):
+                    cols_sl = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
+                    dxp[n0:n1, rows, cols_sl, csl] += dcols[:, :, :, m, k, :]
+    dw = dwk.reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
+    dw = dw.reshape(g.F, cg, g.KH, g.KW)
+    dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
+    return dx, dw
+
+
+def _backward_shift_add(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """dx and dw when each group has one input channel (depthwise), tap by tap.
+
+    Shapes: gy (N, G*mult, OH, OW), x (N, G, H, W), w (G*mult, 1, KH, KW).
+    For each tap (m, k), with V the strided view Xp[:, :, m*d_h :: s_h, k*d_w :: s_w]::
+
+        dW[g, j, m, k] = sum_{n,i,l} dY[n, g, j, i, l] * V[n, g, i, l]
+        dXp[:, g, m*d_h :: s_h, k*d_w :: s_w] += sum_j dY[:, g, j] * W[g, j, m, k]
+
+    Planes (image, channel) are independent, so they are processed in runs that
+    fit the cache, on all cores.
+    """
+    left, right, top, bottom = pads
+    N, G, H, W = x.shape
+    P = N * G
+    mult = g.F // G
+    (sh, sw), (dh, dw_) = g.stride, g.dilation
+    Hp, Wp = H + top + bottom, W + left + right
+    xr = x.reshape(P, H, W)
+    gyr = gy.reshape(P, mult, g.OH, g.OW)
+    wk = w.reshape(G, mult, g.KH, g.KW)
+    dwp = np.empty((P, mult, g.KH, g.KW), dtype=x.dtype)
+    dx = np.empty((P, H, W), dtype=x.dtype)
+    plane_bytes = (2 * Hp * Wp + 2 * mult * g.OH * g.OW) * x.itemsize
+    ptile = max(1, min(P, TILE_BYTES // max(1, plane_bytes)))
+    items = [(p0, min(P, p0 + ptile), 0, g.OH) for p0 in range(0, P, ptile)]
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        xp = np.zeros((ptile, Hp, Wp), dtype=x.dtype)
+        dxp = np.empty((ptile, Hp, Wp), dtype=x.dtype)
+        for p0, p1, _, _ in part:
+            n = p1 - p0
+            xs, ds = xp[:n], dxp[:n]
+            xs[:, top : top + H, left : left + W] = xr[p0:p1]
+            ds[...] = 0
+            gys = gyr[p0:p1]  # (planes, mult, OH, OW)
+            wsel = wk[np.arange(p0, p1) % G]  # (planes, mult, KH, KW)
+            for m in range(g.KH):
+                rows = slice(m * dh, m * dh + (g.OH - 1) * sh + 1, sh)
+                for k in range(g.KW):
+                    cols = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
+                    view = xs[:, rows, cols]  # (planes, OH, OW)
+                    dwp[p0:p1, :, m, k] = np.einsum("pjhw,phw->pj", gys, view)
+                    if mult == 1:
+                        ds[:, rows, cols] += gys[:, 0] * wsel[:, 0, m, k, None, None]
+                    else:
+                        ds[:, rows, cols] += np.einsum("pjhw,pj->phw", gys, wsel[:, :, m, k])
+            dx[p0:p1] = ds[:, top : top + H, left : left + W]
+
+    _run_parallel(run, items, gy.size * g.KH * g.KW)
+    dw = dwp.reshape(N, G, mult, g.KH, g.KW).sum(axis=0)
+    return dx.reshape(N, G, H, W), dw.reshape(g.F, 1, g.KH, g.KW)
