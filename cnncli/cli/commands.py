@@ -1,12 +1,19 @@
-"""Imports every command module so that each registers itself on the app."""
+"""Imports every command module so that each registers itself on the app.
 
-from cnncli.cli import (
-    act,  # noqa: F401
-    conv,  # noqa: F401
-    dropout,  # noqa: F401
-    flatten,  # noqa: F401
-    kernels,  # noqa: F401
-    linear,  # noqa: F401
-    pad,  # noqa: F401
-    pool,  # noqa: F401
+The order here is the order of ``cnncli --help``: single layers first, in the
+order a CNN applies them, then whole networks.
+"""
+
+from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
+    conv,
+    pad,
+    pool,
+    act,
+    flatten,
+    linear,
+    dropout,
+    kernels,
+    shapes,
+    forward,
+    models,
 )

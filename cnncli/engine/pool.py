@@ -22,9 +22,10 @@ Output size along one axis (see :mod:`cnncli.engine.shapes`)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -55,10 +56,12 @@ __all__ = [
 
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
 MAX_PARAMETER = 2**31 - 1
-#: Largest number of output elements adaptive pooling may allocate (4 GiB of float64 at most).
-MAX_OUTPUT_ELEMENTS = 2**29
+#: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
+MAX_OUTPUT_ELEMENTS = 2**28
 
 Ufunc = Callable[..., Any]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -75,6 +78,32 @@ def _as_nchw(x: object, name: str = "input") -> tuple[np.ndarray, bool]:
             f"with shape {arr.shape}"
         )
     return arr, False
+
+
+def _half_in_single(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Compute float16 arrays in float32 and round once at the end, as PyTorch's CPU kernels do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kinds = {a.dtype for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
+        if np.dtype(np.float16) not in kinds:
+            return fn(*args, **kwargs)
+
+        def up(a: Any) -> Any:
+            return (
+                a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
+            )
+
+        out: Any = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+        if kinds - {np.dtype(np.float16)}:
+            return out  # mixed with a wider dtype: keep the wider result
+
+        def down(r: Any) -> Any:
+            return r.astype(np.float16) if r.dtype == np.float32 else r
+
+        return tuple(down(r) for r in out) if isinstance(out, tuple) else down(out)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _unbatch(y: np.ndarray, unbatched: bool) -> np.ndarray:
@@ -198,12 +227,47 @@ def _pool_pass(src: np.ndarray, axis: int, ax: _Axis, op: Ufunc, fill: float) ->
 
 def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:
     """Adjoint of a summing :func:`_pool_pass`: scatter-add each output back to its taps."""
-    shape = list(grad.shape)
+    return _adjoint_pass(grad, axis, ax, lambda k, lo, hi: _range(grad, axis, lo, hi))
+
+
+def _adjoint_pass(
+    like: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    contribution: Callable[[int, int, int], np.ndarray],
+) -> np.ndarray:
+    """``dx[first + s*i] += contribution(k, lo, hi)[i]`` for every tap, along ``axis``.
+
+    Taps whose positions share a residue modulo the stride land on the same
+    strided set of positions: they are summed in a contiguous buffer, then
+    written there once (strided read-modify-writes are slow in NumPy).
+    """
+    shape = list(like.shape)
     shape[axis] = ax.L
-    dx = np.zeros(shape, dtype=grad.dtype)
-    for _, lo, hi, first in ax.taps:
-        target = _view(dx, axis, first, hi - lo, ax.stride)
-        np.add(target, _range(grad, axis, lo, hi), out=target)
+    s = ax.stride
+    if s == 1:
+        dx = np.zeros(shape, dtype=like.dtype)
+        for k, lo, hi, first in ax.taps:
+            target = _range(dx, axis, first, first + hi - lo)
+            target += contribution(k, lo, hi)
+        return dx
+    dx = np.empty(shape, dtype=like.dtype)
+    for r in range(min(s, ax.L)):
+        count = len(range(r, ax.L, s))
+        target = _view(dx, axis, r, count, s)
+        taps = [t for t in ax.taps if t[3] % s == r]
+        if len(taps) == 1 and taps[0][3] == r and taps[0][2] - taps[0][1] == count:
+            k, lo, hi, _ = taps[0]
+            target[...] = contribution(k, lo, hi)
+            continue
+        buffer_shape = list(shape)
+        buffer_shape[axis] = count
+        buffer = np.zeros(buffer_shape, dtype=like.dtype)
+        for k, lo, hi, first in taps:
+            a = (first - r) // s
+            sub = _range(buffer, axis, a, a + hi - lo)
+            sub += contribution(k, lo, hi)
+        target[...] = buffer
     return dx
 
 
@@ -357,6 +421,7 @@ def max_pool2d(
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def max_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -391,16 +456,13 @@ def _max_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
     seen = ah.seen[:, None] & aw.seen[None, :]
     if not seen.all():
         g = np.where(seen, g, 0).astype(dtype, copy=False)
-    rows = np.zeros((geom.N, geom.C, geom.H, geom.OW), dtype=dtype)
     pick = _masker(g)
-    for k, lo, hi, first in ah.taps:
-        target = _view(rows, 2, first, hi - lo, ah.stride)
-        target += pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
-    dx = np.zeros(x.shape, dtype=dtype)
-    for k, lo, hi, first in aw.taps:
-        target = _view(dx, 3, first, hi - lo, aw.stride)
-        target += pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
-    return dx
+    rows = _adjoint_pass(
+        g, 2, ah, lambda k, lo, hi: pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
+    )  # (N, C, H, OW)
+    return _adjoint_pass(
+        rows, 3, aw, lambda k, lo, hi: pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
+    )
 
 
 # ----------------------------------------------------------------------------- average pooling
@@ -446,6 +508,7 @@ def _check_divisor(divisor_override: object) -> int | None:
     return value
 
 
+@_half_in_single
 def avg_pool2d(
     input: np.ndarray,
     kernel_size: IntOrPair,
@@ -475,6 +538,7 @@ def avg_pool2d(
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def avg_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -644,6 +708,7 @@ def _adaptive_max(x: np.ndarray, OH: int, OW: int) -> tuple[np.ndarray, np.ndarr
     return best, row * W + col2
 
 
+@_half_in_single
 def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
@@ -668,6 +733,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     return _unbatch(np.divide(sums, counts, out=sums), unbatched)
 
 
+@_half_in_single
 def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d` (output size read from grad_output).
 
@@ -728,6 +794,7 @@ def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: boo
     return _unbatch(out, unbatched)
 
 
+@_half_in_single
 def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool2d` (output size read from grad_output).
 
@@ -754,6 +821,7 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
 # ----------------------------------------------------------------------------- global pooling
 
 
+@_half_in_single
 def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     """Mean over each whole feature map: (N, C, H, W) → (N, C, 1, 1).
 
@@ -765,6 +833,7 @@ def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype), unbatched)
 
 
+@_half_in_single
 def global_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_avg_pool2d`: (N, C, 1, 1), (N, C, H, W) → dx (N, C, H, W).
 
@@ -790,6 +859,7 @@ def global_max_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.max(axis=(2, 3), keepdims=True), unbatched)
 
 
+@_half_in_single
 def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d`: all of dY[n, c] goes to the map's maximum.
 

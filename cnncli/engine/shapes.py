@@ -31,10 +31,10 @@ def pair(value: IntOrPair, name: str) -> tuple[int, int]:
     """Return ``(h, w)`` from an int or a 2-sequence of ints."""
     if isinstance(value, bool):
         raise ParameterError(f"{name} must be an integer or a pair of integers, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
+    if _is_int(value):
+        return (int(value), int(value))  # type: ignore[arg-type]
     try:
-        items = tuple(value)
+        items = tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise ParameterError(
             f"{name} must be an integer or a pair of integers, got {value!r}"

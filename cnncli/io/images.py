@@ -8,13 +8,24 @@ Pixel values stay 0–255 (0–65535 for 16-bit) unless ``scale="unit"`` divides
 from __future__ import annotations
 
 import io
+import os
+import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import IO, Any
 
 import numpy as np
 
 from cnncli.errors import CnncliError, InputFileError
-from cnncli.io.common import Loaded, check_finite, dims_text, one_line, shape_text
+from cnncli.io.common import (
+    Loaded,
+    check_bytes_limit,
+    check_finite,
+    dims_text,
+    one_line,
+    shape_text,
+)
 
 IMAGE_EXTENSIONS = (
     ".png",
@@ -79,8 +90,13 @@ def load_image(
     scale: str = "raw",
     dtype: np.dtype,
     allow_nonfinite: bool = False,
+    max_bytes: int | None = None,
 ) -> Loaded:
-    """Decode an image file (or its bytes) into a :class:`Loaded` NCHW tensor."""
+    """Decode an image file (or its bytes) into a :class:`Loaded` NCHW tensor.
+
+    Before decoding, the header's size is checked against Pillow's
+    decompression-bomb limit and the tensor's size against ``max_bytes``.
+    """
     from PIL import Image
 
     stream: IO[bytes] = io.BytesIO(fp) if isinstance(fp, bytes) else fp
@@ -90,16 +106,28 @@ def load_image(
     # ValueError, struct.error, zlib.error, IndexError, ...); all of them mean
     # "this file is not a readable image", so the decode region catches them all.
     try:
-        with warnings.catch_warnings():
+        with _quiet_c_stderr(), warnings.catch_warnings():
+            # Pillow's warnings about damaged metadata would be extra stderr lines; the
+            # bomb warning becomes an error instead.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(stream, formats=list(PIL_FORMATS))
             fmt = im.format or "image"
             width, height = im.size
             if width * height > limit:
                 raise InputFileError(
-                    f"{name}: the image header claims {width}×{height} = {width * height:,} "
+                    f"{name}: the image header claims {height}×{width} (H×W) = {width * height:,} "
                     f"pixels, more than the limit of {limit:,} (a possible decompression bomb)"
                 )
+            bands = (
+                3 if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV") else len(im.getbands())
+            )
+            check_bytes_limit(
+                width * height * max(bands, 1) * dtype.itemsize,
+                max_bytes,
+                name,
+                f"a {height}×{width} (H×W) image as a {dtype.name} tensor",
+            )
             frames = int(getattr(im, "n_frames", 1) or 1)
             im.load()
             im, orient = _apply_exif(im)
@@ -170,6 +198,29 @@ def load_image(
         description=description,
         original_dtype=str(pixels.dtype),
     )
+
+
+@contextmanager
+def _quiet_c_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while C decoders run (libtiff prints its errors there).
+
+    The Python exception that follows still reaches the user as one ``error:`` line.
+    """
+    with suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _apply_exif(im: Any) -> tuple[Any, int]:

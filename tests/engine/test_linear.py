@@ -126,6 +126,9 @@ def test_flatten_bad_dims() -> None:
         flatten(x, 1.5)  # type: ignore[arg-type]
     with pytest.raises(ShapeError):
         flatten_backward(np.zeros((2, 12)), (2, 3, 5))
+    for bad_shape in (2, (2, -12), (2.0, 12), None, np.zeros(2)):
+        with pytest.raises(ParameterError, match="input_shape"):
+            flatten_backward(np.zeros((2, 12)), bad_shape)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -227,10 +230,27 @@ def test_random_calls_give_a_result_or_a_project_error(op, xs, ws, bs, a, b, p, 
             y = flatten(x, a, b)
             assert y.shape == torch.flatten(torch.tensor(x), a, b).shape
         elif op == "dropout":
-            y = dropout(x, p, generator=np.random.default_rng(0))
-            assert y.shape == x.shape
+            y, mask = dropout(x, p, generator=np.random.default_rng(0), return_mask=True)
+            assert y.shape == x.shape and y.dtype == x.dtype
+            scale = x.dtype.type(0 if p == 1 else 1 / (1 - p))
+            np.testing.assert_array_equal(y, np.where(mask, x * scale, 0))
         else:
             y = dropout_backward(x, np.ones(ws, dtype=bool), p)
             assert y.shape == x.shape
     except CnncliError:
         return
+
+
+def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
+    x = rng.standard_normal((4, 6)).astype(np.float16)
+    w = rng.standard_normal((3, 6)).astype(np.float16)
+    b = rng.standard_normal(3).astype(np.float16)
+    g = rng.standard_normal((4, 3)).astype(np.float16)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = F.linear(xt, wt, bt)
+    yt.backward(torch.tensor(g))
+    assert_close(linear(x, w, b), yt, tol=2e-3)
+    for ours, theirs in zip(linear_backward(g, x, w), (xt.grad, wt.grad, bt.grad), strict=True):
+        assert_close(ours, theirs, tol=2e-3)
+    assert flatten(x.reshape(2, 2, 6)).dtype == np.float16
+    assert dropout(x, 0.5, generator=1).dtype == np.float16

@@ -212,3 +212,16 @@ def test_random_calls_give_a_result_or_a_project_error(
         assert np.all(np.isnan(loss))
     else:
         assert_close(loss, expected)
+
+
+def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
+    x = rng.standard_normal((6, 5)).astype(np.float16)
+    t = rng.integers(0, 5, 6)
+    for reduction in ("mean", "sum", "none"):
+        g = np.ones(6 if reduction == "none" else (), dtype=np.float16)
+        loss_t, grad_t = _torch_ce(x, t, g, reduction=reduction, label_smoothing=0.1)
+        loss = cross_entropy(x, t, reduction=reduction, label_smoothing=0.1)
+        assert loss.dtype == np.float16
+        assert_close(loss, loss_t, tol=2e-3)
+        dx = cross_entropy_backward(x, t, reduction, label_smoothing=0.1, grad_output=g)
+        assert_close(dx, grad_t, tol=2e-3)

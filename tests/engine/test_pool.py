@@ -279,6 +279,34 @@ def test_adaptive_pools_match_torch(
     )
 
 
+@pytest.mark.parametrize(
+    "size,out,regular",
+    [(12, 3, True), (13, 6, True), (7, 1, True), (6, 6, True), (10, 4, False), (3, 7, False)],
+)
+def test_adaptive_regular_and_gathered_bins_match_torch(size: int, out: int, regular: bool) -> None:
+    # Regular bins (one length, equal steps) run as strided windows, the rest are gathered.
+    assert (pool._regular(size, out) is not None) == regular
+    rng = np.random.default_rng(size * out)
+    x = rng.integers(0, 3, (2, 2, size, size + 1)).astype(np.float64)  # ties on purpose
+    xt = torch.from_numpy(x)
+    output_size = (out, None)
+    assert_close(pool.adaptive_avg_pool2d(x, output_size), F.adaptive_avg_pool2d(xt, output_size))
+    y, index = pool.adaptive_max_pool2d(x, output_size, return_indices=True)
+    yt, it = F.adaptive_max_pool2d(xt, output_size, return_indices=True)
+    assert_close(y, yt)
+    np.testing.assert_array_equal(index, it.numpy())
+    assert_close(pool.adaptive_max_pool2d(x, output_size), yt)
+    g = rng.standard_normal(y.shape)
+    assert_close(
+        pool.adaptive_avg_pool2d_backward(g, x),
+        torch_grad(lambda t: F.adaptive_avg_pool2d(t, output_size), x, g),
+    )
+    assert_close(
+        pool.adaptive_max_pool2d_backward(g, x),
+        torch_grad(lambda t: F.adaptive_max_pool2d(t, output_size), x, g),
+    )
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adaptive_max_ties_and_nan_match_torch(dtype: Any) -> None:
     rng = np.random.default_rng(5)
@@ -356,6 +384,31 @@ def test_dtype_is_kept(dtype: Any) -> None:
     assert all(out.dtype == dtype for out in outputs)
 
 
+def test_float16_is_summed_in_float32_like_torch() -> None:
+    # PyTorch's CPU kernels accumulate half precision in float and round once.
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((2, 3, 9, 10)) * 100).astype(np.float16)
+    xt = torch.from_numpy(x)
+    pairs = [
+        (pool.avg_pool2d(x, 3, 1, 1), F.avg_pool2d(xt, 3, 1, 1)),
+        (pool.avg_pool2d(x, 3, 2, 1, True, False), F.avg_pool2d(xt, 3, 2, 1, True, False)),
+        (pool.adaptive_avg_pool2d(x, (4, 7)), F.adaptive_avg_pool2d(xt, (4, 7))),
+        (pool.global_avg_pool2d(x), F.adaptive_avg_pool2d(xt, 1)),
+        (pool.max_pool2d(x, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1)),
+    ]
+    for ours, theirs in pairs:
+        assert ours.dtype == np.float16
+        np.testing.assert_array_equal(ours, theirs.numpy())
+    g = rng.standard_normal((2, 3, 9, 10)).astype(np.float16)
+    for ours_fn, theirs_fn in [
+        (lambda: pool.avg_pool2d_backward(g, x, 3, 1, 1), lambda t: F.avg_pool2d(t, 3, 1, 1)),
+        (lambda: pool.max_pool2d_backward(g, x, 3, 1, 1), lambda t: F.max_pool2d(t, 3, 1, 1)),
+    ]:
+        dx = ours_fn()
+        assert dx.dtype == np.float16
+        assert_close(dx, torch_grad(theirs_fn, x, g), tol=1e-3)
+
+
 def test_non_contiguous_input() -> None:
     base = np.random.default_rng(4).standard_normal((3, 8, 10, 12)).astype(np.float32)
     x = base.transpose(1, 0, 2, 3)[:, :, ::2, 1::2]
@@ -385,6 +438,14 @@ def test_pool_output_size_matches_torch_on_a_grid() -> None:
             except ShapeError:
                 got = None
             assert got == want, (size, k, s, p, d, ceil)
+
+
+def test_numpy_integers_and_empty_stride_are_accepted_like_torch() -> None:
+    x = np.random.default_rng(11).standard_normal((1, 2, 6, 7))
+    xt = torch.from_numpy(x)
+    assert_close(pool.max_pool2d(x, np.int64(3), np.int32(2)), F.max_pool2d(xt, 3, 2))
+    assert_close(pool.avg_pool2d(x, (2, 3), stride=()), F.avg_pool2d(xt, (2, 3), stride=[]))
+    assert_close(pool.max_pool2d(x, [2], stride=[]), F.max_pool2d(xt, [2], stride=[]))
 
 
 def test_ceil_mode_with_a_kernel_longer_than_the_input() -> None:

@@ -11,6 +11,9 @@ from PIL import Image
 from cnncli.errors import ParameterError
 from cnncli.io import load_tensor
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _save(img: Image.Image, path: Path, **kw: object) -> Path:
     img.save(path, **kw)
