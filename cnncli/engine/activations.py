@@ -2,7 +2,9 @@
 
 Every function works on arrays of any shape (element-wise ops) or along one
 chosen axis (softmax, log_softmax), keeps float32 as float32 and float64 as
-float64, and refuses non-float dtypes with :class:`ParameterError`.
+float64, and refuses non-float dtypes with :class:`ParameterError`.  float16
+input to sigmoid, softmax and log_softmax is computed in float32 and rounded once
+at the end, as PyTorch's CPU kernels do.
 
 Backward functions take ``grad_output`` (dL/dy, the shape of the output) and what
 the forward saw or produced, and return dL/dx:
@@ -68,10 +70,14 @@ def relu_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
 
     Shapes: grad_output and input the same, any shape -> dx of that shape.
 
-    Formula: ``dx = grad_output * (x > 0)``; the gradient at exactly 0 is 0, as in PyTorch.
+    Formula: ``dx = 0 if x <= 0 else grad_output``; the gradient at exactly 0 is 0, as in PyTorch.
     """
     g, x = _grad_pair(grad_output, input, "input")
-    return np.asarray(np.where(x > 0, g, g.dtype.type(0)).astype(np.result_type(g, x), copy=False))
+    g = g.astype(np.result_type(g, x), copy=False)
+    keep = ~(x <= 0)  # PyTorch passes the gradient through at NaN inputs
+    if not np.isfinite(g).all():  # inf * 0 would be NaN where PyTorch gives 0
+        return np.asarray(np.where(keep, g, g.dtype.type(0)))
+    return np.asarray(g * keep)
 
 
 def leaky_relu(input: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
@@ -83,7 +89,13 @@ def leaky_relu(input: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     """
     x = as_float_array(input)
     a = x.dtype.type(_real(negative_slope, "negative_slope"))
-    return np.asarray(np.where(x > 0, x, x * a))
+    zero = x.dtype.type(0)
+    if not np.isfinite(a):  # a * 0 would be NaN in the branch-free form
+        return np.asarray(np.where(x > 0, x, x * a))
+    # max(x, 0) + a * min(x, 0): exactly x or a*x, and branch-free (np.where is slow here).
+    out = np.maximum(x, zero)
+    out += np.minimum(x, zero) * a
+    return np.asarray(out)
 
 
 def leaky_relu_backward(
@@ -99,7 +111,12 @@ def leaky_relu_backward(
     dtype = np.result_type(g, x)
     a = dtype.type(_real(negative_slope, "negative_slope"))
     g = g.astype(dtype, copy=False)
-    return np.asarray(np.where(x > 0, g, g * a))
+    keep = x > 0
+    if not (np.isfinite(a) and np.isfinite(g).all()):
+        return np.asarray(np.where(keep, g, g * a))
+    out = g * keep
+    out += (g * a) * ~keep
+    return np.asarray(out)
 
 
 def sigmoid(input: np.ndarray) -> np.ndarray:
@@ -107,14 +124,22 @@ def sigmoid(input: np.ndarray) -> np.ndarray:
 
     Shapes: any -> same.
 
-    Formula: ``sigmoid(x) = 1 / (1 + exp(-x))``, computed as ``1 / (1 + e)`` for
-    ``x >= 0`` and ``e / (1 + e)`` for ``x < 0`` with ``e = exp(-|x|)``, so that
-    ``exp`` never sees a large positive argument.
+    Formula: ``sigmoid(x) = 1 / (1 + exp(-x))``, as PyTorch computes it.  For very
+    negative x, exp(-x) overflows to inf and the result is 1/(1 + inf) = 0, which is
+    the true value rounded (it is below the dtype's smallest normal number); that
+    overflow is expected, so no warning is raised.  For large positive x, exp(-x)
+    underflows to 0 and the result is exactly 1.  Each result keeps full relative
+    precision, also in the far negative tail (sigmoid(-20) = 2.06e-9).
     """
     x = as_float_array(input)
-    e = np.exp(-np.abs(x))
-    one = x.dtype.type(1)
-    return np.asarray(np.where(x >= 0, one / (one + e), e / (one + e)))
+    if x.dtype == np.float16:
+        return np.asarray(sigmoid(x.astype(np.float32)).astype(np.float16))
+    e = np.negative(x.reshape(-1)).reshape(x.shape)  # an array also for 0-D input
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
+    e += x.dtype.type(1)
+    np.reciprocal(e, out=e)
+    return np.asarray(e)
 
 
 def sigmoid_backward(grad_output: np.ndarray, output: np.ndarray) -> np.ndarray:
@@ -125,7 +150,7 @@ def sigmoid_backward(grad_output: np.ndarray, output: np.ndarray) -> np.ndarray:
     Formula: ``dx = grad_output * y * (1 - y)``.
     """
     g, y = _grad_pair(grad_output, output, "output")
-    return np.asarray(g * y * (y.dtype.type(1) - y))
+    return np.asarray((y.dtype.type(1) - y) * y * g)
 
 
 def tanh(input: np.ndarray) -> np.ndarray:
@@ -166,6 +191,8 @@ def softmax(input: np.ndarray, dim: int) -> np.ndarray:
     """
     x = as_float_array(input)
     axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(softmax(x.astype(np.float32), axis).astype(np.float16))
     if x.ndim == 0:
         return np.asarray(softmax(x.reshape(1), 0).reshape(()))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -182,6 +209,8 @@ def log_softmax(input: np.ndarray, dim: int) -> np.ndarray:
     """
     x = as_float_array(input)
     axis = _dim(dim, x.ndim)
+    if x.dtype == np.float16:
+        return np.asarray(log_softmax(x.astype(np.float32), axis).astype(np.float16))
     if x.ndim == 0:
         return np.asarray(log_softmax(x.reshape(1), 0).reshape(()))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):

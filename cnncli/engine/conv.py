@@ -15,7 +15,12 @@ The general path gathers every receptive field with a strided view of the
 channels-last (NHWC) padded input ("im2col") and multiplies it with the weights
 in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
 depthwise and single-channel kernels (one input channel per group) are
-shift-and-add over the KH*KW taps, in row tiles that stay in cache.  The
+shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
+separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
+by ``CHUNK_BYTES`` (256 MiB; larger ones are built in chunks of batch items or
+output rows, with the same results), and the memory-bound loops that BLAS does
+not parallelise (tiles, im2col gathers, layout copies) run on
+:func:`num_threads` threads, since NumPy releases the GIL inside them.  The
 teaching version, literal loops over the same formulas, is
 :mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
 the tests hold the two equal to each other and to PyTorch.
@@ -23,7 +28,10 @@ the tests hold the two equal to each other and to PyTorch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -31,7 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
-from cnncli.errors import ParameterError, ShapeError
+from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -39,7 +47,7 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: batch items or output rows, with the same results.
 CHUNK_BYTES = 256 * 2**20
 #: Working-set size (bytes) of one row tile of the shift-and-add path (fits L2).
-TILE_BYTES = 512 * 2**10
+TILE_BYTES = 1024 * 2**10
 #: Shift-and-add is used when each group has one input channel and at most this many filters.
 SHIFT_ADD_MAX_FILTERS = 4
 
@@ -84,6 +92,31 @@ class _Args:
             self.zero_pads = self.pads
 
 
+#: Refuse outright an output or padded input larger than this (bytes); NumPy could not
+#: allocate it and would fail with its own error.
+MAX_ARRAY_BYTES = 2**40
+
+
+@contextmanager
+def _memory_guard(a: _Args, op: str) -> Iterator[None]:
+    """Turn an impossible allocation into :class:`ResourceLimitError` naming the sizes."""
+    g = a.geom
+    out_bytes = g.N * g.F * g.OH * g.OW * a.ct.itemsize
+    left, right, top, bottom = a.pads
+    in_bytes = g.N * g.C * (g.H + top + bottom) * (g.W + left + right) * a.ct.itemsize
+    what = (
+        f"{op} of input {(g.N, g.C, g.H, g.W)} with weight {(g.F, g.C // g.groups, g.KH, g.KW)} "
+        f"(output {(g.N, g.F, g.OH, g.OW)}: {out_bytes / 2**20:.0f} MiB, padded input "
+        f"{in_bytes / 2**20:.0f} MiB)"
+    )
+    if max(out_bytes, in_bytes) > MAX_ARRAY_BYTES:
+        raise ResourceLimitError(f"{what} is too large to compute")
+    try:
+        yield
+    except MemoryError:
+        raise ResourceLimitError(f"{what} needs more memory than is available") from None
+
+
 def conv2d(
     input: np.ndarray,
     weight: np.ndarray,
@@ -105,6 +138,12 @@ def conv2d(
     version is :func:`cnncli.engine.reference.conv.conv2d_naive`.
     """
     a = _Args(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    # inf and NaN propagate as in PyTorch, without NumPy's warnings about them.
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d"):
+        return _conv2d(a)
+
+
+def _conv2d(a: _Args) -> np.ndarray:
     g = a.geom
     cg, fg = g.C // g.groups, g.F // g.groups
     if g.KH == 1 and g.KW == 1 and not any(a.zero_pads):
@@ -145,8 +184,32 @@ def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads) and nhwc.flags.c_contiguous:
         return nhwc
     xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    xp[:, top : top + H, left : left + W, :] = nhwc
+    _copy(xp[:, top : top + H, left : left + W, :], nhwc)
     return xp
+
+
+#: Copies smaller than this many elements stay on one thread.
+PARALLEL_MIN_COPY = 2**18
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` split along axis 1 over the cores (NumPy copies release the GIL).
+
+    The gathers of im2col and the layout changes are memory-bound copies that
+    BLAS does not parallelise for us.
+    """
+    n = min(num_threads(), dst.shape[1])
+    if n <= 1 or dst.size < PARALLEL_MIN_COPY:
+        dst[...] = src
+        return
+    step = -(-dst.shape[1] // n)
+
+    def part(i: int) -> None:
+        dst[:, i : i + step] = src[:, i : i + step]
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for future in [pool.submit(part, i) for i in range(0, dst.shape[1], step)]:
+            future.result()
 
 
 def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
@@ -188,19 +251,150 @@ def _conv_gemm(
     windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
     wk = _group_weights(w, g)  # (G, Fg, K)
     out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
-        M = (n1 - n0) * (o1 - o0) * g.OW
-        direct = g.groups == 1 and n1 - n0 == 1 and o0 == 0 and o1 == g.OH
+        nn, no = n1 - n0, o1 - o0
+        M = nn * no * g.OW
+        direct = g.groups == 1 and nn == 1 and o0 == 0 and o1 == g.OH
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
-            cols = windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg].reshape(M, K)
+            cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             if direct:  # one item, whole image: the product is already NCHW
-                np.matmul(wk[gi], cols.T, out=out[n0].reshape(g.F, M))
+                np.matmul(wk[gi], cols2.T, out=out[n0].reshape(g.F, M))
                 continue
-            res = np.matmul(wk[gi], cols.T)  # (Fg, M)
-            out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :] = res.reshape(
-                fg, n1 - n0, o1 - o0, g.OW
-            ).transpose(1, 0, 2, 3)
+            res = np.matmul(wk[gi], cols2.T)  # (Fg, M)
+            _copy(
+                out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :],
+                res.reshape(fg, nn, no, g.OW).transpose(1, 0, 2, 3),
+            )
     return out
+
+
+def _shift_add_tiles(planes: int, g: Conv2dGeometry, width: int, itemsize: int) -> tuple[int, int]:
+    """(planes per tile, output rows per tile) so that a tile's working set is ~TILE_BYTES."""
+    mult = g.F // g.groups
+    row_bytes = (width * g.stride[0] + 2 * mult * g.OW) * itemsize
+    rows = max(1, min(g.OH, TILE_BYTES // max(1, row_bytes)))
+    if rows < g.OH:
+        return 1, rows
+    plane_bytes = row_bytes * g.OH + (g.KH - 1) * g.dilation[0] * width * itemsize
+    return max(1, min(planes, TILE_BYTES // max(1, plane_bytes))), g.OH
+
+
+def num_threads() -> int:
+    """Threads for the engine's own element-wise loops (NumPy releases the GIL in them).
+
+    ``CNNCLI_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (so that a
+    single-threaded BLAS run is single-threaded throughout), else the usable cores.
+    """
+    for name in ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Below this many multiply-adds a call runs on one thread (thread start-up would cost more).
+PARALLEL_MIN_WORK = 2**22
+
+
+def _run_parallel(
+    run: Callable[[list[tuple[int, int, int, int]]], None],
+    items: list[tuple[int, int, int, int]],
+    work: int,
+) -> None:
+    """Run ``run`` over contiguous parts of ``items`` on up to :func:`num_threads` threads."""
+    n = min(num_threads(), len(items))
+    if n <= 1 or work < PARALLEL_MIN_WORK:
+        run(items)
+        return
+    step = -(-len(items) // n)
+    parts = [items[i : i + step] for i in range(0, len(items), step)]
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        for future in [pool.submit(run, part) for part in parts]:
+            future.result()
+
+
+def _plan(weights: list[np.ndarray]) -> list[tuple[int, str, np.ndarray]]:
+    """Classify each term's weight once per tile row: (index, 'zero' | 'one' | 'minus' | 'mul', w)."""
+    plan = []
+    for i, wt in enumerate(weights):
+        if not wt.any():
+            kind = "zero"
+        elif (wt == 1).all():
+            kind = "one"
+        elif (wt == -1).all():
+            kind = "minus"
+        else:
+            kind = "mul"
+        plan.append((i, kind, wt))
+    return plan
+
+
+def _weighted_sum(
+    views: list[np.ndarray],
+    plan: list[tuple[int, str, np.ndarray]],
+    out: np.ndarray,
+    tmp: np.ndarray,
+    skip_zeros: bool,
+) -> None:
+    """``out = sum(views[i] * w_i)`` with as few passes over the tile as the weights allow.
+
+    Weights that are 1 or -1 everywhere become additions or subtractions (exact);
+    all-zero weights are dropped when ``skip_zeros`` (the caller checked that the
+    tile is finite, since 0 * inf is NaN).
+    """
+    live = [(views[i], kind, wt) for i, kind, wt in plan if not (skip_zeros and kind == "zero")]
+    if not live:
+        out[...] = 0
+        return
+    v0, k0, w0 = live[0]
+    rest = live[1:]
+    if rest and k0 == "one" and rest[0][1] in ("one", "minus"):
+        v1, k1, _ = rest.pop(0)
+        (np.add if k1 == "one" else np.subtract)(v0, v1, out=out)
+    else:
+        np.multiply(v0, w0, out=out)
+    for v, kind, wt in rest:
+        if kind == "one":
+            out += v
+        elif kind == "minus":
+            out -= v
+        else:
+            np.multiply(v, wt, out=tmp)
+            out += tmp
+
+
+def _separable(wk: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact factors ``(col (G, KH), row (G, KW))`` with ``col ⊗ row == w`` bit for bit, or None.
+
+    Shapes: wk (G, KH, KW).  ``col`` is scaled so that its smallest non-zero
+    magnitude is 1, which turns Sobel into [1, 2, 1] ⊗ [1, 0, -1].
+    """
+    G, KH, KW = wk.shape
+    if KH < 2 or KW < 2:
+        return None
+    cols = np.empty((G, KH), dtype=wk.dtype)
+    rows = np.empty((G, KW), dtype=wk.dtype)
+    for gi in range(G):  # G kernels, not pixels
+        k = wk[gi]
+        r, c = np.unravel_index(int(np.argmax(np.abs(k))), k.shape)
+        if k[r, c] == 0:
+            return None
+        col = k[:, c] / k[r, c]
+        nonzero = np.abs(col[col != 0])
+        col = col / nonzero.min()
+        row = k[r] / col[r]
+        if not np.array_equal(np.outer(col, row), k):
+            return None
+        cols[gi], rows[gi] = col, row
+    return cols, rows
 
 
 def _conv_shift_add(
@@ -210,59 +404,87 @@ def _conv_shift_add(
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
 ) -> np.ndarray:
-    """One input channel per group: sum over taps of shifted input × weight, in row tiles.
+    """One input channel per group: sum over taps of shifted input × weight, in cache tiles.
 
     Shapes: x (N, G, H, W), w (G*mult, 1, KH, KW) → (N, G*mult, OH, OW).
     ``out[n, g, j] = b + sum_{m,k} w[g, j, m, k] * Xp[n, g, m*d_h :: s_h, k*d_w :: s_w]``.
-    Zero padding is applied per tile, so no padded copy of the whole input is made.
+    Each (image, channel) plane is independent; tiles are runs of planes, or of
+    output rows of one plane when a plane is large.  Zero padding is applied per
+    tile, so no padded copy of the whole input is made.  A kernel that is
+    exactly an outer product col ⊗ row (Sobel, box, binomial) is applied as a
+    vertical then a horizontal 1-D pass on finite tiles.
     """
     left, right, top, _ = pads
     N, G, H, W = x.shape
+    P = N * G
     mult = g.F // G
     (sh, sw), (dh, dw) = g.stride, g.dilation
     Wp = W + left + right
+    xr = x.reshape(P, H, W)
     wk = w.reshape(G, mult, g.KH, g.KW)
-    out = np.empty((N, G, mult, g.OH, g.OW), dtype=x.dtype)
-    row_bytes = N * G * (Wp + 2 * mult * g.OW) * x.itemsize * sh
-    tile = max(1, min(g.OH, TILE_BYTES // max(1, row_bytes)))
+    bk = None if b is None else b.reshape(G, mult)
+    sep = _separable(wk[:, 0]) if mult == 1 else None
+    out = np.empty((P, mult, g.OH, g.OW), dtype=x.dtype)
+    ptile, tile = _shift_add_tiles(P, g, Wp, x.itemsize)
     span = (tile - 1) * sh + (g.KH - 1) * dh + 1  # input rows one tile reads
-    buf: np.ndarray | None = None
-    tmp = np.empty((N, G, mult, tile, g.OW), dtype=x.dtype)
-    bias = None if b is None else b.reshape(1, G, mult, 1, 1)
-    for o0 in range(0, g.OH, tile):
-        o1 = min(g.OH, o0 + tile)
-        nr = o1 - o0
-        r0 = o0 * sh - top  # first input row read (may be in the padding)
-        r1 = (o1 - 1) * sh + (g.KH - 1) * dh - top + 1
-        if left == 0 and right == 0 and r0 >= 0 and r1 <= H:
-            src = x[:, :, r0:r1, :]
-        else:
-            if buf is None:
-                buf = np.zeros((N, G, span, Wp), dtype=x.dtype)
-            src = buf[:, :, : r1 - r0, :]
-            need = r1 - r0
-            a0 = min(max(-r0, 0), need)  # tile rows [a0, a1) lie inside the input
-            a1 = max(min(H - r0, need), a0)
-            src[:, :, :a0, :] = 0
-            src[:, :, a1:, :] = 0
-            src[:, :, a0:a1, left : left + W] = x[:, :, r0 + a0 : r0 + a1, :]
-        acc = out[:, :, :, o0:o1, :]
-        t = tmp[:, :, :, :nr, :]
-        first = True
-        for m in range(g.KH):
-            rows = slice(m * dh, m * dh + (nr - 1) * sh + 1, sh)
-            for k in range(g.KW):
-                cols = slice(k * dw, k * dw + (g.OW - 1) * sw + 1, sw)
-                tap = src[:, :, None, rows, cols]  # (N, G, 1, nr, OW)
-                wt = wk[None, :, :, m, k, None, None]  # (1, G, mult, 1, 1)
-                if first:
-                    np.multiply(tap, wt, out=acc)
-                    first = False
-                else:
-                    np.multiply(tap, wt, out=t)
-                    acc += t
-        if bias is not None:
-            acc += bias
+    any_zero = not wk.all()
+    items = [
+        (p0, min(P, p0 + ptile), o0, min(g.OH, o0 + tile))
+        for p0 in range(0, P, ptile)
+        for o0 in range(0, g.OH, tile)
+    ]
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        buf: np.ndarray | None = None
+        tmp = np.empty((ptile, mult, tile, g.OW), dtype=x.dtype)
+        vbuf = np.empty((ptile, tile, Wp), dtype=x.dtype)
+        vtmp = np.empty((ptile, tile, Wp), dtype=x.dtype)
+        planned = -1
+        for p0, p1, o0, o1 in part:
+            if p0 != planned:  # weights, classified once per run of planes
+                planned = p0
+                chan = np.arange(p0, p1) % G
+                wsel = wk[chan][:, :, :, :, None, None]  # (planes, mult, KH, KW, 1, 1)
+                direct = _plan([wsel[:, :, m, k] for m in range(g.KH) for k in range(g.KW)])
+                if sep is not None:
+                    col, row = sep[0][chan][:, :, None, None], sep[1][chan][:, :, None, None]
+                    vertical = _plan([col[:, m] for m in range(g.KH)])
+                    horizontal = _plan([row[:, k, None] for k in range(g.KW)])
+                bsel = None if bk is None else bk[chan][:, :, None, None]
+            nr = o1 - o0
+            r0 = o0 * sh - top  # first input row read (may be in the padding)
+            r1 = (o1 - 1) * sh + (g.KH - 1) * dh - top + 1
+            if left == 0 and right == 0 and r0 >= 0 and r1 <= H:
+                src = xr[p0:p1, r0:r1, :]
+            else:
+                if buf is None:
+                    buf = np.zeros((ptile, span, Wp), dtype=x.dtype)
+                src = buf[: p1 - p0, : r1 - r0, :]
+                need = r1 - r0
+                a0 = min(max(-r0, 0), need)  # tile rows [a0, a1) lie inside the input
+                a1 = max(min(H - r0, need), a0)
+                src[:, :a0, :] = 0
+                src[:, a1:, :] = 0
+                src[:, a0:a1, left : left + W] = xr[p0:p1, r0 + a0 : r0 + a1, :]
+            acc = out[p0:p1, :, o0:o1, :]
+            t = tmp[: p1 - p0, :, :nr, :]
+            # A finite sum means finite cells (an overflow only costs the fast path).
+            finite = (sep is not None or any_zero) and bool(np.isfinite(src.sum()))
+            row_sl = [slice(m * dh, m * dh + (nr - 1) * sh + 1, sh) for m in range(g.KH)]
+            col_sl = [slice(k * dw, k * dw + (g.OW - 1) * sw + 1, sw) for k in range(g.KW)]
+            if sep is not None and finite:
+                v = vbuf[: p1 - p0, :nr, :]
+                _weighted_sum(
+                    [src[:, rs, :] for rs in row_sl], vertical, v, vtmp[: p1 - p0, :nr, :], True
+                )
+                _weighted_sum([v[:, None, :, cs] for cs in col_sl], horizontal, acc, t, True)
+            else:
+                taps = [src[:, None, rs, cs] for rs in row_sl for cs in col_sl]
+                _weighted_sum(taps, direct, acc, t, finite)
+            if bsel is not None:
+                acc += bsel
+
+    _run_parallel(run, items, out.size * g.KH * g.KW)
     return out.reshape(N, g.F, g.OH, g.OW)
 
 
@@ -304,18 +526,22 @@ def conv2d_backward(
         )
     dtype = np.result_type(a.dtype, gy.dtype)
     ct = np.dtype(np.float32) if dtype == np.float16 else dtype
-    gy = gy.astype(ct, copy=False)
-    x = a.x.astype(ct, copy=False)
-    w = a.w.astype(ct, copy=False)
-    db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-    dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
-    # Non-zero modes padded the input by copying cells: fold those gradients back.
-    dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
-    return (
-        np.ascontiguousarray(dx, dtype=dtype),
-        np.ascontiguousarray(dw, dtype=dtype),
-        db,
-    )
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+        gy = gy.astype(ct, copy=False)
+        x = a.x.astype(ct, copy=False)
+        w = a.w.astype(ct, copy=False)
+        db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
+        if g.groups == g.C:
+            dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
+        else:
+            dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
+        # Non-zero modes padded the input by copying cells: fold those gradients back.
+        dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
+        return (
+            np.ascontiguousarray(dx, dtype=dtype),
+            np.ascontiguousarray(dw, dtype=dtype),
+            db,
+        )
 
 
 def _backward_gemm(
@@ -335,12 +561,17 @@ def _backward_gemm(
     wk = _group_weights(w, g)  # (G, Fg, K)
     dwk = np.zeros_like(wk)
     dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
         M = nn * no * g.OW
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
             csl = slice(gi * cg, (gi + 1) * cg)
-            cols = windows[n0:n1, o0:o1, :, :, :, csl].reshape(M, K)
+            cols6 = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols6, windows[n0:n1, o0:o1, :, :, :, csl])
+            cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gy[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :].transpose(1, 0, 2, 3)
             gch = gch.reshape(fg, M)  # (Fg, M); copies when N > 1
             dwk[gi] += gch @ cols
@@ -355,3 +586,63 @@ def _backward_gemm(
     dw = dw.reshape(g.F, cg, g.KH, g.KW)
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
     return dx, dw
+
+
+def _backward_shift_add(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """dx and dw when each group has one input channel (depthwise), tap by tap.
+
+    Shapes: gy (N, G*mult, OH, OW), x (N, G, H, W), w (G*mult, 1, KH, KW).
+    For each tap (m, k), with V the strided view Xp[:, :, m*d_h :: s_h, k*d_w :: s_w]::
+
+        dW[g, j, m, k] = sum_{n,i,l} dY[n, g, j, i, l] * V[n, g, i, l]
+        dXp[:, g, m*d_h :: s_h, k*d_w :: s_w] += sum_j dY[:, g, j] * W[g, j, m, k]
+
+    Planes (image, channel) are independent, so they are processed in runs that
+    fit the cache, on all cores.
+    """
+    left, right, top, bottom = pads
+    N, G, H, W = x.shape
+    P = N * G
+    mult = g.F // G
+    (sh, sw), (dh, dw_) = g.stride, g.dilation
+    Hp, Wp = H + top + bottom, W + left + right
+    xr = x.reshape(P, H, W)
+    gyr = gy.reshape(P, mult, g.OH, g.OW)
+    wk = w.reshape(G, mult, g.KH, g.KW)
+    dwp = np.empty((P, mult, g.KH, g.KW), dtype=x.dtype)
+    dx = np.empty((P, H, W), dtype=x.dtype)
+    plane_bytes = (2 * Hp * Wp + 2 * mult * g.OH * g.OW) * x.itemsize
+    ptile = max(1, min(P, TILE_BYTES // max(1, plane_bytes)))
+    items = [(p0, min(P, p0 + ptile), 0, g.OH) for p0 in range(0, P, ptile)]
+
+    def run(part: list[tuple[int, int, int, int]]) -> None:
+        xp = np.zeros((ptile, Hp, Wp), dtype=x.dtype)
+        dxp = np.empty((ptile, Hp, Wp), dtype=x.dtype)
+        for p0, p1, _, _ in part:
+            n = p1 - p0
+            xs, ds = xp[:n], dxp[:n]
+            xs[:, top : top + H, left : left + W] = xr[p0:p1]
+            ds[...] = 0
+            gys = gyr[p0:p1]  # (planes, mult, OH, OW)
+            wsel = wk[np.arange(p0, p1) % G]  # (planes, mult, KH, KW)
+            for m in range(g.KH):
+                rows = slice(m * dh, m * dh + (g.OH - 1) * sh + 1, sh)
+                for k in range(g.KW):
+                    cols = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
+                    view = xs[:, rows, cols]  # (planes, OH, OW)
+                    dwp[p0:p1, :, m, k] = np.einsum("pjhw,phw->pj", gys, view)
+                    if mult == 1:
+                        ds[:, rows, cols] += gys[:, 0] * wsel[:, 0, m, k, None, None]
+                    else:
+                        ds[:, rows, cols] += np.einsum("pjhw,pj->phw", gys, wsel[:, :, m, k])
+            dx[p0:p1] = ds[:, top : top + H, left : left + W]
+
+    _run_parallel(run, items, gy.size * g.KH * g.KW)
+    dw = dwp.reshape(N, G, mult, g.KH, g.KW).sum(axis=0)
+    return dx.reshape(N, G, H, W), dw.reshape(g.F, 1, g.KH, g.KW)

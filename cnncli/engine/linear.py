@@ -25,10 +25,16 @@ def linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     """
     x, w, b = _check_linear(input, weight, bias)
     dtype = result_dtype(x, w, b)
-    y = np.matmul(x.astype(dtype, copy=False), w.T.astype(dtype, copy=False))
+    ct = _compute_dtype(dtype)
+    y = np.asarray(np.matmul(x.astype(ct, copy=False), w.T.astype(ct, copy=False)))
     if b is not None:
-        y = y + b.astype(dtype, copy=False)
-    return np.asarray(y, dtype=dtype)
+        y += b.astype(ct, copy=False)
+    return y.astype(dtype, copy=False)
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    # float16 has no BLAS: compute in float32 and round once at the end (as conv2d does).
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
 def linear_backward(
@@ -50,15 +56,17 @@ def linear_backward(
             f"and weight {w.shape} gives {out_shape}"
         )
     dtype = result_dtype(g, x, w)
-    g = g.astype(dtype, copy=False)
-    x = x.astype(dtype, copy=False)
-    w = w.astype(dtype, copy=False)
+    ct = _compute_dtype(dtype)
+    g = g.astype(ct, copy=False)
+    x = x.astype(ct, copy=False)
+    w = w.astype(ct, copy=False)
     dx = np.matmul(g, w)
-    g2 = g.reshape(-1, w.shape[0])  # (M, out) with M the product of the leading axes
-    x2 = x.reshape(-1, w.shape[1])  # (M, in)
+    M = math.prod(x.shape[:-1])  # the leading axes as one; explicit, since 'in' may be 0
+    g2 = g.reshape(M, w.shape[0])  # (M, out)
+    x2 = x.reshape(M, w.shape[1])  # (M, in)
     dw = g2.T @ x2
-    db = np.sum(g2, axis=0) if bias else None
-    return dx, dw, db
+    db = np.sum(g2, axis=0).astype(dtype, copy=False) if bias else None
+    return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
 
 
 def _check_linear(
@@ -122,9 +130,16 @@ def flatten_backward(grad_output: np.ndarray, input_shape: tuple[int, ...]) -> n
     Shapes: grad_output (flattened shape) -> dx ``input_shape``.
     """
     g = as_float_array(grad_output, "grad_output")
-    shape = tuple(int(d) for d in input_shape)
+    message = f"input_shape must be a tuple of non-negative integers, got {input_shape!r}"
+    if not isinstance(input_shape, (tuple, list)):
+        raise ParameterError(message)
+    shape: list[int] = []
+    for d in input_shape:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
+            raise ParameterError(message)
+        shape.append(int(d))
     if math.prod(shape) != g.size:
-        raise ShapeError(f"grad_output of shape {g.shape} cannot be unflattened to {shape}")
+        raise ShapeError(f"grad_output of shape {g.shape} cannot be unflattened to {tuple(shape)}")
     return g.reshape(shape)
 
 

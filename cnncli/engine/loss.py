@@ -66,6 +66,11 @@ class _Prepared:
         self.C = C
         self.input_shape = x.shape
         w = None
+        if isinstance(weight, str):
+            raise ParameterError(
+                f"cross_entropy's third argument is the class weight, as in PyTorch, got {weight!r}",
+                hint=f"pass the reduction by name: reduction={weight!r}",
+            )
         if weight is not None:
             w = as_float_array(weight, "weight")
             if w.shape != (C,):
@@ -134,6 +139,18 @@ class _Prepared:
         return np.moveaxis(rows.reshape(moved), -1, self.class_axis)
 
 
+def _as_float32(
+    input: object, target: object, weight: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """float16 logits, probabilities and weights as float32 (already validated by _Prepared)."""
+    t = np.asarray(target)
+    return (
+        np.asarray(input, dtype=np.float32),
+        t.astype(np.float32) if t.dtype.kind == "f" else t,
+        None if weight is None else np.asarray(weight, dtype=np.float32),
+    )
+
+
 def cross_entropy(
     input: np.ndarray,
     target: np.ndarray,
@@ -161,6 +178,12 @@ def cross_entropy(
     With every target ignored (or none at all), 'mean' is NaN, as in PyTorch.
     """
     prep = _Prepared(input, target, weight, ignore_index, reduction, label_smoothing)
+    if prep.dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's CPU kernel
+        loss32 = cross_entropy(
+            *_as_float32(input, target, weight), ignore_index=ignore_index, reduction=reduction,
+            label_smoothing=label_smoothing,
+        )  # fmt: skip
+        return loss32.astype(np.float16)
     logp = log_softmax(prep.rows, 1)
     dtype = prep.dtype
     w_row = prep.weight if prep.weight is not None else None
@@ -211,6 +234,16 @@ def cross_entropy_backward(
     Probability targets: ``dinput[n] = p[n] * sum_c w[c] q'[n, c] - w * q'[n]``.
     """
     prep = _Prepared(input, target, weight, ignore_index, reduction, label_smoothing)
+    if prep.dtype == np.float16:
+        x32, t32, w32 = _as_float32(input, target, weight)
+        g32 = None
+        if grad_output is not None:
+            g32 = as_float_array(grad_output, "grad_output").astype(np.float32)
+        grad32 = cross_entropy_backward(
+            x32, t32, reduction, weight=w32, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, grad_output=g32,
+        )  # fmt: skip
+        return grad32.astype(np.float16)
     dtype = prep.dtype
     p = np.exp(log_softmax(prep.rows, 1))
     M, C = prep.rows.shape

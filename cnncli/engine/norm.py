@@ -41,6 +41,21 @@ def _flag(value: object, name: str) -> bool:
     return bool(value)
 
 
+def _eps(eps: object, training: bool) -> float:
+    """eps as a float: positive in training (the batch variance can be 0), non-negative else."""
+    e = _number(eps, "eps")
+    if e < 0 or (training and e == 0):
+        need = "positive in training" if training else "non-negative"
+        raise ParameterError(
+            f"batch_norm eps must be {need}, got {eps!r}", hint="the usual value is 1e-5"
+        )
+    return e
+
+
+def _f32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a.astype(np.float32)
+
+
 def _check_input(input: object) -> np.ndarray:
     x = as_float_array(input)
     if x.ndim < 2:
@@ -74,7 +89,8 @@ def _batch_stats(x: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.
     mean64 = np.mean(x, axis=axes, dtype=np.float64)
     head = mean64.astype(x.dtype)
     tail = (mean64 - head).astype(x.dtype)
-    centred = (x - _per_channel(head, x.ndim)) - _per_channel(tail, x.ndim)
+    centred = x - _per_channel(head, x.ndim)
+    centred -= _per_channel(tail, x.ndim)
     var = np.mean(np.square(centred), axis=axes, dtype=np.float64).astype(x.dtype)
     return head, var, centred
 
@@ -113,12 +129,16 @@ def batch_norm(
     b = _channel_vector(bias, "bias", C)
     is_training = _flag(training, "training")
     m = _number(momentum, "momentum")
-    e = _number(eps, "eps")
-    if e < 0:
-        raise ParameterError(f"batch_norm eps must be non-negative, got {eps!r}")
+    e = _eps(eps, is_training)
     if (rm is None) != (rv is None):
         raise ParameterError("batch_norm needs both running_mean and running_var, or neither")
     dtype = result_dtype(x, w, b)
+    if dtype == np.float16:  # computed in float32 and rounded once, as PyTorch's CPU kernel
+        y32 = batch_norm(
+            x.astype(np.float32), running_mean, running_var, _f32(w), _f32(b),
+            is_training, m, e,
+        )  # fmt: skip
+        return y32.astype(np.float16)
     x = x.astype(dtype, copy=False)
     if is_training:
         count = x.size // C if C else 0
@@ -141,10 +161,11 @@ def batch_norm(
         invstd = (1 / np.sqrt(var + dtype.type(e))).astype(dtype, copy=False)
     scale = invstd if w is None else invstd * w.astype(dtype, copy=False)
     # (x - mean) first: x*scale - mean*scale would cancel badly when |mean| >> std.
-    y = centred * _per_channel(scale, x.ndim)
+    y = centred  # a fresh array of ours in both modes, so it can be updated in place
+    y *= _per_channel(scale, x.ndim)
     if b is not None:
-        y = y + _per_channel(b.astype(dtype, copy=False), x.ndim)
-    return y.astype(dtype, copy=False)
+        y += _per_channel(b.astype(dtype, copy=False), x.ndim)
+    return y
 
 
 def batch_norm_backward(
@@ -182,10 +203,15 @@ def batch_norm_backward(
     rm = _channel_vector(running_mean, "running_mean", C)
     rv = _channel_vector(running_var, "running_var", C)
     is_training = _flag(training, "training")
-    e = _number(eps, "eps")
-    if e < 0:
-        raise ParameterError(f"batch_norm eps must be non-negative, got {eps!r}")
+    e = _eps(eps, is_training)
     dtype = result_dtype(g, x, w)
+    if dtype == np.float16:
+        grads = batch_norm_backward(
+            g.astype(np.float32), x.astype(np.float32), _f32(w), running_mean, running_var,
+            is_training, e,
+        )  # fmt: skip
+        dx16, dw16, db16 = (a.astype(np.float16) for a in grads)
+        return dx16, dw16, db16
     x = x.astype(dtype, copy=False)
     g = g.astype(dtype, copy=False)
     axes = _axes(x)

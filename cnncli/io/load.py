@@ -127,6 +127,10 @@ def load_tensor(
         raise ParameterError(f"layout must be chw or hwc, got {layout!r}")
     scale = check_choice(scale, SCALES, "scale")
     text_limit = MAX_TEXT_BYTES
+    if not os.fspath(source):
+        raise InputFileError(
+            "the input path is empty", hint="give a file name, or - for standard input"
+        )
     if os.fspath(source) == "-":
         data = read_stdin_bytes(stdin, max(text_limit, max_bytes or DEFAULT_MAX_BYTES))
         return _load_bytes(data, lay, key, gray, scale, dt, allow_nonfinite, max_bytes)
@@ -137,7 +141,13 @@ def load_tensor(
     if ext in IMAGE_EXTENSIONS:
         with _open_input(path, name) as (fh, _size):
             return load_image(
-                fh, name, gray=gray, scale=scale, dtype=dt, allow_nonfinite=allow_nonfinite
+                fh,
+                name,
+                gray=gray,
+                scale=scale,
+                dtype=dt,
+                allow_nonfinite=allow_nonfinite,
+                max_bytes=max_bytes,
             )
     if ext == ".npy":
         with _open_input(path, name) as (fh, size):
@@ -167,13 +177,14 @@ def load_tensor(
         return _finish(
             raw,
             name,
-            "chw",
+            lay,
             dt,
             allow_nonfinite,
             gray,
             scale,
             f"{ext[1:].upper()} matrix",
             text=True,
+            blocks=True,
         )
     raise InputFileError(
         f"{name}: unsupported file type {ext or '(no extension)'}; "
@@ -217,7 +228,13 @@ def _load_bytes(
         )
     if is_image_bytes(data[:16]):
         return load_image(
-            data, name, gray=gray, scale=scale, dtype=dt, allow_nonfinite=allow_nonfinite
+            data,
+            name,
+            gray=gray,
+            scale=scale,
+            dtype=dt,
+            allow_nonfinite=allow_nonfinite,
+            max_bytes=max_bytes,
         )
     if len(data) > MAX_TEXT_BYTES:
         raise InputFileError(
@@ -230,7 +247,9 @@ def _load_bytes(
             raw, name, layout, dt, allow_nonfinite, gray, scale, "JSON matrix", text=True
         )
     raw = parse_text_matrix(data, name)
-    return _finish(raw, name, "chw", dt, allow_nonfinite, gray, scale, "text matrix", text=True)
+    return _finish(
+        raw, name, layout, dt, allow_nonfinite, gray, scale, "text matrix", text=True, blocks=True
+    )
 
 
 def _finish(
@@ -245,16 +264,20 @@ def _finish(
     extra_notes: list[str] | None = None,
     *,
     text: bool = False,
+    blocks: bool = False,
 ) -> Loaded:
+    """Arrange, convert and check a loaded matrix; ``blocks`` marks text read as channel blocks."""
     notes = list(extra_notes or [])
     original_shape = tuple(int(s) for s in raw.shape)
-    arr, original_layout = to_nchw(raw, layout, name, notes)
+    arr, original_layout = to_nchw(raw, "chw" if blocks else layout, name, notes)
     arr = to_float(arr, dt, name, notes, text=text)
     check_finite(arr, name, allow_nonfinite)
     if gray:
         notes.append("--gray applies to images only; the matrix is used as stored")
     if scale == "unit":
         notes.append("--scale unit applies to images only; the matrix values are kept")
+    if blocks and layout == "hwc":
+        notes.append("--layout hwc applies to arrays; in text files blank lines separate channels")
     dtype_text = "" if text else f" {raw.dtype.name}"
     return Loaded(
         array=arr,

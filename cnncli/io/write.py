@@ -270,7 +270,11 @@ def to_gray_u8(m: np.ndarray, png_scale: str) -> tuple[np.ndarray, str]:
     minmax: (v − min)/(max − min)·255; clip: v clipped to [0, 255]; abs: |v|/max|v|·255.
     NaN becomes 0.
     """
-    v = np.asarray(m, dtype=np.float64)
+    with np.errstate(all="ignore"):  # huge spans overflow to inf; the clip below handles it
+        return _to_gray_u8(np.asarray(m, dtype=np.float64), png_scale)
+
+
+def _to_gray_u8(v: np.ndarray, png_scale: str) -> tuple[np.ndarray, str]:
     finite = np.isfinite(v)
     vals = v[finite]
     if png_scale == "clip":
@@ -434,6 +438,8 @@ def _write_stdout(data: bytes, stdout: IO[bytes] | None) -> None:
                 hint="pipe it on (… -o - | cnncli conv -) or give a file name",
             )
         stream = sys.stdout.buffer
+    elif isinstance(stream, io.TextIOBase) and hasattr(stream, "buffer"):
+        stream = stream.buffer
     stream.write(data)
     stream.flush()
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.shapes import conv2d_geometry
-from cnncli.errors import CnncliError, ParameterError, ShapeError
+from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.parity import assert_close, numerical_gradient
 
 conv_module = importlib.import_module("cnncli.engine.conv")
@@ -40,6 +40,29 @@ def torch_conv2d(
     symmetric ones); other modes use nn.Conv2d's own ``padding_mode``.
     """
     torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    # These tensors are tiny: one thread avoids OpenMP start-up and spinning on a busy machine.
+    torch.set_num_threads(1)
+    try:
+        return _torch_conv2d(
+            torch, x, w, b, stride, padding, dilation, groups, padding_mode, grad_output
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_conv2d(
+    torch: Any,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    grad_output: np.ndarray | None,
+) -> tuple[Any, ...]:
     F = torch.nn.functional
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
@@ -254,6 +277,7 @@ def test_numerical_gradient_dx_with_padding_modes(mode: str) -> None:
         ((3, 4, 9, 8), (5, 4, 3, 3), {"padding": 1}),
         ((2, 4, 11, 7), (6, 2, 2, 3), {"padding": (1, 0, 2, 1), "stride": 2, "groups": 2}),
         ((2, 3, 10, 10), (3, 1, 3, 3), {"padding": 1, "groups": 3}),
+        ((2, 1, 12, 9), (1, 1, 3, 3), {"padding": (2, 0, 1, 1)}),
     ],
 )
 def test_chunked_and_tiled_paths_give_the_same_result(
@@ -269,7 +293,11 @@ def test_chunked_and_tiled_paths_give_the_same_result(
     y = conv2d(x, w, b, **params)
     g = rng.standard_normal(y.shape)
     grads = conv2d_backward(g, x, w, **params)
-    # One output row's im2col already exceeds this, so every chunk is a run of rows.
+    # The smallest bound is under one output row's im2col, so every chunk is a run of
+    # rows; tiles of the shift-and-add path shrink alike and run on two threads.
+    monkeypatch.setattr(conv_module, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(conv_module, "PARALLEL_MIN_COPY", 0)
+    monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
     for chunk in (x.itemsize * 8, 2000, 20000):
         monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
         monkeypatch.setattr(conv_module, "TILE_BYTES", chunk)
@@ -346,6 +374,18 @@ W = np.zeros((4, 3, 3, 3))
             lambda: conv2d(X, W, padding=5, padding_mode="reflect"),
             ParameterError,
             ["reflect", "(5, 5)", "size 5"],
+        ),
+        (
+            lambda: conv2d(X, W, padding=2**20),
+            ResourceLimitError,
+            ["conv2d", "(2, 3, 5, 5)", "(4, 3, 3, 3)", str(2**21 + 3), "too large"],
+        ),
+        (
+            lambda: conv2d_backward(
+                np.broadcast_to(0.0, (2, 4, 2**21 + 3, 2**21 + 3)), X, W, padding=2**20
+            ),
+            ResourceLimitError,
+            ["conv2d_backward", "too large"],
         ),
         (
             lambda: conv2d_backward(np.zeros((2, 4, 4, 4)), X, W),
@@ -455,3 +495,82 @@ def test_nonsense_gives_a_correct_result_or_our_error(call: dict[str, Any]) -> N
     assert_close(dw, dwt)
     if with_bias:
         assert_close(db, dbt)
+
+
+SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+BINOMIAL_5 = np.outer([1.0, 4.0, 6.0, 4.0, 1.0], [1.0, 4.0, 6.0, 4.0, 1.0]) / 256.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("kernels", "params"),
+    [
+        ([SOBEL_X], {"padding": 1}),
+        ([SOBEL_X.T], {}),
+        ([np.full((3, 3), 1 / 9)], {"padding": "same", "padding_mode": "reflect"}),
+        ([BINOMIAL_5], {"padding": 2, "stride": 2}),
+        ([SOBEL_X, SOBEL_X.T, BINOMIAL_5[1:4, 1:4]], {"padding": 1, "groups": 3}),
+        ([np.outer([1.0, -2.0], [3.0, 0.5, 1.0])], {"padding": (1, 0, 0, 1), "dilation": 2}),
+    ],
+)
+def test_separable_kernels_equal_torch(
+    kernels: list[np.ndarray], params: dict[str, Any], dtype: type
+) -> None:
+    """Exactly separable kernels take the two-pass path; the numbers stay PyTorch's."""
+    weight = np.stack([k[None] for k in kernels]).astype(dtype)
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, len(kernels), 17, 15)).astype(dtype)
+    bias = rng.standard_normal(len(kernels)).astype(dtype)
+    assert conv_module._separable(weight[:, 0]) is not None
+    y = conv2d(x, weight, bias, **params)
+    (expected,) = torch_conv2d(x, weight, bias, **params)
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize(
+    "weight",
+    [SOBEL_X[None, None], np.array([[[[0.0, 1.0], [2.0, 0.0]]]]), np.zeros((1, 1, 2, 2))],
+)
+def test_non_finite_inputs_give_torchs_nan_and_inf(weight: np.ndarray) -> None:
+    """0 * inf is NaN: skipping zero taps or splitting a kernel must not hide it."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(17).standard_normal((1, 1, 8, 9))
+    x[0, 0, 2, 3] = np.inf
+    x[0, 0, 6, 1] = -np.inf
+    x[0, 0, 4, 7] = np.nan
+    y = conv2d(x, weight, padding=1)
+    expected = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(weight), padding=1).numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(y), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(y), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    assert_close(y[finite], expected[finite])
+
+
+@pytest.mark.parametrize(
+    ("ws", "params"),
+    [
+        ((4, 6, 3, 3), {"padding": 1}),  # im2col + GEMM
+        ((6, 1, 3, 3), {"padding": 1, "groups": 6}),  # shift-and-add, depthwise
+        ((5, 6, 1, 1), {"stride": 2}),  # 1x1 as a matrix product
+    ],
+)
+def test_non_contiguous_inputs(ws: tuple[int, ...], params: dict[str, Any]) -> None:
+    """Views (channels-last memory, strided slices) give the same numbers as copies."""
+    rng = np.random.default_rng(18)
+    nhwc = rng.standard_normal((2, 9, 8, 6))
+    x = nhwc.transpose(0, 3, 1, 2)  # NCHW view of channels-last memory
+    w = rng.standard_normal(ws)[:, :, ::-1, :]
+    b = rng.standard_normal(ws[0])[::-1]
+    y = conv2d(x, w, b, **params)
+    assert_close(y, conv2d(x.copy(), w.copy(), b.copy(), **params), tol=1e-14)
+    (expected,) = torch_conv2d(x.copy(), w.copy(), b.copy(), **params)
+    assert_close(y, expected)
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(
+        conv2d_backward(g[:, :, :, :], x, w, **params),
+        conv2d_backward(g, x.copy(), w.copy(), **params),
+        strict=True,
+    ):
+        assert got is not None and want is not None
+        assert_close(got, want, tol=1e-14)

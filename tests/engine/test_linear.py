@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,16 @@ from tests.parity import assert_close, numerical_gradient
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny ops on a busy 2-core machine: torch's thread hand-off costs more than the op."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 DTYPES = [np.float32, np.float64]
 
 
@@ -28,7 +40,7 @@ DTYPES = [np.float32, np.float64]
 @pytest.mark.parametrize(
     ("lead", "n_in", "n_out"),
     [((4,), 3, 5), ((1,), 1, 1), ((), 6, 2), ((2, 3), 4, 7), ((2, 1, 3), 5, 1), ((0,), 3, 2),
-     ((3,), 147, 10)],
+     ((3,), 147, 10), ((), 0, 3), ((2,), 0, 3), ((2,), 3, 0)],
 )  # fmt: skip
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_linear_matches_torch(dtype, lead, n_in, n_out, with_bias, rng) -> None:
@@ -104,6 +116,19 @@ def test_flatten_matches_torch(shape, start, end, rng) -> None:
     np.testing.assert_array_equal(flatten_backward(y, x.shape), x)
 
 
+def test_flatten_and_dropout_numerical_gradients(rng) -> None:
+    x = rng.standard_normal((2, 3, 2, 2))
+    g = rng.standard_normal((2, 12))
+    num = numerical_gradient(lambda a: flatten(a), x, g)
+    np.testing.assert_allclose(flatten_backward(g, x.shape), num, atol=1e-8)
+    g = rng.standard_normal(x.shape)
+    for p in (0.0, 0.3, 0.7, 1.0):
+        _, mask = dropout(x, p, generator=5, return_mask=True)
+        # The same seed gives the same mask on every call, so dropout is a fixed linear map.
+        num = numerical_gradient(lambda a, p=p: dropout(a, p, generator=5), x, g)
+        np.testing.assert_allclose(dropout_backward(g, mask, p), num, atol=1e-8)
+
+
 def test_flatten_seed_image_to_147_values() -> None:
     # The seed flattens a 7x7x3 input into 147 values; with a batch axis that is (1, 147).
     x = np.arange(147, dtype=np.float32).reshape(1, 3, 7, 7)
@@ -126,6 +151,9 @@ def test_flatten_bad_dims() -> None:
         flatten(x, 1.5)  # type: ignore[arg-type]
     with pytest.raises(ShapeError):
         flatten_backward(np.zeros((2, 12)), (2, 3, 5))
+    for bad_shape in (2, (2, -12), (2.0, 12), None, np.zeros(2)):
+        with pytest.raises(ParameterError, match="input_shape"):
+            flatten_backward(np.zeros((2, 12)), bad_shape)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -227,10 +255,27 @@ def test_random_calls_give_a_result_or_a_project_error(op, xs, ws, bs, a, b, p, 
             y = flatten(x, a, b)
             assert y.shape == torch.flatten(torch.tensor(x), a, b).shape
         elif op == "dropout":
-            y = dropout(x, p, generator=np.random.default_rng(0))
-            assert y.shape == x.shape
+            y, mask = dropout(x, p, generator=np.random.default_rng(0), return_mask=True)
+            assert y.shape == x.shape and y.dtype == x.dtype
+            scale = x.dtype.type(0 if p == 1 else 1 / (1 - p))
+            np.testing.assert_array_equal(y, np.where(mask, x * scale, 0))
         else:
             y = dropout_backward(x, np.ones(ws, dtype=bool), p)
             assert y.shape == x.shape
     except CnncliError:
         return
+
+
+def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
+    x = rng.standard_normal((4, 6)).astype(np.float16)
+    w = rng.standard_normal((3, 6)).astype(np.float16)
+    b = rng.standard_normal(3).astype(np.float16)
+    g = rng.standard_normal((4, 3)).astype(np.float16)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = F.linear(xt, wt, bt)
+    yt.backward(torch.tensor(g))
+    assert_close(linear(x, w, b), yt, tol=2e-3)
+    for ours, theirs in zip(linear_backward(g, x, w), (xt.grad, wt.grad, bt.grad), strict=True):
+        assert_close(ours, theirs, tol=2e-3)
+    assert flatten(x.reshape(2, 2, 6)).dtype == np.float16
+    assert dropout(x, 0.5, generator=1).dtype == np.float16

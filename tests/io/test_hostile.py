@@ -23,6 +23,9 @@ from PIL import Image
 from cnncli.errors import CnncliError, InputFileError, ResourceLimitError
 from cnncli.io import Loaded, load_kernel_file, load_tensor
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 MARKER = "pickle_ran.marker"
 
 
@@ -32,8 +35,8 @@ class Evil:
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.marker, "w"))
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (self.marker,))
 
 
 def _png_bytes(pixels: np.ndarray, mode: str = "L") -> bytes:
@@ -604,3 +607,39 @@ def test_symlink_to_a_device_is_refused(tmp_path: Path) -> None:
     link.symlink_to("/dev/zero")
     with pytest.raises(InputFileError, match="not a regular file"):
         load_tensor(link)
+
+
+def test_image_tensor_byte_limit(tmp_path: Path) -> None:
+    path = tmp_path / "rgb.png"
+    path.write_bytes(_png_bytes(np.zeros((20, 30, 3), dtype=np.uint8), "RGB"))
+    with pytest.raises(
+        ResourceLimitError, match=r"a 20×30 \(H×W\) image as a float64 tensor needs 14,400"
+    ):
+        load_tensor(path, dtype="float64", max_bytes=10_000)
+    assert load_tensor(path, max_bytes=7_200).array.shape == (1, 3, 20, 30)
+
+
+def test_corrupt_images_print_nothing_to_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """libtiff prints decode errors on file descriptor 2; the loader keeps stderr to its one line."""
+    rng = np.random.default_rng(3)
+    buf = io.BytesIO()
+    pixels = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    Image.fromarray(pixels, "RGB").save(buf, format="TIFF", compression="tiff_deflate")
+    good = buf.getvalue()
+    outcomes = []
+    for i in range(40):
+        data = bytearray(good)
+        for pos in rng.integers(8, len(data), 4):
+            data[int(pos)] ^= 0xFF
+        path = tmp_path / f"c{i}.tiff"
+        path.write_bytes(bytes(data))
+        try:
+            load_tensor(path)
+            outcomes.append("ok")
+        except CnncliError:
+            outcomes.append("error")
+    captured = capfd.readouterr()
+    assert "error" in outcomes
+    assert captured.err == "" and captured.out == ""

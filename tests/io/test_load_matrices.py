@@ -12,6 +12,9 @@ import pytest
 from cnncli.errors import InputFileError, ParameterError
 from cnncli.io import load_kernel_file, load_tensor, parse_inline_matrix
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _write(path: Path, text: str | bytes) -> Path:
     if isinstance(text, str):
@@ -359,3 +362,26 @@ def test_inline_errors_are_parameter_errors(text: str, pattern: str) -> None:
     with pytest.raises(ParameterError, match=pattern) as info:
         parse_inline_matrix(text)
     assert "\n" not in info.value.message
+
+
+def test_options_that_do_not_apply_to_matrices_are_noted(tmp_path: Path) -> None:
+    path = _write(tmp_path / "m.csv", "1,2\n3,4\n")
+    loaded = load_tensor(path, gray=True, scale="unit", layout="hwc")
+    np.testing.assert_array_equal(loaded.array[0, 0], [[1, 2], [3, 4]])
+    assert any("--gray applies to images only" in n for n in loaded.notes)
+    assert any("--scale unit applies to images only" in n for n in loaded.notes)
+    assert any("--layout hwc applies to arrays" in n for n in loaded.notes)
+
+
+def test_dash_output_to_a_text_stream_uses_its_buffer(tmp_path: Path) -> None:
+    from cnncli.io import save_result
+
+    raw = io.BytesIO()
+    text = io.TextIOWrapper(raw)
+    save_result("-", np.ones((1, 1, 2, 2), dtype=np.float32), stdout=text)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(np.load(io.BytesIO(raw.getvalue())), 1)
+
+
+def test_empty_path_is_an_error() -> None:
+    with pytest.raises(InputFileError, match="the input path is empty"):
+        load_tensor("")

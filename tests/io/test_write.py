@@ -22,6 +22,9 @@ from cnncli.io import (
 )
 from cnncli.io.write import to_gray_u8
 
+# A warning printed by a loader or writer would be an extra stderr line in the CLI.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 @pytest.fixture
 def result() -> np.ndarray:
@@ -295,3 +298,44 @@ def test_output_equal_to_input_is_refused(tmp_path: Path) -> None:
 
 def test_output_errors_are_cnncli_errors(tmp_path: Path) -> None:
     assert issubclass(OutputFileError, CnncliError)
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("signal"), "SIGINT") or os.name != "posix", reason="POSIX signals"
+)
+def test_sigint_mid_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
+    """A process interrupted inside atomic_open (Ctrl-C) leaves the old file and no temp file."""
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "out.npy"
+    target.write_bytes(b"old contents")
+    script = (
+        "import sys, time\n"
+        "from cnncli.io import atomic_open\n"
+        f"with atomic_open({str(target)!r}) as fh:\n"
+        "    fh.write(b'x' * 100000)\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(30)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"ready"
+        assert len(_leftovers(tmp_path)) == 1  # the temporary file exists mid-write
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    assert proc.returncode != 0
+    assert target.read_bytes() == b"old contents"
+    assert _leftovers(tmp_path) == []

@@ -1,0 +1,1 @@
+"""Speed and memory of cnncli's engine side by side with PyTorch: ``python -m benchmarks.run``."""

@@ -1,0 +1,49 @@
+"""``cnncli models``: the built-in networks with their input size and parameter count."""
+
+from __future__ import annotations
+
+import typer
+
+from cnncli.cli.main import app
+
+
+@app.command(rich_help_panel="Whole networks")
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List the model zoo: name, description, default input, parameters."""
+    import json
+
+    from rich.table import Table
+
+    from cnncli.nn import zoo
+    from cnncli.render.console import make_console
+
+    rows = []
+    for name, entry in zoo.ZOO.items():
+        net = zoo.build(name)
+        rows.append(
+            {
+                "name": name,
+                "description": entry.description,
+                "input": list(entry.input_shape),
+                "num_classes": entry.num_classes,
+                "params": net.num_params(),
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(
+        title="Built-in models (cnncli shapes NAME, cnncli forward -m NAME)", title_justify="left"
+    )
+    table.add_column("Name", no_wrap=True, style="bold")
+    table.add_column("Description")
+    table.add_column("Input", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    for row in rows:
+        c, h, w = zoo.ZOO[str(row["name"])].input_shape
+        table.add_row(
+            str(row["name"]), str(row["description"]), f"{c}x{h}x{w}", f"{row['params']:,}"
+        )
+    make_console().print(table)

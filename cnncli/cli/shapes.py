@@ -1,0 +1,129 @@
+"""``cnncli shapes MODEL|SPEC``: a network's shapes, parameters, MACs and receptive fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cnncli.cli.main import app
+
+
+@app.command(rich_help_panel="Whole networks")
+def shapes(
+    model: str = typer.Argument(
+        ..., help="A built-in model (see `cnncli models`) or a .toml/.json spec."
+    ),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Input size CxHxW (default: the model's own)."
+    ),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size N."),
+    depth: int | None = typer.Option(
+        None, "--depth", "-d", min=0, help="Show nested blocks down to this depth (default: all)."
+    ),
+    formulas: bool = typer.Option(
+        False, "--formulas", help="Show each output-size formula with its numbers."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Also write the rows to FILE.csv or FILE.json."
+    ),
+    max_memory: str | None = typer.Option(
+        None, "--max-memory", help="Refuse networks whose forward pass would need more (e.g. 2G)."
+    ),
+) -> None:
+    """Shapes, parameters, MACs and receptive fields of every layer, computed without data."""
+    import json
+
+    from cnncli.errors import ShapeError
+    from cnncli.nn import resources
+    from cnncli.nn.spec import load_model, parse_input_shape
+    from cnncli.nn.summary import summarize
+    from cnncli.render.console import make_console
+    from cnncli.render.summary import merge_axes, render_summary
+
+    override = parse_input_shape(input) if input else None
+    net, declared = load_model(model, override)
+    chw = override or declared
+    if chw is None:
+        from cnncli.errors import SpecError
+
+        raise SpecError(
+            f"{model}: no input size; give --input CxHxW or put input = [C, H, W] in the spec"
+        )
+    summary = summarize(net, chw, batch)
+    summary.model = net.title
+    needed = resources.estimate(net, summary)
+    limit = resources.parse_size(max_memory) if max_memory else None
+    if limit is not None:
+        resources.check_memory(needed, limit, f"{net.title} at input {summary.input_shape}")
+    if output is not None:
+        from cnncli.io import check_output_path
+
+        check_output_path(output, [model])
+        _write_rows(output, summary)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        console = make_console()
+        console.print(render_summary(summary, depth, formulas, limit, console.width))
+        if limit is None and needed.total > resources.default_limit():
+            make_console(stderr=True).print(
+                f"note: a forward pass would need about {needed.describe()}, more than half "
+                "of the memory available now; `cnncli forward` would refuse it"
+            )
+    if summary.failure is not None:
+        f = summary.failure
+        raise ShapeError(
+            f"layer {f.name} ({f.type}) does not fit its input {tuple(f.input_shape)}: {f.message}",
+            hint="; ".join(merge_axes(f.formulas)) or f.hint,
+        )
+
+
+def _write_rows(path: Path, summary: object) -> None:
+    """Write the summary as CSV (one row per layer) or JSON, atomically."""
+    import csv
+    import io
+    import json
+
+    from cnncli.errors import OutputFileError
+    from cnncli.io.write import atomic_write_bytes
+    from cnncli.nn.summary import Summary
+
+    assert isinstance(summary, Summary)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        data = json.dumps(summary.to_dict(), indent=2).encode()
+    elif suffix == ".csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        cols = [
+            "name",
+            "type",
+            "depth",
+            "kernel",
+            "stride",
+            "padding",
+            "dilation",
+            "output_shape",
+            "params",
+            "macs",
+            "receptive_field",
+            "jump",
+        ]
+        writer.writerow(cols)
+        for rec in summary.layers:
+            d: dict[str, Any] = rec.to_dict()
+            writer.writerow(
+                [
+                    "x".join(str(v) for v in d[c])
+                    if isinstance(d[c], list)
+                    else ("" if d[c] is None else d[c])
+                    for c in cols
+                ]
+            )
+        data = buf.getvalue().encode()
+    else:
+        raise OutputFileError(f"-o must end in .csv or .json, got {path.name!r}")
+    atomic_write_bytes(path, data)

@@ -1,0 +1,67 @@
+"""Run a network forward layer by layer, keeping each layer's output, time and statistics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnncli.nn.layers import Layer, trace
+
+
+@dataclass
+class ForwardRecord:
+    """One leaf layer's call: its output and how long it took."""
+
+    name: str
+    type: str
+    output: np.ndarray
+    seconds: float
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """min / mean / max and the share of exact zeros of the output."""
+        out = self.output
+        if out.size == 0:
+            return {"min": math.nan, "mean": math.nan, "max": math.nan, "zeros": math.nan}
+        return {
+            "min": float(out.min()),
+            "mean": float(out.mean(dtype=np.float64)),
+            "max": float(out.max()),
+            "zeros": float(np.count_nonzero(out == 0)) / out.size,
+        }
+
+
+@dataclass
+class ForwardResult:
+    output: np.ndarray
+    records: list[ForwardRecord]
+    seconds: float
+
+
+def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
+    """``model(x)`` with a record per leaf layer call, in execution order.
+
+    A layer called twice (torchvision's BasicBlock uses its ``relu`` twice) gets
+    ``#2`` after its name the second time, so names stay unique.
+    """
+    import time
+
+    names = {id(layer): path for path, layer in model.named_modules()}
+    records: list[ForwardRecord] = []
+    seen: dict[str, int] = {}
+
+    def tracer(layer: Layer, _x: np.ndarray, out: np.ndarray, seconds: float) -> None:
+        if not layer.is_leaf:
+            return
+        name = names.get(id(layer)) or layer.type_name
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        records.append(ForwardRecord(name, layer.type_name, out, seconds))
+
+    start = time.perf_counter()
+    with trace(tracer):
+        output = model(x)
+    return ForwardResult(output, records, time.perf_counter() - start)

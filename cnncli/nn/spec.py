@@ -1,0 +1,548 @@
+"""Architectures from a file: TOML (tomllib) or JSON specs, validated before anything is built.
+
+A spec is a table with an optional ``input = [C, H, W]`` and an array ``layers``;
+each layer has ``type`` (a PyTorch class name), that class's own argument names
+and an optional ``name``. ``in_channels``, ``in_features``, ``num_features`` and
+``inplanes`` are inferred from the running shape when left out. Containers:
+``Sequential`` (``layers``), ``BasicBlock`` (torchvision's residual block) and
+``Residual`` (``layers`` = main path, optional ``shortcut``, ``relu``). See
+docs/spec-format.md.
+
+Every mistake raises :class:`SpecError` naming the layer (its path, e.g.
+``layers[3]`` or ``layers[2].shortcut[0]``, and its type) and the key. Parsing is
+bounded: files over 1 MB, nesting deeper than 8 containers and more than 10 000
+layers are refused before any work.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
+from cnncli.nn import layers as L  # noqa: N812
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 8
+MAX_LAYERS = 10_000
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TOP_KEYS = {"input", "layers", "name", "description"}
+
+
+@dataclass
+class SpecModel:
+    """A network built from a spec, with the input shape it declares (if any)."""
+
+    model: L.Network
+    input_shape: tuple[int, int, int] | None
+    source: str
+
+
+# ---- value checkers: each returns the clean value or raises _BadValueError(reason) ------------------
+class _BadValueError(Exception):
+    pass
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pos_int(v: Any) -> int:
+    if not _is_int(v):
+        raise _BadValueError(f"must be a positive integer, got {_show(v)}")
+    if v < 1:
+        raise _BadValueError(f"must be at least 1, got {v}")
+    return int(v)
+
+
+def _nonneg_int(v: Any) -> int:
+    if not _is_int(v):
+        raise _BadValueError(f"must be an integer, got {_show(v)}")
+    if v < 0:
+        raise _BadValueError(f"must not be negative, got {v}")
+    return int(v)
+
+
+def _int(v: Any) -> int:
+    if not _is_int(v):
+        raise _BadValueError(f"must be an integer, got {_show(v)}")
+    return int(v)
+
+
+def _pair_of(check: Callable[[Any], int]) -> Callable[[Any], Any]:
+    def inner(v: Any) -> Any:
+        if isinstance(v, list):
+            if len(v) != 2:
+                raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
+            return (check(v[0]), check(v[1]))
+        return check(v)
+
+    return inner
+
+
+def _padding(v: Any) -> Any:
+    if isinstance(v, str):
+        if v.lower() not in ("same", "valid"):
+            raise _BadValueError(
+                f"must be an integer, [h, w], [left, right, top, bottom], 'same' or 'valid', got {_show(v)}"
+            )
+        return v.lower()
+    if isinstance(v, list):
+        if len(v) not in (2, 4):
+            raise _BadValueError(
+                f"must be an integer, [h, w] or [left, right, top, bottom], got {_show(v)}"
+            )
+        return tuple(_nonneg_int(x) for x in v)
+    return _nonneg_int(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _BadValueError(f"must be true or false, got {_show(v)}")
+    return v
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _BadValueError(f"must be a finite number, got {_show(v)}")
+    return float(v)
+
+
+def _prob(v: Any) -> float:
+    x = _float(v)
+    if not 0.0 <= x <= 1.0:
+        raise _BadValueError(f"must be between 0 and 1, got {v}")
+    return x
+
+
+def _positive_float(v: Any) -> float:
+    x = _float(v)
+    if x <= 0:
+        raise _BadValueError(f"must be positive, got {v}")
+    return x
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def inner(v: Any) -> Any:
+        if v is None or v == "none":
+            return None
+        return check(v)
+
+    return inner
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def inner(v: Any) -> str:
+        if not isinstance(v, str) or v not in options:
+            raise _BadValueError(f"must be one of {', '.join(options)}, got {_show(v)}")
+        return v
+
+    return inner
+
+
+def _output_size(v: Any) -> Any:
+    if isinstance(v, list):
+        if len(v) != 2:
+            raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
+        return tuple(None if x is None or x == "none" else _pos_int(x) for x in v)
+    return _pos_int(v)
+
+
+def _show(v: Any) -> str:
+    text = json.dumps(v) if isinstance(v, (str, list, dict, bool)) or v is None else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _false_only(v: Any) -> bool:
+    if _bool(v):
+        raise _BadValueError("true is not supported in a network (its output would be a pair)")
+    return False
+
+
+#: type -> {key: checker}; "required" keys are listed separately.
+SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "Conv2d": {
+        "in_channels": _pos_int,
+        "out_channels": _pos_int,
+        "kernel_size": _pair_of(_pos_int),
+        "stride": _pair_of(_pos_int),
+        "padding": _padding,
+        "dilation": _pair_of(_pos_int),
+        "groups": _pos_int,
+        "bias": _bool,
+        "padding_mode": _choice("zeros", "reflect", "replicate", "circular"),
+    },
+    "MaxPool2d": {
+        "kernel_size": _pair_of(_pos_int),
+        "stride": _optional(_pair_of(_pos_int)),
+        "padding": _pair_of(_nonneg_int),
+        "dilation": _pair_of(_pos_int),
+        "return_indices": _false_only,
+        "ceil_mode": _bool,
+    },
+    "AvgPool2d": {
+        "kernel_size": _pair_of(_pos_int),
+        "stride": _optional(_pair_of(_pos_int)),
+        "padding": _pair_of(_nonneg_int),
+        "ceil_mode": _bool,
+        "count_include_pad": _bool,
+        "divisor_override": _optional(_pos_int),
+    },
+    "AdaptiveAvgPool2d": {"output_size": _output_size},
+    "ReLU": {"inplace": _bool},
+    "LeakyReLU": {"negative_slope": _float, "inplace": _bool},
+    "Sigmoid": {},
+    "Tanh": {},
+    "Softmax": {"dim": _optional(_int)},
+    "Flatten": {"start_dim": _int, "end_dim": _int},
+    "Dropout": {"p": _prob, "inplace": _bool},
+    "Linear": {"in_features": _pos_int, "out_features": _pos_int, "bias": _bool},
+    "BatchNorm2d": {
+        "num_features": _pos_int,
+        "eps": _positive_float,
+        "momentum": _optional(_prob),
+        "affine": _bool,
+        "track_running_stats": _bool,
+        "bias": _bool,
+    },
+    "BasicBlock": {
+        "inplanes": _pos_int,
+        "planes": _pos_int,
+        "stride": _pos_int,
+        "downsample": _bool,
+    },
+    "Sequential": {},
+    "Residual": {"relu": _bool},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Conv2d": ("out_channels", "kernel_size"),
+    "MaxPool2d": ("kernel_size",),
+    "AvgPool2d": ("kernel_size",),
+    "AdaptiveAvgPool2d": ("output_size",),
+    "Linear": ("out_features",),
+    "BasicBlock": ("planes",),
+}
+#: keys holding nested layer lists, per container type.
+NESTED: dict[str, tuple[str, ...]] = {
+    "Sequential": ("layers",),
+    "Residual": ("layers", "shortcut"),
+}
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Read and parse a .toml or .json spec (bounded), returning its top-level table."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputFileError(f"cannot read spec {str(p)!r}: {exc.strerror or exc}") from None
+    if not p.is_file():
+        raise InputFileError(f"spec {str(p)!r} is not a file")
+    if size > MAX_BYTES:
+        raise SpecError(
+            f"spec {p.name!r} is {size:,} bytes; specs are limited to {MAX_BYTES:,} bytes"
+        )
+    try:
+        raw = p.read_bytes()[: MAX_BYTES + 1]
+        text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise InputFileError(f"cannot read spec {str(p)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec {p.name!r} is not UTF-8 text (byte {exc.start})") from None
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise SpecError(f"spec {p.name!r} must end in .toml or .json")
+    return parse_spec_text(text, "json" if suffix == ".json" else "toml", p.name)
+
+
+def parse_spec_text(text: str, fmt: str, source: str = "spec") -> dict[str, Any]:
+    """Parse spec text ('toml' or 'json'); syntax errors become :class:`SpecError`."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"{source} is longer than {MAX_BYTES:,} characters")
+    try:
+        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
+    except RecursionError:
+        raise SpecError(f"{source}: nested too deeply to parse") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: invalid TOML: {exc}") from None
+    except ValueError as exc:  # e.g. JSON integers longer than Python allows
+        raise SpecError(f"{source}: cannot parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the top level must be a table/object with a 'layers' array")
+    return data
+
+
+class _Builder:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.count = 0
+        self.failed: CnncliError | None = None
+
+    def error(
+        self, where: str, typ: str | None, message: str, hint: str | None = None
+    ) -> SpecError:
+        what = f"{where} ({typ})" if typ else where
+        return SpecError(f"{self.source}: {what}: {message}", hint=hint)
+
+    def layers(
+        self, items: Any, where: str, shape: L.Shape | None, depth: int
+    ) -> tuple[list[tuple[str, L.Layer]], L.Shape | None]:
+        if depth > MAX_DEPTH:
+            raise self.error(where, None, f"containers are nested more than {MAX_DEPTH} deep")
+        if not isinstance(items, list):
+            raise self.error(where, None, f"must be an array of layer tables, got {_show(items)}")
+        built: list[tuple[str, L.Layer]] = []
+        names: set[str] = set()
+        for i, item in enumerate(items):
+            self.count += 1
+            if self.count > MAX_LAYERS:
+                raise SpecError(f"{self.source}: more than {MAX_LAYERS:,} layers")
+            here = f"{where}[{i}]"
+            layer, name = self.layer(item, here, shape, depth)
+            if name is None:
+                name = str(i)
+            elif name in names or name.isdigit():
+                raise self.error(here, item.get("type"), f"key 'name': {name!r} is used twice")
+            names.add(name)
+            if layer is None:
+                continue
+            built.append((name, layer))
+            shape = self.advance(layer, shape)
+        return built, shape
+
+    def advance(self, layer: L.Layer, shape: L.Shape | None) -> L.Shape | None:
+        if shape is None or self.failed is not None:
+            return None
+        try:
+            return layer.output_shape(shape)
+        except CnncliError as exc:
+            # The input is too small (or the wrong rank) here: keep building what can be
+            # checked; the summary walk reports this layer with its formula.
+            self.failed = exc
+            return None
+
+    def layer(
+        self, item: Any, where: str, shape: L.Shape | None, depth: int
+    ) -> tuple[L.Layer | None, str | None]:
+        if not isinstance(item, dict):
+            raise self.error(where, None, f"must be a table with a 'type' key, got {_show(item)}")
+        typ = item.get("type")
+        if not isinstance(typ, str):
+            raise self.error(
+                where, None, f"key 'type' is missing or not a string (got {_show(typ)})"
+            )
+        if typ not in SCHEMA:
+            close = difflib.get_close_matches(typ, SCHEMA, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else None
+            raise self.error(
+                where, typ, f"unknown layer type; known types: {', '.join(SCHEMA)}", hint=hint
+            )
+        schema = SCHEMA[typ]
+        nested = NESTED.get(typ, ())
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
+            raise self.error(
+                where,
+                typ,
+                f"key 'name' must be letters, digits and _ (not starting with a digit, "
+                f"at most 64), got {_show(name)}",
+            )
+        args: dict[str, Any] = {}
+        for key, value in item.items():
+            if key in ("type", "name") or key in nested:
+                continue
+            if key not in schema:
+                close = difflib.get_close_matches(key, list(schema) + list(nested), n=2, cutoff=0.6)
+                known = ", ".join(list(schema) + list(nested)) or "none"
+                hint = f"did you mean {', '.join(close)}?" if close else None
+                raise self.error(where, typ, f"unknown key {key!r} (keys: {known})", hint=hint)
+            try:
+                args[key] = schema[key](value)
+            except _BadValueError as bad:
+                raise self.error(where, typ, f"key {key!r} {bad}") from None
+        for key in REQUIRED.get(typ, ()):
+            if key not in args:
+                raise self.error(where, typ, f"key {key!r} is required")
+        if typ in NESTED:
+            return self.container(typ, item, args, where, shape, depth), name
+        self.infer(typ, args, where, shape)
+        if self.failed is not None or (shape is None and self._needs_shape(typ, args)):
+            return None, name
+        try:
+            return L.LAYER_TYPES[typ](**args), name
+        except CnncliError as exc:
+            raise self.error(where, typ, exc.message) from None
+
+    @staticmethod
+    def _needs_shape(typ: str, args: dict[str, Any]) -> bool:
+        key = {
+            "Conv2d": "in_channels",
+            "Linear": "in_features",
+            "BatchNorm2d": "num_features",
+            "BasicBlock": "inplanes",
+        }.get(typ)
+        return key is not None and key not in args
+
+    def infer(self, typ: str, args: dict[str, Any], where: str, shape: L.Shape | None) -> None:
+        """Fill in_channels / in_features / num_features / inplanes, or check them."""
+        key = {
+            "Conv2d": "in_channels",
+            "BatchNorm2d": "num_features",
+            "BasicBlock": "inplanes",
+            "Linear": "in_features",
+        }.get(typ)
+        if key is None or self.failed is not None:
+            return
+        if shape is None:
+            if key not in args:
+                raise self.error(
+                    where,
+                    typ,
+                    f"key {key!r} cannot be inferred: the spec has no input = [C, H, W]",
+                    hint="add input = [C, H, W] to the spec, give --input CxHxW, or set the key",
+                )
+            return
+        if typ == "Linear":
+            have, what = shape[-1], f"the input {tuple(shape)} has {shape[-1]} features"
+        else:
+            if len(shape) != 4:
+                raise self.error(
+                    where,
+                    typ,
+                    f"needs a 4-D input (N, C, H, W), but the input here is {tuple(shape)}",
+                )
+            have, what = shape[1], f"the input {tuple(shape)} has {shape[1]} channels"
+        if key in args and args[key] != have:
+            raise self.error(
+                where, typ, f"key {key!r} is {args[key]} but {what} (channel mismatch)"
+            )
+        args[key] = have
+
+    def container(
+        self,
+        typ: str,
+        item: dict[str, Any],
+        args: dict[str, Any],
+        where: str,
+        shape: L.Shape | None,
+        depth: int,
+    ) -> L.Layer | None:
+        if "layers" not in item:
+            raise self.error(where, typ, "key 'layers' is required (an array of layer tables)")
+        start_failed = self.failed
+        kids, _ = self.layers(item["layers"], f"{where}.layers", shape, depth + 1)
+        main = L.Sequential(*kids)
+        if typ == "Sequential":
+            return main if self.failed is None or start_failed is None else None
+        main_failed = self.failed
+        short_kids: list[tuple[str, L.Layer]] = []
+        if "shortcut" in item:
+            self.failed = start_failed
+            short_kids, _ = self.layers(item["shortcut"], f"{where}.shortcut", shape, depth + 1)
+            self.failed = self.failed or main_failed
+        if self.failed is not None and start_failed is not None:
+            return None
+        return L.Residual(
+            main, L.Sequential(*short_kids) if short_kids else None, args.get("relu", True)
+        )
+
+
+def build_spec(
+    data: dict[str, Any], source: str = "spec", input_shape: tuple[int, int, int] | None = None
+) -> SpecModel:
+    """Validate a parsed spec and build its network (no parameters allocated).
+
+    ``input_shape`` (C, H, W) overrides the spec's own ``input``.
+    """
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise SpecError(
+                f"{source}: unknown top-level key {key!r} (keys: {', '.join(sorted(_TOP_KEYS))})"
+            )
+    declared: tuple[int, int, int] | None = None
+    if "input" in data:
+        value = data["input"]
+        if not isinstance(value, list) or len(value) != 3:
+            raise SpecError(f"{source}: key 'input' must be [C, H, W], got {_show(value)}")
+        try:
+            c, h, w = (_pos_int(v) for v in value)
+            declared = (c, h, w)
+        except _BadValueError as bad:
+            raise SpecError(f"{source}: key 'input' {bad}") from None
+    if "layers" not in data:
+        raise SpecError(f"{source}: key 'layers' is missing (an array of layer tables)")
+    if not data["layers"]:
+        raise SpecError(f"{source}: 'layers' is empty")
+    title = data.get("name", Path(source).stem if source else "Sequential")
+    if not isinstance(title, str):
+        raise SpecError(f"{source}: key 'name' must be a string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(f"{source}: key 'description' must be a string")
+    shape_chw = input_shape or declared
+    shape = (1, *shape_chw) if shape_chw is not None else None
+    builder = _Builder(source)
+    kids, _ = builder.layers(data["layers"], "layers", shape, 1)
+    net = L.Network("Sequential", kids, description or f"architecture from {source}", declared)
+    net.title = title
+    return SpecModel(net, declared, source)
+
+
+def load_spec(path: str | Path, input_shape: tuple[int, int, int] | None = None) -> SpecModel:
+    """Read, validate and build the spec at ``path``."""
+    data = read_spec_file(path)
+    return build_spec(data, Path(path).name, input_shape)
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``"3x224x224"`` (or ``3,224,224``) → (3, 224, 224), each at least 1."""
+    parts = re.split(r"[x×,\s]+", text.strip().lower())
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+        raise ParameterError(f"--input must be CxHxW, e.g. 3x224x224, got {text!r}")
+    c, h, w = (int(p) for p in parts)
+    if min(c, h, w) < 1:
+        raise ParameterError(f"--input sizes must be at least 1, got {text!r}")
+    return (c, h, w)
+
+
+def is_spec_path(text: str) -> bool:
+    """Whether a MODEL argument names a spec file rather than a zoo model."""
+    return text.lower().endswith((".toml", ".json")) or "/" in text or "\\" in text
+
+
+def load_model(
+    model: str, input_shape: tuple[int, int, int] | None = None
+) -> tuple[L.Network, tuple[int, int, int] | None]:
+    """A zoo model or a spec by name/path, and the input (C, H, W) it declares."""
+    from cnncli.nn import zoo
+
+    if is_spec_path(model):
+        spec = load_spec(model, input_shape)
+        return spec.model, spec.input_shape
+    net = zoo.build(model)
+    return net, net.input_shape
+
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_LAYERS",
+    "SpecModel",
+    "build_spec",
+    "is_spec_path",
+    "load_model",
+    "load_spec",
+    "parse_spec_text",
+    "read_spec_file",
+]

@@ -1,0 +1,336 @@
+"""A network's shapes, parameters, MACs and receptive fields, computed from shapes alone.
+
+:func:`summarize` returns plain records (one per module call, in execution order,
+as torchinfo lists them) so that tests assert numbers and the renderers only
+format. Conventions, as torchinfo's:
+
+* params: a leaf's own trainable parameters; a container's row holds the total of
+  everything inside it (totals sum leaves only, so nothing is counted twice);
+* MACs (1 MAC = one multiply-add): ``(weight + bias count) × N × OH × OW`` for
+  convolutions, ``(weight + bias count) × N`` for Linear and BatchNorm2d, 0 for
+  layers without parameters; FLOPs = 2 × MACs;
+* receptive field ``r`` and jump ``j`` per axis:
+  ``r_out = r_in + dilation·(kernel − 1)·j_in``, ``j_out = j_in·stride``
+  (as :func:`cnncli.engine.shapes.receptive_fields`); after a Flatten or Linear
+  every output sees the whole input (shown as ``all``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from cnncli.errors import CnncliError
+from cnncli.nn.layers import BasicBlock, Layer, Residual, RfStep, Sequential, Shape
+
+RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
+
+
+@dataclass
+class LayerRecord:
+    """One row: a module call with its shapes and counts."""
+
+    name: str
+    type: str
+    depth: int
+    is_leaf: bool
+    functional: bool
+    input_shape: Shape
+    output_shape: Shape | None = None
+    kernel: str = ""
+    stride: str = ""
+    padding: str = ""
+    dilation: str = ""
+    params: int = 0
+    trainable_params: int = 0
+    macs: int = 0
+    receptive_field: tuple[int, int] | None = None
+    jump: tuple[int, int] | None = None
+    formulas: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "is_leaf": self.is_leaf,
+            "input_shape": list(self.input_shape),
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "params": self.params,
+            "macs": self.macs,
+            "receptive_field": None if self.receptive_field is None else list(self.receptive_field),
+            "jump": None if self.jump is None else list(self.jump),
+            "formulas": self.formulas,
+        }
+
+
+@dataclass
+class LayerFailure:
+    """The layer whose output size cannot be computed, why, and its arithmetic."""
+
+    name: str
+    type: str
+    input_shape: Shape
+    message: str
+    formulas: list[str] = field(default_factory=list)
+    hint: str | None = None
+
+
+@dataclass
+class Summary:
+    """Every row plus the totals (see the module docstring for the conventions)."""
+
+    model: str
+    input_shape: Shape
+    layers: list[LayerRecord]
+    failure: LayerFailure | None = None
+    itemsize: int = 4
+
+    @property
+    def leaves(self) -> list[LayerRecord]:
+        return [r for r in self.layers if r.is_leaf]
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.params for r in self.leaves)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(r.trainable_params for r in self.leaves)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    total_buffers: int = 0
+
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.leaves)
+
+    @property
+    def total_flops(self) -> int:
+        return 2 * self.total_macs
+
+    @property
+    def output_shape(self) -> Shape | None:
+        if self.failure is not None or not self.layers:
+            return None
+        return self.layers[0].output_shape
+
+    @property
+    def activation_bytes(self) -> int:
+        """Every layer output kept in memory (views such as Flatten cost nothing)."""
+        return self.itemsize * sum(
+            math.prod(r.output_shape)
+            for r in self.leaves
+            if r.output_shape is not None and not r.functional and r.type not in ("Flatten", "view")
+        )
+
+    @property
+    def input_bytes(self) -> int:
+        return self.itemsize * math.prod(self.input_shape)
+
+    @property
+    def param_bytes(self) -> int:
+        return self.itemsize * (self.total_params + self.total_buffers)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "buffers": self.total_buffers,
+            "total_macs": self.total_macs,
+            "total_flops": self.total_flops,
+            "activation_bytes": self.activation_bytes,
+            "param_bytes": self.param_bytes,
+            "input_bytes": self.input_bytes,
+            "layers": [r.to_dict() for r in self.layers],
+        }
+        if self.failure is not None:
+            out["error"] = {
+                "layer": self.failure.name,
+                "type": self.failure.type,
+                "input_shape": list(self.failure.input_shape),
+                "message": self.failure.message,
+                "formulas": self.failure.formulas,
+            }
+        return out
+
+
+class _StopWalkError(Exception):
+    def __init__(self, failure: LayerFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _is_container(layer: Layer) -> bool:
+    return isinstance(layer, (Sequential, BasicBlock, Residual))
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.records: list[LayerRecord] = []
+        self.rf: RF = ((1, 1), (1, 1))
+
+    def walk(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
+        if _is_container(layer):
+            return self._container(layer, name, shape, depth)
+        return self._leaf(layer, name, shape, depth)
+
+    def _leaf(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
+        try:
+            out = layer.output_shape(shape)
+        except CnncliError as exc:
+            raise _StopWalkError(
+                LayerFailure(
+                    name or layer.type_name,
+                    layer.type_name,
+                    shape,
+                    exc.message,
+                    _safe_formulas(layer, shape),
+                    exc.hint,
+                )
+            ) from None
+        params = layer.num_params()
+        geom = layer.geometry()
+        self._advance(layer.rf_step(shape))
+        rec = LayerRecord(
+            name=name or layer.type_name,
+            type=layer.type_name,
+            depth=depth,
+            is_leaf=True,
+            functional=layer.functional,
+            input_shape=shape,
+            output_shape=out,
+            kernel=geom.get("kernel", ""),
+            stride=geom.get("stride", ""),
+            padding=geom.get("padding", ""),
+            dilation=geom.get("dilation", ""),
+            params=params,
+            trainable_params=params,
+            macs=layer.macs(shape, out),
+            receptive_field=None if self.rf is None else self.rf[0],
+            jump=None if self.rf is None else self.rf[1],
+            formulas=_safe_formulas(layer, shape),
+        )
+        self.records.append(rec)
+        return out
+
+    def _advance(self, step: RfStep | None) -> None:
+        if self.rf is None:
+            return
+        if step is None:
+            self.rf = None
+            return
+        (kh, sh, dh), (kw, sw, dw) = step
+        (rh, rw), (jh, jw) = self.rf
+        self.rf = ((rh + dh * (kh - 1) * jh, rw + dw * (kw - 1) * jw), (jh * sh, jw * sw))
+
+    def _container(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
+        rec = LayerRecord(
+            name=name or layer.type_name,
+            type=layer.type_name,
+            depth=depth,
+            is_leaf=False,
+            functional=False,
+            input_shape=shape,
+            params=layer.num_params(),
+            trainable_params=layer.num_params(),
+        )
+        self.records.append(rec)
+        first = len(self.records)
+        prefix = f"{name}." if name else ""
+        kids = dict(layer.children())
+        if isinstance(layer, BasicBlock):
+            rf_in = self.rf
+            out = shape
+            for key in ("conv1", "bn1", "relu", "conv2", "bn2"):
+                out = self.walk(kids[key], prefix + key, out, depth + 1)
+            rf_main = self.rf
+            self.rf = rf_in
+            if layer.downsample is not None:
+                self.walk(layer.downsample, prefix + "downsample", shape, depth + 1)
+            self.rf = _merge_rf(rf_main, self.rf)
+            self._check_block(layer, name, shape)
+            out = self.walk(kids["relu"], prefix + "relu", out, depth + 1)
+        elif isinstance(layer, Residual):
+            rf_in = self.rf
+            out = self.walk(layer.main, prefix + "main", shape, depth + 1)
+            rf_main = self.rf
+            self.rf = rf_in
+            if layer.shortcut is not None:
+                self.walk(layer.shortcut, prefix + "shortcut", shape, depth + 1)
+            self.rf = _merge_rf(rf_main, self.rf)
+            self._check_block(layer, name, shape)
+            if layer.relu is not None:
+                out = self.walk(layer.relu, prefix + "relu", out, depth + 1)
+        else:
+            out = shape
+            for key, child in layer.children():
+                out = self.walk(child, prefix + key, out, depth + 1)
+        rec.output_shape = out
+        rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
+        rec.receptive_field = None if self.rf is None else self.rf[0]
+        rec.jump = None if self.rf is None else self.rf[1]
+        return out
+
+    def _check_block(self, layer: Layer, name: str, shape: Shape) -> None:
+        try:
+            layer.output_shape(shape)
+        except CnncliError as exc:
+            raise _StopWalkError(
+                LayerFailure(
+                    name or layer.type_name, layer.type_name, shape, exc.message, [], exc.hint
+                )
+            ) from None
+
+
+def _merge_rf(a: RF, b: RF) -> RF:
+    if a is None or b is None:
+        return None
+    return ((max(a[0][0], b[0][0]), max(a[0][1], b[0][1])), a[1])
+
+
+def _safe_formulas(layer: Layer, shape: Shape) -> list[str]:
+    try:
+        return layer.formulas(shape)
+    except Exception:  # a formula is an explanation; a shape it cannot explain has no formula
+        return []
+
+
+def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 4) -> Summary:
+    """Shapes, parameters, MACs and receptive fields of ``model`` for one input size.
+
+    ``input_shape`` is (C, H, W) (the batch is prepended) or a full (N, C, H, W).
+    A layer whose output cannot be computed ends the walk: it is recorded in
+    ``Summary.failure`` with its formula, and the rows before it are kept.
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 3:
+        shape = (int(batch), *shape)
+    walker = _Walker()
+    failure = None
+    try:
+        walker.walk(model, "", shape, 0)
+    except _StopWalkError as stop:
+        failure = stop.failure
+    name = model.type_name
+    summary = Summary(name, shape, walker.records, failure, itemsize)
+    summary.total_buffers = (
+        sum(
+            math.prod(s)
+            for k, s in model.expected_state().items()
+            if not k.endswith("num_batches_tracked")
+        )
+        - model.num_params()
+    )
+    return summary

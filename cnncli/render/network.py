@@ -1,0 +1,69 @@
+"""Rich renderables for ``cnncli forward``: the architecture, one row per layer, the top classes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from cnncli.nn.run import ForwardRecord
+
+
+def architecture(model: object) -> Text:
+    """The network as PyTorch's ``print(model)`` shows it."""
+    return Text(repr(model))
+
+
+def _num(v: float) -> str:
+    if math.isnan(v):
+        return "—"
+    return f"{v:.4g}"
+
+
+def forward_table(records: Sequence[ForwardRecord], title: str = "Forward pass") -> Table:
+    """Output shape, min / mean / max, share of zeros and time of every layer call."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("Layer", no_wrap=True)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Output shape", no_wrap=True)
+    for col in ("min", "mean", "max", "zeros", "time"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for rec in records:
+        s = rec.stats
+        zeros = "—" if math.isnan(s["zeros"]) else f"{100 * s['zeros']:.1f}%"
+        table.add_row(
+            rec.name,
+            rec.type,
+            "(" + ", ".join(str(d) for d in rec.output.shape) + ")",
+            _num(s["min"]),
+            _num(s["mean"]),
+            _num(s["max"]),
+            zeros,
+            f"{1000 * rec.seconds:.2f} ms" if rec.type else "",  # the input row has no time
+        )
+    return table
+
+
+def topk_table(
+    probs: Sequence[Sequence[tuple[int, float]]], labels: Sequence[str] | None = None
+) -> Table:
+    """Top-K softmax probabilities per sample: rank, class index, label, probability."""
+    table = Table(
+        title="Top classes (softmax of the output)", title_justify="left", header_style="bold"
+    )
+    table.add_column("Sample", justify="right")
+    table.add_column("Rank", justify="right")
+    table.add_column("Class", justify="right")
+    if labels:
+        table.add_column("Label")
+    table.add_column("Probability", justify="right")
+    for n, rows in enumerate(probs):
+        for rank, (index, p) in enumerate(rows, start=1):
+            cells = [str(n) if rank == 1 else "", str(rank), str(index)]
+            if labels:
+                cells.append(labels[index] if index < len(labels) else "")
+            cells.append(f"{p:.6f}")
+            table.add_row(*cells)
+    return table

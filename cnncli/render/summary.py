@@ -1,0 +1,237 @@
+"""Rich renderables for a network summary (``cnncli shapes``); formatting only, no arithmetic
+beyond unit scaling."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from cnncli.nn.summary import LayerRecord, Summary
+
+
+def human(n: int | float, unit: str = "") -> str:
+    """``1_135_906_176`` → ``1.14 G`` (decimal units, as torchinfo prints MACs)."""
+    value = float(n)
+    for prefix in ("", "k", "M", "G", "T", "P"):
+        if abs(value) < 1000 or prefix == "P":
+            return f"{value:.0f} {unit}".strip() if prefix == "" else f"{value:.2f} {prefix}{unit}"
+        value /= 1000
+    return f"{value:.2f} P{unit}"
+
+
+def human_bytes(n: int | float) -> str:
+    """Bytes in binary units: ``1536`` → ``1.50 KiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{value:.2f} TiB"
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    return "—" if shape is None else "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def _rf_text(r: tuple[int, int] | None) -> str:
+    if r is None:
+        return "all"
+    return str(r[0]) if r[0] == r[1] else f"{r[0]}x{r[1]}"
+
+
+def visible_rows(summary: Summary, depth: int | None) -> list[tuple[LayerRecord, bool]]:
+    """Rows shown at ``depth`` and whether each one's children are hidden (then it shows totals)."""
+    rows = []
+    for rec in summary.layers:
+        if depth is not None and rec.depth > depth:
+            continue
+        collapsed = not rec.is_leaf and depth is not None and rec.depth == depth
+        rows.append((rec, collapsed))
+    return rows
+
+
+def window_text(rec: LayerRecord) -> str:
+    """Kernel, then stride / padding / dilation where they are not 1 / 0 / 1: ``11 s4 p2``."""
+    if not rec.kernel:
+        return ""
+    parts = [rec.kernel]
+    if rec.stride and rec.stride != "1":
+        parts.append(f"s{rec.stride}")
+    if rec.padding and rec.padding != "0":
+        parts.append(f"p{rec.padding}")
+    if rec.dilation and rec.dilation != "1":
+        parts.append(f"d{rec.dilation}")
+    return " ".join(parts)
+
+
+#: Columns a narrow terminal drops first (their values stay in --json and -o).
+_OPTIONAL = (6, 2, 1)  # RF / jump, Kernel, Type
+
+
+def summary_table(
+    summary: Summary, depth: int | None = None, formulas: bool = False, width: int | None = None
+) -> Table:
+    """One row per module call (torchinfo's rows plus kernel, receptive field and formulas).
+
+    Numbers are never cut: when ``width`` (the terminal's) is too small, whole columns are
+    left out (receptive field, then kernel, then type) and the caption says so.
+    """
+    rows = visible_rows(summary, depth)
+    names = [
+        "  " * max(rec.depth - 1, 0) + (f"({rec.name})" if rec.functional else rec.name)
+        for rec, _ in rows
+    ]
+    cells = [
+        _row_cells(rec, collapsed, name, formulas)
+        for (rec, collapsed), name in zip(rows, names, strict=False)
+    ]
+    if summary.failure is not None:
+        f = summary.failure
+        name = "  " * max(_depth_of(summary, f.name) - 1, 0) + f.name
+        failed: list[Text | str] = [
+            Text(name, style="bold red"),
+            Text(f.type, style="bold red"),
+            "",
+            Text("does not fit", style="bold red"),
+            "",
+            "",
+            "",
+        ]
+        if formulas:
+            failed.append("\n".join(merge_axes(f.formulas)))
+        cells.append(failed)
+    headers = [
+        "Layer (state_dict name)",
+        "Type",
+        "Kernel s p d",
+        "Output shape",
+        "Params",
+        "MACs",
+        "RF / jump",
+    ]
+    widths = [max([len(headers[i])] + [len(str(c[i])) for c in cells]) for i in range(7)]
+    keep = list(range(7))
+    dropped: list[str] = []
+    if width is not None:
+        extra = 26 if formulas else 0
+        for i in _OPTIONAL:
+            if sum(widths[k] + 2 for k in keep) + extra <= width:
+                break
+            keep.remove(i)
+            dropped.append(headers[i])
+    caption = (
+        "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
+        "RF: receptive field / jump in input pixels"
+    )
+    if dropped:
+        caption = f"(narrow terminal: {', '.join(dropped)} left out; see --json)"
+    table = Table(
+        title=f"{escape(summary.model)}  input {shape_text(summary.input_shape)}",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption=caption,
+        caption_justify="left",
+    )
+    for i in keep:
+        justify = "right" if i >= 4 else "left"
+        table.add_column(headers[i], justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
+    if formulas:
+        table.add_column("Output size formula", no_wrap=False, min_width=24)
+    for row in cells:
+        table.add_row(*[row[i] for i in keep], *row[7:])
+    return table
+
+
+def _row_cells(rec: LayerRecord, collapsed: bool, name: str, formulas: bool) -> list[Text | str]:
+    show_counts = rec.is_leaf or collapsed
+    cells: list[Text | str] = [
+        Text(name, style="dim" if rec.functional else ""),
+        rec.type,
+        window_text(rec),
+        shape_text(rec.output_shape),
+        (f"{rec.params:,}" if rec.params else "—") if show_counts else "--",
+        (human(rec.macs) if rec.macs else "—") if show_counts else "--",
+        f"{_rf_text(rec.receptive_field)} / {_rf_text(rec.jump)}",
+    ]
+    if formulas:
+        cells.append("\n".join(merge_axes(rec.formulas)))
+    return cells
+
+
+def merge_axes(formulas: list[str]) -> list[str]:
+    """``H_out = …`` and an identical ``W_out = …`` become one ``H_out = W_out = …`` line."""
+    if (
+        len(formulas) == 2
+        and formulas[0].startswith("H_out")
+        and formulas[1].replace("W_out", "H_out", 1) == formulas[0]
+    ):
+        return ["H_out = W_out" + formulas[0][len("H_out") :]]
+    return formulas
+
+
+def _depth_of(summary: Summary, name: str) -> int:
+    return name.count(".") + 1 if name else 1
+
+
+def failure_text(summary: Summary) -> Text:
+    """The failing layer, its input and its arithmetic, for printing under the table."""
+    f = summary.failure
+    if f is None:
+        return Text("")
+    text = Text()
+    text.append(
+        f"✗ {f.name} ({f.type}) cannot take the input {shape_text(f.input_shape)}:\n",
+        style="bold red",
+    )
+    text.append(f"  {f.message}\n")
+    for line in merge_axes(f.formulas):
+        text.append(f"  {line}\n", style="yellow")
+    return text
+
+
+def totals_table(summary: Summary, memory_limit: int | None = None) -> Table:
+    """Totals: parameters, MACs / FLOPs (labelled), memory."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    if summary.failure is not None:
+        table.add_row(Text("Totals of the layers before the failure", style="bold"), "")
+    table.add_row("Total params", f"{summary.total_params:,}")
+    table.add_row("Trainable params", f"{summary.trainable_params:,}")
+    table.add_row("Non-trainable params", f"{summary.non_trainable_params:,}")
+    if summary.total_buffers:
+        table.add_row("Buffers (BatchNorm running statistics)", f"{summary.total_buffers:,}")
+    table.add_row(
+        "MACs (1 MAC = one multiply-add)", f"{summary.total_macs:,} ({human(summary.total_macs)})"
+    )
+    table.add_row("FLOPs (= 2 × MACs)", f"{summary.total_flops:,} ({human(summary.total_flops)})")
+    table.add_row("Input size", human_bytes(summary.input_bytes))
+    table.add_row(
+        "Activation memory (every layer output, float32)", human_bytes(summary.activation_bytes)
+    )
+    table.add_row("Parameter memory (float32)", human_bytes(summary.param_bytes))
+    total = summary.input_bytes + summary.activation_bytes + summary.param_bytes
+    table.add_row("Estimated total", human_bytes(total))
+    if memory_limit is not None:
+        table.add_row("Memory limit (--max-memory)", human_bytes(memory_limit))
+    return table
+
+
+def render_summary(
+    summary: Summary,
+    depth: int | None = None,
+    formulas: bool = False,
+    memory_limit: int | None = None,
+    width: int | None = None,
+) -> RenderableType:
+    """Table, then the failure (if any), then the totals."""
+    parts: list[RenderableType] = [summary_table(summary, depth, formulas, width)]
+    if summary.failure is not None:
+        parts.append(failure_text(summary))
+    parts.append(totals_table(summary, memory_limit))
+    return Group(*parts)
