@@ -105,7 +105,7 @@ def conv(
         notes.append("no -k given: using sobel (sobel-x and sobel-y, two maps)")
     if depthwise and groups != 1:
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
-    weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype)
+    weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype, notes)
     G = C if depthwise else groups
     kernel_labels = list(labels)
     F = weight.shape[0]
@@ -263,7 +263,12 @@ def _kernel_array(spec: str, dtype: Any) -> tuple[list[np.ndarray], list[str]]:
 
 
 def build_weight(
-    specs: list[str], C: int, groups: int, depthwise: bool, dtype: Any
+    specs: list[str],
+    C: int,
+    groups: int,
+    depthwise: bool,
+    dtype: Any,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Stack the -k kernels into one weight (F, C/groups, KH, KW) and a label per map.
 
@@ -321,6 +326,11 @@ def build_weight(
             if a.ndim == 2:
                 slices.append(np.broadcast_to(a, (Cg, *a.shape)))
                 names.append(lab)
+                if Cg > 1 and notes is not None and not any("summed into" in n for n in notes):
+                    notes.append(
+                        f"2-D kernels run over all {Cg} channels and are summed into one map each "
+                        "(--depthwise: a map per channel)"
+                    )
             elif a.ndim == 3:
                 if a.shape[0] != Cg:
                     raise ShapeError(

@@ -224,3 +224,10 @@ def test_closed_stdout_ends_quietly() -> None:
     )
     assert proc.returncode == 0
     assert b"Traceback" not in proc.stderr and proc.stderr == b""
+
+
+def test_dash_output_with_show_draws_on_stderr(cli) -> None:
+    r = cli("pool", "-o", "-", "--show", "table")
+    assert r.code == 0, r.stderr
+    assert r.stdout_bytes.startswith(b"\x93NUMPY")
+    assert "max_pool2d" in r.stderr and "output[0, 0]" in r.stderr
