@@ -326,9 +326,9 @@ def build_weight(
             if a.ndim == 2:
                 slices.append(np.broadcast_to(a, (Cg, *a.shape)))
                 names.append(lab)
-                if Cg > 1 and notes is not None and not any("summed into" in n for n in notes):
+                if Cg > 1 and notes is not None and not any("summed to" in n for n in notes):
                     notes.append(
-                        f"2-D kernels run over all {Cg} channels and are summed into one map each "
+                        f"2-D kernels run over all {Cg} channels, summed to one map each "
                         "(--depthwise: a map per channel)"
                     )
             elif a.ndim == 3:
