@@ -30,6 +30,9 @@ LINES_MAX=12 run cnncli conv samples/shapes.png -k sobel --magnitude -p 1,1,2,0 
 echo "## conv --grad: the seed's three gradients"
 echo
 LINES_MAX=50 run cnncli conv samples/seed_pool.csv -k laplacian -p 1 --grad ones --show table
+echo "## pool --adaptive: PyTorch's bins"
+echo
+LINES_MAX=30 run cnncli pool samples/seed_multichannel.npz --key x --adaptive 3,2 -m avg --channels 1 --explain 1,1,1
 echo "## pad"
 echo
 run cnncli pad -p 1,2,0,1 -m reflect
