@@ -23,7 +23,10 @@ Output size along one axis (see :mod:`cnncli.engine.shapes`)::
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -56,6 +59,16 @@ __all__ = [
 
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
 MAX_PARAMETER = 2**31 - 1
+#: Bytes of input per block of planes in the forward passes (the block's rows stay in cache).
+BLOCK_BYTES = 1 << 18
+#: Threads sharing the blocks of a large forward pooling, and the input size that pays for them.
+THREADS = max(
+    1,
+    min(
+        4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    ),
+)
+THREAD_MIN_BYTES = 1 << 21
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
 
@@ -201,13 +214,21 @@ def _range(a: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
     return a[tuple(index)]
 
 
-def _pool_pass(src: np.ndarray, axis: int, ax: _Axis, op: Ufunc, fill: float) -> np.ndarray:
+def _pool_pass(
+    src: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    op: Ufunc,
+    fill: float,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """One 1-D pooling pass along ``axis``: ``out[o] = op_k src[o*s + k*d - p]``."""
     shape = list(src.shape)
     shape[axis] = ax.OL
     full = [t for t in ax.taps if t[1] == 0 and t[2] == ax.OL]
     rest = [t for t in ax.taps if not (t[1] == 0 and t[2] == ax.OL)]
-    out = np.empty(shape, dtype=src.dtype)
+    if out is None:
+        out = np.empty(shape, dtype=src.dtype)
     if len(full) >= 2:
         op(
             _view(src, axis, full[0][3], ax.OL, ax.stride),
@@ -223,6 +244,72 @@ def _pool_pass(src: np.ndarray, axis: int, ax: _Axis, op: Ufunc, fill: float) ->
         sub = _range(out, axis, lo, hi)
         op(sub, _view(src, axis, first, hi - lo, ax.stride), out=sub)
     return out
+
+
+def _two_passes(x: np.ndarray, ah: _Axis, aw: _Axis, op: Ufunc, fill: float) -> np.ndarray:
+    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes."""
+    return _by_planes(
+        lambda block: _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill),
+        (ah.OL, aw.OL),
+        x.dtype,
+        x,
+    )
+
+
+def _by_planes(
+    fn: Callable[..., np.ndarray], out_hw: tuple[int, int], dtype: Any, *arrays: np.ndarray
+) -> np.ndarray:
+    """``fn(*arrays)`` for (N, C, ·, ·) arrays, computed a block of planes at a time.
+
+    Every op here treats the N·C planes independently.  Blocks of about
+    :data:`BLOCK_BYTES` keep the intermediate rows in cache (a third less time
+    than whole-array passes), and the blocks are shared among :data:`THREADS`
+    threads (NumPy releases the GIL inside each call).
+    """
+    N, C = arrays[0].shape[:2]
+    planes = N * C
+    plane_bytes = max(a[0, 0].nbytes for a in arrays)
+    plane_bytes = max(plane_bytes, out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize, 1)
+    per = max(1, BLOCK_BYTES // plane_bytes)
+    if planes <= per or not all(a.flags.c_contiguous for a in arrays):
+        return fn(*arrays)
+    flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
+    out = np.empty((planes, 1, *out_hw), dtype=dtype)
+
+    def run(first: int, last: int) -> None:
+        for a in range(first, last, per):
+            b = min(a + per, last)
+            out[a:b] = fn(*(f[a:b] for f in flat))
+
+    workers = min(THREADS, -(-planes // per))
+    if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
+        run(0, planes)
+    else:
+        cuts = [planes * i // workers for i in range(workers + 1)]
+        jobs = [_executor().submit(run, a, b) for a, b in itertools.pairwise(cuts)]
+        for job in jobs:
+            job.result()
+    return out.reshape(N, C, *out_hw)
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cnncli-pool")
+    return _EXECUTOR
+
+
+def _forget_executor() -> None:
+    # A forked child has none of the parent's threads: it must start its own pool.
+    global _EXECUTOR
+    _EXECUTOR = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
 
 
 def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:
@@ -416,9 +503,7 @@ def max_pool2d(
         return _unbatch(out, unbatched), _unbatch(index, unbatched)
     ah, aw = _axes(geom)
     # H first: its views have contiguous rows, and it shrinks what the W pass reads.
-    rows = _pool_pass(x, 2, ah, np.maximum, -np.inf)
-    out = _pool_pass(rows, 3, aw, np.maximum, -np.inf)
-    return _unbatch(out, unbatched)
+    return _unbatch(_two_passes(x, ah, aw, np.maximum, -np.inf), unbatched)
 
 
 @_half_in_single
@@ -447,6 +532,16 @@ def max_pool2d_backward(
 
 
 def _max_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any) -> np.ndarray:
+    """dx of a max pooling, by blocks of planes (see :func:`_max_backward_block`)."""
+    g = np.ascontiguousarray(g, dtype=dtype)
+    return _by_planes(
+        lambda gb, xb: _max_backward_block(gb, xb, geom, dtype), (geom.H, geom.W), dtype, g, x
+    )
+
+
+def _max_backward_block(
+    g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
+) -> np.ndarray:
     """dx of a max pooling: the adjoint of its two passes.
 
     Each gradient goes to the row its window chose, then along that row to the
@@ -532,8 +627,7 @@ def avg_pool2d(
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), x.dtype)
     ah, aw = _axes(geom)
-    rows = _pool_pass(x, 2, ah, np.add, 0.0)
-    out = _pool_pass(rows, 3, aw, np.add, 0.0)
+    out = _two_passes(x, ah, aw, np.add, 0.0)
     np.divide(out, divisor, out=out, casting="unsafe")
     return _unbatch(out, unbatched)
 
@@ -562,8 +656,12 @@ def avg_pool2d_backward(
     divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), dtype)
     ah, aw = _axes(geom)
     scaled = np.divide(g, divisor, dtype=dtype)
-    rows = _pool_pass_backward(scaled, 3, aw)
-    dx = _pool_pass_backward(rows, 2, ah)
+    dx = _by_planes(
+        lambda block: _pool_pass_backward(_pool_pass_backward(block, 3, aw), 2, ah),
+        (geom.H, geom.W),
+        dtype,
+        scaled,
+    )
     return _unbatch(dx, unbatched)
 
 
@@ -723,7 +821,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     geom = _adaptive_geometry(x, OH, OW)
     if geom is not None:
         ah, aw = _axes(geom)
-        sums = _pool_pass(_pool_pass(x, 2, ah, np.add, 0.0), 3, aw, np.add, 0.0)
+        sums = _two_passes(x, ah, aw, np.add, 0.0)
         return _unbatch(np.divide(sums, geom.KH * geom.KW, out=sums, casting="unsafe"), unbatched)
     H, W = x.shape[2:]
     hs, he = _bins(H, OH)
@@ -786,8 +884,7 @@ def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: boo
     geom = _adaptive_geometry(x, OH, OW)
     if geom is not None and not return_indices:
         ah, aw = _axes(geom)
-        rows = _pool_pass(x, 2, ah, np.maximum, -np.inf)
-        return _unbatch(_pool_pass(rows, 3, aw, np.maximum, -np.inf), unbatched)
+        return _unbatch(_two_passes(x, ah, aw, np.maximum, -np.inf), unbatched)
     out, index = _adaptive_max(x, OH, OW)
     if return_indices:
         return _unbatch(out, unbatched), _unbatch(index, unbatched)

@@ -204,3 +204,22 @@ def test_bad_options_are_parameter_errors(tmp_path: Path) -> None:
         load_tensor(path, dtype="int8")
     with pytest.raises(ParameterError, match="layout"):
         load_tensor(path, layout="whc")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "LA", "L", "1"])
+def test_gray_gives_one_channel_for_every_mode(
+    tmp_path: Path, rgb_pixels: np.ndarray, mode: str
+) -> None:
+    rgb = Image.fromarray(rgb_pixels, "RGB")
+    img = rgb.quantize(colors=16) if mode == "P" else rgb.convert(mode)
+    path = _save(img, tmp_path / ("g.jpg" if mode == "CMYK" else "g.png"))
+    loaded = load_tensor(path, gray=True)
+    assert loaded.array.shape == (1, 1, 5, 7)
+    with Image.open(path) as reread:
+        base = reread.convert("RGBA").convert("RGB") if mode in ("RGBA", "LA") else reread
+        expected = (
+            np.asarray(base.convert("RGB").convert("L"))
+            if mode != "1"
+            else np.asarray(reread.convert("L"))
+        )
+    np.testing.assert_array_equal(loaded.array[0, 0], expected)
