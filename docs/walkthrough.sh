@@ -5,7 +5,6 @@ export COLUMNS=100 NO_COLOR=1
 run() { echo '```console'; echo "\$ $*"; eval "$@" 2>&1 | sed 's/[ ]*$//' | head -${LINES_MAX:-40}; echo '```'; echo; }
 cd "$(dirname "$0")/.."
 cnncli() { python -m cnncli "$@"; }
-python -c "import numpy as np; z = np.load('samples/seed_multichannel.npz'); np.save('/tmp/seed_w.npy', z['weight'])"
 export -f cnncli
 echo "# cnncli tensor commands: a terminal walk-through"
 echo
@@ -23,7 +22,7 @@ echo
 LINES_MAX=30 run cnncli conv
 echo "## conv: the seed's multi-channel example, one cell step by step"
 echo
-LINES_MAX=60 run cnncli conv samples/seed_multichannel.npz --key x -k /tmp/seed_w.npy -b 1,0 -s 2 --explain 0,1,1 --show none
+LINES_MAX=60 run cnncli conv samples/seed_multichannel.npz --key x -k samples/seed_multichannel.npz:weight -b 1,0 -s 2 --explain 0,1,1 --show none
 echo "## conv: padding by name, a bank of kernels, the edge image"
 echo
 LINES_MAX=12 run cnncli conv samples/shapes.png -k sobel --magnitude -p 1,1,2,0 --pad-mode replicate --show stats
