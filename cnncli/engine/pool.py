@@ -44,6 +44,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 
 from cnncli.engine._checks import as_float_array, result_dtype
+from cnncli.engine.conv import num_threads
 from cnncli.engine.shapes import (
     IntOrPair,
     Pool2dGeometry,
@@ -72,8 +73,9 @@ __all__ = [
 MAX_PARAMETER = 2**31 - 1
 #: Bytes per block of planes (the block's intermediate rows stay in cache).
 BLOCK_BYTES = 1 << 18
-#: Threads sharing the blocks of a large pooling, and the input size that pays for them.
-THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine.conv.num_threads`,
+#: which honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
+THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
@@ -281,8 +283,8 @@ def _by_planes(
 
     Every op here treats the N·C planes independently.  Blocks of about
     :data:`BLOCK_BYTES` keep the intermediate rows in cache (a third less time
-    than whole-array passes), and the blocks are shared among :data:`THREADS`
-    threads (NumPy releases the GIL inside each call).
+    than whole-array passes), and the blocks are shared among the engine's threads
+    (NumPy releases the GIL inside each call).
     """
     N, C = arrays[0].shape[:2]
     planes = N * C
@@ -299,25 +301,29 @@ def _by_planes(
             b = min(a + per, last)
             out[a:b] = fn(*(f[a:b] for f in flat))
 
-    workers = min(THREADS, -(-planes // per))
+    workers = min(THREADS or num_threads(), -(-planes // per))
     if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
         run(0, planes)
     else:
         cuts = [planes * i // workers for i in range(workers + 1)]
-        jobs = [_executor().submit(run, a, b) for a, b in itertools.pairwise(cuts)]
+        jobs = [_executor(workers).submit(run, a, b) for a, b in itertools.pairwise(cuts)]
         for job in jobs:
             job.result()
     return out.reshape(N, C, *out_hw)
 
 
-_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A thread pool of at least ``workers`` threads, kept between calls."""
     global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cnncli-pool")
-    return _EXECUTOR
+    if _EXECUTOR is None or _EXECUTOR[1] < workers:
+        if _EXECUTOR is not None:
+            _EXECUTOR[0].shutdown(wait=False)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnncli-pool")
+        _EXECUTOR = (pool, workers)
+    return _EXECUTOR[0]
 
 
 def _forget_executor() -> None:
