@@ -15,7 +15,12 @@ The general path gathers every receptive field with a strided view of the
 channels-last (NHWC) padded input ("im2col") and multiplies it with the weights
 in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
 depthwise and single-channel kernels (one input channel per group) are
-shift-and-add over the KH*KW taps, in row tiles that stay in cache.  The
+shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
+separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
+by ``CHUNK_BYTES`` (256 MiB; larger ones are built in chunks of batch items or
+output rows, with the same results), and the shift-and-add tiles, which BLAS
+does not parallelise for us, run on :func:`num_threads` threads, since NumPy
+releases the GIL inside its loops.  The
 teaching version, literal loops over the same formulas, is
 :mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
 the tests hold the two equal to each other and to PyTorch.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -33,7 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
-from cnncli.errors import ParameterError, ShapeError
+from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -86,6 +92,31 @@ class _Args:
             self.zero_pads = self.pads
 
 
+#: Refuse outright an output or padded input larger than this (bytes); NumPy could not
+#: allocate it and would fail with its own error.
+MAX_ARRAY_BYTES = 2**40
+
+
+@contextmanager
+def _memory_guard(a: _Args, op: str) -> Iterator[None]:
+    """Turn an impossible allocation into :class:`ResourceLimitError` naming the sizes."""
+    g = a.geom
+    out_bytes = g.N * g.F * g.OH * g.OW * a.ct.itemsize
+    left, right, top, bottom = a.pads
+    in_bytes = g.N * g.C * (g.H + top + bottom) * (g.W + left + right) * a.ct.itemsize
+    what = (
+        f"{op} of input {(g.N, g.C, g.H, g.W)} with weight {(g.F, g.C // g.groups, g.KH, g.KW)} "
+        f"(output {(g.N, g.F, g.OH, g.OW)}: {out_bytes / 2**20:.0f} MiB, padded input "
+        f"{in_bytes / 2**20:.0f} MiB)"
+    )
+    if max(out_bytes, in_bytes) > MAX_ARRAY_BYTES:
+        raise ResourceLimitError(f"{what} is too large to compute")
+    try:
+        yield
+    except MemoryError:
+        raise ResourceLimitError(f"{what} needs more memory than is available") from None
+
+
 def conv2d(
     input: np.ndarray,
     weight: np.ndarray,
@@ -108,7 +139,7 @@ def conv2d(
     """
     a = _Args(input, weight, bias, stride, padding, dilation, groups, padding_mode)
     # inf and NaN propagate as in PyTorch, without NumPy's warnings about them.
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d"):
         return _conv2d(a)
 
 
@@ -153,8 +184,17 @@ def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads) and nhwc.flags.c_contiguous:
         return nhwc
     xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    xp[:, top : top + H, left : left + W, :] = nhwc
+    _copy(xp[:, top : top + H, left : left + W, :], nhwc)
     return xp
+
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` (one place for the im2col gathers and layout copies).
+
+    Splitting these memory-bound copies over threads was measured: no gain next to
+    OpenBLAS's own threads on this 2-core machine, so they stay on one thread.
+    """
+    dst[...] = src
 
 
 def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
@@ -196,18 +236,25 @@ def _conv_gemm(
     windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
     wk = _group_weights(w, g)  # (G, Fg, K)
     out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
-        M = (n1 - n0) * (o1 - o0) * g.OW
-        direct = g.groups == 1 and n1 - n0 == 1 and o0 == 0 and o1 == g.OH
+        nn, no = n1 - n0, o1 - o0
+        M = nn * no * g.OW
+        direct = g.groups == 1 and nn == 1 and o0 == 0 and o1 == g.OH
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
-            cols = windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg].reshape(M, K)
+            cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             if direct:  # one item, whole image: the product is already NCHW
-                np.matmul(wk[gi], cols.T, out=out[n0].reshape(g.F, M))
+                np.matmul(wk[gi], cols2.T, out=out[n0].reshape(g.F, M))
                 continue
-            res = np.matmul(wk[gi], cols.T)  # (Fg, M)
-            out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :] = res.reshape(
-                fg, n1 - n0, o1 - o0, g.OW
-            ).transpose(1, 0, 2, 3)
+            res = np.matmul(wk[gi], cols2.T)  # (Fg, M)
+            _copy(
+                out[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :],
+                res.reshape(fg, nn, no, g.OW).transpose(1, 0, 2, 3),
+            )
     return out
 
 
@@ -464,22 +511,22 @@ def conv2d_backward(
         )
     dtype = np.result_type(a.dtype, gy.dtype)
     ct = np.dtype(np.float32) if dtype == np.float16 else dtype
-    gy = gy.astype(ct, copy=False)
-    x = a.x.astype(ct, copy=False)
-    w = a.w.astype(ct, copy=False)
-    db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+        gy = gy.astype(ct, copy=False)
+        x = a.x.astype(ct, copy=False)
+        w = a.w.astype(ct, copy=False)
+        db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
         if g.groups == g.C:
             dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
         else:
             dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
-    # Non-zero modes padded the input by copying cells: fold those gradients back.
-    dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
-    return (
-        np.ascontiguousarray(dx, dtype=dtype),
-        np.ascontiguousarray(dw, dtype=dtype),
-        db,
-    )
+        # Non-zero modes padded the input by copying cells: fold those gradients back.
+        dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
+        return (
+            np.ascontiguousarray(dx, dtype=dtype),
+            np.ascontiguousarray(dw, dtype=dtype),
+            db,
+        )
 
 
 def _backward_gemm(
@@ -499,12 +546,17 @@ def _backward_gemm(
     wk = _group_weights(w, g)  # (G, Fg, K)
     dwk = np.zeros_like(wk)
     dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
         M = nn * no * g.OW
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
             csl = slice(gi * cg, (gi + 1) * cg)
-            cols = windows[n0:n1, o0:o1, :, :, :, csl].reshape(M, K)
+            cols6 = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols6, windows[n0:n1, o0:o1, :, :, :, csl])
+            cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gy[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :].transpose(1, 0, 2, 3)
             gch = gch.reshape(fg, M)  # (Fg, M); copies when N > 1
             dwk[gi] += gch @ cols

@@ -34,15 +34,18 @@ Backward: every output cell is a copy of one input cell (or the constant), so
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from cnncli.engine._checks import as_float_array
-from cnncli.errors import ParameterError, ShapeError
+from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PAD_MODES = ("constant", "zeros", "reflect", "symmetric", "replicate", "circular")
+#: Refuse outright a padded array larger than this (bytes).
+MAX_ARRAY_BYTES = 2**40
 
 # One "copy" step of a padded axis: out[dest] = out[src], reversed when flagged.
 # Positions are in padded coordinates; src always lies in the centre (the input).
@@ -154,10 +157,21 @@ def pad(
             copies.append((axis, _axis_copies(x.shape[axis], before, after, mode, name)))
         shape[axis] += before + after
     fill = 0.0 if mode == "zeros" else value
-    if mode in ("constant", "zeros"):
-        out = np.full(shape, fill, dtype=x.dtype)
-    else:
+    nbytes = math.prod(shape) * x.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise ResourceLimitError(
+            f"padding {tuple(x.shape)} by {amounts} gives {tuple(shape)}: "
+            f"{nbytes / 2**20:.0f} MiB is too large"
+        )
+    try:
         out = np.empty(shape, dtype=x.dtype)
+    except MemoryError:
+        raise ResourceLimitError(
+            f"padding {tuple(x.shape)} by {amounts} gives {tuple(shape)}: "
+            f"{nbytes / 2**20:.0f} MiB, more memory than is available"
+        ) from None
+    if mode in ("constant", "zeros"):
+        out.fill(fill)
     centre: list[Any] = [slice(None)] * x.ndim
     for axis, before, _after, _ in axes:
         centre[axis] = slice(before, before + x.shape[axis])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.shapes import conv2d_geometry
-from cnncli.errors import CnncliError, ParameterError, ShapeError
+from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.parity import assert_close, numerical_gradient
 
 conv_module = importlib.import_module("cnncli.engine.conv")
@@ -40,6 +40,29 @@ def torch_conv2d(
     symmetric ones); other modes use nn.Conv2d's own ``padding_mode``.
     """
     torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    # These tensors are tiny: one thread avoids OpenMP start-up and spinning on a busy machine.
+    torch.set_num_threads(1)
+    try:
+        return _torch_conv2d(
+            torch, x, w, b, stride, padding, dilation, groups, padding_mode, grad_output
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_conv2d(
+    torch: Any,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    grad_output: np.ndarray | None,
+) -> tuple[Any, ...]:
     F = torch.nn.functional
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
@@ -352,6 +375,18 @@ W = np.zeros((4, 3, 3, 3))
             ["reflect", "(5, 5)", "size 5"],
         ),
         (
+            lambda: conv2d(X, W, padding=2**20),
+            ResourceLimitError,
+            ["conv2d", "(2, 3, 5, 5)", "(4, 3, 3, 3)", str(2**21 + 3), "too large"],
+        ),
+        (
+            lambda: conv2d_backward(
+                np.broadcast_to(0.0, (2, 4, 2**21 + 3, 2**21 + 3)), X, W, padding=2**20
+            ),
+            ResourceLimitError,
+            ["conv2d_backward", "too large"],
+        ),
+        (
             lambda: conv2d_backward(np.zeros((2, 4, 4, 4)), X, W),
             ShapeError,
             ["grad_output", "(2, 4, 4, 4)", "(2, 4, 3, 3)"],
@@ -509,3 +544,32 @@ def test_non_finite_inputs_give_torchs_nan_and_inf(weight: np.ndarray) -> None:
     np.testing.assert_array_equal(np.isneginf(y), np.isneginf(expected))
     finite = np.isfinite(expected)
     assert_close(y[finite], expected[finite])
+
+
+@pytest.mark.parametrize(
+    ("ws", "params"),
+    [
+        ((4, 6, 3, 3), {"padding": 1}),  # im2col + GEMM
+        ((6, 1, 3, 3), {"padding": 1, "groups": 6}),  # shift-and-add, depthwise
+        ((5, 6, 1, 1), {"stride": 2}),  # 1x1 as a matrix product
+    ],
+)
+def test_non_contiguous_inputs(ws: tuple[int, ...], params: dict[str, Any]) -> None:
+    """Views (channels-last memory, strided slices) give the same numbers as copies."""
+    rng = np.random.default_rng(18)
+    nhwc = rng.standard_normal((2, 9, 8, 6))
+    x = nhwc.transpose(0, 3, 1, 2)  # NCHW view of channels-last memory
+    w = rng.standard_normal(ws)[:, :, ::-1, :]
+    b = rng.standard_normal(ws[0])[::-1]
+    y = conv2d(x, w, b, **params)
+    assert_close(y, conv2d(x.copy(), w.copy(), b.copy(), **params), tol=1e-14)
+    (expected,) = torch_conv2d(x.copy(), w.copy(), b.copy(), **params)
+    assert_close(y, expected)
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(
+        conv2d_backward(g[:, :, :, :], x, w, **params),
+        conv2d_backward(g, x.copy(), w.copy(), **params),
+        strict=True,
+    ):
+        assert got is not None and want is not None
+        assert_close(got, want, tol=1e-14)

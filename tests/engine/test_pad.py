@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cnncli.engine import pad as pad_fn
 from cnncli.engine import pad_backward
 from cnncli.engine.pad import PAD_MODES
-from cnncli.errors import CnncliError, ParameterError, ShapeError
+from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.parity import assert_close, numerical_gradient
 
 TORCH_MODES = ("constant", "reflect", "replicate", "circular")
@@ -184,6 +184,11 @@ def test_pad_symmetric_on_full_size_and_circular_on_full_size() -> None:
             ["replicate", "size 0"],
         ),
         (lambda: pad_fn(np.ones((2, 2), dtype=int), (1, 1)), ParameterError, ["int64"]),
+        (
+            lambda: pad_fn(np.ones((2, 2)), (0, 0, 2**40, 1)),
+            ResourceLimitError,
+            ["(2, 2)", str(2**40 + 3), "too large"],
+        ),
         (
             lambda: pad_backward(np.ones((2, 2)), (2, 1)),
             ShapeError,
