@@ -266,14 +266,26 @@ def _pool_pass(
     return out
 
 
-def _two_passes(x: np.ndarray, ah: _Axis, aw: _Axis, op: Ufunc, fill: float) -> np.ndarray:
-    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes."""
-    return _by_planes(
-        lambda block: _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill),
-        (ah.OL, aw.OL),
-        x.dtype,
-        x,
-    )
+def _two_passes(
+    x: np.ndarray,
+    ah: _Axis,
+    aw: _Axis,
+    op: Ufunc,
+    fill: float,
+    divisor: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes.
+
+    With ``divisor`` each block is divided by it while still in cache.
+    """
+
+    def block_fn(block: np.ndarray) -> np.ndarray:
+        out = _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill)
+        if divisor is not None:
+            np.divide(out, divisor, out=out, casting="unsafe")
+        return out
+
+    return _by_planes(block_fn, (ah.OL, aw.OL), x.dtype, x)
 
 
 def _by_planes(
@@ -645,9 +657,7 @@ def avg_pool2d(
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), x.dtype)
     ah, aw = _axes(geom)
-    out = _two_passes(x, ah, aw, np.add, 0.0)
-    np.divide(out, divisor, out=out, casting="unsafe")
-    return _unbatch(out, unbatched)
+    return _unbatch(_two_passes(x, ah, aw, np.add, 0.0, divisor), unbatched)
 
 
 @_half_in_single
@@ -839,8 +849,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     geom = _adaptive_geometry(x, OH, OW)
     if geom is not None:
         ah, aw = _axes(geom)
-        sums = _two_passes(x, ah, aw, np.add, 0.0)
-        return _unbatch(np.divide(sums, geom.KH * geom.KW, out=sums, casting="unsafe"), unbatched)
+        return _unbatch(_two_passes(x, ah, aw, np.add, 0.0, float(geom.KH * geom.KW)), unbatched)
     H, W = x.shape[2:]
     hs, he = _bins(H, OH)
     ws, we = _bins(W, OW)
