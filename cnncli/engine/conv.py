@@ -18,9 +18,9 @@ depthwise and single-channel kernels (one input channel per group) are
 shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
 separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
 by ``CHUNK_BYTES`` (256 MiB; larger ones are built in chunks of batch items or
-output rows, with the same results), and the memory-bound loops that BLAS does
-not parallelise (tiles, im2col gathers, layout copies) run on
-:func:`num_threads` threads, since NumPy releases the GIL inside them.  The
+output rows, with the same results), and the shift-and-add tiles, which BLAS
+does not parallelise for us, run on :func:`num_threads` threads, since NumPy
+releases the GIL inside its loops.  The
 teaching version, literal loops over the same formulas, is
 :mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
 the tests hold the two equal to each other and to PyTorch.
@@ -188,28 +188,13 @@ def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return xp
 
 
-#: Copies smaller than this many elements stay on one thread.
-PARALLEL_MIN_COPY = 2**18
-
-
 def _copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` split along axis 1 over the cores (NumPy copies release the GIL).
+    """``dst[...] = src`` (one place for the im2col gathers and layout copies).
 
-    The gathers of im2col and the layout changes are memory-bound copies that
-    BLAS does not parallelise for us.
+    Splitting these memory-bound copies over threads was measured: no gain next to
+    OpenBLAS's own threads on this 2-core machine, so they stay on one thread.
     """
-    n = min(num_threads(), dst.shape[1])
-    if n <= 1 or dst.size < PARALLEL_MIN_COPY:
-        dst[...] = src
-        return
-    step = -(-dst.shape[1] // n)
-
-    def part(i: int) -> None:
-        dst[:, i : i + step] = src[:, i : i + step]
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        for future in [pool.submit(part, i) for i in range(0, dst.shape[1], step)]:
-            future.result()
+    dst[...] = src
 
 
 def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:

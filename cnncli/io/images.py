@@ -129,6 +129,10 @@ def load_image(
                 f"a {height}×{width} (H×W) image as a {dtype.name} tensor",
             )
             frames = int(getattr(im, "n_frames", 1) or 1)
+            if im.mode in ("RGB", "RGBA") and any(";16" in str(t.args) for t in im.tile):
+                notes.append(
+                    "16 bits per colour channel: Pillow reads the top 8 bits, so values are 0–255"
+                )
             im.load()
             im, orient = _apply_exif(im)
             pixels, depth = _to_pixels(im, gray, notes)

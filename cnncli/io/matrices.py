@@ -38,7 +38,7 @@ def check_ndim_shape(shape: tuple[int, ...], name: str, what: str = "input") -> 
             f"cnncli accepts {ACCEPTED_SHAPES} arrays",
             hint="a 1-D vector of W values can be written as one row: [[v1, v2, ...]]"
             if len(shape) == 1
-            else "use --layout hwc for arrays stored channels-last (H, W, C)"
+            else "reshape it to (N, C, H, W) first, e.g. x.reshape(-1, *x.shape[-3:])"
             if len(shape) > 4
             else None,
         )

@@ -41,7 +41,7 @@ def _input(tmp: Path, shape: tuple[int, ...]) -> str:
 
 SHAPES = st.sampled_from([(3, 3), (1, 5, 4), (2, 2, 6, 6), (1, 1), (3, 1, 7)])
 SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
