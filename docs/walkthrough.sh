@@ -5,7 +5,6 @@ export COLUMNS=100 NO_COLOR=1
 run() { echo '```console'; echo "\$ $*"; eval "$@" 2>&1 | sed 's/[ ]*$//' | head -${LINES_MAX:-40}; echo '```'; echo; }
 cd "$(dirname "$0")/.."
 cnncli() { python -m cnncli "$@"; }
-python -c "import numpy as np; z = np.load('samples/seed_multichannel.npz'); np.save('/tmp/seed_w.npy', z['weight'])"
 export -f cnncli
 echo "# cnncli tensor commands: a terminal walk-through"
 echo
@@ -23,13 +22,16 @@ echo
 LINES_MAX=30 run cnncli conv
 echo "## conv: the seed's multi-channel example, one cell step by step"
 echo
-LINES_MAX=60 run cnncli conv samples/seed_multichannel.npz --key x -k /tmp/seed_w.npy -b 1,0 -s 2 --explain 0,1,1 --show none
+LINES_MAX=60 run cnncli conv samples/seed_multichannel.npz --key x -k samples/seed_multichannel.npz:weight -b 1,0 -s 2 --explain 0,1,1 --show none
 echo "## conv: padding by name, a bank of kernels, the edge image"
 echo
 LINES_MAX=12 run cnncli conv samples/shapes.png -k sobel --magnitude -p 1,1,2,0 --pad-mode replicate --show stats
 echo "## conv --grad: the seed's three gradients"
 echo
 LINES_MAX=50 run cnncli conv samples/seed_pool.csv -k laplacian -p 1 --grad ones --show table
+echo "## pool --adaptive: PyTorch's bins"
+echo
+LINES_MAX=30 run cnncli pool samples/seed_multichannel.npz --key x --adaptive 3,2 -m avg --channels 1 --explain 1,1,1
 echo "## pad"
 echo
 run cnncli pad -p 1,2,0,1 -m reflect

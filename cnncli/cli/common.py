@@ -540,55 +540,21 @@ MaxMemoryOpt = Annotated[
     ),
 ]
 
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``512M``, ``2G``, ``1.5GB`` or ``4096`` (binary units)."""
-    import re
-
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtKMGT]?)(?:i?[bB])?\s*", text)
-    if not match:
-        raise ParameterError(f"--max-memory must be a size such as 512M or 2G, got {text!r}")
-    value = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if not math.isfinite(value) or value < 1:
-        raise ParameterError(f"--max-memory must be at least 1 byte, got {text!r}")
-    return int(value)
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import os
-
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 8 * 1024**3
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
 
 def check_memory(elements: int, itemsize: int, max_memory: str | None, what: str) -> None:
-    """Refuse (ResourceLimitError) work whose buffers hold more than the limit, before allocating."""
-    from cnncli.errors import ResourceLimitError
+    """Refuse (ResourceLimitError) work whose buffers hold more than the limit, before allocating.
 
-    limit = parse_size(max_memory) if max_memory else _available_memory() // 2
+    The limit is ``--max-memory`` or half the memory available now, read as
+    ``cnncli forward`` reads it (:mod:`cnncli.nn.resources`).
+    """
+    from cnncli.errors import ResourceLimitError
+    from cnncli.nn import resources
+
+    limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
     needed = elements * itemsize
     if needed > limit:
         raise ResourceLimitError(
-            f"{what} would need about {_fmt_bytes(needed)} of buffers, more than the limit "
-            f"{_fmt_bytes(limit)}",
+            f"{what} would need about {resources.format_bytes(needed)} of buffers, more than "
+            f"the limit {resources.format_bytes(limit)}",
             hint="use a smaller input, padding or kernel, or raise the limit with --max-memory",
         )

@@ -9,7 +9,7 @@ import typer
 
 from cnncli.cli import common as cm
 from cnncli.cli.main import app
-from cnncli.errors import ParameterError, ShapeError
+from cnncli.errors import InputFileError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +25,8 @@ def conv(
         typer.Option(
             "-k",
             "--kernel",
-            help="Kernel: a name (see `cnncli kernels`), a file (.npy .csv .txt .json) or inline "
+            help="Kernel: a name (see `cnncli kernels`), a file (.npy .csv .txt .json, "
+            "FILE.npz:KEY) or inline "
             "'1,0,-1;2,0,-2;1,0,-1'. Repeat to stack a bank. 2-D: one map summed over channels; "
             "3-D (C, KH, KW): a slice per channel; 4-D (F, C/groups, KH, KW): a whole weight. "
             "Default: sobel.",
@@ -105,7 +106,7 @@ def conv(
         notes.append("no -k given: using sobel (sobel-x and sobel-y, two maps)")
     if depthwise and groups != 1:
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
-    weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype)
+    weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype, notes)
     G = C if depthwise else groups
     kernel_labels = list(labels)
     F = weight.shape[0]
@@ -244,9 +245,21 @@ def _kernel_array(spec: str, dtype: Any) -> tuple[list[np.ndarray], list[str]]:
     text = spec.strip()
     if bank.is_name(text):
         return [k.array(dtype) for k in bank.resolve(text)], [k.name for k in bank.resolve(text)]
-    ext = os.path.splitext(text)[1].lower()
-    if os.path.exists(text) or ext in KERNEL_EXTENSIONS or os.sep in text:
-        arr = np.asarray(cio.load_kernel_file(text, dtype=np.dtype(dtype).name))
+    path, npz_key = text, None
+    if ".npz:" in text.lower():  # FILE.npz:KEY picks one array of an archive
+        cut = text.lower().rindex(".npz:") + 4
+        path, npz_key = text[:cut], text[cut + 1 :]
+    ext = os.path.splitext(path)[1].lower()
+    if os.path.exists(path) or ext in KERNEL_EXTENSIONS or os.sep in path:
+        try:
+            arr = np.asarray(cio.load_kernel_file(path, key=npz_key, dtype=np.dtype(dtype).name))
+        except InputFileError as exc:
+            if ext == ".npz" and npz_key is None and "--key" in exc.message:
+                raise InputFileError(
+                    exc.message.replace("with --key", "with -k FILE.npz:KEY"),
+                    hint=f"for example -k {path}:weight",
+                ) from None
+            raise
         label = os.path.basename(text)
     elif text[:1] in "[-+.0123456789":
         arr = np.asarray(cio.parse_inline_matrix(text, dtype=np.dtype(dtype).name))
@@ -263,7 +276,12 @@ def _kernel_array(spec: str, dtype: Any) -> tuple[list[np.ndarray], list[str]]:
 
 
 def build_weight(
-    specs: list[str], C: int, groups: int, depthwise: bool, dtype: Any
+    specs: list[str],
+    C: int,
+    groups: int,
+    depthwise: bool,
+    dtype: Any,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Stack the -k kernels into one weight (F, C/groups, KH, KW) and a label per map.
 
@@ -321,6 +339,11 @@ def build_weight(
             if a.ndim == 2:
                 slices.append(np.broadcast_to(a, (Cg, *a.shape)))
                 names.append(lab)
+                if Cg > 1 and notes is not None and not any("summed to" in n for n in notes):
+                    notes.append(
+                        f"2-D kernels run over all {Cg} channels, summed to one map each "
+                        "(--depthwise: a map per channel)"
+                    )
             elif a.ndim == 3:
                 if a.shape[0] != Cg:
                     raise ShapeError(

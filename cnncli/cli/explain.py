@@ -44,7 +44,7 @@ class PoolCell:
     """``output[n, c, i, j]`` of max or average pooling taken apart.
 
     window: (KH, KW) values, NaN where the window lies outside the input
-    (padding, or past the edge in ceil mode).  For max: ``chosen`` is the
+    (padding, or past the edge in ceil mode); ``inside`` marks the positions in it.  For max: ``chosen`` is the
     (row, col) input position of the maximum; for avg: value = total / divisor.
     """
 
@@ -56,6 +56,7 @@ class PoolCell:
     rows: list[int]
     cols: list[int]
     window: np.ndarray
+    inside: np.ndarray
     chosen: tuple[int, int] | None
     total: float
     divisor: int
@@ -166,5 +167,35 @@ def pool_cell(
         value = total / divisor
     check_cell(value, engine_value, float(np.nansum(np.abs(window))), x.dtype)
     return PoolCell(
-        mode, n, c, i, j, rows, cols, window, chosen, total, divisor, value, engine_value
+        mode, n, c, i, j, rows, cols, window, inside, chosen, total, divisor, value, engine_value
+    )
+
+
+def adaptive_pool_cell(
+    x: np.ndarray, output: np.ndarray, index: tuple[int, int, int, int], mode: str
+) -> PoolCell:
+    """Recompute ``output[n, c, i, j]`` of adaptive pooling over its bin (PyTorch's bins)."""
+    from cnncli.engine.shapes import adaptive_bins
+
+    n, c, i, j = index
+    OH, OW = output.shape[2], output.shape[3]
+    r0, r1 = adaptive_bins(x.shape[2], OH)[i]
+    c0, c1 = adaptive_bins(x.shape[3], OW)[j]
+    rows, cols = list(range(r0, r1)), list(range(c0, c1))
+    window = x[n, c, r0:r1, c0:c1].astype(np.float64)
+    inside = np.ones(window.shape, dtype=bool)
+    engine_value = float(output[n, c, i, j])
+    chosen = None
+    if mode == "max":
+        flat = int(np.argmax(window))  # the first NaN if any, as PyTorch propagates NaN
+        value = float(window.ravel()[flat])
+        chosen = (rows[flat // len(cols)], cols[flat % len(cols)])
+        total, divisor = value, 1
+    else:
+        total = float(window.sum())
+        divisor = window.size
+        value = total / divisor
+    check_cell(value, engine_value, float(np.nansum(np.abs(window))), x.dtype)
+    return PoolCell(
+        mode, n, c, i, j, rows, cols, window, inside, chosen, total, divisor, value, engine_value
     )

@@ -102,7 +102,13 @@ def forward(
     if weights is not None:
         from cnncli.nn.weights import load_weights
 
-        net.load_state_dict(load_weights(weights, limit))
+        state = load_weights(weights, limit)
+        net.load_state_dict(state)
+        kinds = sorted(
+            {str(v.dtype) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+        )
+        if kinds != ["float32"]:
+            notes.append(f"weights converted from {', '.join(kinds)} to float32")
         weight_note = f"weights from {weights.name}"
     else:
         initialize(net, seed)

@@ -41,6 +41,10 @@ def pool(
     global_: Annotated[
         bool, typer.Option("--global", help="One value per channel over the whole map.")
     ] = False,
+    adaptive: Annotated[
+        str | None,
+        typer.Option("--adaptive", help="Adaptive pooling to this output size: N or H,W."),
+    ] = None,
     explain: Annotated[
         str | None, typer.Option("--explain", help="Show one output cell: I,J or C,I,J.")
     ] = None,
@@ -70,6 +74,8 @@ def pool(
         dtype=dtype, allow_nonfinite=allow_nonfinite,
     )  # fmt: skip
     N, C, H, W = x.shape
+    if global_ and adaptive is not None:
+        raise ParameterError("--global and --adaptive both choose the output size; give one")
     if global_:
         k, st, pd, dl = (H, W), (1, 1), (0, 0), (1, 1)
     else:
@@ -83,60 +89,73 @@ def pool(
         )
     if divisor_override is not None and (mode != "avg" or divisor_override < 1):
         raise ParameterError("--divisor-override needs --mode avg and a value of at least 1")
-    geo = shapes.pool2d_geometry(x.shape, k, st, pd, dl, ceil_mode)
-    padded = N * C * (H + 2 * pd[0]) * (W + 2 * pd[1])
-    windows = N * C * geo.OH * geo.OW * k[0] * k[1]
-    cm.check_memory(2 * (padded + windows), x.itemsize, max_memory, "this pooling")
     fwd: dict[str, Any] = {}
-    if global_:
-        y = engine.global_max_pool2d(x) if mode == "max" else engine.global_avg_pool2d(x)
-        op = f"global_{mode}_pool2d"
-    elif mode == "max":
-        fwd = {
-            "kernel_size": k,
-            "stride": st,
-            "padding": pd,
-            "dilation": dl,
-            "ceil_mode": ceil_mode,
-        }
-        y = engine.max_pool2d(x, **fwd)
-        op = "max_pool2d"
+    formulas: list[str] = []
+    if adaptive is not None:
+        osize = _as_pair(cm.parse_pair(adaptive, "--adaptive"))
+        if min(osize) < 1:
+            raise ParameterError(f"--adaptive output size must be at least 1, got {adaptive}")
+        bins = (shapes.adaptive_bins(H, osize[0]), shapes.adaptive_bins(W, osize[1]))
+        widest = max(b - a for a, b in bins[0]) * max(b - a for a, b in bins[1])
+        cm.check_memory(
+            2 * N * C * osize[0] * osize[1] * widest, x.itemsize, max_memory, "this pooling"
+        )
+        fwd = {"output_size": osize}
+        y = (engine.adaptive_max_pool2d if mode == "max" else engine.adaptive_avg_pool2d)(x, osize)
+        op = f"adaptive_{mode}_pool2d"
+        params = f"output_size {_p(osize)}"
+        formulas = [
+            f"{ax} bins [start, end): start = ⌊i·{size_}/{o}⌋, end = ⌈(i+1)·{size_}/{o}⌉: "
+            + " ".join(f"[{a},{b})" for a, b in axis_bins[:8])
+            + (" …" if len(axis_bins) > 8 else "")
+            for ax, size_, o, axis_bins in (
+                ("H", H, osize[0], bins[0]),
+                ("W", W, osize[1], bins[1]),
+            )
+        ]
     else:
-        fwd = {"kernel_size": k, "stride": st, "padding": pd, "ceil_mode": ceil_mode,
-               "count_include_pad": count_include_pad, "divisor_override": divisor_override}  # fmt: skip
-        y = engine.avg_pool2d(x, **fwd)
-        op = "avg_pool2d"
-
-    header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded, x))
-    params = (
-        "over the whole map"
-        if global_
-        else f"kernel_size {_p(k)}  stride {_p(st)}  padding {_p(pd)}"
-        + (f"  dilation {_p(dl)}" if mode == "max" else "")
-        + f"  ceil_mode {ceil_mode}"
-        + (f"  count_include_pad {count_include_pad}" if mode == "avg" else "")
-        + (f"  divisor_override {divisor_override}" if divisor_override else "")
-    )
-    header.add("op", f"{op}  {params}")
-    header.add(
-        "output",
-        fmt_shape(y.shape),
-        *(
-            []
-            if global_
-            else [
+        geo = shapes.pool2d_geometry(x.shape, k, st, pd, dl, ceil_mode)
+        padded = N * C * (H + 2 * pd[0]) * (W + 2 * pd[1])
+        windows = N * C * geo.OH * geo.OW * k[0] * k[1]
+        cm.check_memory(2 * (padded + windows), x.itemsize, max_memory, "this pooling")
+        if global_:
+            y = engine.global_max_pool2d(x) if mode == "max" else engine.global_avg_pool2d(x)
+            op = f"global_{mode}_pool2d"
+            params = "over the whole map"
+        else:
+            if mode == "max":
+                fwd = {"kernel_size": k, "stride": st, "padding": pd, "dilation": dl,
+                       "ceil_mode": ceil_mode}  # fmt: skip
+                y = engine.max_pool2d(x, **fwd)
+            else:
+                fwd = {"kernel_size": k, "stride": st, "padding": pd, "ceil_mode": ceil_mode,
+                       "count_include_pad": count_include_pad,
+                       "divisor_override": divisor_override}  # fmt: skip
+                y = engine.avg_pool2d(x, **fwd)
+            op = f"{mode}_pool2d"
+            params = (
+                f"kernel_size {_p(k)}  stride {_p(st)}  padding {_p(pd)}"
+                + (f"  dilation {_p(dl)}" if mode == "max" else "")
+                + f"  ceil_mode {ceil_mode}"
+                + (f"  count_include_pad {count_include_pad}" if mode == "avg" else "")
+                + (f"  divisor_override {divisor_override}" if divisor_override else "")
+            )
+            formulas = [
                 shapes.pool_size_formula(H, k[0], st[0], pd[0], dl[0], ceil_mode, "H"),
                 shapes.pool_size_formula(W, k[1], st[1], pd[1], dl[1], ceil_mode, "W"),
             ]
-        ),
-    )
+
+    header = Header(notes=notes)
+    header.add("input", cm.describe_input(loaded, x))
+    header.add("op", f"{op}  {params}")
+    header.add("output", fmt_shape(y.shape), *formulas)
     sections: list[Any] = [out.maps(y, "output")]
     payload: dict[str, Any] = {
         "op": op,
         "parameters": {
             "mode": mode,
             "global": global_,
+            "adaptive": None if adaptive is None else fwd.get("output_size"),
             "kernel_size": k,
             "stride": st,
             "padding": pd,
@@ -150,11 +169,14 @@ def pool(
     }
     save: Any = y
     if explain is not None:
-        from cnncli.cli.explain import pool_cell
+        from cnncli.cli.explain import adaptive_pool_cell, pool_cell
         from cnncli.render.explain import pool_explanation
 
         idx = cm.parse_index(explain, y.shape)
-        cell = pool_cell(x, y, idx, mode, k, st, pd, dl, count_include_pad, divisor_override)
+        if adaptive is not None:
+            cell = adaptive_pool_cell(x, y, idx, mode)
+        else:
+            cell = pool_cell(x, y, idx, mode, k, st, pd, dl, count_include_pad, divisor_override)
         sections.append(pool_explanation(cell, H, W))
         payload["explain"] = {
             "index": idx, "rows": cell.rows, "cols": cell.cols, "window": cell.window,
@@ -162,7 +184,14 @@ def pool(
         }  # fmt: skip
     if grad is not None:
         dy = cm.load_grad(grad, y.shape, x.dtype, input)
-        if global_:
+        if adaptive is not None:
+            back = (
+                engine.adaptive_max_pool2d_backward
+                if mode == "max"
+                else engine.adaptive_avg_pool2d_backward
+            )
+            dx = back(dy, x)
+        elif global_:
             back = (
                 engine.global_max_pool2d_backward
                 if mode == "max"

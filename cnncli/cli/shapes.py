@@ -67,7 +67,7 @@ def shapes(
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         console = make_console()
-        console.print(render_summary(summary, depth, formulas, limit))
+        console.print(render_summary(summary, depth, formulas, limit, console.width))
         if limit is None and needed.total > resources.default_limit():
             make_console(stderr=True).print(
                 f"note: a forward pass would need about {needed.describe()}, more than half "

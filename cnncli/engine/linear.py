@@ -61,8 +61,9 @@ def linear_backward(
     x = x.astype(ct, copy=False)
     w = w.astype(ct, copy=False)
     dx = np.matmul(g, w)
-    g2 = g.reshape(-1, w.shape[0])  # (M, out) with M the product of the leading axes
-    x2 = x.reshape(-1, w.shape[1])  # (M, in)
+    M = math.prod(x.shape[:-1])  # the leading axes as one; explicit, since 'in' may be 0
+    g2 = g.reshape(M, w.shape[0])  # (M, out)
+    x2 = x.reshape(M, w.shape[1])  # (M, in)
     dw = g2.T @ x2
     db = np.sum(g2, axis=0).astype(dtype, copy=False) if bias else None
     return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db

@@ -66,6 +66,11 @@ class _Prepared:
         self.C = C
         self.input_shape = x.shape
         w = None
+        if isinstance(weight, str):
+            raise ParameterError(
+                f"cross_entropy's third argument is the class weight, as in PyTorch, got {weight!r}",
+                hint=f"pass the reduction by name: reduction={weight!r}",
+            )
         if weight is not None:
             w = as_float_array(weight, "weight")
             if w.shape != (C,):

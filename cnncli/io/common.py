@@ -202,8 +202,7 @@ def to_nchw(arr: np.ndarray, layout: str, name: str, notes: list[str]) -> tuple[
     if arr.ndim not in (2, 3, 4):
         raise InputFileError(
             f"{name}: a {arr.ndim}-D array of shape {tuple(arr.shape)} cannot be an input; "
-            "cnncli accepts 2-D (H, W), 3-D (C, H, W) or 4-D (N, C, H, W) arrays",
-            hint="use --layout hwc for arrays stored channels-last (H, W, C)",
+            "cnncli accepts 2-D (H, W), 3-D (C, H, W) or 4-D (N, C, H, W) arrays"
         )
     if arr.size == 0:
         raise InputFileError(

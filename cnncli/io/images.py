@@ -129,9 +129,13 @@ def load_image(
                 f"a {height}×{width} (H×W) image as a {dtype.name} tensor",
             )
             frames = int(getattr(im, "n_frames", 1) or 1)
+            if im.mode in ("RGB", "RGBA") and any(";16" in str(t.args) for t in im.tile):
+                notes.append(
+                    "16 bits per colour channel: Pillow reads the top 8 bits, so values are 0–255"
+                )
             im.load()
             im, orient = _apply_exif(im)
-            pixels, _mode, colour = _to_pixels(im, gray, notes)
+            pixels, depth = _to_pixels(im, gray, notes)
     except CnncliError:
         raise
     except Image.DecompressionBombError as exc:
@@ -172,15 +176,15 @@ def load_image(
         desc_shape = f"{H}×{W}×{C}"
     array = chw[None].astype(dtype)
     if scale == "unit":
-        if colour == "16-bit":
+        if depth == "16-bit":
             array /= dtype.type(65535)
             notes.append("16-bit values scaled to 0–1 (divided by 65535)")
-        elif colour == "float":
+        elif depth == "float":
             notes.append("floating-point image: values kept as stored (--scale unit not applied)")
         else:
             array /= dtype.type(255)
             notes.append("pixel values scaled to 0–1 (divided by 255)")
-    elif colour == "16-bit":
+    elif depth == "16-bit":
         notes.append("16-bit values kept as 0–65535 (use --scale unit for 0–1)")
     check_finite(array, name, allow_nonfinite)
     notes.append(f"image {desc_shape} ({layout}) → tensor {shape_text(array.shape)}")
@@ -237,20 +241,23 @@ def _apply_exif(im: Any) -> tuple[Any, int]:
     return ImageOps.exif_transpose(im), orient
 
 
-def _to_pixels(im: Any, gray: bool, notes: list[str]) -> tuple[np.ndarray, str, str]:
-    """Convert a decoded image to an (H, W) or (H, W, C) array; return (array, mode, colour)."""
+def _to_pixels(im: Any, gray: bool, notes: list[str]) -> tuple[np.ndarray, str]:
+    """Convert a decoded image to an (H, W) or (H, W, C) array; return it and its depth.
+
+    The depth is "8-bit" (0–255), "16-bit" (0–65535) or "float" (values as stored).
+    """
     mode = im.mode
     if mode == "1":
         im = im.convert("L")
         notes.append("binary image (mode 1): pixels are 0 or 255")
-        return np.asarray(im), "L", "binary"
+        return np.asarray(im), "8-bit"
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im).astype(np.int64)
         if mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535):
             notes.append("32-bit integer image: values kept as stored")
-        return arr, mode, "16-bit"
+        return arr, "16-bit"
     if mode == "F":
-        return np.asarray(im, dtype=np.float32), mode, "float"
+        return np.asarray(im, dtype=np.float32), "float"
     if mode == "P":
         has_alpha = "transparency" in im.info or (
             im.palette is not None and im.palette.mode == "RGBA"
@@ -262,32 +269,32 @@ def _to_pixels(im: Any, gray: bool, notes: list[str]) -> tuple[np.ndarray, str, 
             arr = arr[..., :3]
         if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 1], arr[..., 2]):
             notes.append("palette image of grays expanded to grayscale")
-            return arr[..., 0].copy(), "L", "grayscale"
+            return arr[..., 0].copy(), "8-bit"
         if not has_alpha:
             notes.append("palette image expanded to RGB")
-        return _maybe_gray(arr, gray, notes), "RGB" if not gray else "L", "RGB"
+        return _maybe_gray(arr, gray, notes), "8-bit"
     if mode in ("LA", "La", "PA"):
         notes.append(f"alpha channel dropped ({mode} → L)")
         base = im.convert("RGBA").convert("RGB").convert("L") if mode == "PA" else im.getchannel(0)
-        return np.asarray(base), "L", "grayscale"
+        return np.asarray(base), "8-bit"
     if mode == "L":
-        return np.asarray(im), "L", "grayscale"
+        return np.asarray(im), "8-bit"
     if mode in ("RGBA", "RGBa", "RGBX"):
         if mode != "RGBX":
             notes.append(f"alpha channel dropped ({mode} → RGB)")
         rgb = im.convert("RGB") if mode != "RGBa" else im.convert("RGBA").convert("RGB")
-        return _maybe_gray_image(rgb, gray, notes)
+        return _maybe_gray_image(rgb, gray, notes), "8-bit"
     if mode == "RGB":
-        return _maybe_gray_image(im, gray, notes)
+        return _maybe_gray_image(im, gray, notes), "8-bit"
     notes.append(f"{mode} image converted to RGB")
-    return _maybe_gray_image(im.convert("RGB"), gray, notes)
+    return _maybe_gray_image(im.convert("RGB"), gray, notes), "8-bit"
 
 
-def _maybe_gray_image(rgb: Any, gray: bool, notes: list[str]) -> tuple[np.ndarray, str, str]:
+def _maybe_gray_image(rgb: Any, gray: bool, notes: list[str]) -> np.ndarray:
     if gray:
         notes.append("converted to luminance: L = 0.299·R + 0.587·G + 0.114·B (Pillow's L)")
-        return np.asarray(rgb.convert("L")), "L", "grayscale"
-    return np.asarray(rgb), "RGB", "RGB"
+        return np.asarray(rgb.convert("L"))
+    return np.asarray(rgb)
 
 
 def _maybe_gray(arr: np.ndarray, gray: bool, notes: list[str]) -> np.ndarray:

@@ -127,6 +127,10 @@ def load_tensor(
         raise ParameterError(f"layout must be chw or hwc, got {layout!r}")
     scale = check_choice(scale, SCALES, "scale")
     text_limit = MAX_TEXT_BYTES
+    if not os.fspath(source):
+        raise InputFileError(
+            "the input path is empty", hint="give a file name, or - for standard input"
+        )
     if os.fspath(source) == "-":
         data = read_stdin_bytes(stdin, max(text_limit, max_bytes or DEFAULT_MAX_BYTES))
         return _load_bytes(data, lay, key, gray, scale, dt, allow_nonfinite, max_bytes)

@@ -7,10 +7,12 @@ structured and complex dtypes are refused before a byte of data is read.
 
 from __future__ import annotations
 
+import array
 import io
 import json
 import math
 import re
+import warnings
 import zipfile
 from typing import IO, Any
 
@@ -36,7 +38,7 @@ def check_ndim_shape(shape: tuple[int, ...], name: str, what: str = "input") -> 
             f"cnncli accepts {ACCEPTED_SHAPES} arrays",
             hint="a 1-D vector of W values can be written as one row: [[v1, v2, ...]]"
             if len(shape) == 1
-            else "use --layout hwc for arrays stored channels-last (H, W, C)"
+            else "reshape it to (N, C, H, W) first, e.g. x.reshape(-1, *x.shape[-3:])"
             if len(shape) > 4
             else None,
         )
@@ -72,68 +74,119 @@ def _cell_text(cell: str) -> str:
 def parse_text_matrix(data: bytes | str, name: str) -> np.ndarray:
     """Parse a text matrix into float64: (H, W) for one block, (C, H, W) for several.
 
-    Cells are separated by commas, semicolons or whitespace (spaces, tabs;
-    detected once per file); a blank line between blocks starts a new channel; lines starting
-    with ``#`` are comments.  A byte-order mark, CRLF line ends, one trailing
-    separator per row and quotes around numbers are tolerated.
+    Cells are separated by commas, semicolons or whitespace (spaces and tabs),
+    detected once per file; a blank line between blocks starts a new channel;
+    ``#`` starts a comment.  A byte-order mark, CRLF or CR line ends, one
+    trailing separator per row and quotes around numbers are tolerated.  Clean
+    files go through NumPy's C reader; anything it refuses is re-read line by
+    line (about 8 bytes per value, no Python object per cell), which either
+    accepts it or names the line and column at fault.
     """
     text = decode_text(data, name) if isinstance(data, bytes) else data
-    blocks: list[list[tuple[int, str]]] = []
-    current: list[tuple[int, str]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if not s:
-            if current:
-                blocks.append(current)
-                current = []
-            continue
-        if s.startswith("#"):
-            continue
-        current.append((lineno, s))
-    if current:
-        blocks.append(current)
-    if not blocks:
-        raise InputFileError(f"{name}: holds no numbers")
+    sep = _detect_separator(text)
+    fast = _parse_text_fast(text, sep)
+    return fast if fast is not None else _parse_text_slow(text, sep, name)
 
-    rows_text = [s for block in blocks for _, s in block]
-    sep: str | None = None
-    for candidate in (",", ";"):  # otherwise whitespace: spaces and tabs, mixed or not
-        if any(candidate in s for s in rows_text):
-            sep = candidate
-            break
-    channels: list[np.ndarray] = []
-    first_block_line = 0
-    for b, block in enumerate(blocks):
-        width = -1
-        width_line = 0
-        cells: list[str] = []
-        for lineno, s in block:
-            row = _split_row(s, sep)
-            for col, cell in enumerate(row, 1):
-                if not cell:
-                    raise InputFileError(f"{name}: line {lineno}, column {col} is empty")
-            if width < 0:
-                width, width_line = len(row), lineno
-            elif len(row) != width:
-                raise InputFileError(
-                    f"{name}: line {lineno} has {len(row)} values but line {width_line} has {width}",
-                    hint="every row of a matrix needs the same number of values; "
-                    "a blank line starts a new channel",
+
+_BLANK_LINE = re.compile(r"\n[^\S\n]*\n")  # a line of whitespace only, as str.strip() sees it
+
+
+def _parse_text_fast(text: str, sep: str | None) -> np.ndarray | None:
+    """NumPy's loadtxt on each blank-line-separated block, or None when it refuses any.
+
+    Quoted cells always go the line-by-line way: loadtxt accepts unbalanced quotes.
+    """
+    if '"' in text or "'" in text:
+        return None
+    norm = text.replace("\r\n", "\n").replace("\r", "\n")
+    channels = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data" for comment-only blocks
+            for chunk in _BLANK_LINE.split(norm):
+                arr = np.loadtxt(
+                    io.StringIO(chunk),
+                    delimiter=sep,
+                    comments="#",
+                    ndmin=2,
+                    dtype=np.float64,
                 )
-            cells.extend(row)
-        values = _to_numbers(cells, block, width, name)
-        matrix = values.reshape(len(block), width)
+                if arr.size:
+                    channels.append(arr)
+    except Exception:
+        # loadtxt raises ValueError (and others) on anything unusual; the line-by-line
+        # reader decides whether that is an error and words it.
+        return None
+    if not channels or any(c.shape != channels[0].shape for c in channels):
+        return None
+    return channels[0] if len(channels) == 1 else np.stack(channels)
+
+
+def _parse_text_slow(text: str, sep: str | None, name: str) -> np.ndarray:
+    """Parse line by line into compact buffers, naming the line and column of a problem."""
+    channels: list[np.ndarray] = []
+    first_lines: list[int] = []
+    values = array.array("d")
+    rows = width = width_line = 0
+    seen_data = False
+
+    def finish() -> None:
+        matrix = np.frombuffer(values, dtype=np.float64).reshape(rows, width)
         if channels and matrix.shape != channels[0].shape:
             h0, w0 = channels[0].shape
             raise InputFileError(
-                f"{name}: channel {b} (from line {block[0][0]}) is {matrix.shape[0]}×{width} "
-                f"but channel 0 (from line {first_block_line}) is {h0}×{w0}",
+                f"{name}: channel {len(channels)} (from line {width_line}) is {rows}×{width} "
+                f"but channel 0 (from line {first_lines[0]}) is {h0}×{w0}",
                 hint="blank lines separate channels, and every channel must have the same size",
             )
-        if not channels:
-            first_block_line = block[0][0]
         channels.append(matrix)
+        first_lines.append(width_line)
+
+    for lineno, line in enumerate(io.StringIO(text, newline=None), 1):
+        s = line.strip()
+        if not s:
+            if rows:
+                finish()
+                values, rows = array.array("d"), 0
+            continue
+        if s.startswith("#"):
+            continue
+        if "#" in s:
+            s = s.split("#", 1)[0].strip()  # a comment after the numbers
+        row = _split_row(s, sep)
+        if "" in row:
+            raise InputFileError(f"{name}: line {lineno}, column {row.index('') + 1} is empty")
+        if rows == 0:
+            width, width_line = len(row), lineno
+        elif len(row) != width:
+            raise InputFileError(
+                f"{name}: line {lineno} has {len(row)} values but line {width_line} has {width}",
+                hint="every row of a matrix needs the same number of values; "
+                "a blank line starts a new channel",
+            )
+        try:
+            values.extend(map(float, row))
+        except (ValueError, OverflowError):
+            _raise_not_a_number(row, lineno, name, header=not seen_data)
+        rows += 1
+        seen_data = True
+    if rows:
+        finish()
+    if not channels:
+        raise InputFileError(f"{name}: holds no numbers")
     return channels[0] if len(channels) == 1 else np.stack(channels)
+
+
+def _detect_separator(text: str) -> str | None:
+    """',' or ';' if a data line (not a comment) holds one, else None (whitespace)."""
+    for candidate in (",", ";"):
+        if candidate not in text:
+            continue
+        for line in io.StringIO(text, newline=None):
+            s = line.strip()
+            if candidate in s.split("#", 1)[0]:
+                return candidate
+    return None
 
 
 def _split_row(s: str, sep: str | None) -> list[str]:
@@ -151,37 +204,25 @@ def _split_row(s: str, sep: str | None) -> list[str]:
     return out
 
 
-def _to_numbers(
-    cells: list[str], block: list[tuple[int, str]], width: int, name: str
-) -> np.ndarray:
-    try:
-        # Python's float() is faster than NumPy's string conversion, and linear in the
-        # length of a cell (NumPy's is slow on very long cells).
-        return np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
-    except (ValueError, OverflowError):
-        pass
-    values = np.empty(len(cells), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        try:
-            values[i] = float(cell)
-        except (ValueError, OverflowError):
-            lineno = block[i // width][0]
-            hint = None
-            if i < width and len(block) > 1 and not any(_is_number(c) for c in cells[:width]):
-                hint = "remove the header line, or start it with # to make it a comment"
-            raise InputFileError(
-                f"{name}: line {lineno}, column {i % width + 1}: {_cell_text(cell)} is not a number",
-                hint=hint,
-            ) from None
-    return values
-
-
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
         return False
     return True
+
+
+def _raise_not_a_number(row: list[str], lineno: int, name: str, *, header: bool) -> None:
+    for col, cell in enumerate(row, 1):
+        if not _is_number(cell):
+            hint = None
+            if header and not any(_is_number(c) for c in row):
+                hint = "remove the header line, or start it with # to make it a comment"
+            raise InputFileError(
+                f"{name}: line {lineno}, column {col}: {_cell_text(cell)} is not a number",
+                hint=hint,
+            )
+    raise InputFileError(f"{name}: line {lineno}: a value is not a number")
 
 
 # ---------------------------------------------------------------- .npy / .npz
@@ -361,6 +402,30 @@ def _describe(x: object) -> str:
     return type(x).__name__
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def _rectangular_numbers(obj: object, shape: list[int]) -> bool:
+    """Whether ``obj`` is nested lists of exactly ``shape`` holding only ints and floats.
+
+    The innermost rows are checked with ``set(map(type, row))``, which runs in C,
+    so a well-formed file costs little more than ``np.array`` itself.
+    """
+    level = [obj]
+    for size in shape[:-1]:
+        nxt = []
+        for item in level:
+            if type(item) is not list or len(item) != size:
+                return False
+            nxt.extend(item)
+        level = nxt
+    last = shape[-1]
+    for row in level:
+        if type(row) is not list or len(row) != last or not set(map(type, row)) <= _NUMBER_TYPES:
+            return False
+    return True
+
+
 def nested_to_array(obj: object, name: str, what: str = "input") -> np.ndarray:
     """Turn nested JSON lists of numbers into a float64 array of 2 to 4 dimensions."""
     shape: list[int] = []
@@ -371,6 +436,12 @@ def nested_to_array(obj: object, name: str, what: str = "input") -> np.ndarray:
             break
         cur = cur[0]
     check_ndim_shape(tuple(shape), name, what)
+    if _rectangular_numbers(obj, shape):
+        try:
+            return np.array(obj, dtype=np.float64)
+        except OverflowError:
+            raise InputFileError(f"{name}: holds an integer too large for a float") from None
+    # Something is wrong: walk the lists to name the first place at fault.
     flat: list[float] = []
 
     def walk(x: object, depth: int, path: str) -> None:

@@ -412,7 +412,10 @@ class Conv2d(Layer):
         )
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        g = self._geometry(input_shape)
+        try:
+            g = self._geometry(input_shape)
+        except ShapeError as exc:
+            raise _with_formula(exc, self, input_shape) from None
         return (g.N, g.F, g.OH, g.OW)
 
     def macs(self, input_shape: Shape, output_shape: Shape) -> int:
@@ -506,6 +509,15 @@ class Conv2d(Layer):
         return s
 
 
+def _with_formula(exc: ShapeError, layer: Layer, input_shape: Shape) -> ShapeError:
+    """The same error with the failing output-size formula (numbers filled in) as its hint."""
+    try:
+        failing = [f for f in layer.formulas(input_shape) if "< 1" in f]
+    except Exception:  # wrong rank: there is no formula to show
+        failing = []
+    return ShapeError(exc.message, hint="; ".join(failing) or exc.hint)
+
+
 def _pair_text(p: tuple[int, int]) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
 
@@ -596,7 +608,10 @@ class _Pool2d(Layer):
         )
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        g = self._geom(input_shape)
+        try:
+            g = self._geom(input_shape)
+        except ShapeError as exc:
+            raise _with_formula(exc, self, input_shape) from None
         return (g.N, g.C, g.OH, g.OW)
 
     def geometry(self) -> dict[str, str]:

@@ -97,8 +97,8 @@ def pool_explanation(cell: Any, H: int, W: int, label: str = "output") -> Render
     rows = _coords(cell.rows, H)
     cols = _coords(cell.cols, W)
     texts = [
-        "·" if np.isnan(v) else t
-        for v, t in zip(cell.window.ravel().tolist(), fmt_values(cell.window), strict=True)
+        t if ok else "·"
+        for ok, t in zip(cell.inside.ravel().tolist(), fmt_values(cell.window), strict=True)
     ]
     parts: list[RenderableType] = [
         Text(
@@ -115,7 +115,7 @@ def pool_explanation(cell: Any, H: int, W: int, label: str = "output") -> Render
                 style="dim",
             )
         )
-    inside = cell.window[~np.isnan(cell.window)]
+    inside = cell.window[cell.inside]
     if cell.mode == "max":
         r, c = cell.chosen
         parts.append(

@@ -3,6 +3,7 @@ beyond unit scaling."""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -52,69 +53,114 @@ def visible_rows(summary: Summary, depth: int | None) -> list[tuple[LayerRecord,
     return rows
 
 
-def summary_table(summary: Summary, depth: int | None = None, formulas: bool = False) -> Table:
-    """One row per module call (torchinfo's rows plus kernel, receptive field and formulas)."""
-    table = Table(
-        title=f"{escape(summary.model)}  input {shape_text(summary.input_shape)}",
-        title_justify="left",
-        header_style="bold",
-        show_lines=False,
-    )
-    for col, justify in (
-        ("Layer (state_dict name)", "left"),
-        ("Type", "left"),
-        ("Kernel", "right"),
-        ("Stride", "right"),
-        ("Pad", "right"),
-        ("Dil", "right"),
-        ("Output shape", "left"),
-        ("Params", "right"),
-        ("MACs", "right"),
-        ("RF", "right"),
-        ("Jump", "right"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=col != "Layer (state_dict name)")  # type: ignore[arg-type]
-    if formulas:
-        table.add_column("Output size formula", no_wrap=False)
-    for rec, collapsed in visible_rows(summary, depth):
-        indent = "  " * max(rec.depth - 1, 0)
-        name = f"({rec.name})" if rec.functional else rec.name
-        show_counts = rec.is_leaf or collapsed
-        cells: list[Text | str] = [
-            Text(indent + name, style="dim" if rec.functional else ""),
-            rec.type,
-            rec.kernel,
-            rec.stride,
-            rec.padding,
-            rec.dilation,
-            shape_text(rec.output_shape),
-            (f"{rec.params:,}" if rec.params else "—") if show_counts else "--",
-            (human(rec.macs) if rec.macs else "—") if show_counts else "--",
-            _rf_text(rec.receptive_field),
-            _rf_text(rec.jump),
-        ]
-        if formulas:
-            cells.append("\n".join(merge_axes(rec.formulas)))
-        table.add_row(*cells)
+def window_text(rec: LayerRecord) -> str:
+    """Kernel, then stride / padding / dilation where they are not 1 / 0 / 1: ``11 s4 p2``."""
+    if not rec.kernel:
+        return ""
+    parts = [rec.kernel]
+    if rec.stride and rec.stride != "1":
+        parts.append(f"s{rec.stride}")
+    if rec.padding and rec.padding != "0":
+        parts.append(f"p{rec.padding}")
+    if rec.dilation and rec.dilation != "1":
+        parts.append(f"d{rec.dilation}")
+    return " ".join(parts)
+
+
+#: Columns a narrow terminal drops first (their values stay in --json and -o).
+_OPTIONAL = (6, 2, 1)  # RF / jump, Kernel, Type
+
+
+def summary_table(
+    summary: Summary, depth: int | None = None, formulas: bool = False, width: int | None = None
+) -> Table:
+    """One row per module call (torchinfo's rows plus kernel, receptive field and formulas).
+
+    Numbers are never cut: when ``width`` (the terminal's) is too small, whole columns are
+    left out (receptive field, then kernel, then type) and the caption says so.
+    """
+    rows = visible_rows(summary, depth)
+    names = [
+        "  " * max(rec.depth - 1, 0) + (f"({rec.name})" if rec.functional else rec.name)
+        for rec, _ in rows
+    ]
+    cells = [
+        _row_cells(rec, collapsed, name, formulas)
+        for (rec, collapsed), name in zip(rows, names, strict=False)
+    ]
     if summary.failure is not None:
         f = summary.failure
-        cells = [
-            Text("  " * max(_depth_of(summary, f.name) - 1, 0) + f.name, style="bold red"),
+        name = "  " * max(_depth_of(summary, f.name) - 1, 0) + f.name
+        failed: list[Text | str] = [
+            Text(name, style="bold red"),
             Text(f.type, style="bold red"),
-            "",
-            "",
-            "",
             "",
             Text("does not fit", style="bold red"),
             "",
             "",
             "",
-            "",
         ]
         if formulas:
-            cells.append("\n".join(merge_axes(f.formulas)))
-        table.add_row(*cells)
+            failed.append("\n".join(merge_axes(f.formulas)))
+        cells.append(failed)
+    headers = [
+        "Layer (state_dict name)",
+        "Type",
+        "Kernel s p d",
+        "Output shape",
+        "Params",
+        "MACs",
+        "RF / jump",
+    ]
+    widths = [max([len(headers[i])] + [len(str(c[i])) for c in cells]) for i in range(7)]
+    keep = list(range(7))
+    dropped: list[str] = []
+    if width is not None:
+        extra = 26 if formulas else 0
+        for i in _OPTIONAL:
+            if sum(widths[k] + 2 for k in keep) + extra <= width:
+                break
+            keep.remove(i)
+            dropped.append(headers[i])
+    caption = (
+        "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
+        "RF: receptive field / jump in input pixels"
+    )
+    if dropped:
+        caption = f"(narrow terminal: {', '.join(dropped)} left out; see --json)"
+    table = Table(
+        title=f"{escape(summary.model)}  input {shape_text(summary.input_shape)}",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption=caption,
+        caption_justify="left",
+    )
+    for i in keep:
+        justify = "right" if i >= 4 else "left"
+        table.add_column(headers[i], justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
+    if formulas:
+        table.add_column("Output size formula", no_wrap=False, min_width=24)
+    for row in cells:
+        table.add_row(*[row[i] for i in keep], *row[7:])
     return table
+
+
+def _row_cells(rec: LayerRecord, collapsed: bool, name: str, formulas: bool) -> list[Text | str]:
+    show_counts = rec.is_leaf or collapsed
+    cells: list[Text | str] = [
+        Text(name, style="dim" if rec.functional else ""),
+        rec.type,
+        window_text(rec),
+        shape_text(rec.output_shape),
+        (f"{rec.params:,}" if rec.params else "—") if show_counts else "--",
+        (human(rec.macs) if rec.macs else "—") if show_counts else "--",
+        f"{_rf_text(rec.receptive_field)} / {_rf_text(rec.jump)}",
+    ]
+    if formulas:
+        cells.append("\n".join(merge_axes(rec.formulas)))
+    return cells
 
 
 def merge_axes(formulas: list[str]) -> list[str]:
@@ -181,9 +227,10 @@ def render_summary(
     depth: int | None = None,
     formulas: bool = False,
     memory_limit: int | None = None,
+    width: int | None = None,
 ) -> RenderableType:
     """Table, then the failure (if any), then the totals."""
-    parts: list[RenderableType] = [summary_table(summary, depth, formulas)]
+    parts: list[RenderableType] = [summary_table(summary, depth, formulas, width)]
     if summary.failure is not None:
         parts.append(failure_text(summary))
     parts.append(totals_table(summary, memory_limit))

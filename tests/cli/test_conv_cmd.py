@@ -146,6 +146,7 @@ def test_pair_names_give_two_maps_and_magnitude_combines_them(cli, x3, tmp_path:
     out = tmp_path / "m.npy"
     r = cli("conv", path, "-k", "scharr", "--magnitude", "-o", str(out))
     assert r.code == 0, r.stderr
+    assert "2-D kernels run over all 3 channels, summed to one map each" in r.stdout
     sx = np.array([[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]], dtype=np.float32)
     w = np.stack([np.broadcast_to(sx, (3, 3, 3)), np.broadcast_to(sx.T, (3, 3, 3))])
     g = _torch_conv(x, w.astype(np.float32))

@@ -157,3 +157,11 @@ def test_work_above_the_memory_limit_is_refused_before_allocating(cli, args: lis
 
 def test_max_memory_must_be_a_size(cli) -> None:
     _assert_usage_error(cli("pad", "--max-memory", "lots"), "--max-memory")
+
+
+def test_npz_kernel_needs_a_key_and_says_how(cli) -> None:
+    sample = Path(__file__).resolve().parents[2] / "samples" / "seed_multichannel.npz"
+    if not sample.exists():
+        pytest.skip("samples/seed_multichannel.npz is made by samples/make_samples.py")
+    r = cli("conv", "-k", str(sample))
+    _assert_usage_error(r, "FILE.npz:KEY")

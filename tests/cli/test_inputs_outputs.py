@@ -188,3 +188,46 @@ def test_pipe_pad_into_conv_round_trips(tmp_path: Path) -> None:
     )
     np.testing.assert_array_equal(np.load(out)[0, 0], expected)
     assert b"Traceback" not in padded.stderr + conv.stderr
+
+
+def test_saved_results_equal_the_engine(cli, tmp_path: Path) -> None:
+    from cnncli import engine
+    from cnncli.io import builtin
+    from cnncli.nn import kernels as bank
+
+    x = builtin.seed_pool_matrix().array
+    digit = builtin.digit8().array
+    sob = np.stack([k.array(np.float32) for k in bank.resolve("sobel")])[:, None]
+    cases = {
+        "conv": (["conv", "-p", "1", "-s", "2"], engine.conv2d(digit, sob, None, 2, 1)),
+        "pool": (["pool", "-m", "avg", "-k", "3", "-s", "1"], engine.avg_pool2d(x, 3, 1)),
+        "pad": (["pad", "-p", "2,1", "-m", "circular"], engine.pad(x, (1, 1, 2, 2), "circular")),
+        "act": (["act", "-f", "sigmoid"], engine.sigmoid(x)),
+        "flatten": (["flatten"], engine.flatten(x)),
+        "dropout": (["dropout", "--eval"], engine.dropout(x, 0.5, training=False)),
+    }
+    for name, (args, expected) in cases.items():
+        out = tmp_path / f"{name}.npy"
+        r = cli(*args, "-o", str(out))
+        assert r.code == 0, (name, r.stderr)
+        saved = np.load(out)
+        assert saved.dtype == expected.dtype, name
+        np.testing.assert_array_equal(saved, expected, err_msg=name)
+
+
+def test_closed_stdout_ends_quietly() -> None:
+    proc = subprocess.run(
+        f"{sys.executable} -m cnncli kernels | head -1",
+        shell=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    assert b"Traceback" not in proc.stderr and proc.stderr == b""
+
+
+def test_dash_output_with_show_draws_on_stderr(cli) -> None:
+    r = cli("pool", "-o", "-", "--show", "table")
+    assert r.code == 0, r.stderr
+    assert r.stdout_bytes.startswith(b"\x93NUMPY")
+    assert "max_pool2d" in r.stderr and "output[0, 0]" in r.stderr

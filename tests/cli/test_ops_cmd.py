@@ -260,3 +260,27 @@ def test_dropout_eval_passes_through(cli, tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.load(out)[0, 0], SEED_POOL_INPUT)
     assert "passes through unchanged" in r.stdout
     assert cli("dropout", "-p", "1.5").code == 2
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_adaptive_pooling_forward_grad_and_explain(cli, x2, tmp_path: Path, mode: str) -> None:
+    x, path = x2
+    out = tmp_path / "g.npz"
+    r = cli("pool", path, "-m", mode, "--adaptive", "3,5", "--grad", "ones", "-o", str(out))
+    assert r.code == 0, r.stderr
+    assert "start = ⌊i·7/3⌋, end = ⌈(i+1)·7/3⌉: [0,3) [2,5) [4,7)" in r.stdout
+    fn = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
+    tx = _t(x).requires_grad_()
+    y = fn(tx, (3, 5))
+    y.sum().backward()
+    with np.load(out) as z:
+        assert_close(z["output"], y)
+        assert_close(z["grad_input"], tx.grad)
+    data = json.loads(cli("pool", path, "-m", mode, "--adaptive", "3,5", "--explain", "1,1,2,4",
+                          "--json").stdout)  # fmt: skip
+    e = data["explain"]
+    assert e["rows"] == [4, 5, 6] and e["cols"] == [6, 7]
+    window = x[1, 1, 4:7, 6:8]
+    expected = window.max() if mode == "max" else window.mean()
+    assert e["value"] == pytest.approx(float(expected), rel=1e-6)
+    assert cli("pool", path, "--adaptive", "2", "--global").code == 2

@@ -98,5 +98,7 @@ def test_small_plain_heat_map_uses_two_characters_per_value() -> None:
     text = _text(heatmap(values, 100, False))
     rows = text.splitlines()[:8]
     assert all(len(r) == 16 for r in rows)
-    assert rows[0].startswith("  ") and rows[7].endswith("@@")  # minimum top left, maximum bottom right
+    assert rows[0].startswith("  ") and rows[7].endswith(
+        "@@"
+    )  # minimum top left, maximum bottom right
     assert "2 characters = 1 value" in text

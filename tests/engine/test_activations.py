@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,16 @@ from tests.parity import assert_close, numerical_gradient
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny ops on a busy 2-core machine: torch's thread hand-off costs more than the op."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(), (1,), (7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1), (0, 3), (2, 0, 4)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,16 @@ from tests.parity import assert_close, numerical_gradient
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny ops on a busy 2-core machine: torch's thread hand-off costs more than the op."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 DTYPES = [np.float32, np.float64]
 
 
@@ -28,7 +40,7 @@ DTYPES = [np.float32, np.float64]
 @pytest.mark.parametrize(
     ("lead", "n_in", "n_out"),
     [((4,), 3, 5), ((1,), 1, 1), ((), 6, 2), ((2, 3), 4, 7), ((2, 1, 3), 5, 1), ((0,), 3, 2),
-     ((3,), 147, 10)],
+     ((3,), 147, 10), ((), 0, 3), ((2,), 0, 3), ((2,), 3, 0)],
 )  # fmt: skip
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_linear_matches_torch(dtype, lead, n_in, n_out, with_bias, rng) -> None:
@@ -102,6 +114,19 @@ def test_flatten_matches_torch(shape, start, end, rng) -> None:
     expected = torch.flatten(torch.tensor(x), start, end)
     assert_close(y, expected)
     np.testing.assert_array_equal(flatten_backward(y, x.shape), x)
+
+
+def test_flatten_and_dropout_numerical_gradients(rng) -> None:
+    x = rng.standard_normal((2, 3, 2, 2))
+    g = rng.standard_normal((2, 12))
+    num = numerical_gradient(lambda a: flatten(a), x, g)
+    np.testing.assert_allclose(flatten_backward(g, x.shape), num, atol=1e-8)
+    g = rng.standard_normal(x.shape)
+    for p in (0.0, 0.3, 0.7, 1.0):
+        _, mask = dropout(x, p, generator=5, return_mask=True)
+        # The same seed gives the same mask on every call, so dropout is a fixed linear map.
+        num = numerical_gradient(lambda a, p=p: dropout(a, p, generator=5), x, g)
+        np.testing.assert_allclose(dropout_backward(g, mask, p), num, atol=1e-8)
 
 
 def test_flatten_seed_image_to_147_values() -> None:

@@ -248,7 +248,7 @@ output_sizes = st.one_of(
 )
 
 
-@settings(max_examples=80)
+@settings(max_examples=50)
 @given(
     shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 13), st.integers(1, 13)),
     output_size=output_sizes,
@@ -407,6 +407,36 @@ def test_float16_is_summed_in_float32_like_torch() -> None:
         dx = ours_fn()
         assert dx.dtype == np.float16
         assert_close(dx, torch_grad(theirs_fn, x, g), tol=1e-3)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_of_planes_and_threads_give_the_same_numbers(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    # Big inputs run in blocks of planes shared among threads; shrink the thresholds so
+    # that a small input takes that path, with blocks that do not divide the planes.
+    monkeypatch.setattr(pool, "BLOCK_BYTES", 3 * 13 * 11 * 4)
+    monkeypatch.setattr(pool, "THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(pool, "THREADS", threads)
+    x = np.random.default_rng(13).standard_normal((3, 7, 13, 11)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    assert_close(pool.max_pool2d(x, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1))
+    assert_close(pool.max_pool2d(x, 2, ceil_mode=True), F.max_pool2d(xt, 2, ceil_mode=True))
+    assert_close(pool.avg_pool2d(x, 3, 2, 1, True), F.avg_pool2d(xt, 3, 2, 1, True))
+    assert_close(pool.adaptive_avg_pool2d(x, (6, 5)), F.adaptive_avg_pool2d(xt, (6, 5)))
+    assert_close(pool.adaptive_max_pool2d(x, (6, 5)), F.adaptive_max_pool2d(xt, (6, 5)))
+    g = np.random.default_rng(14).standard_normal((3, 7, 7, 6)).astype(np.float32)
+    for ours, theirs in [
+        (pool.max_pool2d_backward(g, x, 3, 2, 1), lambda t: F.max_pool2d(t, 3, 2, 1)),
+        (pool.avg_pool2d_backward(g, x, 3, 2, 1, True), lambda t: F.avg_pool2d(t, 3, 2, 1, True)),
+    ]:
+        assert_close(ours, torch_grad(theirs, x, g))
+    g = g[:, :, :6, :5].copy()  # 13 → 6 and 11 → 5 are regular bins: the strided path
+    for ours, theirs in [
+        (pool.adaptive_max_pool2d_backward(g, x), lambda t: F.adaptive_max_pool2d(t, (6, 5))),
+        (pool.adaptive_avg_pool2d_backward(g, x), lambda t: F.adaptive_avg_pool2d(t, (6, 5))),
+    ]:
+        assert_close(ours, torch_grad(theirs, x, g))
 
 
 def test_non_contiguous_input() -> None:

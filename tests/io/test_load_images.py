@@ -204,3 +204,40 @@ def test_bad_options_are_parameter_errors(tmp_path: Path) -> None:
         load_tensor(path, dtype="int8")
     with pytest.raises(ParameterError, match="layout"):
         load_tensor(path, layout="whc")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "LA", "L", "1"])
+def test_gray_gives_one_channel_for_every_mode(
+    tmp_path: Path, rgb_pixels: np.ndarray, mode: str
+) -> None:
+    rgb = Image.fromarray(rgb_pixels, "RGB")
+    img = rgb.quantize(colors=16) if mode == "P" else rgb.convert(mode)
+    path = _save(img, tmp_path / ("g.jpg" if mode == "CMYK" else "g.png"))
+    loaded = load_tensor(path, gray=True)
+    assert loaded.array.shape == (1, 1, 5, 7)
+    with Image.open(path) as reread:
+        base = reread.convert("RGBA").convert("RGB") if mode in ("RGBA", "LA") else reread
+        expected = (
+            np.asarray(base.convert("RGB").convert("L"))
+            if mode != "1"
+            else np.asarray(reread.convert("L"))
+        )
+    np.testing.assert_array_equal(loaded.array[0, 0], expected)
+
+
+def test_16bit_rgb_png_is_read_as_8bit_and_says_so(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    px = np.array([[[0, 1000, 65535], [300, 40000, 7]]], dtype=">u2")  # (H=1, W=2, 3)
+    raw = b"\x00" + px[0].tobytes()
+    ihdr = struct.pack(">IIBBBBB", 2, 1, 16, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(png + chunk(b"IEND", b""))
+    loaded = load_tensor(path)
+    np.testing.assert_array_equal(loaded.array[0], (px >> 8).astype(np.float32).transpose(2, 0, 1))
+    assert any("16 bits per colour channel" in n for n in loaded.notes)

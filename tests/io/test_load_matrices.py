@@ -380,3 +380,8 @@ def test_dash_output_to_a_text_stream_uses_its_buffer(tmp_path: Path) -> None:
     text = io.TextIOWrapper(raw)
     save_result("-", np.ones((1, 1, 2, 2), dtype=np.float32), stdout=text)  # type: ignore[arg-type]
     np.testing.assert_array_equal(np.load(io.BytesIO(raw.getvalue())), 1)
+
+
+def test_empty_path_is_an_error() -> None:
+    with pytest.raises(InputFileError, match="the input path is empty"):
+        load_tensor("")

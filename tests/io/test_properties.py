@@ -238,3 +238,20 @@ def test_good_files_load(tmp_path: Path, ext: str) -> None:
     path = tmp_path / f"good{ext}"
     path.write_bytes(GOOD[ext])
     assert _try_load(path) is not None
+
+
+@SETTINGS
+@given(parts=st.lists(CSV_ALPHABET, max_size=120))
+def test_text_fast_and_line_readers_agree(parts: list[str]) -> None:
+    """Whenever NumPy's reader accepts a text, the line-by-line reader gives the same array."""
+    from cnncli.io.matrices import _detect_separator, _parse_text_fast, _parse_text_slow
+
+    text = "".join(parts).lstrip("\ufeff")
+    if "\x00" in text:
+        return
+    sep = _detect_separator(text)
+    fast = _parse_text_fast(text, sep)
+    if fast is None:
+        return
+    slow = _parse_text_slow(text, sep, "gen.csv")
+    np.testing.assert_array_equal(fast, slow)

@@ -183,3 +183,14 @@ def test_json_output_file_and_refusing_to_overwrite_the_spec(
     assert data["total_params"] == 2 * 9 + 2 and data["output_shape"] == [3, 2, 6, 6]
     code, _, err = run(capsys, "shapes", str(spec), "-o", str(tmp_path / "rows.txt"))
     assert code == 2 and ".csv or .json" in err
+
+
+def test_unreadable_spec_and_wrong_channels(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "shapes", str(tmp_path / "missing.toml"))
+    assert code == 2 and err.startswith("error: cannot read spec")
+    code, out, err = run(capsys, "shapes", "alexnet", "--input", "1x224x224")
+    assert code == 2
+    assert err.startswith("error: layer feature_extraction.0 (Conv2d)") and "C=1" in err
+    assert "does not fit" in out

@@ -176,3 +176,17 @@ def test_output_shape_errors_say_why(layer: L.Layer, shape: tuple[int, ...], tex
 def test_missing_parameters_are_an_error_not_a_crash() -> None:
     with pytest.raises(ParameterError, match="no values yet"):
         L.Linear(3, 2)(np.zeros((1, 3), dtype=np.float32))
+
+
+def test_size_errors_carry_the_formula_with_numbers() -> None:
+    with pytest.raises(ShapeError) as info:
+        L.Conv2d(3, 4, 5, dilation=2).output_shape((1, 3, 8, 9))
+    # (8 + 0 − 2·(5 − 1) − 1) // 1 + 1 = 0
+    assert info.value.hint is not None
+    assert "H_out = ⌊(8 + 2·0 − 2·(5 − 1) − 1) / 1⌋ + 1 = 0" in info.value.hint
+    with pytest.raises(ShapeError) as info:
+        L.AvgPool2d(3, stride=2).output_shape((1, 1, 2, 6))
+    assert (
+        info.value.hint is not None
+        and "H_out = ⌊(2 + 2·0 − 1·(3 − 1) − 1) / 2⌋ + 1 = 0" in info.value.hint
+    )
