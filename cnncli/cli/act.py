@@ -1,7 +1,5 @@
 """``cnncli act``: an activation function applied element-wise (or over a dim)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -11,7 +11,6 @@ that importing this module (and ``cnncli --help``) stays fast.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -457,6 +456,8 @@ class Output:
                 save = save["output"]  # gradients go to an .npz only
             header.notes += list(save_result(self.path, save, **kwargs) or [])
         if self.as_json:
+            import json
+
             for n in header.notes:
                 sys.stderr.write(f"note: {n}\n")
             sys.stdout.write(json.dumps(jsonable(payload)) + "\n")

@@ -1,7 +1,5 @@
 """``cnncli conv``: a 2-D convolution (cross-correlation, as PyTorch) with its work shown."""
 
-from __future__ import annotations
-
 import os
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -235,7 +233,7 @@ def _after_note(
     return Text(f"then output[{n}, {k}, {i}, {j}]: " + "; ".join(steps))
 
 
-def _kernel_array(spec: str, dtype: Any) -> tuple[list[np.ndarray], list[str]]:
+def _kernel_array(spec: str, dtype: Any) -> "tuple[list[np.ndarray], list[str]]":
     """One -k value as arrays with labels: a name (a pair gives two), a file, or inline text."""
     import numpy as np
 
@@ -282,7 +280,7 @@ def build_weight(
     depthwise: bool,
     dtype: Any,
     notes: list[str] | None = None,
-) -> tuple[np.ndarray, list[str]]:
+) -> "tuple[np.ndarray, list[str]]":
     """Stack the -k kernels into one weight (F, C/groups, KH, KW) and a label per map.
 
     2-D (KH, KW): one map whose kernel is the same slice for every input channel

@@ -1,7 +1,5 @@
 """``cnncli dropout``: inverted dropout (train) or the identity (eval), as PyTorch."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -1,7 +1,5 @@
 """``cnncli flatten``: (N, C, H, W) → (N, C·H·W) in PyTorch's or Keras' order."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 import typer

@@ -1,7 +1,5 @@
 """``cnncli forward [INPUT] -m MODEL|SPEC``: run a whole network, layer by layer."""
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 from typing import Any

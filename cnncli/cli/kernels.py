@@ -1,7 +1,5 @@
 """``cnncli kernels``: every named kernel of ``conv -k NAME`` with its matrix."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

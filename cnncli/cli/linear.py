@@ -1,7 +1,5 @@
 """``cnncli linear``: the seed's fully connected layer, Y = W·X + b, on a flattened input."""
 
-from __future__ import annotations
-
 import os
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -149,7 +147,7 @@ def linear(
     out.finish(header, sections, payload, save)
 
 
-def _load_matrix(path: str, what: str, dtype: Any) -> np.ndarray:
+def _load_matrix(path: str, what: str, dtype: Any) -> "np.ndarray":
     """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too."""
     import numpy as np
 

@@ -1,7 +1,5 @@
 """``cnncli models``: the built-in networks with their input size and parameter count."""
 
-from __future__ import annotations
-
 import typer
 
 from cnncli.cli.main import app

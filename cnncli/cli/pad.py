@@ -1,7 +1,5 @@
 """``cnncli pad``: F.pad on the height and width of an image or matrix."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 import typer

@@ -1,7 +1,5 @@
 """``cnncli pool``: max or average pooling (PyTorch's rules) with its work shown."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 import typer

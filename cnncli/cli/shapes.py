@@ -1,7 +1,5 @@
 """``cnncli shapes MODEL|SPEC``: a network's shapes, parameters, MACs and receptive fields."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 
