@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,6 +165,23 @@ LAUNCHER = (
 )
 
 
+def _bytecode_env() -> dict[str, str]:
+    """The environment for whole-process cases: bytecode written and reused.
+
+    An installed package runs from cached bytecode; a session that sets
+    PYTHONDONTWRITEBYTECODE would recompile cnncli's own modules on every start
+    while the baseline's packages use their installed .pyc files.  Both sides get
+    one private cache folder instead, filled by the warm-up round.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = _PYCACHE
+    return env
+
+
+_PYCACHE = tempfile.mkdtemp(prefix="cnncli-bench-pycache-")
+
+
 def _run_command(argv: Sequence[str], cwd: str) -> tuple[float, float, int, str]:
     """Run one command; return (seconds, peak RSS MiB, exit status, first stderr line)."""
     proc = subprocess.run(
@@ -170,6 +189,7 @@ def _run_command(argv: Sequence[str], cwd: str) -> tuple[float, float, int, str]
         cwd=cwd,
         capture_output=True,
         text=True,
+        env=_bytecode_env(),
     )
     try:
         elapsed, rss_kib, code = proc.stdout.split()
