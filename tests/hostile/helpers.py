@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import typer
+import typer.main
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -37,6 +39,21 @@ class Run:
     stderr: str
 
 
+_COMMANDS: dict[int, tuple[typer.Typer, int, object]] = {}
+_get_command = typer.main.get_command
+
+
+def _cached_get_command(typer_instance: typer.Typer) -> object:
+    """Typer rebuilds the Click command tree on every call (most of an in-process run's time);
+    the tree depends only on the registered commands, so this suite builds it once."""
+    count = len(typer_instance.registered_commands)
+    hit = _COMMANDS.get(id(typer_instance))
+    if hit is None or hit[0] is not typer_instance or hit[1] != count:
+        hit = (typer_instance, count, _get_command(typer_instance))
+        _COMMANDS[id(typer_instance)] = hit
+    return hit[2]
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Run:
     """Run ``cnncli ARGS`` in-process through ``main`` (the one place errors become statuses)."""
     full_env: dict[str, str | None] = {
@@ -45,11 +62,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Run:
         "CNNCLI_DEBUG": None,
         **(env or {}),
     }
-    with CliRunner().isolation(env=full_env) as (out, err, _):
-        code = main(list(args))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        raw, errs = out.getvalue(), err.getvalue()
+    typer.main.get_command = _cached_get_command  # type: ignore[assignment]
+    try:
+        with CliRunner().isolation(env=full_env) as (out, err, _):
+            code = main(list(args))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            raw, errs = out.getvalue(), err.getvalue()
+    finally:
+        typer.main.get_command = _get_command
     return Run(int(code), raw.decode("utf-8", "replace"), errs.decode("utf-8", "replace"))
 
 
