@@ -69,6 +69,10 @@ def forward(
 
     if normalize not in ("imagenet", "none"):
         raise ParameterError(f"--normalize must be imagenet or none, got {normalize!r}")
+    if output is not None:
+        from cnncli.io import check_output_path
+
+        check_output_path(output, [source, weights, labels, model])
     limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
     override = parse_input_shape(input_size) if input_size else None
     net, declared = load_model(model, override)
@@ -127,7 +131,7 @@ def forward(
     top_rows = _top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
 
     if output is not None:
-        _save_output(output, result, [source, weights])
+        _save_output(output, result, [source, weights, labels, model])
     if save_maps is not None:
         _save_maps(save_maps, result)
 
