@@ -24,7 +24,7 @@ def forward(
     ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the random input."),
     seed: int = typer.Option(
-        0, "--seed", "-s", help="Seed of the random input and of the initial weights."
+        0, "--seed", "-s", min=0, help="Seed of the random input and of the initial weights."
     ),
     weights: Path | None = typer.Option(
         None,
