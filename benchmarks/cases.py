@@ -141,8 +141,16 @@ def _conv_bench(
         cnncli_fn = lambda: conv2d(  # noqa: E731
             x, w, None, stride=stride, padding=padding, groups=groups
         )
+    competitors: dict[str, Callable[[], Any]] = {}
+    if groups == 1:
+        # The im2col GEMM floor of this very layer, timed interleaved with it:
+        # (F, C*K*K) @ (C*K*K, N*OH*OW), NumPy's matmul on the same shapes.
+        a = np.ascontiguousarray(w.reshape(F, -1))
+        b = _normal((C * K * K, N * OH * OW))
+        competitors["gemm"] = lambda: np.matmul(a, b)
     gtxt = f" g{groups}" if groups > 1 else ""
     return Bench(
+        competitors=competitors,
         size=f"{_fmt_shape(x.shape)} -> {F}, {K}x{K} s{stride} p{padding}{gtxt}",
         cnncli=cnncli_fn,
         torch=torch_fn,

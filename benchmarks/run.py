@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        help="limit NumPy's BLAS and PyTorch to N threads (default: all; for a loaded machine)",
+        help="limit NumPy's BLAS, PyTorch and cnncli's own thread pools to N threads (default: all)",
     )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--worker", metavar="CASE", help=argparse.SUPPRESS)
@@ -94,7 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def limit_threads(threads: int) -> None:
     """Limit BLAS and OpenMP pools: env for the workers, live limits for this process."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "CNNCLI_NUM_THREADS",
+    ):
         os.environ[name] = str(threads)
     try:
         from threadpoolctl import threadpool_limits

@@ -13,14 +13,39 @@ these errors without importing anything but NumPy.
 
 from __future__ import annotations
 
+import unicodedata
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``), so that it prints as one line.
+
+    Messages quote names and values from files (a JSON key, a file name, a layer
+    name); escaping here keeps every error one line and keeps terminal escape
+    sequences from data out of the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch == " "
+        else ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch)[0] == "C"
+        else ch
+        for ch in text
+    )
+
 
 class CnncliError(Exception):
-    """Base class of every error that is the user's to fix (exit status 2)."""
+    """Base class of every error that is the user's to fix (exit status 2).
+
+    ``message`` and ``hint`` are kept to one line each (see :func:`one_line`).
+    """
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = one_line(str(message))
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else one_line(str(hint))
 
     def __str__(self) -> str:
         return self.message

@@ -91,7 +91,8 @@ def leaky_relu(input: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     a = x.dtype.type(_real(negative_slope, "negative_slope"))
     zero = x.dtype.type(0)
     if not np.isfinite(a):  # a * 0 would be NaN in the branch-free form
-        return np.asarray(np.where(x > 0, x, x * a))
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
+            return np.asarray(np.where(x > 0, x, x * a))
     # max(x, 0) + a * min(x, 0): exactly x or a*x, and branch-free (np.where is slow here).
     out = np.maximum(x, zero)
     out += np.minimum(x, zero) * a

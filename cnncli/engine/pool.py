@@ -44,6 +44,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 
 from cnncli.engine._checks import as_float_array, result_dtype
+from cnncli.engine.conv import num_threads
 from cnncli.engine.shapes import (
     IntOrPair,
     Pool2dGeometry,
@@ -71,9 +72,10 @@ __all__ = [
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
 MAX_PARAMETER = 2**31 - 1
 #: Bytes per block of planes (the block's intermediate rows stay in cache).
-BLOCK_BYTES = 1 << 18
-#: Threads sharing the blocks of a large pooling, and the input size that pays for them.
-THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+BLOCK_BYTES = 1 << 20
+#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine.conv.num_threads`,
+#: which honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
+THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
@@ -264,25 +266,42 @@ def _pool_pass(
     return out
 
 
-def _two_passes(x: np.ndarray, ah: _Axis, aw: _Axis, op: Ufunc, fill: float) -> np.ndarray:
-    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes."""
-    return _by_planes(
-        lambda block: _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill),
-        (ah.OL, aw.OL),
-        x.dtype,
-        x,
-    )
+def _two_passes(
+    x: np.ndarray,
+    ah: _Axis,
+    aw: _Axis,
+    op: Ufunc,
+    fill: float,
+    divisor: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes.
+
+    With ``divisor`` each block is divided by it while still in cache.
+    """
+
+    def block_fn(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill, out=out)
+        if divisor is not None:
+            np.divide(out, divisor, out=out, casting="unsafe")
+        return out
+
+    return _by_planes(block_fn, (ah.OL, aw.OL), x.dtype, x, into=True)
 
 
 def _by_planes(
-    fn: Callable[..., np.ndarray], out_hw: tuple[int, int], dtype: Any, *arrays: np.ndarray
+    fn: Callable[..., np.ndarray],
+    out_hw: tuple[int, int],
+    dtype: Any,
+    *arrays: np.ndarray,
+    into: bool = False,
 ) -> np.ndarray:
     """``fn(*arrays)`` for (N, C, ·, ·) arrays, computed a block of planes at a time.
 
     Every op here treats the N·C planes independently.  Blocks of about
     :data:`BLOCK_BYTES` keep the intermediate rows in cache (a third less time
-    than whole-array passes), and the blocks are shared among :data:`THREADS`
-    threads (NumPy releases the GIL inside each call).
+    than whole-array passes), and the blocks are shared among the engine's threads
+    (NumPy releases the GIL inside each call).  With ``into``, ``fn`` takes an
+    ``out=`` block to write into.
     """
     N, C = arrays[0].shape[:2]
     planes = N * C
@@ -297,27 +316,34 @@ def _by_planes(
     def run(first: int, last: int) -> None:
         for a in range(first, last, per):
             b = min(a + per, last)
-            out[a:b] = fn(*(f[a:b] for f in flat))
+            if into:
+                fn(*(f[a:b] for f in flat), out=out[a:b])
+            else:
+                out[a:b] = fn(*(f[a:b] for f in flat))
 
-    workers = min(THREADS, -(-planes // per))
+    workers = min(THREADS or num_threads(), -(-planes // per))
     if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
         run(0, planes)
     else:
         cuts = [planes * i // workers for i in range(workers + 1)]
-        jobs = [_executor().submit(run, a, b) for a, b in itertools.pairwise(cuts)]
+        jobs = [_executor(workers).submit(run, a, b) for a, b in itertools.pairwise(cuts)]
         for job in jobs:
             job.result()
     return out.reshape(N, C, *out_hw)
 
 
-_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A thread pool of at least ``workers`` threads, kept between calls."""
     global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cnncli-pool")
-    return _EXECUTOR
+    if _EXECUTOR is None or _EXECUTOR[1] < workers:
+        if _EXECUTOR is not None:
+            _EXECUTOR[0].shutdown(wait=False)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnncli-pool")
+        _EXECUTOR = (pool, workers)
+    return _EXECUTOR[0]
 
 
 def _forget_executor() -> None:
@@ -439,8 +465,8 @@ def _select(target: np.ndarray, value: Any, mask: np.ndarray) -> None:
 
 
 def _max_taps(
-    x: np.ndarray, geom: Pool2dGeometry
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Axis, _Axis]:
+    x: np.ndarray, geom: Pool2dGeometry, winner_w: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, _Axis, _Axis]:
     """Max pooling with the taps of each maximum, W pass first, then H.
 
     Per input row the first maximum along W, then the first row holding the
@@ -452,8 +478,10 @@ def _max_taps(
     rows = _pool_pass(x, 3, aw, np.maximum, -np.inf)  # (N, C, H, OW)
     out = _pool_pass(rows, 2, ah, np.maximum, -np.inf)  # (N, C, OH, OW)
     tap_w_rows, _ = _arg_taps(x, rows, 3, aw)
+    if not winner_w:  # the backward needs only tap_w of every row
+        tap_h, _ = _arg_taps(rows, out, 2, ah)
+        return out, tap_h, None, tap_w_rows, ah, aw
     tap_h, tap_w = _arg_taps(rows, out, 2, ah, tap_w_rows, _broadcast(aw.k0, 3, 4))
-    assert tap_w is not None
     return out, tap_h, tap_w, tap_w_rows, ah, aw
 
 
@@ -468,6 +496,7 @@ def _masker(g: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 def _max_with_indices(x: np.ndarray, geom: Pool2dGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Values and PyTorch's flat H*W indices of a max pooling."""
     out, tap_h, tap_w, _, ah, aw = _max_taps(x, geom)
+    assert tap_w is not None
     row = _positions(ah, tap_h, 2, geom.dilation[0], geom.padding[0])
     col = _positions(aw, tap_w, 3, geom.dilation[1], geom.padding[1])
     return out, row * geom.W + col
@@ -559,7 +588,7 @@ def _max_backward_block(
     Each gradient goes to the row its window chose, then along that row to the
     column the row's W window chose.
     """
-    _, tap_h, _, tap_w_rows, ah, aw = _max_taps(x, geom)
+    _, tap_h, _, tap_w_rows, ah, aw = _max_taps(x, geom, winner_w=False)
     seen = ah.seen[:, None] & aw.seen[None, :]
     if not seen.all():
         g = np.where(seen, g, 0).astype(dtype, copy=False)
@@ -639,9 +668,7 @@ def avg_pool2d(
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), x.dtype)
     ah, aw = _axes(geom)
-    out = _two_passes(x, ah, aw, np.add, 0.0)
-    np.divide(out, divisor, out=out, casting="unsafe")
-    return _unbatch(out, unbatched)
+    return _unbatch(_two_passes(x, ah, aw, np.add, 0.0, divisor), unbatched)
 
 
 @_half_in_single
@@ -833,8 +860,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     geom = _adaptive_geometry(x, OH, OW)
     if geom is not None:
         ah, aw = _axes(geom)
-        sums = _two_passes(x, ah, aw, np.add, 0.0)
-        return _unbatch(np.divide(sums, geom.KH * geom.KW, out=sums, casting="unsafe"), unbatched)
+        return _unbatch(_two_passes(x, ah, aw, np.add, 0.0, float(geom.KH * geom.KW)), unbatched)
     H, W = x.shape[2:]
     hs, he = _bins(H, OH)
     ws, we = _bins(W, OW)

@@ -296,10 +296,10 @@ def test_chunked_and_tiled_paths_give_the_same_result(
     # The smallest bound is under one output row's im2col, so every chunk is a run of
     # rows; tiles of the shift-and-add path shrink alike and run on two threads.
     monkeypatch.setattr(conv_module, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(conv_module, "PARALLEL_MIN_COPY", 0)
     monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
     for chunk in (x.itemsize * 8, 2000, 20000):
         monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk // 4)
         monkeypatch.setattr(conv_module, "TILE_BYTES", chunk)
         assert_close(conv2d(x, w, b, **params), y, tol=1e-14)
         for got, want in zip(conv2d_backward(g, x, w, **params), grads, strict=True):
