@@ -129,13 +129,48 @@ MATRIX_CASES = [
     Case("txt-spaces", "s.txt", _b(CSV.replace(",", "  ").encode()), "twin", M),
     Case("tsv-tabs", "t.tsv", _b(CSV.replace(",", "\t").encode()), "twin", M),
     Case("npy-object-pickle", "obj.npy", _evil_npy, "error"),
-    Case("npy-raw-pickle", "raw.npy", lambda p: __import__("pickle").dumps(h.Evil(str(p.parent / h.MARKER))), "error"),  # fmt: skip
+    Case(
+        "npy-raw-pickle",
+        "raw.npy",
+        lambda p: __import__("pickle").dumps(h.Evil(str(p.parent / h.MARKER))),
+        "error",
+    ),
     Case("npy-complex", "c.npy", _npy(M.astype(np.complex64)), "error"),
-    Case("npy-bool", "b.npy", _npy(M > 8), "twin", (M > 8).astype(np.float32), "bool values converted"),  # fmt: skip
-    Case("npy-int8", "i8.npy", _npy(M.astype(np.int8)), "twin", M, r"integer values \(int8\) converted"),  # fmt: skip
-    Case("npy-int64", "i64.npy", _npy(M.astype(np.int64)), "twin", M, r"integer values \(int64\) converted"),  # fmt: skip
-    Case("npy-uint8", "u8.npy", _npy(M.astype(np.uint8)), "twin", M, r"integer values \(uint8\) converted"),  # fmt: skip
-    Case("npy-float64", "f64.npy", _npy(M.astype(np.float64)), "twin", M, "float64 values converted"),  # fmt: skip
+    Case(
+        "npy-bool",
+        "b.npy",
+        _npy(M > 8),
+        "twin",
+        (M > 8).astype(np.float32),
+        "bool values converted",
+    ),
+    Case(
+        "npy-int8",
+        "i8.npy",
+        _npy(M.astype(np.int8)),
+        "twin",
+        M,
+        r"integer values \(int8\) converted",
+    ),
+    Case(
+        "npy-int64",
+        "i64.npy",
+        _npy(M.astype(np.int64)),
+        "twin",
+        M,
+        r"integer values \(int64\) converted",
+    ),
+    Case(
+        "npy-uint8",
+        "u8.npy",
+        _npy(M.astype(np.uint8)),
+        "twin",
+        M,
+        r"integer values \(uint8\) converted",
+    ),
+    Case(
+        "npy-float64", "f64.npy", _npy(M.astype(np.float64)), "twin", M, "float64 values converted"
+    ),
     Case("npy-big-endian", "be.npy", _npy(M.astype(">f4")), "twin", M),
     Case("npy-fortran-order", "fo.npy", _npy(np.asfortranarray(M)), "twin", M),
     Case(
@@ -149,11 +184,23 @@ MATRIX_CASES = [
     Case("npy-zero-itemsize", "v0.npy", _b(h.npy_header("|V0", (4, 4))), "error"),
     Case("npy-1d", "v.npy", _npy(np.arange(5, dtype=np.float32)), "error"),
     Case("npy-5d", "f5.npy", _npy(np.ones((1, 1, 1, 4, 4), np.float32)), "error"),
-    Case("npy-lying-shape", "ls.npy", _b(h.npy_header("<f8", (100_000, 100_000)) + b"\0" * 64), "error"),  # fmt: skip
+    Case(
+        "npy-lying-shape",
+        "ls.npy",
+        _b(h.npy_header("<f8", (100_000, 100_000)) + b"\0" * 64),
+        "error",
+    ),
     Case("npy-random-bytes", "r.npy", _b(RANDOM), "error"),
     Case("npz-pickle", "p.npz", _evil_npz, "error"),
     Case("npz-random-bytes", "r.npz", _b(RANDOM), "error"),
-    Case("npz-int16", "i.npz", lambda p: h.zip_bytes({"x.npy": h.npy_bytes(M.astype(np.int16))}), "twin", M, "integer values"),  # fmt: skip
+    Case(
+        "npz-int16",
+        "i.npz",
+        lambda p: h.zip_bytes({"x.npy": h.npy_bytes(M.astype(np.int16))}),
+        "twin",
+        M,
+        "integer values",
+    ),
     Case("json-deep", "d.json", _b(b"[" * 100_000 + b"]" * 100_000), "error"),
     Case("json-huge", "huge.json", _sparse_text(60 * 1024 * 1024), "error"),
     Case("json-ints", "g.json", _b(json.dumps(M.astype(int).tolist()).encode()), "twin", M),
@@ -231,17 +278,58 @@ def _st_deep(p: Path) -> bytes:
 
 WEIGHT_CASES = [
     Case("w-npz-good", "good.npz", _npz(STATE), "twin", None),
-    Case("w-npz-int64", "i64.npz", _npz({k: v.astype(np.int64) for k, v in STATE.items()}), "twin", None, "weights converted from .*int64"),  # fmt: skip
-    Case("w-npz-float64", "f64.npz", _npz({k: v.astype(np.float64) for k, v in STATE.items()}), "twin", None, "weights converted from float64"),  # fmt: skip
-    Case("w-npz-bool-bias", "bb.npz", _npz(_with(**{"0__bias": np.array([True, False])})), "either"),  # fmt: skip
-    Case("w-npz-pickle", "p.npz", lambda p: h.zip_bytes({**{f"{k}.npy": h.npy_bytes(v) for k, v in STATE.items()}, "0.bias.npy": h.npy_bytes(h.evil_object_array(p.parent), True)}), "error"),  # fmt: skip
+    Case(
+        "w-npz-int64",
+        "i64.npz",
+        _npz({k: v.astype(np.int64) for k, v in STATE.items()}),
+        "twin",
+        None,
+        "weights converted from .*int64",
+    ),
+    Case(
+        "w-npz-float64",
+        "f64.npz",
+        _npz({k: v.astype(np.float64) for k, v in STATE.items()}),
+        "twin",
+        None,
+        "weights converted from float64",
+    ),
+    Case(
+        "w-npz-bool-bias", "bb.npz", _npz(_with(**{"0__bias": np.array([True, False])})), "either"
+    ),
+    Case(
+        "w-npz-pickle",
+        "p.npz",
+        lambda p: h.zip_bytes(
+            {
+                **{f"{k}.npy": h.npy_bytes(v) for k, v in STATE.items()},
+                "0.bias.npy": h.npy_bytes(h.evil_object_array(p.parent), True),
+            }
+        ),
+        "error",
+    ),
     Case("w-npz-random-bytes", "r.npz", _b(RANDOM), "error"),
     Case("w-npz-empty-zip", "e.npz", _b(h.zip_bytes({})), "error"),
     Case("w-npz-missing-key", "mk.npz", _npz(_with(**{"3__bias": None})), "error"),
-    Case("w-npz-unexpected-key", "uk.npz", _npz(_with(**{"9__weight": np.ones(2, np.float32)})), "error"),  # fmt: skip
-    Case("w-npz-wrong-shape", "ws.npz", _npz(_with(**{"3__weight": np.ones((3, 9), np.float32)})), "error"),  # fmt: skip
+    Case(
+        "w-npz-unexpected-key",
+        "uk.npz",
+        _npz(_with(**{"9__weight": np.ones(2, np.float32)})),
+        "error",
+    ),
+    Case(
+        "w-npz-wrong-shape",
+        "ws.npz",
+        _npz(_with(**{"3__weight": np.ones((3, 9), np.float32)})),
+        "error",
+    ),
     Case("w-npz-complex", "c.npz", _npz(_with(**{"0__bias": np.ones(2, np.complex64)})), "error"),
-    Case("w-npz-lying-member", "lm.npz", lambda p: h.zip_bytes({"0.weight.npy": h.npy_header("<f4", (10**6, 10**6))}), "error"),  # fmt: skip
+    Case(
+        "w-npz-lying-member",
+        "lm.npz",
+        lambda p: h.zip_bytes({"0.weight.npy": h.npy_header("<f4", (10**6, 10**6))}),
+        "error",
+    ),
     Case("w-npz-truncated", "tr.npz", lambda p: _npz(STATE)(p)[:200], "error"),  # type: ignore[index]
     Case("w-npy-not-npz", "w.npy", _npy(M), "error"),
     Case("w-png", "w.png", _b(GOOD_PNG), "error"),
@@ -268,7 +356,7 @@ def _json(obj: object) -> Build:
 
 def _layer_toml(**kv: object) -> str:
     body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in kv.items())
-    return f'input = [1, 4, 4]\n\n[[layers]]\n{body}\n'
+    return f"input = [1, 4, 4]\n\n[[layers]]\n{body}\n"
 
 
 def _nested(depth: int) -> Build:
@@ -280,7 +368,12 @@ def _nested(depth: int) -> Build:
 CONV = {"type": "Conv2d", "out_channels": 2, "kernel_size": 3}
 SPEC_CASES = [
     Case("spec-good-bom", "bom.toml", _b(b"\xef\xbb\xbf" + SPEC_TEXT.encode()), "ok"),
-    Case("spec-good-json", "good.json", _json({"input": [1, 4, 4], "layers": [CONV, {"type": "Flatten"}]}), "ok"),  # fmt: skip
+    Case(
+        "spec-good-json",
+        "good.json",
+        _json({"input": [1, 4, 4], "layers": [CONV, {"type": "Flatten"}]}),
+        "ok",
+    ),
     Case("spec-empty", "e.toml", _b(b""), "error"),
     Case("spec-random-bytes-toml", "r.toml", _b(RANDOM), "error"),
     Case("spec-random-bytes-json", "r.json", _b(RANDOM), "error"),
@@ -292,43 +385,177 @@ SPEC_CASES = [
     Case("spec-layer-is-int", "li.json", _json({"layers": [1]}), "error"),
     Case("spec-type-missing", "tm.toml", _toml(_layer_toml(out_channels=2)), "error"),
     Case("spec-type-not-string", "tn.json", _json({"layers": [{"type": 3}]}), "error"),
-    Case("spec-unknown-layer", "ul.toml", _toml(_layer_toml(type="Conv3d", out_channels=2)), "error"),  # fmt: skip
-    Case("spec-unknown-key", "uk.toml", _toml(_layer_toml(type="ReLU", inplace=False, foo=1)), "error"),  # fmt: skip
+    Case(
+        "spec-unknown-layer", "ul.toml", _toml(_layer_toml(type="Conv3d", out_channels=2)), "error"
+    ),
+    Case(
+        "spec-unknown-key",
+        "uk.toml",
+        _toml(_layer_toml(type="ReLU", inplace=False, foo=1)),
+        "error",
+    ),
     Case("spec-unknown-top-key", "ut.json", _json({"layers": [CONV], "imports": ["x"]}), "error"),
-    Case("spec-out-channels-string", "os.toml", _toml(_layer_toml(type="Conv2d", out_channels="10", kernel_size=3)), "error"),  # fmt: skip
-    Case("spec-kernel-float", "kf.toml", _toml(_layer_toml(type="Conv2d", out_channels=2, kernel_size=2.5)), "error"),  # fmt: skip
-    Case("spec-kernel-bool", "kb.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": True}]}), "error"),  # fmt: skip
-    Case("spec-bias-string", "bs.toml", _toml(_layer_toml(type="Conv2d", out_channels=2, kernel_size=3, bias="yes")), "error"),  # fmt: skip
-    Case("spec-input-string", "is.toml", _toml('input = "1x4x4"\n[[layers]]\ntype = "ReLU"\n'), "error"),  # fmt: skip
-    Case("spec-input-bools", "ib.json", _json({"input": [True, 4, 4], "layers": [CONV]}), "error"),  # fmt: skip
+    Case(
+        "spec-out-channels-string",
+        "os.toml",
+        _toml(_layer_toml(type="Conv2d", out_channels="10", kernel_size=3)),
+        "error",
+    ),
+    Case(
+        "spec-kernel-float",
+        "kf.toml",
+        _toml(_layer_toml(type="Conv2d", out_channels=2, kernel_size=2.5)),
+        "error",
+    ),
+    Case(
+        "spec-kernel-bool",
+        "kb.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": True}]}),
+        "error",
+    ),
+    Case(
+        "spec-bias-string",
+        "bs.toml",
+        _toml(_layer_toml(type="Conv2d", out_channels=2, kernel_size=3, bias="yes")),
+        "error",
+    ),
+    Case(
+        "spec-input-string",
+        "is.toml",
+        _toml('input = "1x4x4"\n[[layers]]\ntype = "ReLU"\n'),
+        "error",
+    ),
+    Case("spec-input-bools", "ib.json", _json({"input": [True, 4, 4], "layers": [CONV]}), "error"),
     Case("spec-input-zero", "iz.json", _json({"input": [0, 4, 4], "layers": [CONV]}), "error"),
-    Case("spec-input-negative", "in.json", _json({"input": [1, -4, 4], "layers": [CONV]}), "error"),  # fmt: skip
-    Case("spec-out-channels-zero", "oz.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "out_channels": 0}]}), "error"),  # fmt: skip
-    Case("spec-kernel-negative", "kn.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": -3}]}), "error"),  # fmt: skip
-    Case("spec-stride-zero", "sz.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "stride": [1, 0]}]}), "error"),  # fmt: skip
-    Case("spec-padding-negative", "pn.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "padding": -1}]}), "error"),  # fmt: skip
-    Case("spec-linear-zero", "lz.json", _json({"input": [1, 4, 4], "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 0}]}), "error"),  # fmt: skip
+    Case("spec-input-negative", "in.json", _json({"input": [1, -4, 4], "layers": [CONV]}), "error"),
+    Case(
+        "spec-out-channels-zero",
+        "oz.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "out_channels": 0}]}),
+        "error",
+    ),
+    Case(
+        "spec-kernel-negative",
+        "kn.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": -3}]}),
+        "error",
+    ),
+    Case(
+        "spec-stride-zero",
+        "sz.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "stride": [1, 0]}]}),
+        "error",
+    ),
+    Case(
+        "spec-padding-negative",
+        "pn.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "padding": -1}]}),
+        "error",
+    ),
+    Case(
+        "spec-linear-zero",
+        "lz.json",
+        _json(
+            {
+                "input": [1, 4, 4],
+                "layers": [{"type": "Flatten"}, {"type": "Linear", "out_features": 0}],
+            }
+        ),
+        "error",
+    ),
     Case("spec-dropout-p-2", "dp.toml", _toml(_layer_toml(type="Dropout", p=2.0)), "error"),
-    Case("spec-eps-nan", "en.toml", _toml('input = [1, 4, 4]\n[[layers]]\ntype = "BatchNorm2d"\neps = nan\n'), "error"),  # fmt: skip
-    Case("spec-slope-inf", "si.json", _b(b'{"input": [1, 4, 4], "layers": [{"type": "LeakyReLU", "negative_slope": 1e999}]}'), "error"),  # fmt: skip
-    Case("spec-kernel-2-pow-70", "k70.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": 2**70}]}), "error"),  # fmt: skip
+    Case(
+        "spec-eps-nan",
+        "en.toml",
+        _toml('input = [1, 4, 4]\n[[layers]]\ntype = "BatchNorm2d"\neps = nan\n'),
+        "error",
+    ),
+    Case(
+        "spec-slope-inf",
+        "si.json",
+        _b(b'{"input": [1, 4, 4], "layers": [{"type": "LeakyReLU", "negative_slope": 1e999}]}'),
+        "error",
+    ),
+    Case(
+        "spec-kernel-2-pow-70",
+        "k70.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "kernel_size": 2**70}]}),
+        "error",
+    ),
     # shapes answers without data (a note says forward would refuse); forward refuses
-    Case("spec-channels-1e30", "c30.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "out_channels": 10**30}]}), "error", by_slot={"shapes SPEC": "ok"}),  # fmt: skip
-    Case("spec-input-too-small", "small.json", _json({"input": [1, 2, 2], "layers": [CONV]}), "error"),  # fmt: skip
-    Case("spec-in-channels-mismatch", "cm.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "in_channels": 3}]}), "error"),  # fmt: skip
+    Case(
+        "spec-channels-1e30",
+        "c30.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "out_channels": 10**30}]}),
+        "error",
+        by_slot={"shapes SPEC": "ok"},
+    ),
+    Case(
+        "spec-input-too-small", "small.json", _json({"input": [1, 2, 2], "layers": [CONV]}), "error"
+    ),
+    Case(
+        "spec-in-channels-mismatch",
+        "cm.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "in_channels": 3}]}),
+        "error",
+    ),
     Case("spec-nesting-9", "n9.json", _nested(9), "error"),
     Case("spec-nesting-500", "n500.json", _nested(500), "error"),
     Case("spec-json-100000-brackets", "deep.json", _b(b"[" * 100_000 + b"]" * 100_000), "error"),
-    Case("spec-toml-deep-arrays", "deep.toml", _b(b"input = " + b"[" * 100_000 + b"]" * 100_000 + b"\n"), "error"),  # fmt: skip
-    Case("spec-toml-deep-tables", "dt.toml", _b(b"x = " + b"{a = " * 5_000 + b"1" + b"}" * 5_000 + b"\n"), "error"),  # fmt: skip
-    Case("spec-huge-file", "huge.toml", _b(b"# " + b"x" * 1_100_000 + b"\nlayers = []\n"), "error"),  # fmt: skip
-    Case("spec-10001-layers", "many.json", _json({"input": [1, 4, 4], "layers": [{"type": "ReLU"}] * 10_001}), "error"),  # fmt: skip
+    Case(
+        "spec-toml-deep-arrays",
+        "deep.toml",
+        _b(b"input = " + b"[" * 100_000 + b"]" * 100_000 + b"\n"),
+        "error",
+    ),
+    Case(
+        "spec-toml-deep-tables",
+        "dt.toml",
+        _b(b"x = " + b"{a = " * 5_000 + b"1" + b"}" * 5_000 + b"\n"),
+        "error",
+    ),
+    Case("spec-huge-file", "huge.toml", _b(b"# " + b"x" * 1_100_000 + b"\nlayers = []\n"), "error"),
+    Case(
+        "spec-10001-layers",
+        "many.json",
+        _json({"input": [1, 4, 4], "layers": [{"type": "ReLU"}] * 10_001}),
+        "error",
+    ),
     # "Cycles": the format has no references, so a cycle can only be attempted by name.
-    Case("spec-cycle-duplicate-names", "dn.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "name": "a"}, {"type": "ReLU", "name": "a"}]}), "error"),  # fmt: skip
-    Case("spec-cycle-layers-by-name", "ln.json", _json({"input": [1, 4, 4], "layers": [{"type": "Sequential", "name": "a", "layers": "a"}]}), "error"),  # fmt: skip
-    Case("spec-cycle-shortcut-by-name", "sn.json", _json({"input": [1, 4, 4], "layers": [{"type": "Residual", "name": "b", "layers": [{"type": "ReLU"}], "shortcut": "b"}]}), "error"),  # fmt: skip
+    Case(
+        "spec-cycle-duplicate-names",
+        "dn.json",
+        _json(
+            {"input": [1, 4, 4], "layers": [{**CONV, "name": "a"}, {"type": "ReLU", "name": "a"}]}
+        ),
+        "error",
+    ),
+    Case(
+        "spec-cycle-layers-by-name",
+        "ln.json",
+        _json({"input": [1, 4, 4], "layers": [{"type": "Sequential", "name": "a", "layers": "a"}]}),
+        "error",
+    ),
+    Case(
+        "spec-cycle-shortcut-by-name",
+        "sn.json",
+        _json(
+            {
+                "input": [1, 4, 4],
+                "layers": [
+                    {"type": "Residual", "name": "b", "layers": [{"type": "ReLU"}], "shortcut": "b"}
+                ],
+            }
+        ),
+        "error",
+    ),
     Case("spec-cycle-layers-self-key", "sk.toml", _toml('layers = "layers"\n'), "error"),
-    Case("spec-name-path", "np.json", _json({"input": [1, 4, 4], "layers": [{**CONV, "name": "../x"}]}), "error"),  # fmt: skip
+    Case(
+        "spec-name-path",
+        "np.json",
+        _json({"input": [1, 4, 4], "layers": [{**CONV, "name": "../x"}]}),
+        "error",
+    ),
 ]
 
 GROUPS: dict[str, list[Case]] = {

@@ -32,17 +32,69 @@ def _commands(src: Path, out: Path) -> list[list[str]]:
     img = str(src / "img.png")
     cmds: list[list[str]] = []
     for ext in (".npy", ".npz", ".csv", ".json", ".png"):
-        cmds.append(["conv", img, "-k", "sobel", "-k", "gaussian3", "--show", "none", "-o", f"{out}/conv{ext}"])  # fmt: skip
-        cmds.append(["dropout", x, "-p", "0.4", "--seed", "7", "--show", "none", "-o", f"{out}/drop{ext}"])  # fmt: skip
-        cmds.append(["linear", x, "--out", "5", "--seed", "3", "--show", "none", "-o", f"{out}/lin{ext}"])  # fmt: skip
+        cmds.append(
+            [
+                "conv",
+                img,
+                "-k",
+                "sobel",
+                "-k",
+                "gaussian3",
+                "--show",
+                "none",
+                "-o",
+                f"{out}/conv{ext}",
+            ]
+        )
+        cmds.append(
+            ["dropout", x, "-p", "0.4", "--seed", "7", "--show", "none", "-o", f"{out}/drop{ext}"]
+        )
+        cmds.append(
+            ["linear", x, "--out", "5", "--seed", "3", "--show", "none", "-o", f"{out}/lin{ext}"]
+        )
     cmds += [
         ["dropout", x, "-p", "0.4", "--seed", "8", "--show", "none", "-o", f"{out}/drop_seed8.npy"],
         ["linear", x, "--out", "5", "--seed", "4", "--show", "none", "-o", f"{out}/lin_seed4.npy"],
         ["conv", x, "-k", "laplacian", "--grad", "ones", "--show", "none", "-o", f"{out}/grad.npz"],
-        ["forward", "-m", "lenet5", "--seed", "5", "--batch", "2", "--top", "0", "-o", f"{out}/fwd.npy"],  # fmt: skip
-        ["forward", "-m", "lenet5", "--seed", "5", "--top", "0", "-o", f"{out}/fwd.npz",
-         "--save-maps", f"{out}/maps"],  # fmt: skip
-        ["forward", "-m", "lenet5", "--seed", "6", "--batch", "2", "--top", "0", "-o", f"{out}/fwd_seed6.npy"],  # fmt: skip
+        [
+            "forward",
+            "-m",
+            "lenet5",
+            "--seed",
+            "5",
+            "--batch",
+            "2",
+            "--top",
+            "0",
+            "-o",
+            f"{out}/fwd.npy",
+        ],
+        [
+            "forward",
+            "-m",
+            "lenet5",
+            "--seed",
+            "5",
+            "--top",
+            "0",
+            "-o",
+            f"{out}/fwd.npz",
+            "--save-maps",
+            f"{out}/maps",
+        ],
+        [
+            "forward",
+            "-m",
+            "lenet5",
+            "--seed",
+            "6",
+            "--batch",
+            "2",
+            "--top",
+            "0",
+            "-o",
+            f"{out}/fwd_seed6.npy",
+        ],
         ["shapes", "samples/resnet_mini.toml", "-o", f"{out}/shapes.json"],
         ["shapes", "samples/resnet_mini.toml", "-o", f"{out}/shapes.csv"],
     ]

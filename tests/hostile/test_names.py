@@ -40,7 +40,9 @@ HOSTILE_NAMES = [
 def _spec(folder: Path, names: list[str]) -> Path:
     layers: list[dict[str, object]] = []
     for i, name in enumerate(names):
-        layers.append({"type": "Conv2d", "out_channels": 2, "kernel_size": 1, "name": name or f"e{i}"})  # fmt: skip
+        layers.append(
+            {"type": "Conv2d", "out_channels": 2, "kernel_size": 1, "name": name or f"e{i}"}
+        )
         layers.append({"type": "MaxPool2d", "kernel_size": 1, "name": f"{name}#pool{i}"})
     path = folder / "names.json"
     path.write_text(json.dumps({"input": [1, 4, 4], "layers": layers}), encoding="utf-8")

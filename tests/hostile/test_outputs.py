@@ -102,10 +102,21 @@ def test_sigint_while_writing_keeps_the_earlier_file(tmp_path: Path, big_input: 
     launcher = tmp_path / "stall.py"
     launcher.write_text(STALL)
     proc = _spawn(
-        [str(launcher), str(flag), "conv", str(big_input), "-k", "box", "--show", "none",
-         "-o", str(target)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            str(launcher),
+            str(flag),
+            "conv",
+            str(big_input),
+            "-k",
+            "box",
+            "--show",
+            "none",
+            "-o",
+            str(target),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert _wait_for(flag.exists, 60), "the write never started"
     temps = [p.name for p in out_dir.iterdir() if p.name != target.name]
     assert len(temps) == 1 and temps[0].endswith(".tmp"), temps  # mid-write: the temp exists
@@ -125,10 +136,23 @@ def test_sigint_while_computing_keeps_the_earlier_file(
     target = out_dir / "result.csv"
     target.write_bytes(OLD)
     proc = _spawn(
-        ["-m", "cnncli", "conv", str(big_input), "-k", "box", "-k", "sobel", "--show", "none",
-         "-o", str(target)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            "-m",
+            "cnncli",
+            "conv",
+            str(big_input),
+            "-k",
+            "box",
+            "-k",
+            "sobel",
+            "--show",
+            "none",
+            "-o",
+            str(target),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(delay)
     if proc.poll() is not None:
         pytest.fail("the run finished before the interrupt: make the input bigger")
@@ -212,7 +236,9 @@ def test_failed_save_maps_write_keeps_the_folder(
 
 
 def _same_path_cases(d: Path) -> list[tuple[str, list[str], Path]]:
-    x, k, w, st, spec, lab = (d / n for n in ("x.npy", "k.npy", "w.npy", "st.npz", "s.json", "l.npy"))  # fmt: skip
+    x, k, w, st, spec, lab = (
+        d / n for n in ("x.npy", "k.npy", "w.npy", "st.npz", "s.json", "l.npy")
+    )
     np.save(x, np.arange(16, dtype=np.float32).reshape(4, 4))
     np.save(k, np.ones((3, 3), np.float32))
     np.save(w, np.ones((2, 16), np.float32))
@@ -233,7 +259,11 @@ def _same_path_cases(d: Path) -> list[tuple[str, list[str], Path]]:
         ("linear -o WEIGHT", ["linear", str(x), "-w", str(w), "-o", str(w)], w),
         ("forward -o INPUT", ["forward", str(x1), "-m", "lenet5", "-o", str(x1)], x1),
         ("forward -o WEIGHTS", ["forward", "-m", "lenet5", "-w", str(st), "-o", str(st)], st),
-        ("forward -o LABELS", ["forward", "-m", "lenet5", "--labels", str(lab), "-o", str(lab)], lab),  # fmt: skip
+        (
+            "forward -o LABELS",
+            ["forward", "-m", "lenet5", "--labels", str(lab), "-o", str(lab)],
+            lab,
+        ),
         ("shapes -o SPEC", ["shapes", str(spec), "-o", str(spec)], spec),
     ]
     return rows

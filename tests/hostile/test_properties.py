@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests.hostile import helpers as h
 
+
 def bounded(n: int) -> settings:
     return settings(
         max_examples=n,
@@ -28,6 +29,7 @@ def bounded(n: int) -> settings:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
     )
+
 
 NUMS = ["0", "1", "2", "3", "-1", "-7", "99999", "1e9", "0.5", "nan", "inf", "x", "", " "]
 PAIRS = ["1,2", "2,1", "0,0", "1,2,3", "1,2,0,1", "1,,2", "1;2", "-1,1", "2,99999"]
@@ -64,15 +66,35 @@ def npy_file(draw: st.DrawFn) -> tuple[str, bytes]:
         return ".npy", data
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as zf:
-        for key in draw(st.lists(st.sampled_from(["x", "y", "weight"]), min_size=0, max_size=2, unique=True)):  # fmt: skip
+        for key in draw(
+            st.lists(st.sampled_from(["x", "y", "weight"]), min_size=0, max_size=2, unique=True)
+        ):
             zf.writestr(f"{key}.npy", data)
     return ".npz", zbuf.getvalue()
 
 
 TEXT_PARTS = st.sampled_from(
-    [*"0123456789", ",", ",", " ", "\t", "\n", "\n", "\r\n", ".", "-", "e", '"', ";", "nan",
-     "1e999", "\ufeff", "x", "#"]
-)  # fmt: skip
+    [
+        *"0123456789",
+        ",",
+        ",",
+        " ",
+        "\t",
+        "\n",
+        "\n",
+        "\r\n",
+        ".",
+        "-",
+        "e",
+        '"',
+        ";",
+        "nan",
+        "1e999",
+        "\ufeff",
+        "x",
+        "#",
+    ]
+)
 
 
 @st.composite
@@ -82,7 +104,10 @@ def text_file(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 JSON_VALUE = st.recursive(
-    st.integers(-5, 300) | st.floats(allow_nan=False, width=32) | st.booleans() | st.text(max_size=3),
+    st.integers(-5, 300)
+    | st.floats(allow_nan=False, width=32)
+    | st.booleans()
+    | st.text(max_size=3),
     lambda children: st.lists(children, max_size=5),
     max_leaves=40,
 )
@@ -120,7 +145,9 @@ def random_file(draw: st.DrawFn) -> tuple[str, bytes]:
 @st.composite
 def plausible_file(draw: st.DrawFn) -> tuple[str, bytes]:
     """A float array file that loads: (H, W), (C, H, W) or (N, C, H, W), small sizes."""
-    shape = draw(st.sampled_from([(5, 6), (2, 7, 7), (1, 3, 6, 5), (2, 2, 4, 4), (3, 9, 9), (1, 1)]))
+    shape = draw(
+        st.sampled_from([(5, 6), (2, 7, 7), (1, 3, 6, 5), (2, 2, 4, 4), (3, 9, 9), (1, 1)])
+    )
     arr = np.random.default_rng(draw(st.integers(0, 9))).standard_normal(shape).astype(np.float32)
     if draw(st.booleans()):
         buf = io.BytesIO()
@@ -132,55 +159,127 @@ def plausible_file(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 ANY_FILE = st.one_of(
-    plausible_file(), plausible_file(), plausible_file(), image_file(),
-    npy_file(), text_file(), json_file(), random_file(),
-)  # fmt: skip
+    plausible_file(),
+    plausible_file(),
+    plausible_file(),
+    image_file(),
+    npy_file(),
+    text_file(),
+    json_file(),
+    random_file(),
+)
 
 # ------------------------------------------------------------------ arguments per command
 
 OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
     "conv": [
-        ("-k", st.sampled_from(["sobel", "box", "sobel-x", "gaussian5", "sobl", "1,2;3,4", "[[1]]",
-                                "1,2;3", "[[[1]]]", "", ";", "{file}", "{file}:x", "emboss"])),
-        ("-s", VALUE), ("-p", VALUE), ("-d", VALUE), ("-g", VALUE), ("-b", VALUE),
+        (
+            "-k",
+            st.sampled_from(
+                [
+                    "sobel",
+                    "box",
+                    "sobel-x",
+                    "gaussian5",
+                    "sobl",
+                    "1,2;3,4",
+                    "[[1]]",
+                    "1,2;3",
+                    "[[[1]]]",
+                    "",
+                    ";",
+                    "{file}",
+                    "{file}:x",
+                    "emboss",
+                ]
+            ),
+        ),
+        ("-s", VALUE),
+        ("-p", VALUE),
+        ("-d", VALUE),
+        ("-g", VALUE),
+        ("-b", VALUE),
         ("--pad-mode", st.sampled_from(["zeros", "reflect", "replicate", "circular", "wrap"])),
-        ("-a", st.sampled_from(["relu", "softmax", "log-softmax", "gelu"])), ("--slope", VALUE),
-        ("--explain", VALUE), ("--depthwise", None), ("--magnitude", None),
+        ("-a", st.sampled_from(["relu", "softmax", "log-softmax", "gelu"])),
+        ("--slope", VALUE),
+        ("--explain", VALUE),
+        ("--depthwise", None),
+        ("--magnitude", None),
         ("--grad", st.sampled_from(["ones", "{file}", "zeros", "-"])),
-    ],  # fmt: skip
+    ],
     "pool": [
-        ("-m", st.sampled_from(["max", "avg", "min"])), ("-k", VALUE), ("-s", VALUE),
-        ("-p", VALUE), ("--dilation", VALUE), ("--ceil-mode", None),
-        ("--no-count-include-pad", None), ("--divisor-override", VALUE), ("--global", None),
-        ("--adaptive", VALUE), ("--explain", VALUE), ("--grad", st.sampled_from(["ones", "{file}"])),
-    ],  # fmt: skip
+        ("-m", st.sampled_from(["max", "avg", "min"])),
+        ("-k", VALUE),
+        ("-s", VALUE),
+        ("-p", VALUE),
+        ("--dilation", VALUE),
+        ("--ceil-mode", None),
+        ("--no-count-include-pad", None),
+        ("--divisor-override", VALUE),
+        ("--global", None),
+        ("--adaptive", VALUE),
+        ("--explain", VALUE),
+        ("--grad", st.sampled_from(["ones", "{file}"])),
+    ],
     "pad": [
-        ("-p", VALUE), ("--value", VALUE),
-        ("-m", st.sampled_from(["zeros", "constant", "reflect", "symmetric", "replicate", "circular", "edge"])),
-    ],  # fmt: skip
+        ("-p", VALUE),
+        ("--value", VALUE),
+        (
+            "-m",
+            st.sampled_from(
+                ["zeros", "constant", "reflect", "symmetric", "replicate", "circular", "edge"]
+            ),
+        ),
+    ],
     "act": [
-        ("-f", st.sampled_from(["relu", "leaky-relu", "sigmoid", "tanh", "softmax", "log-softmax", "elu"])),
-        ("--slope", VALUE), ("--dim", VALUE), ("--grad", st.sampled_from(["ones", "{file}"])),
-    ],  # fmt: skip
+        (
+            "-f",
+            st.sampled_from(
+                ["relu", "leaky-relu", "sigmoid", "tanh", "softmax", "log-softmax", "elu"]
+            ),
+        ),
+        ("--slope", VALUE),
+        ("--dim", VALUE),
+        ("--grad", st.sampled_from(["ones", "{file}"])),
+    ],
     "flatten": [("--order", st.sampled_from(["chw", "hwc", "cwh"]))],
     "linear": [
-        ("-w", st.just("{file}")), ("-b", st.sampled_from(["0.5", "1,2,3", "{file}", "x", ""])),
-        ("--out", VALUE), ("--seed", SEED), ("--grad", st.sampled_from(["ones", "{file}"])),
-    ],  # fmt: skip
+        ("-w", st.just("{file}")),
+        ("-b", st.sampled_from(["0.5", "1,2,3", "{file}", "x", ""])),
+        ("--out", VALUE),
+        ("--seed", SEED),
+        ("--grad", st.sampled_from(["ones", "{file}"])),
+    ],
     "dropout": [("-p", VALUE), ("--seed", SEED), ("--eval", None), ("--train", None)],
 }
 COMMON = [
     ("--show", st.sampled_from(["auto", "table", "heatmap", "stats", "none", "all"])),
     ("--channels", st.sampled_from(["0", "0,1", "0-3", "1:0", "9", "x", "-1", ""])),
     ("--json", None),
-    ("-o", st.sampled_from(["out.npy", "out.npz", "out.csv", "out.json", "out.png", "out.txt", "-", "{file}", "nodir/out.npy"])),  # fmt: skip
+    (
+        "-o",
+        st.sampled_from(
+            [
+                "out.npy",
+                "out.npz",
+                "out.csv",
+                "out.json",
+                "out.png",
+                "out.txt",
+                "-",
+                "{file}",
+                "nodir/out.npy",
+            ]
+        ),
+    ),
     ("--png-scale", st.sampled_from(["minmax", "clip", "abs", "log"])),
     ("--layout", st.sampled_from(["chw", "hwc", "whc"])),
     ("--key", st.sampled_from(["x", "y", "nope"])),
-    ("--gray", None), ("--scale", st.sampled_from(["raw", "unit", "percent"])),
+    ("--gray", None),
+    ("--scale", st.sampled_from(["raw", "unit", "percent"])),
     ("--dtype", st.sampled_from(["float32", "float64", "float16"])),
     ("--allow-nonfinite", None),
-]  # fmt: skip
+]
 
 
 @st.composite
@@ -239,22 +338,68 @@ def test_tensor_commands(
 
 # ------------------------------------------------------------------ generated specs
 
-LAYER_TYPES = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "LeakyReLU",
-               "Sigmoid", "Tanh", "Softmax", "Flatten", "Dropout", "Linear", "BatchNorm2d",
-               "Sequential", "BasicBlock", "Residual", "Conv3d", "relu", ""]  # fmt: skip
-KEYS = ["out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
-        "padding_mode", "out_features", "in_features", "in_channels", "p", "dim", "start_dim",
-        "end_dim", "output_size", "negative_slope", "planes", "ceil_mode", "eps", "name",
-        "count_include_pad", "divisor_override", "downsample", "relu", "unknown"]  # fmt: skip
+LAYER_TYPES = [
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Flatten",
+    "Dropout",
+    "Linear",
+    "BatchNorm2d",
+    "Sequential",
+    "BasicBlock",
+    "Residual",
+    "Conv3d",
+    "relu",
+    "",
+]
+KEYS = [
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+    "out_features",
+    "in_features",
+    "in_channels",
+    "p",
+    "dim",
+    "start_dim",
+    "end_dim",
+    "output_size",
+    "negative_slope",
+    "planes",
+    "ceil_mode",
+    "eps",
+    "name",
+    "count_include_pad",
+    "divisor_override",
+    "downsample",
+    "relu",
+    "unknown",
+]
 SPEC_VALUE = st.one_of(
     st.integers(-2, 6),
     st.integers(-2, 6),
-    st.sampled_from([True, False, None, "same", "valid", "zeros", "reflect", "a", "../x", 2.5, 10**6, 2**65]),  # fmt: skip
+    st.sampled_from(
+        [True, False, None, "same", "valid", "zeros", "reflect", "a", "../x", 2.5, 10**6, 2**65]
+    ),
     st.lists(st.integers(-1, 4), max_size=4),
 )
 
 
-def _layer(children: st.SearchStrategy[list[dict[str, object]]]) -> st.SearchStrategy[dict[str, object]]:  # fmt: skip
+def _layer(
+    children: st.SearchStrategy[list[dict[str, object]]],
+) -> st.SearchStrategy[dict[str, object]]:
     return st.builds(
         lambda t, kv, nested, short: {
             "type": t,
@@ -277,7 +422,9 @@ LAYERS = st.recursive(
 SPEC = st.fixed_dictionaries(
     {"layers": LAYERS},
     optional={
-        "input": st.sampled_from([[1, 8, 8], [3, 12, 12], [2, 5, 5], [1, 1, 1], [0, 4, 4], "3x8x8", [3, 8]]),  # fmt: skip
+        "input": st.sampled_from(
+            [[1, 8, 8], [3, 12, 12], [2, 5, 5], [1, 1, 1], [0, 4, 4], "3x8x8", [3, 8]]
+        ),
         "name": st.sampled_from(["net", 3, ""]),
         "junk": st.integers(),
     },
@@ -287,16 +434,29 @@ SPEC = st.fixed_dictionaries(
 VALID_LAYERS = [
     {"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1},
     {"type": "Conv2d", "out_channels": 2, "kernel_size": [1, 2], "stride": 2, "bias": False},
-    {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": "same", "padding_mode": "reflect"},  # fmt: skip
-    {"type": "ReLU"}, {"type": "LeakyReLU", "negative_slope": 0.2}, {"type": "Tanh"},
-    {"type": "Sigmoid"}, {"type": "Dropout", "p": 0.3}, {"type": "BatchNorm2d"},
+    {
+        "type": "Conv2d",
+        "out_channels": 4,
+        "kernel_size": 3,
+        "padding": "same",
+        "padding_mode": "reflect",
+    },
+    {"type": "ReLU"},
+    {"type": "LeakyReLU", "negative_slope": 0.2},
+    {"type": "Tanh"},
+    {"type": "Sigmoid"},
+    {"type": "Dropout", "p": 0.3},
+    {"type": "BatchNorm2d"},
     {"type": "MaxPool2d", "kernel_size": 2, "ceil_mode": True},
     {"type": "AvgPool2d", "kernel_size": 2, "padding": 1, "count_include_pad": False},
     {"type": "AdaptiveAvgPool2d", "output_size": [2, 3]},
     {"type": "BasicBlock", "planes": 4, "stride": 2},
-    {"type": "Residual", "layers": [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}]},  # fmt: skip
+    {
+        "type": "Residual",
+        "layers": [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1}],
+    },
     {"type": "Sequential", "layers": [{"type": "ReLU"}, {"type": "MaxPool2d", "kernel_size": 1}]},
-]  # fmt: skip
+]
 HEAD = [{"type": "Flatten"}, {"type": "Linear", "out_features": 4}, {"type": "Softmax", "dim": 1}]
 
 
@@ -347,16 +507,37 @@ def _toml(spec: dict[str, object]) -> str:
     fmt=st.sampled_from(["json", "toml"]),
     command=st.sampled_from(["shapes", "forward"]),
     extra=st.lists(
-        st.sampled_from([
-            ["--input", "1x8x8"], ["--input", "3x16x16"], ["--input", "0x4x4"], ["--input", "x"],
-            ["--input", "1x2"], ["--batch", "2"], ["--batch", "0"], ["--batch", "x"],
-            ["--seed", "-1"], ["--top", "3"], ["--top", "-1"], ["--json"], ["--depth", "1"],
-            ["--depth", "-1"], ["--formulas"], ["-o", "out.npy"], ["-o", "out.json"],
-            ["-o", "out.csv"], ["-o", "out.npz"], ["--save-maps", "maps"], ["--normalize", "imagenet"],
-            ["--normalize", "x"], ["-w", "{file}"], ["{file}"], ["--labels", "{file}"],
-        ]),
+        st.sampled_from(
+            [
+                ["--input", "1x8x8"],
+                ["--input", "3x16x16"],
+                ["--input", "0x4x4"],
+                ["--input", "x"],
+                ["--input", "1x2"],
+                ["--batch", "2"],
+                ["--batch", "0"],
+                ["--batch", "x"],
+                ["--seed", "-1"],
+                ["--top", "3"],
+                ["--top", "-1"],
+                ["--json"],
+                ["--depth", "1"],
+                ["--depth", "-1"],
+                ["--formulas"],
+                ["-o", "out.npy"],
+                ["-o", "out.json"],
+                ["-o", "out.csv"],
+                ["-o", "out.npz"],
+                ["--save-maps", "maps"],
+                ["--normalize", "imagenet"],
+                ["--normalize", "x"],
+                ["-w", "{file}"],
+                ["{file}"],
+                ["--labels", "{file}"],
+            ]
+        ),
         max_size=3,
-    ),  # fmt: skip
+    ),
     file=ANY_FILE,
 )
 def test_network_commands(
@@ -379,20 +560,47 @@ def test_network_commands(
 
 @bounded(100)
 @given(
-    model=st.sampled_from(["lenet5", "tinyvgg", "alexnet", "vgg16", "resnet18", "alexnet-torchvision",
-                           "nope", "", "../x.toml", "LENET5", "missing.json"]),
+    model=st.sampled_from(
+        [
+            "lenet5",
+            "tinyvgg",
+            "alexnet",
+            "vgg16",
+            "resnet18",
+            "alexnet-torchvision",
+            "nope",
+            "",
+            "../x.toml",
+            "LENET5",
+            "missing.json",
+        ]
+    ),
     command=st.sampled_from(["shapes", "forward"]),
     extra=st.lists(
-        st.sampled_from([
-            ["--input", "1x28x28"], ["--input", "3x32x32"], ["--input", "1x8x8"], ["--input", "3x1x1"],
-            ["--input", "1x100000x100000"], ["--batch", "3"], ["--batch", "99999999"], ["--top", "2"],
-            ["--json"], ["--depth", "0"], ["-w", "{file}"], ["{file}"], ["--max-memory", "1K"],
-        ]),
+        st.sampled_from(
+            [
+                ["--input", "1x28x28"],
+                ["--input", "3x32x32"],
+                ["--input", "1x8x8"],
+                ["--input", "3x1x1"],
+                ["--input", "1x100000x100000"],
+                ["--batch", "3"],
+                ["--batch", "99999999"],
+                ["--top", "2"],
+                ["--json"],
+                ["--depth", "0"],
+                ["-w", "{file}"],
+                ["{file}"],
+                ["--max-memory", "1K"],
+            ]
+        ),
         max_size=3,
-    ),  # fmt: skip
+    ),
     file=ANY_FILE,
 )
-def test_zoo_commands(model: str, command: str, extra: list[list[str]], file: tuple[str, bytes]) -> None:  # fmt: skip
+def test_zoo_commands(
+    model: str, command: str, extra: list[list[str]], file: tuple[str, bytes]
+) -> None:
     heavy = model in ("alexnet", "vgg16", "resnet18", "alexnet-torchvision")
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
@@ -411,10 +619,28 @@ def test_zoo_commands(model: str, command: str, extra: list[list[str]], file: tu
 @bounded(50)
 @given(
     argv=st.lists(
-        st.sampled_from(["kernels", "models", "sobel", "sobl", "--json", "box", "-h", "../x",
-                         "--version", "--debug", "nope", "", "-x", "--", "conv", "\x00"]),
+        st.sampled_from(
+            [
+                "kernels",
+                "models",
+                "sobel",
+                "sobl",
+                "--json",
+                "box",
+                "-h",
+                "../x",
+                "--version",
+                "--debug",
+                "nope",
+                "",
+                "-x",
+                "--",
+                "conv",
+                "\x00",
+            ]
+        ),
         max_size=4,
-    )  # fmt: skip
+    )
 )
 def test_any_argument_list(argv: list[str]) -> None:
     if "--debug" in argv:

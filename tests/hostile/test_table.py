@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from tests.hostile import helpers as h
-from tests.hostile.cases import GROUPS, M, SPEC_TEXT, STATE, Case
+from tests.hostile.cases import GROUPS, SPEC_TEXT, STATE, Case, M
 
 
 @dataclass
