@@ -54,7 +54,7 @@ def _cached_get_command(typer_instance: typer.Typer) -> object:
     return hit[2]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> Run:
+def run_cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> Run:
     """Run ``cnncli ARGS`` in-process through ``main`` (the one place errors become statuses)."""
     full_env: dict[str, str | None] = {
         "COLUMNS": "100",
@@ -64,14 +64,45 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Run:
     }
     typer.main.get_command = _cached_get_command  # type: ignore[assignment]
     try:
-        with CliRunner().isolation(env=full_env) as (out, err, _):
+        with CliRunner().isolation(input=stdin, env=full_env) as (out, err, _):
             code = main(list(args))
             sys.stdout.flush()
             sys.stderr.flush()
             raw, errs = out.getvalue(), err.getvalue()
     finally:
         typer.main.get_command = _get_command
-    return Run(int(code), raw.decode("utf-8", "replace"), errs.decode("utf-8", "replace"))
+    run = Run(int(code), raw.decode("utf-8", "replace"), errs.decode("utf-8", "replace"))
+    if os.environ.get("CNNCLI_HOSTILE_LOG"):
+        _log(args, run)
+    return run
+
+
+def _log(args: tuple[str, ...], run: Run) -> None:
+    """One JSON line per run for tests/hostile/count_cases.py: command, files read, outcome."""
+    import json
+
+    files = []
+    folders = set()
+    for i, a in enumerate(args):
+        p = Path(a)
+        try:
+            if p.exists():
+                folders.add(p.parent if p.is_file() else p)
+                if p.is_file() and not (i > 0 and args[i - 1] in ("-o", "--output")):
+                    role = args[i - 1] if i > 0 and args[i - 1].startswith("-") else "INPUT"
+                    files.append((role, p.suffix.lower() or "(none)"))
+        except (OSError, ValueError):
+            continue
+    partial = [str(f) for d in folders if d.is_dir() for f in d.glob(".*.tmp")]
+    line = {
+        "command": args[0] if args else "",
+        "files": files,
+        "code": run.code,
+        "traceback": "Traceback" in run.stdout + run.stderr,
+        "partial": partial,
+    }
+    with open(os.environ["CNNCLI_HOSTILE_LOG"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -35,6 +35,7 @@ class Slot:
     group: str
     argv: Callable[[str, dict[str, str]], list[str]]
     ext: str = ".npy"
+    stdin: bool = False  # the file's bytes arrive on standard input, argv says "-"
 
 
 def _t(*args: str) -> Callable[[str, dict[str, str]], list[str]]:
@@ -55,6 +56,7 @@ SLOTS = [
         "tensor",
         lambda f, g: ["forward", f, "-m", g["spec"], "--top", "0", "--seed", "2"],
     ),
+    Slot("conv - (stdin)", "tensor", _t("conv", "-k", "sobel-x", "-p", "1"), stdin=True),
     Slot("conv -k FILE", "kernel", lambda f, g: ["conv", g["x44"], "-k", f, "--show", "stats"]),
     Slot("linear -w FILE", "kernel", lambda f, g: ["linear", g["x22"], "-w", f, "--show", "stats"]),
     Slot(
@@ -144,6 +146,9 @@ def _run_with_output(
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"out{slot.ext}"
     out.write_bytes(OLD)
+    if slot.stdin:
+        argv = [*slot.argv("-", _good(folders)), "-o", str(out)]
+        return h.run_cli(*argv, stdin=Path(file).read_bytes()), out
     argv = [*slot.argv(file, _good(folders)), "-o", str(out)]
     return h.run_cli(*argv), out
 
