@@ -187,7 +187,12 @@ def forward(
     from cnncli.nn.run import ForwardRecord
 
     rows = [ForwardRecord("input", "", x, 0.0), *result.records]
-    console.print(forward_table(rows, f"Forward pass of {net.title}, eval mode"))
+    from rich.markup import escape
+
+    from cnncli.errors import one_line
+
+    title = f"Forward pass of {escape(one_line(net.title))}, eval mode"  # the spec's name is text
+    console.print(forward_table(rows, title))
     console.print(Text(f"output shape: {tuple(out.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:

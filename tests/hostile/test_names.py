@@ -138,3 +138,34 @@ def test_save_maps_into_a_file_is_an_error(tmp_path: Path) -> None:
     r = h.run_cli("forward", "-m", "lenet5", "--save-maps", str(target), "--top", "0")
     h.assert_clean(r, "error")
     assert h.snapshot(tmp_path) == before
+
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\r\x08\x9b"
+MARKUP = "[/bold] [bold]x[/] [link=file:///etc/passwd]y[/link]"
+
+
+@pytest.mark.parametrize("text", [ESCAPES, MARKUP], ids=["escapes", "markup"])
+@pytest.mark.parametrize(
+    "where", ["labels", "spec name (forward)", "spec name (shapes)", "spec description"]
+)
+def test_text_from_files_is_printed_as_text(tmp_path: Path, text: str, where: str) -> None:
+    """Labels and spec names reach the terminal as text: no control codes, no Rich markup."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"{text} {i}" for i in range(10)), encoding="utf-8")
+    spec = tmp_path / "net.json"
+    layers = [{"type": "Flatten"}, {"type": "Linear", "out_features": 3}]
+    key = "description" if where == "spec description" else "name"
+    spec.write_text(json.dumps({key: text, "input": [1, 4, 4], "layers": layers}))
+    argv = {
+        "labels": ["forward", "-m", "lenet5", "--labels", str(labels), "--top", "3"],
+        "spec name (forward)": ["forward", "-m", str(spec)],
+        "spec name (shapes)": ["shapes", str(spec)],
+        "spec description": ["forward", "-m", str(spec)],
+    }[where]
+    r = h.run_cli(*argv)
+    h.assert_clean(r, "ok")
+    shown = r.stdout + r.stderr
+    for ch in ("\x1b", "\x07", "\r", "\x08", "\x9b"):
+        assert ch not in shown, (ch, shown[-500:])
+    if text is MARKUP and where != "spec description":
+        assert "[/bold]" in shown  # printed as written, not interpreted
