@@ -15,6 +15,7 @@ import re
 import signal
 import time
 import tracemalloc
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,9 +27,9 @@ from tests.hostile import helpers as h
 
 CPU_BUDGET = 2.0
 SLACK = 24 * 1024**2
+# "<estimate> ... more than the limit <limit>": both numbers named on the error line
 ESTIMATE_AND_LIMIT = re.compile(
-    r"(would need about [\d.]+ [KMGTP]?i?B.*more than the limit [\d.]+ [KMGTP]?i?B)"
-    r"|(needs [\d,]+ bytes, more than the limit of [\d,]+ bytes)"
+    r"\d[\d,.]* ?(?:[KMGTP]iB|bytes|B)?\b[^\n]*more than the limit (?:of )?\d[\d,.]*"
 )
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs a CPU timer")
@@ -78,6 +79,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "billion": d / "billion.json",
         "huge_input": d / "huge_input.toml",
     }
+    out["zip_bomb"] = d / "bomb.npz"  # 200 MB of float32 zeros deflated to ~200 KB
+    with (
+        zipfile.ZipFile(out["zip_bomb"], "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open("0.weight.npy", "w") as member,
+    ):
+        member.write(h.npy_header("<f4", (50_000_000,)))
+        for _ in range(200):
+            member.write(bytes(1 << 20))
     h.sparse_npy(out["bank"], "<f4", (1_000_000, 1, 3, 3))
     h.sparse_npy(out["bank_huge"], "<f4", (100_000_000, 1, 3, 3))
     h.sparse_npy(out["x1000"], "<f4", (1000, 1000))
@@ -114,6 +123,11 @@ CASES: list[tuple[str, list[str], str | None]] = [
         ["conv", "{x100}", "-k", "{bank}", "--show", "none"],
         "conv -k: a bank of a million kernels is split into a million arrays and restacked "
         "before the memory check (seconds of CPU, hundreds of MB)",
+    ),
+    (
+        "forward -w a zip bomb",
+        ["forward", "-m", "lenet5", "-w", "{zip_bomb}", "--max-memory", "64M", "--top", "0"],
+        None,
     ),
     ("conv 10^8 kernels (4-D weight)", ["conv", "{x100}", "-k", "{bank_huge}"], None),
     ("conv enormous im2col", ["conv", "{x1000}", "-k", "{k200}", "--show", "none"], None),
