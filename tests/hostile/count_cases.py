@@ -49,6 +49,7 @@ def main() -> int:
         runs = [json.loads(line) for line in log.read_text().splitlines()]
     by_command: dict[str, Counter[str]] = defaultdict(Counter)
     by_loader: dict[str, Counter[str]] = defaultdict(Counter)
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     for r in runs:
         outcome = {0: "exit 0", 2: "exit 2"}.get(r["code"], f"exit {r['code']}")
         keys = [outcome, "traceback" if r["traceback"] else "", "partial" if r["partial"] else ""]
@@ -60,7 +61,13 @@ def main() -> int:
             name = f"{r['command']} {role} {LOADERS.get(ext, 'other')}"
             for k in filter(None, keys):
                 by_loader[name][k] += 1
-    for title, table in (("per command", by_command), ("per loader (command, role, kind)", by_loader)):  # fmt: skip
+                by_kind[f"{role} {LOADERS.get(ext, 'other')}"][k] += 1
+    tables = (
+        ("per command", by_command),
+        ("per loader (role, kind)", by_kind),
+        ("per loader and command (command, role, kind)", by_loader),
+    )
+    for title, table in tables:  # fmt: skip
         print(f"\n{title}:")
         print(
             f"  {'':38} {'runs':>6} {'exit 0':>7} {'exit 2':>7} {'other':>6} {'tb':>3} {'tmp':>4}"
