@@ -22,7 +22,7 @@ def forward(
     ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size of the random input."),
     seed: int = typer.Option(
-        0, "--seed", "-s", help="Seed of the random input and of the initial weights."
+        0, "--seed", "-s", min=0, help="Seed of the random input and of the initial weights."
     ),
     weights: Path | None = typer.Option(
         None,
@@ -67,6 +67,10 @@ def forward(
 
     if normalize not in ("imagenet", "none"):
         raise ParameterError(f"--normalize must be imagenet or none, got {normalize!r}")
+    if output is not None:
+        from cnncli.io import check_output_path
+
+        check_output_path(output, [source, weights, labels, model])
     limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
     override = parse_input_shape(input_size) if input_size else None
     net, declared = load_model(model, override)
@@ -125,7 +129,7 @@ def forward(
     top_rows = _top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
 
     if output is not None:
-        _save_output(output, result, [source, weights])
+        _save_output(output, result, [source, weights, labels, model])
     if save_maps is not None:
         _save_maps(save_maps, result)
 
@@ -181,7 +185,12 @@ def forward(
     from cnncli.nn.run import ForwardRecord
 
     rows = [ForwardRecord("input", "", x, 0.0), *result.records]
-    console.print(forward_table(rows, f"Forward pass of {net.title}, eval mode"))
+    from rich.markup import escape
+
+    from cnncli.errors import one_line
+
+    title = f"Forward pass of {escape(one_line(net.title))}, eval mode"  # the spec's name is text
+    console.print(forward_table(rows, title))
     console.print(Text(f"output shape: {tuple(out.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:

@@ -15,6 +15,7 @@ standalone-off mode and maps
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -106,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return ExitStatus.SUCCESS
+    except SystemExit as exc:
+        # Typer turns a closed stdout (EPIPE) into sys.exit(1); a closed pipe is no error here.
+        context = exc.__context__
+        if isinstance(context, OSError) and context.errno == errno.EPIPE:
+            _silence_stdout()
+            return ExitStatus.SUCCESS
+        raise
     except Exception as exc:
         if debug:
             raise

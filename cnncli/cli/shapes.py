@@ -60,13 +60,15 @@ def shapes(
         from cnncli.io import check_output_path
 
         check_output_path(output, [model])
-        _write_rows(output, summary)
+        if summary.failure is None:  # a failed run leaves an earlier file as it was
+            _write_rows(output, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         console = make_console()
         console.print(render_summary(summary, depth, formulas, limit, console.width))
-        if limit is None and needed.total > resources.default_limit():
+        # stderr of a failing run holds only its error (and hint) line
+        if summary.failure is None and limit is None and needed.total > resources.default_limit():
             make_console(stderr=True).print(
                 f"note: a forward pass would need about {needed.describe()}, more than half "
                 "of the memory available now; `cnncli forward` would refuse it"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rich.table import Table
 from rich.text import Text
 
+from cnncli.errors import one_line
 from cnncli.nn.run import ForwardRecord
 
 
@@ -72,9 +73,10 @@ def topk_table(
     table.add_column("Probability", justify="right")
     for n, rows in enumerate(probs):
         for rank, (index, p) in enumerate(rows, start=1):
-            cells = [str(n) if rank == 1 else "", str(rank), str(index)]
+            cells: list[str | Text] = [str(n) if rank == 1 else "", str(rank), str(index)]
             if labels:
-                cells.append(labels[index] if index < len(labels) else "")
+                # a label from a file is text, never markup or terminal control codes
+                cells.append(Text(one_line(labels[index])) if index < len(labels) else "")
             cells.append(f"{p:.6f}")
             table.add_row(*cells)
     return table

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from cnncli.errors import one_line
 from cnncli.nn.summary import LayerRecord, Summary
 
 
@@ -129,7 +130,7 @@ def summary_table(
     if dropped:
         caption = f"(narrow terminal: {', '.join(dropped)} left out; see --json)"
     table = Table(
-        title=f"{escape(summary.model)}  input {shape_text(summary.input_shape)}",
+        title=f"{escape(one_line(summary.model))}  input {shape_text(summary.input_shape)}",
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
