@@ -72,7 +72,7 @@ def act(
     }
     save: Any = y
     if grad is not None:
-        dy = cm.load_grad(grad, y.shape, x.dtype, input)
+        dy = cm.load_grad(grad, y.shape, x.dtype, input, notes)
         dx = cm.activation_backward(fn, dy, x, y, slope, dim)
         sections.append(out.maps(dx, "dL/dX"))
         payload["grad"] = {"grad_input": dx}

@@ -314,8 +314,17 @@ def describe_input(loaded: Any, array: np.ndarray) -> str:
     return f"{src}: {what} → tensor {fmt_shape(array.shape)} {array.dtype}"
 
 
-def load_grad(spec: str, shape: tuple[int, ...], dtype: Any, input_path: str | None) -> np.ndarray:
-    """dL/dY for ``--grad``: ``ones`` or a file with as many values as the output."""
+def load_grad(
+    spec: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    input_path: str | None,
+    notes: list[str] | None = None,
+) -> np.ndarray:
+    """dL/dY for ``--grad``: ``ones`` or a file with as many values as the output.
+
+    The file's conversions (integers, bools, float64) are appended to ``notes``.
+    """
     import numpy as np
 
     from cnncli import io as cio
@@ -328,6 +337,8 @@ def load_grad(spec: str, shape: tuple[int, ...], dtype: Any, input_path: str | N
     if spec == "-":
         kwargs["stdin"] = getattr(sys.stdin, "buffer", sys.stdin)
     loaded = cio.load_tensor(spec, **kwargs)
+    if notes is not None:
+        notes += [f"--grad: {note}" for note in loaded.notes]
     g = np.asarray(loaded.array)
     if g.size != math.prod(shape):
         orig = getattr(loaded, "original_shape", g.shape)

@@ -10,6 +10,8 @@ from cnncli.cli.main import app
 from cnncli.errors import InputFileError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
 KERNEL_EXTENSIONS = (".npy", ".npz", ".csv", ".tsv", ".txt", ".json")
@@ -104,13 +106,26 @@ def conv(
         notes.append("no -k given: using sobel (sobel-x and sobel-y, two maps)")
     if depthwise and groups != 1:
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
-    weight, labels = build_weight(specs, C, C if depthwise else groups, depthwise, x.dtype, notes)
     G = C if depthwise else groups
-    kernel_labels = list(labels)
-    F = weight.shape[0]
     st = cm.parse_pair(stride, "stride")
     pd = cm.parse_padding(padding)
     dl = cm.parse_pair(dilation, "dilation")
+
+    def check_memory(weight_shape: tuple[int, ...]) -> None:
+        """Refuse, before the bank is stacked, buffers above --max-memory."""
+        geo = shapes.conv2d_geometry(x.shape, weight_shape, st, pd, dl, G)
+        left, right, top, bottom = geo.padding
+        padded = N * C * (H + top + bottom) * (W + left + right)
+        cols = N * geo.OH * geo.OW * (C // G) * geo.KH * geo.KW  # an im2col buffer
+        outs = N * geo.F * geo.OH * geo.OW
+        factor = 2 if grad is not None else 1
+        cm.check_memory(
+            factor * (padded + cols + 2 * outs), x.itemsize, max_memory, "this convolution"
+        )
+
+    weight, labels = build_weight(specs, C, G, depthwise, x.dtype, notes, check_memory)
+    kernel_labels = list(labels)
+    F = weight.shape[0]
     b = None
     if bias is not None:
         values = cm.parse_floats(bias, "--bias")
@@ -120,12 +135,6 @@ def conv(
             )
         b = np.asarray(values * F if len(values) == 1 else values, dtype=x.dtype)
     geo = shapes.conv2d_geometry(x.shape, weight.shape, st, pd, dl, G)
-    left, right, top, bottom = geo.padding
-    padded = N * C * (H + top + bottom) * (W + left + right)
-    cols = N * geo.OH * geo.OW * (C // G) * geo.KH * geo.KW  # an im2col buffer
-    outs = N * F * geo.OH * geo.OW
-    factor = 2 if grad is not None else 1
-    cm.check_memory(factor * (padded + cols + 2 * outs), x.itemsize, max_memory, "this convolution")
     y = engine.conv2d(x, weight, b, st, pd, dl, G, pad_mode)
     result = y
     if magnitude:
@@ -187,7 +196,7 @@ def conv(
     if grad is not None:
         if magnitude:
             raise ParameterError("--grad does not go through --magnitude; leave one out")
-        dy = cm.load_grad(grad, result.shape, x.dtype, input)
+        dy = cm.load_grad(grad, result.shape, x.dtype, input, notes)
         if activation:
             dy = cm.activation_backward(activation, dy, pre_act, result, slope, 1)
         dx, dw, db = engine.conv2d_backward(dy, x, weight, st, pd, dl, G, pad_mode, bias=True)
@@ -233,8 +242,13 @@ def _after_note(
     return Text(f"then output[{n}, {k}, {i}, {j}]: " + "; ".join(steps))
 
 
-def _kernel_array(spec: str, dtype: Any) -> "tuple[list[np.ndarray], list[str]]":
-    """One -k value as arrays with labels: a name (a pair gives two), a file, or inline text."""
+def _kernel_array(
+    spec: str, dtype: Any, notes: list[str] | None = None
+) -> "tuple[list[np.ndarray], list[str]]":
+    """One -k value as arrays with labels: a name (a pair gives two), a file, or inline text.
+
+    A file's conversions (integers, bools, float64) are appended to ``notes``.
+    """
     import numpy as np
 
     from cnncli import io as cio
@@ -250,7 +264,12 @@ def _kernel_array(spec: str, dtype: Any) -> "tuple[list[np.ndarray], list[str]]"
     ext = os.path.splitext(path)[1].lower()
     if os.path.exists(path) or ext in KERNEL_EXTENSIONS or os.sep in path:
         try:
-            arr = np.asarray(cio.load_kernel_file(path, key=npz_key, dtype=np.dtype(dtype).name))
+            converted: list[str] = []
+            arr = np.asarray(
+                cio.load_kernel_file(path, key=npz_key, dtype=np.dtype(dtype).name, notes=converted)
+            )
+            if notes is not None:
+                notes += [f"kernel {os.path.basename(text)}: {n}" for n in converted]
         except InputFileError as exc:
             if ext == ".npz" and npz_key is None and "--key" in exc.message:
                 raise InputFileError(
@@ -280,8 +299,12 @@ def build_weight(
     depthwise: bool,
     dtype: Any,
     notes: list[str] | None = None,
+    check: "Callable[[tuple[int, ...]], None] | None" = None,
 ) -> "tuple[np.ndarray, list[str]]":
     """Stack the -k kernels into one weight (F, C/groups, KH, KW) and a label per map.
+
+    ``check`` is called with the weight's shape before anything is stacked or
+    labelled, so that a bank too large to run is refused without building it.
 
     2-D (KH, KW): one map whose kernel is the same slice for every input channel
     of its group; 3-D (C/groups, KH, KW): one map; 4-D: F maps.  Depthwise
@@ -293,7 +316,7 @@ def build_weight(
     arrays: list[np.ndarray] = []
     labels: list[str] = []
     for spec in specs:
-        got, got_labels = _kernel_array(spec, dtype)
+        got, got_labels = _kernel_array(spec, dtype, notes)
         arrays += got
         labels += got_labels
     if groups < 1:
@@ -314,7 +337,13 @@ def build_weight(
                 f"{lab} {a.shape[-2]}×{a.shape[-1]}" for a, lab in zip(arrays, labels, strict=True)
             )
         )
-    slices: list[np.ndarray] = []
+    # Blocks of whole output channels (F_i, Cg, KH, KW), joined by one concatenate: a 4-D
+    # weight is never split into its F kernels (a bank of a million stays one array).
+    if check is not None:
+        KH, KW = next(iter(sizes))
+        F = C * len(arrays) if depthwise else sum(a.shape[0] if a.ndim == 4 else 1 for a in arrays)
+        check((F, 1 if depthwise else Cg, KH, KW))
+    blocks: list[np.ndarray] = []
     names: list[str] = []
     if depthwise:
         slots: list[np.ndarray] = []
@@ -330,12 +359,12 @@ def build_weight(
             slots.append(np.broadcast_to(a, (C, *a.shape[-2:])))
         for c in range(C):
             for slot, lab in zip(slots, labels, strict=True):
-                slices.append(slot[c][None])
+                blocks.append(slot[c][None, None])
                 names.append(f"{lab}@c{c}" if C > 1 else lab)
     else:
         for a, lab in zip(arrays, labels, strict=True):
             if a.ndim == 2:
-                slices.append(np.broadcast_to(a, (Cg, *a.shape)))
+                blocks.append(np.broadcast_to(a, (1, Cg, *a.shape)))
                 names.append(lab)
                 if Cg > 1 and notes is not None and not any("summed to" in n for n in notes):
                     notes.append(
@@ -348,7 +377,7 @@ def build_weight(
                         f"kernel {lab} has {a.shape[0]} channel slices but the input has "
                         f"{Cg} channel(s) per group (C={C}, groups={groups})"
                     )
-                slices.append(a)
+                blocks.append(a[None])
                 names.append(lab)
             else:
                 if a.shape[1] != Cg:
@@ -356,8 +385,9 @@ def build_weight(
                         f"kernel {lab} of shape {a.shape} expects {a.shape[1]} channel(s) per group "
                         f"but the input has {Cg} (C={C}, groups={groups})"
                     )
-                for f in range(a.shape[0]):
-                    slices.append(a[f])
-                    names.append(f"{lab}[{f}]" if a.shape[0] > 1 else lab)
-    weight = np.ascontiguousarray(np.stack(slices)).astype(dtype, copy=False)
+                blocks.append(a)
+                names.extend(
+                    [lab] if a.shape[0] == 1 else [f"{lab}[{f}]" for f in range(a.shape[0])]
+                )
+    weight = np.concatenate(blocks).astype(dtype, copy=False)
     return weight, names

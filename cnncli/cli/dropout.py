@@ -15,7 +15,7 @@ def dropout(
     p: Annotated[
         float, typer.Option("-p", "--p", help="Probability that a unit is dropped.")
     ] = 0.5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random mask.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random mask.")] = 0,
     train: Annotated[
         bool, typer.Option("--train/--eval", help="Train mode drops units; eval passes through.")
     ] = True,

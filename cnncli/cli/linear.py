@@ -31,8 +31,9 @@ def linear(
         int | None,
         typer.Option("--out", help="Without -w: a seeded random layer with this many outputs (3)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random layer.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random layer.")] = 0,
     grad: cm.GradOpt = None,
+    max_memory: cm.MaxMemoryOpt = None,
     layout: cm.LayoutOpt = None,
     key: cm.KeyOpt = None,
     gray: cm.GrayOpt = False,
@@ -65,7 +66,7 @@ def linear(
     if weight is not None:
         if out_features is not None:
             raise ParameterError("give either -w FILE or --out N, not both")
-        w = _load_matrix(weight, "weight", x4.dtype)
+        w = _load_matrix(weight, "weight", x4.dtype, notes)
         if w.ndim == 1:
             w = w[None]
         if w.ndim != 2 or w.shape[1] != D:
@@ -80,6 +81,8 @@ def linear(
             raise ParameterError(f"--out must be at least 1, got {F}")
         if out_features is None:
             notes.append(f"no -w given: a random layer with --out {F} --seed {seed}")
+        # W (F, D), b (F,) and Y (N, F), refused before the weight is drawn
+        cm.check_memory(F * D + F + N * F, x4.itemsize, max_memory, "this linear layer")
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(D)
         w = rng.uniform(-bound, bound, size=(F, D)).astype(x4.dtype)
@@ -90,7 +93,7 @@ def linear(
         values = (
             np.asarray(cm.parse_floats(bias, "--bias"))
             if cm.looks_numeric(bias)
-            else _load_matrix(bias, "bias", x4.dtype).ravel()
+            else _load_matrix(bias, "bias", x4.dtype, notes).ravel()
         )
         if values.size not in (1, F):
             raise ShapeError(f"bias has {values.size} values but the layer has {F} outputs")
@@ -132,7 +135,7 @@ def linear(
     }
     save: Any = y
     if grad is not None:
-        dy = cm.load_grad(grad, y.shape, x4.dtype, input)
+        dy = cm.load_grad(grad, y.shape, x4.dtype, input, notes)
         dX, dw, db = engine.linear_backward(dy, X, w, bias=b is not None)
         dx = dX.reshape(x4.shape)
         sections += [
@@ -147,16 +150,23 @@ def linear(
     out.finish(header, sections, payload, save)
 
 
-def _load_matrix(path: str, what: str, dtype: Any) -> "np.ndarray":
-    """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too."""
+def _load_matrix(path: str, what: str, dtype: Any, notes: list[str]) -> "np.ndarray":
+    """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too.
+
+    Conversions (integers, bools, float64) are appended to ``notes``.
+    """
     import numpy as np
 
     from cnncli import io as cio
     from cnncli.errors import InputFileError
+    from cnncli.io.common import to_float
 
     name = np.dtype(dtype).name
     try:
-        return np.asarray(cio.load_kernel_file(path, dtype=name))
+        converted: list[str] = []
+        arr = np.asarray(cio.load_kernel_file(path, dtype=name, notes=converted))
+        notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
+        return arr
     except InputFileError as exc:
         if not (path.lower().endswith(".npy") and "1-D array" in exc.message):
             raise
@@ -169,7 +179,9 @@ def _load_matrix(path: str, what: str, dtype: Any) -> "np.ndarray":
         raise InputFileError(f"{path}: cannot read the {what}: {exc}") from None
     if arr.dtype.kind not in "fiub" or arr.ndim != 1 or arr.size == 0:
         raise InputFileError(f"{path}: the {what} must be numbers, got {arr.dtype} {arr.shape}")
-    out = arr.astype(name)
+    converted = []
+    out = to_float(arr, np.dtype(name), path, converted)
+    notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
     if not np.isfinite(out).all():
         raise InputFileError(f"{path}: the {what} holds NaN or infinity")
     return out

@@ -181,7 +181,7 @@ def pool(
             "chosen": cell.chosen, "sum": cell.total, "divisor": cell.divisor, "value": cell.engine_value,
         }  # fmt: skip
     if grad is not None:
-        dy = cm.load_grad(grad, y.shape, x.dtype, input)
+        dy = cm.load_grad(grad, y.shape, x.dtype, input, notes)
         if adaptive is not None:
             back = (
                 engine.adaptive_max_pool2d_backward

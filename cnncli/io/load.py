@@ -294,9 +294,11 @@ def _finish(
 # ---------------------------------------------------------------- kernels
 
 
-def _check_kernel_values(raw: np.ndarray, name: str, dt: np.dtype) -> np.ndarray:
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = raw.astype(dt)
+def _check_kernel_values(
+    raw: np.ndarray, name: str, dt: np.dtype, notes: list[str], *, text: bool
+) -> np.ndarray:
+    """Convert a kernel to ``dt`` (noting integer, bool and float conversions) and refuse NaN/inf."""
+    out = to_float(raw, dt, name, notes, text=text)
     bad = ~np.isfinite(out)
     if bad.any():
         index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad.ravel())), out.shape))
@@ -313,10 +315,13 @@ def load_kernel_file(
     key: str | None = None,
     dtype: object = "float32",
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """Load a convolution kernel from .npy/.npz/.csv/.tsv/.txt/.json, keeping its rank.
 
     Shapes: (KH, KW), (C, KH, KW) (text: one block per channel) or (F, C/groups, KH, KW).
+    Conversions a user should know of (integers, bools, float64 to float32) are
+    appended to ``notes`` when it is given.
     """
     dt = check_dtype(dtype)
     p = Path(path)
@@ -338,7 +343,9 @@ def load_kernel_file(
             f"{name}: unsupported kernel file type {ext or '(no extension)'}; "
             f"cnncli reads kernels from {_ext_list(KERNEL_EXTENSIONS)}"
         )
-    return _check_kernel_values(raw, name, dt)
+    return _check_kernel_values(
+        raw, name, dt, [] if notes is None else notes, text=ext not in (".npy", ".npz")
+    )
 
 
 def parse_inline_matrix(
@@ -362,7 +369,7 @@ def parse_inline_matrix(
             raw = nested_to_array(parse_json(s, label), label, what)
         else:
             raw = _parse_semicolon_rows(s, label)
-        return _check_kernel_values(raw, label, dt)
+        return _check_kernel_values(raw, label, dt, [], text=True)
     except InputFileError as exc:
         raise ParameterError(exc.message, hint=exc.hint or _INLINE_HINT) from None
 

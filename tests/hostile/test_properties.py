@@ -36,9 +36,7 @@ PAIRS = ["1,2", "2,1", "0,0", "1,2,3", "1,2,0,1", "1,,2", "1;2", "-1,1", "2,9999
 NONSENSE = st.sampled_from(NUMS + PAIRS + ["same", "valid", "--", "-o", "../x", "\x00"])
 SENSIBLE = st.sampled_from(["0", "1", "1", "2", "2", "3", "1,2", "2,1", "1,0,1,0", "same", "0.5"])
 VALUE = st.one_of(SENSIBLE, SENSIBLE, NONSENSE)
-# Negative seeds are left out for linear and dropout: a known bug in cnncli/cli (exit 1), kept
-# as a strict xfail in test_cli_bugs.py until it is fixed.
-SEED = st.sampled_from(["0", "7", "99999999999999999999", "x", "1.5", ""])
+SEED = st.sampled_from(["0", "7", "-1", "99999999999999999999", "x", "1.5", ""])
 MEMORY = st.sampled_from(["64M"] * 8 + ["1K", "1", "0", "-5", "abc", "1e3M"])
 
 # ------------------------------------------------------------------ generated input files

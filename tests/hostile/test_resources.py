@@ -121,8 +121,7 @@ CASES: list[tuple[str, list[str], str | None]] = [
     (
         "conv a million kernels",
         ["conv", "{x100}", "-k", "{bank}", "--show", "none"],
-        "conv -k: a bank of a million kernels is split into a million arrays and restacked "
-        "before the memory check (seconds of CPU, hundreds of MB)",
+        None,
     ),
     (
         "forward -w a zip bomb",
@@ -138,7 +137,7 @@ CASES: list[tuple[str, list[str], str | None]] = [
     (
         "linear --out 10^12",
         ["linear", "{x100}", "--out", "1000000000000", "--show", "none"],
-        "linear --out N: no memory estimate before the weight is allocated (MemoryError, exit 1)",
+        None,
     ),
 ]
 

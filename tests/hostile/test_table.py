@@ -74,13 +74,8 @@ SLOTS = [
     Slot("shapes SPEC", "spec", lambda f, g: ["shapes", f], ext=".json"),
 ]
 
-# Bugs in files this branch may not edit: strict xfail, listed in the report for the lead.
-_CONVERTED = ["npy-bool", "npy-int8", "npy-int64", "npy-uint8", "npy-float64", "npz-int16"]
-KNOWN_BUGS = {
-    (slot, case): f"{slot}: a {case.split('-')[1]} file is converted to float32 without a note"
-    for slot in ("conv -k FILE", "linear -w FILE", "conv --grad FILE")
-    for case in _CONVERTED
-}
+# Rows that are known bugs get a strict xfail here (none open).
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _rows() -> list[object]:
