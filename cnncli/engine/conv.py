@@ -154,7 +154,8 @@ def _conv2d(a: _Args) -> np.ndarray:
         out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
     else:
-        out = _conv_gemm(a.x, a.w, g, a.zero_pads)
+        out = _conv_gemm(a.x, a.w, a.b, g, a.zero_pads)
+        return out.astype(a.dtype, copy=False)
     if a.b is not None:
         out += a.b[None, :, None, None]
     return out.astype(a.dtype, copy=False)
@@ -237,6 +238,57 @@ def _chunks(g: Conv2dGeometry, itemsize: int) -> Iterator[tuple[int, int, int, i
 
 
 def _conv_gemm(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
+    """im2col on NHWC + one GEMM per group (and per chunk), in the faster orientation.
+
+    When there are at least as many output pixels N*OH*OW as filters, the
+    product is (N*OH*OW, K) @ (K, Fg), made channels-last into one (N*OH*OW, F)
+    buffer that every chunk fills with contiguous rows, then transposed to NCHW
+    in a single copy that also adds the bias.  OpenBLAS splits the rows of the
+    product over its threads, so the long dimension goes there: on AlexNet's
+    batch-8 layers this GEMM measured 1.1-2.4x faster than (Fg, K) @ (K, N*OH*OW),
+    which in turn wins when the pixels are few (batch 1 at 13x13).
+    """
+    if g.N * g.OH * g.OW < g.F:
+        out = _conv_gemm_wide(x, w, g, pads)
+        if b is not None:
+            out += b[None, :, None, None]
+        return out
+    cg, fg = g.C // g.groups, g.F // g.groups
+    K = g.KH * g.KW * cg
+    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    wk = _group_weights(w, g)  # (G, Fg, K)
+    res = np.empty((g.N * g.OH * g.OW, g.F), dtype=x.dtype)  # NHWC output
+    buf: np.ndarray | None = None
+    for n0, n1, o0, o1 in _chunks(g, x.itemsize):
+        nn, no = n1 - n0, o1 - o0
+        M = nn * no * g.OW
+        r0 = (n0 * g.OH + o0) * g.OW  # rows of this chunk in ``res``: contiguous
+        if buf is None:
+            buf = np.empty(M * K, dtype=x.dtype)
+        for gi in range(g.groups):
+            cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
+            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
+            if g.groups == 1:
+                np.matmul(cols2, wk[0].T, out=res[r0 : r0 + M])
+            else:
+                _copy(res[r0 : r0 + M, gi * fg : (gi + 1) * fg], cols2 @ wk[gi].T)
+    out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    nhwc_as_nchw = res.reshape(g.N, g.OH, g.OW, g.F).transpose(0, 3, 1, 2)
+    if b is None:
+        _copy(out, nhwc_as_nchw)
+    else:
+        np.add(nhwc_as_nchw, b[None, :, None, None], out=out)
+    return out
+
+
+def _conv_gemm_wide(
     x: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: tuple[int, int, int, int]
 ) -> np.ndarray:
     """im2col on NHWC + one GEMM per group (and per chunk): (Fg, K) @ (K, N*OH*OW)."""
