@@ -354,10 +354,11 @@ def _run_parallel(
     run: Callable[[list[tuple[int, int, int, int]]], None],
     items: list[tuple[int, int, int, int]],
     work: int,
+    min_work: int = PARALLEL_MIN_WORK,
 ) -> None:
     """Run ``run`` over contiguous parts of ``items`` on up to :func:`num_threads` threads."""
     n = min(num_threads(), len(items))
-    if n <= 1 or work < PARALLEL_MIN_WORK:
+    if n <= 1 or work < min_work:
         run(items)
         return
     step = -(-len(items) // n)
@@ -597,7 +598,14 @@ def _backward_gemm(
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """dx (of the zero-unpadded input, NCHW view) and dw via im2col GEMMs and col2im."""
+    """dx (of the zero-unpadded input, NCHW view) and dw via im2col GEMMs and col2im.
+
+    dY is made channels-last once, (N*OH*OW, F), so that each chunk's rows are
+    contiguous; dW^T += im2col^T @ dY (K, Fg) and dcols = dY @ W (rows, K) both
+    keep the long pixel dimension outside the output's columns, the orientation
+    OpenBLAS runs fastest here.  col2im, KH*KW strided additions, runs over
+    parts of the chunk's batch items on :func:`num_threads` threads.
+    """
     left, right, top, bottom = pads
     N, C, H, W = x.shape
     cg, fg = g.C // g.groups, g.F // g.groups
@@ -605,12 +613,14 @@ def _backward_gemm(
     (sh, sw), (dh, dw_) = g.stride, g.dilation
     windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
     wk = _group_weights(w, g)  # (G, Fg, K)
-    dwk = np.zeros_like(wk)
+    gyt = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(g.N * g.OH * g.OW, g.F)
+    dwkt = np.zeros((g.groups, K, fg), dtype=x.dtype)  # dW^T per group
     dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
     buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
         M = nn * no * g.OW
+        r0 = (n0 * g.OH + o0) * g.OW  # this chunk's rows of ``gyt``
         if buf is None:
             buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
@@ -618,17 +628,33 @@ def _backward_gemm(
             cols6 = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
             _copy(cols6, windows[n0:n1, o0:o1, :, :, :, csl])
             cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
-            gch = gy[n0:n1, gi * fg : (gi + 1) * fg, o0:o1, :].transpose(1, 0, 2, 3)
-            gch = gch.reshape(fg, M)  # (Fg, M); copies when N > 1
-            dwk[gi] += gch @ cols
-            dcols = (gch.T @ wk[gi]).reshape(nn, no, g.OW, g.KH, g.KW, cg)
-            for m in range(g.KH):
-                r0 = o0 * sh + m * dh
-                rows = slice(r0, r0 + (no - 1) * sh + 1, sh)
-                for k in range(g.KW):
-                    cols_sl = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
-                    dxp[n0:n1, rows, cols_sl, csl] += dcols[:, :, :, m, k, :]
-    dw = dwk.reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
+            gch = gyt[r0 : r0 + M, gi * fg : (gi + 1) * fg]  # (M, Fg)
+            dwkt[gi] += cols.T @ gch
+            dcols = np.matmul(gch, wk[gi], out=cols)  # im2col is used up: reuse its buffer
+            dcols6 = dcols.reshape(nn, no, g.OW, g.KH, g.KW, cg)
+
+            def col2im(
+                part: list[tuple[int, int, int, int]],
+                dcols6: np.ndarray = dcols6,
+                csl: slice = csl,
+                n0: int = n0,
+                o0: int = o0,
+                no: int = no,
+            ) -> None:
+                for i0, i1, _, _ in part:
+                    for m in range(g.KH):
+                        r = o0 * sh + m * dh
+                        rows = slice(r, r + (no - 1) * sh + 1, sh)
+                        for k in range(g.KW):
+                            c = k * dw_
+                            cols_sl = slice(c, c + (g.OW - 1) * sw + 1, sw)
+                            dst = dxp[n0 + i0 : n0 + i1, rows, cols_sl, csl]
+                            dst += dcols6[i0:i1, :, :, m, k, :]
+
+            # Batch items touch disjoint parts of dXp, so they can be added in parallel.
+            # An addition per element, memory-bound: worth threads from about a million.
+            _run_parallel(col2im, [(i, i + 1, 0, 0) for i in range(nn)], M * K, 2**20)
+    dw = dwkt.transpose(0, 2, 1).reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
     dw = dw.reshape(g.F, cg, g.KH, g.KW)
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
     return dx, dw
