@@ -187,7 +187,14 @@ def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     if not any(pads) and nhwc.flags.c_contiguous:
         return nhwc
     xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    _copy(xp[:, top : top + H, left : left + W, :], nhwc)
+    inner = xp[:, top : top + H, left : left + W, :]
+    if C <= 4:
+        # NumPy's transposing copy is slow with a tiny innermost axis (RGB: 3.8 ms against
+        # 1.5 ms for 8x3x224x224): copy one channel plane at a time instead.
+        for c in range(C):
+            _copy(inner[..., c], x[:, c])
+    else:
+        _copy(inner, nhwc)
     return xp
 
 
