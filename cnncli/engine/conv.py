@@ -355,6 +355,8 @@ def num_threads() -> int:
 
 #: Below this many multiply-adds a call runs on one thread (thread start-up would cost more).
 PARALLEL_MIN_WORK = 2**22
+#: Below this many additions col2im runs on one thread (memory-bound: threads pay off sooner).
+COL2IM_MIN_WORK = 2**20
 
 
 def _run_parallel(
@@ -659,8 +661,8 @@ def _backward_gemm(
                             dst += dcols6[i0:i1, :, :, m, k, :]
 
             # Batch items touch disjoint parts of dXp, so they can be added in parallel.
-            # An addition per element, memory-bound: worth threads from about a million.
-            _run_parallel(col2im, [(i, i + 1, 0, 0) for i in range(nn)], M * K, 2**20)
+            items = [(i, i + 1, 0, 0) for i in range(nn)]
+            _run_parallel(col2im, items, M * K, COL2IM_MIN_WORK)
     dw = dwkt.transpose(0, 2, 1).reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
     dw = dw.reshape(g.F, cg, g.KH, g.KW)
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
