@@ -103,7 +103,7 @@ def test_channels_last_chunks_fill_the_right_rows(
     chunk_rows: int,
 ) -> None:
     """Chunks of whole items and of output-row runs (with a ragged last run) write each
-    its own contiguous rows of the channels-last buffer; col2im runs on two threads."""
+    its own contiguous rows of the channels-last buffer and of channels-last dY."""
     rng = np.random.default_rng(23)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     y = conv2d_naive(x, w, b, **params)
@@ -115,8 +115,6 @@ def test_channels_last_chunks_fill_the_right_rows(
     chunk = chunk_rows * k * y.shape[3] * x.itemsize
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
     monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk)
-    monkeypatch.setattr(conv_module, "COL2IM_MIN_WORK", 0)
-    monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
     geom = conv_module.conv2d_geometry(xs, ws, groups=groups, **_geometry_args(params))
     blocks = list(conv_module._chunks(geom, x.itemsize))
     assert len(blocks) >= xs[0]  # never two items in one chunk; runs of rows when OH > chunk_rows
@@ -130,15 +128,19 @@ def _geometry_args(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("items", [2, 3, 5])
-def test_col2im_over_batch_items_on_threads(monkeypatch: pytest.MonkeyPatch, items: int) -> None:
-    """Whole-item chunks: col2im splits the items (an odd count too) over two threads."""
+def test_backward_chunks_of_several_items(monkeypatch: pytest.MonkeyPatch, items: int) -> None:
+    """Chunks of two whole items (and a ragged last one): dW sums and col2im over them."""
     rng = np.random.default_rng(24)
     x = rng.standard_normal((items, 3, 7, 6))
     w = rng.standard_normal((5, 3, 3, 3))
     g = rng.standard_normal((items, 5, 7, 6))
     want = conv2d_backward_naive(g, x, w, padding=1)
-    monkeypatch.setattr(conv_module, "COL2IM_MIN_WORK", 0)
-    monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
+    chunk = 2 * 7 * 6 * 27 * x.itemsize  # two items' im2col
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk)
+    geom = conv_module.conv2d_geometry(x.shape, w.shape, padding=1)
+    sizes = [n1 - n0 for n0, n1, _, _ in conv_module._chunks(geom, x.itemsize)]
+    assert sizes == [min(2, items - i) for i in range(0, items, 2)]
     for got, expected in zip(conv2d_backward(g, x, w, padding=1), want, strict=True):
         assert_close(got, expected)
 
