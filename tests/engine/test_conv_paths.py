@@ -1,0 +1,161 @@
+"""conv2d's GEMM paths each equal the naive loops and PyTorch, across chunk boundaries.
+
+The GEMM path has two orientations: channels-last, (N*OH*OW, K) @ (K, F), when the
+output pixels outnumber the filters, and "wide", (F, K) @ (K, N*OH*OW), otherwise.
+conv2d_backward's col2im runs over batch items on threads.  Each case below is
+checked to take the path it names (by counting calls), then compared.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnncli.engine import conv2d, conv2d_backward
+from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from tests.parity import assert_close
+
+conv_module = importlib.import_module("cnncli.engine.conv")
+
+# (input shape, weight shape, keyword arguments, path the forward must take)
+CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], str]] = [
+    ((2, 3, 9, 8), (4, 3, 3, 3), {"padding": 1}, "channels_last"),
+    ((3, 4, 7, 9), (6, 2, 3, 2), {"padding": (1, 0, 2, 1), "groups": 2}, "channels_last"),
+    ((2, 5, 11, 10), (3, 5, 4, 3), {"stride": (2, 1), "dilation": (1, 2)}, "channels_last"),
+    ((1, 4, 3, 3), (16, 4, 3, 3), {"padding": 1}, "wide"),
+    ((2, 6, 4, 4), (12, 2, 3, 3), {"groups": 3}, "wide"),
+]
+
+
+def _spy_wide(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = conv_module._conv_gemm_wide
+
+    def spy(*args: Any) -> np.ndarray:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(conv_module, "_conv_gemm_wide", spy)
+    return calls
+
+
+@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES)
+def test_each_gemm_orientation_equals_naive_loops(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+    path: str,
+) -> None:
+    rng = np.random.default_rng(21)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    calls = _spy_wide(monkeypatch)
+    y = conv2d(x, w, b, **params)
+    assert (len(calls) > 0) == (path == "wide")
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    g = rng.standard_normal(y.shape)
+    for got, want in zip(
+        conv2d_backward(g, x, w, **params), conv2d_backward_naive(g, x, w, **params), strict=True
+    ):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES)
+def test_each_gemm_orientation_equals_torch_in_float32(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+    path: str,
+) -> None:
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal(xs, dtype=np.float32)
+    w = rng.standard_normal(ws, dtype=np.float32)
+    b = rng.standard_normal(ws[0], dtype=np.float32)
+    calls = _spy_wide(monkeypatch)
+    y = conv2d(x, w, b, **params)
+    assert (len(calls) > 0) == (path == "wide")
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    pad = params.get("padding", 0)
+    inp = F.pad(xt, pad) if isinstance(pad, tuple) and len(pad) == 4 else xt
+    tparams = {k: v for k, v in params.items() if k != "padding" or inp is xt}
+    yt = F.conv2d(inp, wt, bt, **tparams)
+    assert_close(y, yt)
+    g = rng.standard_normal(y.shape, dtype=np.float32)
+    want = torch.autograd.grad(yt, (xt, wt, bt), torch.tensor(g))
+    for got, expected in zip(conv2d_backward(g, x, w, **params), want, strict=True):
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES[:3])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 5])
+def test_channels_last_chunks_fill_the_right_rows(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+    path: str,
+    chunk_rows: int,
+) -> None:
+    """Chunks of whole items and of output-row runs (with a ragged last run) write each
+    its own contiguous rows of the channels-last buffer and of channels-last dY."""
+    rng = np.random.default_rng(23)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    y = conv2d_naive(x, w, b, **params)
+    g = rng.standard_normal(y.shape)
+    want = conv2d_backward_naive(g, x, w, **params)
+    groups = params.get("groups", 1)
+    k = ws[2] * ws[3] * (xs[1] // groups)
+    # Budget for chunk_rows output rows of one item: runs of rows, never whole items.
+    chunk = chunk_rows * k * y.shape[3] * x.itemsize
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk)
+    geom = conv_module.conv2d_geometry(xs, ws, groups=groups, **_geometry_args(params))
+    blocks = list(conv_module._chunks(geom, x.itemsize))
+    assert len(blocks) >= xs[0]  # never two items in one chunk; runs of rows when OH > chunk_rows
+    assert_close(conv2d(x, w, b, **params), y)
+    for got, expected in zip(conv2d_backward(g, x, w, **params), want, strict=True):
+        assert_close(got, expected)
+
+
+def _geometry_args(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k in ("stride", "padding", "dilation")}
+
+
+@pytest.mark.parametrize("items", [2, 3, 5])
+def test_backward_chunks_of_several_items(monkeypatch: pytest.MonkeyPatch, items: int) -> None:
+    """Chunks of two whole items (and a ragged last one): dW sums and col2im over them."""
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((items, 3, 7, 6))
+    w = rng.standard_normal((5, 3, 3, 3))
+    g = rng.standard_normal((items, 5, 7, 6))
+    want = conv2d_backward_naive(g, x, w, padding=1)
+    chunk = 2 * 7 * 6 * 27 * x.itemsize  # two items' im2col
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk)
+    geom = conv_module.conv2d_geometry(x.shape, w.shape, padding=1)
+    sizes = [n1 - n0 for n0, n1, _, _ in conv_module._chunks(geom, x.itemsize)]
+    assert sizes == [min(2, items - i) for i in range(0, items, 2)]
+    for got, expected in zip(conv2d_backward(g, x, w, padding=1), want, strict=True):
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4, 5])
+def test_padding_of_few_and_many_channels(channels: int) -> None:
+    """Inputs of at most 4 channels are padded plane by plane, wider ones in one copy."""
+    rng = np.random.default_rng(25)
+    x = rng.standard_normal((2, channels, 9, 7))
+    w = rng.standard_normal((6, channels, 3, 2))
+    b = rng.standard_normal(6)
+    params: dict[str, Any] = {"padding": (2, 1, 0, 3), "stride": 2}
+    assert_close(conv2d(x, w, b, **params), conv2d_naive(x, w, b, **params))
+    g = rng.standard_normal(conv2d(x, w, b, **params).shape)
+    for got, expected in zip(
+        conv2d_backward(g, x, w, **params), conv2d_backward_naive(g, x, w, **params), strict=True
+    ):
+        assert_close(got, expected)
