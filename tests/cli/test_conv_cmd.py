@@ -67,10 +67,8 @@ def test_seed_multichannel_example_end_to_end(cli, npy, tmp_path: Path) -> None:
     assert "H_out = ⌊(7 + 2·0 − 1·(3 − 1) − 1) / 2⌋ + 1 = 3" in r.stdout
 
 
-def test_seed_multichannel_sample_file_when_io_ships_it(cli, tmp_path: Path) -> None:
+def test_seed_multichannel_sample_file(cli, tmp_path: Path) -> None:
     sample = Path(__file__).resolve().parents[2] / "samples" / "seed_multichannel.npz"
-    if not sample.exists():
-        pytest.skip("samples/seed_multichannel.npz is made by helper io's sample script")
     with np.load(sample, allow_pickle=False) as z:
         x, w, b = z["x"], z["weight"], z["bias"]
     wfile = tmp_path / "w.npy"
