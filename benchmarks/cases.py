@@ -143,10 +143,17 @@ def _conv_bench(
         )
     competitors: dict[str, Callable[[], Any]] = {}
     if groups == 1:
-        # The im2col GEMM floor of this very layer, timed interleaved with it:
-        # (F, C*K*K) @ (C*K*K, N*OH*OW), NumPy's matmul on the same shapes.
-        a = np.ascontiguousarray(w.reshape(F, -1))
-        b = _normal((C * K * K, N * OH * OW))
+        # The im2col GEMM floor of this very layer, timed interleaved with it, in the
+        # orientation conv2d uses (cnncli.engine.conv._conv_gemm): (N*OH*OW, C*K*K) @
+        # (C*K*K, F) when the output pixels outnumber the filters, else (F, C*K*K) @
+        # (C*K*K, N*OH*OW).
+        P = N * OH * OW
+        if P >= F:
+            a = _normal((P, C * K * K))
+            b = np.ascontiguousarray(w.reshape(F, -1).T)
+        else:
+            a = np.ascontiguousarray(w.reshape(F, -1))
+            b = _normal((C * K * K, P))
         competitors["gemm"] = lambda: np.matmul(a, b)
     gtxt = f" g{groups}" if groups > 1 else ""
     return Bench(
