@@ -311,6 +311,22 @@ def _keys_text(keys: list[str]) -> str:
     return shown + (f", … ({len(keys)} in all)" if len(keys) > 20 else "")
 
 
+def _choose_key(name: str, keys: list[str], key: str | None, what: str) -> str:
+    """The array a file of several named ones (.npz, a JSON object) means: ``key``, or its only one."""
+    if not keys:
+        raise InputFileError(f"{name}: the {what} holds no arrays")
+    if key is None:
+        if len(keys) > 1:
+            raise InputFileError(
+                f"{name}: holds {len(keys)} arrays ({_keys_text(keys)}); choose one with --key",
+                hint=f"for example --key {keys[0]}",
+            )
+        return keys[0]
+    if key not in keys:
+        raise InputFileError(f"{name}: has no array named {key!r}; it holds {_keys_text(keys)}")
+    return key
+
+
 def read_npz(
     fp: IO[bytes], name: str, key: str | None, max_bytes: int | None, what: str = "input"
 ) -> tuple[np.ndarray, str, list[str]]:
@@ -330,17 +346,7 @@ def read_npz(
         except Exception as exc:  # a damaged central directory may raise anything zipfile has
             raise InputFileError(f"{name}: damaged .npz archive ({one_line(exc)})") from None
         keys = list(members)
-        if not keys:
-            raise InputFileError(f"{name}: the .npz archive holds no arrays")
-        if key is None:
-            if len(keys) > 1:
-                raise InputFileError(
-                    f"{name}: holds {len(keys)} arrays ({_keys_text(keys)}); choose one with --key",
-                    hint=f"for example --key {keys[0]}",
-                )
-            key = keys[0]
-        elif key not in members:
-            raise InputFileError(f"{name}: has no array named {key!r}; it holds {_keys_text(keys)}")
+        key = _choose_key(name, keys, key, ".npz archive")
         info = members[key]
         label = f"{name}[{key}]"
         try:
@@ -482,17 +488,7 @@ def json_to_array(obj: object, name: str, key: str | None, what: str = "input") 
                 )
             return arr
         keys = [str(k) for k in obj]
-        if not keys:
-            raise InputFileError(f"{name}: the JSON object holds no arrays")
-        if key is None:
-            if len(keys) > 1:
-                raise InputFileError(
-                    f"{name}: holds {len(keys)} arrays ({_keys_text(keys)}); choose one with --key",
-                    hint=f"for example --key {keys[0]}",
-                )
-            key = keys[0]
-        if key not in obj:
-            raise InputFileError(f"{name}: has no array named {key!r}; it holds {_keys_text(keys)}")
+        key = _choose_key(name, keys, key, "JSON object")
         return (
             json_to_array(obj[key], f"{name}[{key}]", None, what)
             if isinstance(obj[key], dict)
