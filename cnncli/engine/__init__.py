@@ -7,9 +7,12 @@ returns the gradient for every input and parameter.  The naive loop versions
 (the teaching code and test oracles) are in :mod:`cnncli.engine.reference`;
 output-size arithmetic is in :mod:`cnncli.engine.shapes`.
 
-This package imports NumPy and the standard library only.
+This package imports NumPy and the standard library only.  Importing it tunes
+glibc's malloc to keep freed memory for the next op (see
+:mod:`cnncli.engine._malloc`; ``CNNCLI_MALLOC_TUNING=0`` turns that off).
 """
 
+from cnncli.engine._malloc import tune_malloc
 from cnncli.engine.activations import (
     leaky_relu,
     leaky_relu_backward,
@@ -50,6 +53,9 @@ from cnncli.engine.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
+
+#: Whether glibc's malloc now keeps freed memory for the next op (False off glibc).
+MALLOC_TUNED = tune_malloc()
 
 __all__ = [
     "adaptive_avg_pool2d",
