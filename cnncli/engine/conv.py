@@ -39,6 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
+from cnncli.engine.winograd import conv2d_winograd, winograd_weight
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -52,6 +53,11 @@ MIN_CHUNK_BYTES = 16 * 2**20
 TILE_BYTES = 1024 * 2**10
 #: Shift-and-add is used when each group has one input channel and at most this many filters.
 SHIFT_ADD_MAX_FILTERS = 4
+#: Winograd F(2x2, 3x3) is used for 3x3 stride-1 layers with at least this many input
+#: channels and filters and this many 2x2 output tiles: below them its transforms cost
+#: more than the multiplications it saves (measured against im2col on this class of machine).
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_TILES = 32
 
 
 class _Args:
@@ -153,12 +159,53 @@ def _conv2d(a: _Args) -> np.ndarray:
     elif cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
+    elif _winograd_applies(g) and _moderate(a.x) and _moderate(a.w):
+        out = _conv_winograd(a.x, a.w, a.b, g, a.zero_pads)
+        return out.astype(a.dtype, copy=False)
     else:
         out = _conv_gemm(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
     if a.b is not None:
         out += a.b[None, :, None, None]
     return out.astype(a.dtype, copy=False)
+
+
+def _winograd_applies(g: Conv2dGeometry) -> bool:
+    """3x3, stride 1, dilation 1, one group, and enough channels, filters and tiles."""
+    tiles = g.N * -(-g.OH // 2) * -(-g.OW // 2)
+    return (
+        (g.KH, g.KW, g.stride, g.dilation, g.groups) == (3, 3, (1, 1), (1, 1), 1)
+        and min(g.C, g.F) >= WINOGRAD_MIN_CHANNELS
+        and tiles >= WINOGRAD_MIN_TILES
+    )
+
+
+def _moderate(a: np.ndarray) -> bool:
+    """All of ``a`` finite and far from overflow (two reductions, no temporary).
+
+    Winograd's transforms add and subtract inputs before multiplying: an inf there
+    could meet another as inf - inf = NaN where the direct sum gives ±inf, and
+    values near the float maximum could overflow early.  Such inputs take im2col.
+    """
+    limit = float(np.finfo(a.dtype).max) / 2**10
+    return bool(-limit < a.min() and a.max() < limit)  # NaN fails both comparisons
+
+
+def _conv_winograd(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
+    """3x3 stride-1 conv2d by Winograd F(2x2, 3x3), see :mod:`cnncli.engine.winograd`.
+
+    The input is zero-padded into NHWC with one more zero row (column) when OH (OW)
+    is odd, so that every 2x2 output tile has its whole 4x4 input tile.
+    """
+    left, right, top, bottom = pads
+    xp = _padded_nhwc(x, (left, right + g.OW % 2, top, bottom + g.OH % 2))
+    return conv2d_winograd(xp, winograd_weight(w), b, g.OH, g.OW)
 
 
 def _group_weights(w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
