@@ -23,8 +23,11 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from cnncli import __version__
+from cnncli.cli.helpfast import load_help_renderer
 from cnncli.cli.status import ExitStatus
 from cnncli.errors import CnncliError
+
+HELP_OPTIONS = ("-h", "--help")
 
 app = typer.Typer(
     name="cnncli",
@@ -33,7 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(HELP_OPTIONS)},
 )
 
 
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
     try:
+        if not args or any(arg in HELP_OPTIONS for arg in args):
+            load_help_renderer()
         _register_commands()
         result = app(args=args, prog_name="cnncli", standalone_mode=False)
         return int(result) if isinstance(result, int) else ExitStatus.SUCCESS
