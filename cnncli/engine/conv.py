@@ -39,7 +39,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
-from cnncli.engine.winograd import conv2d_winograd, winograd_weight
+from cnncli.engine.winograd import BY_KERNEL, Winograd, conv2d_winograd, winograd_weight
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -53,9 +53,9 @@ MIN_CHUNK_BYTES = 16 * 2**20
 TILE_BYTES = 1024 * 2**10
 #: Shift-and-add is used when each group has one input channel and at most this many filters.
 SHIFT_ADD_MAX_FILTERS = 4
-#: Winograd F(2x2, 3x3) is used for 3x3 stride-1 layers with at least this many input
-#: channels and filters and this many 2x2 output tiles: below them its transforms cost
-#: more than the multiplications it saves (measured against im2col on this class of machine).
+#: Winograd F(2x2, 3x3) and F(2x2, 5x5) are used for 3x3 and 5x5 stride-1 layers with at
+#: least this many input channels and filters and this many 2x2 output tiles: below them the
+#: transforms cost more than the multiplications saved (measured against im2col here).
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES = 32
 
@@ -159,8 +159,8 @@ def _conv2d(a: _Args) -> np.ndarray:
     elif cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
-    elif _winograd_applies(g) and _moderate(a.x) and _moderate(a.w):
-        out = _conv_winograd(a.x, a.w, a.b, g, a.zero_pads)
+    elif (t := _winograd_for(g)) is not None and _moderate(a.x) and _moderate(a.w):
+        out = _conv_winograd(a.x, a.w, a.b, g, a.zero_pads, t)
         return out.astype(a.dtype, copy=False)
     else:
         out = _conv_gemm(a.x, a.w, a.b, g, a.zero_pads)
@@ -170,14 +170,16 @@ def _conv2d(a: _Args) -> np.ndarray:
     return out.astype(a.dtype, copy=False)
 
 
-def _winograd_applies(g: Conv2dGeometry) -> bool:
-    """3x3, stride 1, dilation 1, one group, and enough channels, filters and tiles."""
-    tiles = g.N * -(-g.OH // 2) * -(-g.OW // 2)
-    return (
-        (g.KH, g.KW, g.stride, g.dilation, g.groups) == (3, 3, (1, 1), (1, 1), 1)
-        and min(g.C, g.F) >= WINOGRAD_MIN_CHANNELS
-        and tiles >= WINOGRAD_MIN_TILES
-    )
+def _winograd_for(g: Conv2dGeometry) -> Winograd | None:
+    """The Winograd transform for this layer: an r x r kernel with r in :data:`BY_KERNEL`,
+    stride 1, dilation 1, one group, and enough channels, filters and tiles; else None."""
+    t = BY_KERNEL.get(g.KH) if g.KH == g.KW else None
+    if t is None or (g.stride, g.dilation, g.groups) != ((1, 1), (1, 1), 1):
+        return None
+    tiles = g.N * -(-g.OH // t.m) * -(-g.OW // t.m)
+    if min(g.C, g.F) < WINOGRAD_MIN_CHANNELS or tiles < WINOGRAD_MIN_TILES:
+        return None
+    return t
 
 
 def _moderate(a: np.ndarray) -> bool:
@@ -197,15 +199,17 @@ def _conv_winograd(
     b: np.ndarray | None,
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
+    t: Winograd,
 ) -> np.ndarray:
-    """3x3 stride-1 conv2d by Winograd F(2x2, 3x3), see :mod:`cnncli.engine.winograd`.
+    """Stride-1 conv2d by Winograd F(2x2, r x r), see :mod:`cnncli.engine.winograd`.
 
-    The input is zero-padded into NHWC with one more zero row (column) when OH (OW)
-    is odd, so that every 2x2 output tile has its whole 4x4 input tile.
+    The input is zero-padded into NHWC with as many more zero rows (columns) as
+    make OH (OW) a whole number of m x m output tiles.
     """
     left, right, top, bottom = pads
-    xp = _padded_nhwc(x, (left, right + g.OW % 2, top, bottom + g.OH % 2))
-    return conv2d_winograd(xp, winograd_weight(w), b, g.OH, g.OW)
+    extra_h, extra_w = -g.OH % t.m, -g.OW % t.m
+    xp = _padded_nhwc(x, (left, right + extra_w, top, bottom + extra_h))
+    return conv2d_winograd(xp, winograd_weight(w, t), b, g.OH, g.OW, t)
 
 
 def _group_weights(w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:

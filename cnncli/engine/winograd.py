@@ -1,76 +1,197 @@
-"""Winograd F(2x2, 3x3): a 3x3, stride-1 convolution with 2.25x fewer multiplications.
+"""Winograd convolution F(2x2, 3x3) and F(2x2, 5x5): stride-1 layers with fewer multiplications.
 
-Shapes: input (N, C, H, W), weight (F, C, 3, 3), bias (F,) or None, zero padding
-(left, right, top, bottom) → output (N, F, OH, OW) with OH = H + top + bottom - 2,
-OW = W + left + right - 2, the same as :func:`cnncli.engine.conv.conv2d` with
+Shapes: input (N, C, H, W), weight (F, C, r, r), bias (F,) or None, zero padding
+(left, right, top, bottom) → output (N, F, OH, OW) with OH = H + top + bottom - r + 1,
+OW = W + left + right - r + 1, the same as :func:`cnncli.engine.conv.conv2d` with
 stride 1, dilation 1 and groups 1 (the function that calls this one).
 
-The output is cut into 2x2 tiles; tile (i, j) needs the 4x4 input tile
-``d = Xp[2i : 2i+4, 2j : 2j+4]``.  With Lavin and Gray's matrices (2015)::
+The output is cut into m x m tiles (m = 2); tile (i, j) needs the n x n input tile
+``d = Xp[m*i : m*i + n, m*j : m*j + n]``, n = m + r - 1.  With the matrices
+Bᵀ (n x n), G (n x r) and Aᵀ (m x n) of :class:`Winograd`::
 
-    Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-    G  = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
-    Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    U[f, c]    = G · w[f, c] · Gᵀ                   (n x n, once per call)
+    V[c, tile] = Bᵀ · d[c, tile] · B                (n x n)
+    M[tile, f] = Σ_c V[c, tile] ⊙ U[f, c]            (n² matrix products over c)
+    Y[f, tile] = Aᵀ · M[tile, f] · A                 (m x m)
 
-    U[f, c] = G · w[f, c] · Gᵀ                      (4x4, once per call)
-    V[c, tile] = Bᵀ · d[c, tile] · B                (4x4, additions only)
-    M[tile, f] = Σ_c V[c, tile] ⊙ U[f, c]            (16 matrix products over c)
-    Y[f, tile] = Aᵀ · M[tile, f] · A                 (2x2)
-
-A direct 3x3 convolution spends 36 multiplications on a 2x2 tile, Winograd 16,
-all of them in the 16 matrix products (T, C) @ (C, F), one per position of the
-4x4 transformed tile, which is where BLAS runs fastest.  Bᵀ and Aᵀ hold only
-0 and ±1, so the transforms add and subtract exactly; only G's halves round
-(exactly, in binary), which keeps the error at the level of the direct sum
-(the tests bound it against PyTorch and the naive loops).  The tiles are
-processed in chunks of tile rows whose buffers stay near ``CHUNK_BYTES``.
+A direct r x r convolution spends m²·r² multiplications on a tile, Winograd n²,
+all of them in n² matrix products (F, C) @ (C, tiles), where BLAS runs fastest:
+2.25x fewer for 3x3 (16 against 36), 2.8x for 5x5 (36 against 100).  The
+matrices come from Toom-Cook interpolation at n - 1 points and infinity
+(:func:`cook_toom`): 0, ±1 for 3x3 (Lavin and Gray's F(2, 3), whose Bᵀ holds
+only 0 and ±1, so that its input transform is exact additions), and 0, ±1, 1/2, -2
+for 5x5 (points of small size both ways keep the rounding near that of the
+direct sum; the tests bound the error against PyTorch and the naive loops).
+The tiles are processed in chunks of tile rows whose buffers stay near
+``CHUNK_BYTES``, so that they are still in cache when the products read them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from fractions import Fraction
+
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 #: Target size (bytes) of one chunk's transformed input and products.
 CHUNK_BYTES = 8 * 2**20
 
-_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
-#: The weight and output transforms as matrices on flattened tiles: G ⊗ G (16, 9), Aᵀ ⊗ Aᵀ (4, 16).
-_GG = np.kron(_G, _G)
-_AA = np.kron(_AT, _AT)
+
+def cook_toom(
+    m: int, r: int, points: tuple[Fraction, ...]
+) -> tuple[list[list[Fraction]], list[list[Fraction]], list[list[Fraction]]]:
+    """Exact (Bᵀ, G, Aᵀ) of F(m, r) at ``points`` (n - 1 of them) and infinity.
+
+    ``y = Aᵀ [(G g) ⊙ (Bᵀ d)]`` is the correlation ``y[i] = Σ_k g[k] d[i + k]`` of
+    a length-n signal d with a length-r filter g.  With P(x, s) = x^s at a finite
+    point and [s == degree] at infinity: Aᵀ[i, j] = P(a_j, i), G[j, k] = P(a_j, k),
+    and Bᵀ = (W⁻¹)ᵀ for W[j, s] = P(a_j, s), s < n.  Each row j of Bᵀ is then
+    divided by its smallest non-zero magnitude and row j of G multiplied by it,
+    which makes Bᵀ small integers and halves.
+    """
+    n = m + r - 1
+    if len(points) != n - 1 or len(set(points)) != n - 1:
+        raise ValueError(f"F({m}, {r}) needs {n - 1} distinct points, got {points}")
+
+    def power(j: int, s: int, degree: int) -> Fraction:
+        return points[j] ** s if j < n - 1 else Fraction(int(s == degree))
+
+    at = [[power(j, i, m - 1) for j in range(n)] for i in range(m)]
+    g = [[power(j, k, r - 1) for k in range(r)] for j in range(n)]
+    bt = _transpose(_inverse([[power(j, s, n - 1) for s in range(n)] for j in range(n)]))
+    for j in range(n):
+        scale = min(abs(v) for v in bt[j] if v)
+        bt[j] = [v / scale for v in bt[j]]
+        g[j] = [v * scale for v in g[j]]
+    return bt, g, at
 
 
-def winograd_weight(w: np.ndarray) -> np.ndarray:
-    """U = G · w · Gᵀ for every (filter, channel): (F, C, 3, 3) → (16, F, C), same dtype.
+def _transpose(a: list[list[Fraction]]) -> list[list[Fraction]]:
+    return [list(row) for row in zip(*a, strict=True)]
 
-    ``U[4a + b, f, c] = Σ_{m,k} G[a, m] w[f, c, m, k] G[b, k]``: one matrix product
-    (16, 9) @ (9, F*C) with the weights read in place.
+
+def _inverse(a: list[list[Fraction]]) -> list[list[Fraction]]:
+    """Gauss-Jordan inverse of a small invertible matrix, in exact fractions."""
+    n = len(a)
+    rows = [[*row, *(Fraction(int(i == j)) for j in range(n))] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = next(i for i in range(col, n) if rows[i][col])
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        lead = rows[col][col]
+        rows[col] = [v / lead for v in rows[col]]
+        for i in range(n):
+            if i != col and rows[i][col]:
+                factor = rows[i][col]
+                rows[i] = [v - factor * p for v, p in zip(rows[i], rows[col], strict=True)]
+    return [row[n:] for row in rows]
+
+
+@dataclass(frozen=True)
+class Winograd:
+    """F(m x m, r x r): its size and matrices (float64; cast to the data's dtype when used).
+
+    ``bt`` (n, n), ``gg`` = G ⊗ G (n², r²), ``aa`` = Aᵀ ⊗ Aᵀ (m², n²): the weight
+    and output transforms act on flattened tiles as one matrix product each, with
+    the n² tile positions in the order :func:`_input_transform` writes them.
+    """
+
+    m: int
+    r: int
+    bt: np.ndarray
+    gg: np.ndarray
+    aa: np.ndarray
+    #: When Bᵀ holds only 0 and ±1: per row, its (sign, tap) terms; else None.
+    sums: tuple[tuple[tuple[int, int], ...], ...] | None
+
+    @property
+    def n(self) -> int:
+        return self.m + self.r - 1
+
+    @classmethod
+    def at_points(cls, m: int, r: int, points: tuple[Fraction, ...]) -> Winograd:
+        """The transform at ``points``; ``gg`` and ``aa`` indexed as the input transform
+        writes V: (a, b) for exact sums, (b, a) for matrix products (``n*b + a``)."""
+        bt, g, at = (np.array(a, dtype=np.float64) for a in cook_toom(m, r, points))
+        gg, aa = np.kron(g, g), np.kron(at, at)
+        sums = None
+        if np.isin(bt, (-1, 0, 1)).all() and (bt != 0).sum(axis=1).min() >= 2:
+            sums = tuple(tuple((int(c), p) for p, c in enumerate(row) if c) for row in bt)
+        else:
+            n = m + r - 1
+            order = np.arange(n * n).reshape(n, n).T.reshape(-1)  # (b, a) → n*a + b
+            gg, aa = gg[order], aa[:, order]
+        return cls(m, r, bt, gg, aa, sums)
+
+
+F2_3 = Winograd.at_points(2, 3, (Fraction(0), Fraction(1), Fraction(-1)))
+F2_5 = Winograd.at_points(
+    2, 5, (Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-2))
+)
+#: The transform used for each square kernel size.
+BY_KERNEL = {3: F2_3, 5: F2_5}
+
+
+def winograd_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
+    """U = G · w · Gᵀ for every (filter, channel): (F, C, r, r) → (n², F, C), same dtype.
+
+    ``U[(a, b), f, c] = Σ_{p,q} G[a, p] w[f, c, p, q] G[b, q]``: one matrix product
+    (n², r²) @ (r², F*C) with the weights read in place (positions in ``t.gg``'s order).
     """
     F, C = w.shape[:2]
-    gg = _GG.astype(w.dtype)
-    return np.matmul(gg, w.reshape(F * C, 9).T).reshape(16, F, C)
+    return np.matmul(t.gg.astype(w.dtype), w.reshape(F * C, t.r * t.r).T).reshape(-1, F, C)
 
 
-def _input_transform(xp: np.ndarray, i0: int, i1: int, tw: int, out: np.ndarray) -> None:
+def _input_transform(
+    t: Winograd, xp: np.ndarray, i0: int, i1: int, tw: int, out: np.ndarray
+) -> None:
     """V = Bᵀ d B for tile rows [i0, i1) of every image of NHWC ``xp`` into ``out``.
 
-    Shapes: xp (n, 2*th + 2, 2*tw + 2, C), out (4, 4, n, i1 - i0, tw, C).  Rows first
-    (``rows[a] = Σ_p Bᵀ[a, p] · xp[2i + p]``), then columns, each output one
-    subtraction or addition of two strided views.
+    Shapes: xp (k, m*th + r - 1, m*tw + r - 1, C), out (n², k, i1 - i0, tw, C) in
+    the order of ``t.gg`` and ``t.aa``.  Rows first (whole rows are
+    contiguous), then columns.  When Bᵀ is 0 and ±1 (F(2, 3)) each pass adds and
+    subtracts strided views, exactly; otherwise each pass gathers the n taps of
+    every tile into a buffer and applies Bᵀ to it as one matrix product (n, n) @ (n, ·),
+    which leaves the second index first: V[b, a].
     """
-    n, _, Wp, C = xp.shape
-    rows = np.empty((4, n, i1 - i0, Wp, C), dtype=xp.dtype)
-    _bt([xp[:, 2 * i0 + p : 2 * i1 + p : 2] for p in range(4)], rows)
-    for a in range(4):
-        _bt([rows[a][:, :, p : p + 2 * tw : 2] for p in range(4)], out[a])
+    k, _, Wp, C = xp.shape
+    m, n, dtype = t.m, t.n, xp.dtype
+    ni = i1 - i0
+    if t.sums is not None:
+        rows = np.empty((n, k, ni, Wp, C), dtype=dtype)
+        _bt_sums(t.sums, [xp[:, m * i0 + p : m * i1 + p : m] for p in range(n)], rows)
+        v = out.reshape(n, n, k, ni, tw, C)
+        for a in range(n):
+            _bt_sums(t.sums, [rows[a][:, :, q : q + m * tw : m] for q in range(n)], v[a])
+        return
+    bt = t.bt.astype(dtype)
+    sN, sH, sW, sC = xp.strides
+    taps = as_strided(xp[:, m * i0 :], (n, k, ni, Wp, C), (sH, sN, m * sH, sW, sC))
+    gathered = np.empty(taps.shape, dtype=dtype)  # [p, k, i, column, c]
+    gathered[...] = taps
+    rows = np.matmul(bt, gathered.reshape(n, -1)).reshape(taps.shape)  # [a, k, i, column, c]
+    sA, sN, sI, sW, sC = rows.strides
+    taps = as_strided(rows, (n, n, k, ni, tw, C), (sW, sA, sN, sI, m * sW, sC))
+    gathered = np.empty(taps.shape, dtype=dtype)  # [q, a, k, i, j, c]
+    gathered[...] = taps
+    np.matmul(bt, gathered.reshape(n, -1), out=out.reshape(n, -1))  # [b, a, k, i, j, c]
 
 
-def _bt(d: list[np.ndarray], out: np.ndarray) -> None:
-    """``out[a] = Σ_p Bᵀ[a, p] · d[p]``: d0 - d2, d1 + d2, d2 - d1, d1 - d3."""
-    np.subtract(d[0], d[2], out=out[0])
-    np.add(d[1], d[2], out=out[1])
-    np.subtract(d[2], d[1], out=out[2])
-    np.subtract(d[1], d[3], out=out[3])
+def _bt_sums(
+    sums: tuple[tuple[tuple[int, int], ...], ...], d: list[np.ndarray], out: np.ndarray
+) -> None:
+    """``out[a] = Σ_p Bᵀ[a, p] · d[p]`` for a Bᵀ of 0 and ±1: additions and subtractions only."""
+    for a, row in enumerate(sums):
+        terms = [(sign, d[p]) for sign, p in row]
+        (s0, v0), (s1, v1) = terms[0], terms[1]
+        if s0 == s1:
+            np.add(v0, v1, out=out[a])
+        else:
+            np.subtract(v0, v1, out=out[a]) if s0 > 0 else np.subtract(v1, v0, out=out[a])
+        if s0 == s1 == -1:
+            np.negative(out[a], out=out[a])
+        for sign, v in terms[2:]:
+            (np.add if sign > 0 else np.subtract)(out[a], v, out=out[a])
 
 
 def conv2d_winograd(
@@ -79,38 +200,40 @@ def conv2d_winograd(
     b: np.ndarray | None,
     OH: int,
     OW: int,
+    t: Winograd,
 ) -> np.ndarray:
     """The convolution of a zero-padded NHWC input with transformed weights, as NCHW.
 
-    Shapes: xp (N, 2*th + 2, 2*tw + 2, C) with th = ⌈OH/2⌉, tw = ⌈OW/2⌉ (the input
-    padded, plus one more zero row or column when OH or OW is odd), u (16, F, C)
-    from :func:`winograd_weight`, b (F,) or None → (N, F, OH, OW).
+    Shapes: xp (N, m*th + r - 1, m*tw + r - 1, C) with th = ⌈OH/m⌉, tw = ⌈OW/m⌉
+    (the input padded, plus zero rows or columns up to a whole number of tiles),
+    u (n², F, C) from :func:`winograd_weight`, b (F,) or None → (N, F, OH, OW).
     """
     N, _, _, C = xp.shape
     F = u.shape[1]
-    th, tw = -(-OH // 2), -(-OW // 2)
+    m, n = t.m, t.n
+    th, tw = -(-OH // m), -(-OW // m)
     dtype = xp.dtype
-    aa = _AA.astype(dtype)
+    aa = t.aa.astype(dtype)
     out = np.empty((N, F, OH, OW), dtype=dtype)
-    per_tile = 16 * (C + F) * dtype.itemsize
+    per_tile = n * n * (C + F) * dtype.itemsize
     rows = max(1, CHUNK_BYTES // max(1, per_tile * tw))  # tile rows per chunk
     for n0, n1, i0, i1 in _tile_chunks(N, th, rows):
         nn, ni = n1 - n0, i1 - i0
         T = nn * ni * tw
-        v = np.empty((4, 4, nn, ni, tw, C), dtype=dtype)
-        _input_transform(xp[n0:n1], i0, i1, tw, v)
-        # (16, F, C) @ (16, C, T): V is read transposed in place, and the products come
+        v = np.empty((n * n, nn, ni, tw, C), dtype=dtype)
+        _input_transform(t, xp[n0:n1], i0, i1, tw, v)
+        # (n², F, C) @ (n², C, T): V is read transposed in place, and the products come
         # out filter-major, so that the NCHW output is written in runs along j.
-        m = np.matmul(u, v.reshape(16, T, C).transpose(0, 2, 1))  # (16, F, T)
-        y = np.matmul(aa, m.reshape(16, F * T)).reshape(2, 2, F, nn, ni, tw)
-        for du in range(2):
-            # Output rows 2i + du of this chunk that exist (OH may be odd).
-            r0 = 2 * i0 + du
-            nr = len(range(r0, min(OH, 2 * i1), 2))
-            for dv in range(2):
-                nc = len(range(dv, OW, 2))
+        prod = np.matmul(u, v.reshape(n * n, T, C).transpose(0, 2, 1))  # (n², F, T)
+        y = np.matmul(aa, prod.reshape(n * n, F * T)).reshape(m, m, F, nn, ni, tw)
+        for du in range(m):
+            # Output rows m*i + du of this chunk that exist (OH need not divide by m).
+            r0 = m * i0 + du
+            nr = len(range(r0, min(OH, m * i1), m))
+            for dv in range(m):
+                nc = len(range(dv, OW, m))
                 src = y[du, dv, :, :, :nr, :nc].transpose(1, 0, 2, 3)  # (nn, F, nr, nc)
-                dst = out[n0:n1, :, r0 : r0 + 2 * nr : 2, dv : dv + 2 * nc : 2]
+                dst = out[n0:n1, :, r0 : r0 + m * nr : m, dv : dv + m * nc : m]
                 if b is None:
                     dst[...] = src
                 else:

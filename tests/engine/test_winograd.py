@@ -1,13 +1,14 @@
-"""conv2d's Winograd F(2x2, 3x3) path equals PyTorch and the naive loops.
+"""conv2d's Winograd F(2x2, 3x3) and F(2x2, 5x5) paths equal PyTorch and the naive loops.
 
 Each case is first checked to take the Winograd path (by counting calls), with the
-size thresholds lowered so that small, fast cases qualify; one case at AlexNet's
-conv3 size runs with the real thresholds.
+size thresholds lowered so that small, fast cases qualify; AlexNet's conv2 and conv3
+run with the real thresholds.
 """
 
 from __future__ import annotations
 
 import importlib
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,12 @@ import pytest
 
 from cnncli.engine import conv2d
 from cnncli.engine.reference.conv import conv2d_naive
-from cnncli.engine.winograd import winograd_weight
+from cnncli.engine.winograd import F2_3, F2_5, cook_toom, winograd_weight
 from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
+BY_SIZE = {3: F2_3, 5: F2_5}
 winograd_module = importlib.import_module("cnncli.engine.winograd")
 
 
@@ -57,6 +59,7 @@ CASES: list[tuple[tuple[int, ...], int, dict[str, Any]]] = [
 @pytest.mark.parametrize(("xs", "filters", "params"), CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernel", [3, 5])
 def test_winograd_equals_torch_and_naive_loops(
     spy: list[int],
     xs: tuple[int, ...],
@@ -64,10 +67,13 @@ def test_winograd_equals_torch_and_naive_loops(
     params: dict[str, Any],
     dtype: type,
     bias: bool,
+    kernel: int,
 ) -> None:
     rng = np.random.default_rng(31)
+    if kernel == 5:  # the same cases, two pixels larger each way, so that 5x5 fits
+        xs = (*xs[:2], xs[2] + 2, xs[3] + 2)
     x = rng.standard_normal(xs).astype(dtype)
-    w = rng.standard_normal((filters, xs[1], 3, 3)).astype(dtype)
+    w = rng.standard_normal((filters, xs[1], kernel, kernel)).astype(dtype)
     b = rng.standard_normal(filters).astype(dtype) if bias else None
     y = conv2d(x, w, b, **params)
     assert spy, "the Winograd path was not taken"
@@ -78,13 +84,14 @@ def test_winograd_equals_torch_and_naive_loops(
 
 
 @pytest.mark.parametrize("chunk", [1, 3000, 20000, 10**9])
+@pytest.mark.parametrize("kernel", [3, 5])
 def test_chunks_of_tile_rows_and_of_images_give_the_same_result(
-    spy: list[int], monkeypatch: pytest.MonkeyPatch, chunk: int
+    spy: list[int], monkeypatch: pytest.MonkeyPatch, chunk: int, kernel: int
 ) -> None:
     """From one tile row per chunk to the whole batch in one, the numbers do not change."""
     rng = np.random.default_rng(32)
     x = rng.standard_normal((3, 4, 9, 10))
-    w = rng.standard_normal((5, 4, 3, 3))
+    w = rng.standard_normal((5, 4, kernel, kernel))
     b = rng.standard_normal(5)
     monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk)
     y = conv2d(x, w, b, padding=(1, 0, 0, 1))
@@ -92,15 +99,28 @@ def test_chunks_of_tile_rows_and_of_images_give_the_same_result(
     assert_close(y, conv2d_naive(x, w, b, padding=(1, 0, 0, 1)))
 
 
-def test_alexnet_conv3_takes_winograd_at_the_real_thresholds() -> None:
-    """AlexNet's conv3 (192 → 384 channels at 13x13) qualifies as it is, batch 1 included."""
+@pytest.mark.parametrize(
+    ("xs", "ws", "padding"),
+    [((1, 96, 27, 27), (192, 96, 5, 5), 2), ((1, 192, 13, 13), (384, 192, 3, 3), 1)],
+    ids=["conv2", "conv3"],
+)
+@pytest.mark.parametrize("relu", [False, True])
+def test_alexnet_layers_take_winograd_at_the_real_thresholds(
+    xs: tuple[int, ...], ws: tuple[int, ...], padding: int, relu: bool
+) -> None:
+    """AlexNet's conv2 and conv3 qualify as they are (batch 1), within float32's tolerance.
+
+    After a ReLU the inputs are all >= 0, the case where a transform's sums cancel least.
+    """
     rng = np.random.default_rng(33)
-    x = rng.standard_normal((1, 192, 13, 13), dtype=np.float32)
-    w = rng.standard_normal((384, 192, 3, 3), dtype=np.float32) * np.float32(1 / 40)
-    geom = conv_module.conv2d_geometry(x.shape, w.shape, 1, 1)
-    assert conv_module._winograd_applies(geom)
-    (expected,) = torch_conv2d(x, w, None, padding=1)
-    assert_close(conv2d(x, w, padding=1), expected)
+    x = rng.standard_normal(xs, dtype=np.float32)
+    if relu:
+        x = np.maximum(x, 0)
+    w = rng.standard_normal(ws, dtype=np.float32) / np.float32(np.sqrt(np.prod(ws[1:])))
+    geom = conv_module.conv2d_geometry(x.shape, w.shape, 1, padding)
+    assert conv_module._winograd_for(geom) is BY_SIZE[ws[2]]
+    (expected,) = torch_conv2d(x, w, None, padding=padding)
+    assert_close(conv2d(x, w, padding=padding), expected)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +129,8 @@ def test_alexnet_conv3_takes_winograd_at_the_real_thresholds() -> None:
         ((1, 64, 13, 13), (64, 64, 3, 3), {"stride": 2, "padding": 1}),
         ((1, 64, 13, 13), (64, 64, 3, 3), {"dilation": 2, "padding": 2}),
         ((1, 64, 13, 13), (64, 32, 3, 3), {"groups": 2, "padding": 1}),
-        ((1, 64, 13, 13), (64, 64, 5, 5), {"padding": 2}),
+        ((1, 64, 13, 13), (64, 64, 7, 7), {"padding": 3}),
+        ((1, 64, 13, 13), (64, 64, 3, 5), {"padding": 2}),
         ((1, 32, 13, 13), (64, 32, 3, 3), {"padding": 1}),  # too few channels
         ((1, 64, 4, 4), (64, 64, 3, 3), {"padding": 1}),  # too few tiles
     ],
@@ -118,7 +139,7 @@ def test_other_layers_do_not_take_winograd(
     xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
 ) -> None:
     geom = conv_module.conv2d_geometry(xs, ws, **params)
-    assert not conv_module._winograd_applies(geom)
+    assert conv_module._winograd_for(geom) is None
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3e38])
@@ -140,9 +161,45 @@ def test_non_finite_or_huge_inputs_take_the_direct_sum(spy: list[int], bad: floa
     assert not spy
 
 
-def test_transformed_weights_are_g_w_gt() -> None:
+@pytest.mark.parametrize(
+    ("m", "r", "points"),
+    [(2, 3, (0, 1, -1)), (2, 5, (0, 1, -1, Fraction(1, 2), -2)), (3, 3, (0, 1, -1, 2))],
+)
+def test_cook_toom_matrices_compute_the_correlation_exactly(
+    m: int, r: int, points: tuple[Fraction | int, ...]
+) -> None:
+    """y = Aᵀ[(G g) ⊙ (Bᵀ d)] equals y[i] = Σ_k g[k] d[i + k], in exact fractions."""
+    bt, g, at = cook_toom(m, r, tuple(Fraction(p) for p in points))
     rng = np.random.default_rng(35)
-    w = rng.standard_normal((3, 2, 3, 3))
-    G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    expected = np.einsum("am,fcmk,bk->abfc", G, w, G).reshape(16, 3, 2)
-    np.testing.assert_allclose(winograd_weight(w), expected, rtol=1e-15, atol=1e-15)
+    for _ in range(5):
+        d = [Fraction(int(v)) for v in rng.integers(-9, 10, m + r - 1)]
+        k = [Fraction(int(v)) for v in rng.integers(-9, 10, r)]
+        gk = [sum(gj * kk for gj, kk in zip(row, k, strict=True)) for row in g]
+        bd = [sum(b * dd for b, dd in zip(row, d, strict=True)) for row in bt]
+        y = [sum(a * x * z for a, x, z in zip(row, gk, bd, strict=True)) for row in at]
+        assert y == [sum(k[j] * d[i + j] for j in range(r)) for i in range(m)]
+
+
+def test_f2_3_input_transform_is_additions_and_f2_5_is_not() -> None:
+    assert F2_3.sums is not None and F2_5.sums is None
+    assert np.isin(F2_3.bt, (-1, 0, 1)).all()
+
+
+@pytest.mark.parametrize("t", [F2_3, F2_5], ids=["F(2,3)", "F(2,5)"])
+def test_transformed_weights_are_g_w_gt(t: Any) -> None:
+    """U[(a, b), f, c] = (G w[f, c] Gᵀ)[a, b], indexed (b, a) when V is (F(2, 5))."""
+    rng = np.random.default_rng(36)
+    r, n = t.r, t.n
+    w = rng.standard_normal((3, 2, r, r))
+    _, g, _ = cook_toom(2, r, _POINTS[r])
+    g64 = np.array(g, dtype=np.float64)
+    direct = np.einsum("ap,fcpq,bq->abfc", g64, w, g64).reshape(n * n, 3, 2)
+    if t.sums is None:  # V and U indexed (b, a)
+        direct = direct.reshape(n, n, 3, 2).transpose(1, 0, 2, 3).reshape(n * n, 3, 2)
+    np.testing.assert_allclose(winograd_weight(w, t), direct, rtol=1e-13, atol=1e-13)
+
+
+_POINTS = {
+    3: (Fraction(0), Fraction(1), Fraction(-1)),
+    5: (Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-2)),
+}
