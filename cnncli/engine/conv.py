@@ -616,7 +616,9 @@ def conv2d_backward(
 
     Here dW is one GEMM per group, dY (Fg, N*OH*OW) @ im2col (N*OH*OW, K), and
     dXp is the GEMM dY^T @ W followed by col2im: one strided-slice addition per
-    tap (KH*KW of them).  dXp is cropped for zero padding, or sent through
+    tap (KH*KW of them), or, for the 3x3 and 5x5 stride-1 layers the forward runs
+    by Winograd, a Winograd convolution of dY with the turned kernel
+    (:func:`_backward_dx_winograd`).  dXp is cropped for zero padding, or sent through
     :func:`cnncli.engine.pad.pad_backward` for reflect/replicate/circular.  The
     naive loop version is :func:`cnncli.engine.reference.conv.conv2d_backward_naive`.
     """
@@ -635,10 +637,14 @@ def conv2d_backward(
         x = a.x.astype(ct, copy=False)
         w = a.w.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
+        dxp: np.ndarray | None
         if g.groups == g.C:
             dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
         else:
-            dxp, dw = _backward_gemm(gy, x, w, g, a.zero_pads)
+            dxp = _backward_dx_winograd(gy, w, g, a.zero_pads)
+            dx_gemm, dw = _backward_gemm(gy, x, w, g, a.zero_pads, need_dx=dxp is None)
+            dxp = dx_gemm if dxp is None else dxp
+        assert dxp is not None  # _backward_gemm made dx when Winograd did not
         # Non-zero modes padded the input by copying cells: fold those gradients back.
         dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
         return (
@@ -648,13 +654,41 @@ def conv2d_backward(
         )
 
 
+def _backward_dx_winograd(
+    gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: tuple[int, int, int, int]
+) -> np.ndarray | None:
+    """dx by Winograd when the transposed problem qualifies, else None.
+
+    For stride 1 and dilation 1, dX is a convolution of dY with the kernel turned
+    by 180° and its channel axes swapped, padded by K - 1 - p on each side::
+
+        dXp[n, c, h, w] = Σ_{f,m,k} dYp[n, f, h + m, w + k] · W[f, c, K-1-m, K-1-k]
+
+    Shapes: gy (N, F, OH, OW), w (F, C, K, K) → (N, C, H, W) of the zero-unpadded
+    input, or None when a padding exceeds K - 1 or Winograd does not apply.
+    """
+    if (g.stride, g.dilation, g.groups) != ((1, 1), (1, 1), 1) or g.KH != g.KW:
+        return None
+    back = tuple(g.KH - 1 - p for p in pads)
+    if min(back) < 0:
+        return None
+    turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (C, F, K, K)
+    gb = conv2d_geometry(gy.shape, turned.shape, 1, back)
+    t = _winograd_for(gb)
+    if t is None or not (_moderate(gy) and _moderate(turned)):
+        return None
+    left, right, top, bottom = back
+    return _conv_winograd(gy, turned, None, gb, (left, right, top, bottom), t)
+
+
 def _backward_gemm(
     gy: np.ndarray,
     x: np.ndarray,
     w: np.ndarray,
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
-) -> tuple[np.ndarray, np.ndarray]:
+    need_dx: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
     """dx (of the zero-unpadded input, NCHW view) and dw via im2col GEMMs and col2im.
 
     dY is made channels-last once, (N*OH*OW, F), so that each chunk's rows are
@@ -672,7 +706,7 @@ def _backward_gemm(
     wk = _group_weights(w, g)  # (G, Fg, K)
     gyt = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(g.N * g.OH * g.OW, g.F)
     dwkt = np.zeros((g.groups, K, fg), dtype=x.dtype)  # dW^T per group
-    dxp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
+    dxp = np.zeros((N, H + top + bottom, W + left + right, C) if need_dx else 0, dtype=x.dtype)
     buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
@@ -687,6 +721,8 @@ def _backward_gemm(
             cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gyt[r0 : r0 + M, gi * fg : (gi + 1) * fg]  # (M, Fg)
             dwkt[gi] += cols.T @ gch
+            if not need_dx:
+                continue
             dcols = np.matmul(gch, wk[gi], out=cols)  # im2col is used up: reuse its buffer
             dcols6 = dcols.reshape(nn, no, g.OW, g.KH, g.KW, cg)
             # col2im on this thread: next to OpenBLAS's still-spinning workers, two threads
@@ -700,6 +736,8 @@ def _backward_gemm(
                     dxp[n0:n1, rows, cols_sl, csl] += dcols6[:, :, :, m, k, :]
     dw = dwkt.transpose(0, 2, 1).reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
     dw = dw.reshape(g.F, cg, g.KH, g.KW)
+    if not need_dx:
+        return None, dw
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
     return dx, dw
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnncli.engine import conv2d
+from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_naive
 from cnncli.engine.winograd import F2_3, F2_5, cook_toom, winograd_weight
 from tests.engine.test_conv import torch_conv2d
@@ -203,3 +203,48 @@ _POINTS = {
     3: (Fraction(0), Fraction(1), Fraction(-1)),
     5: (Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-2)),
 }
+
+
+@pytest.mark.parametrize(
+    ("xs", "kernel", "params"),
+    [
+        ((2, 3, 7, 6), 3, {"padding": 1}),
+        ((2, 3, 9, 8), 5, {"padding": 2}),
+        ((1, 4, 8, 9), 3, {"padding": (0, 2, 1, 2)}),
+        ((2, 3, 7, 7), 3, {"padding": 0}),
+        ((1, 3, 8, 7), 5, {"padding": 1, "padding_mode": "reflect"}),
+        ((1, 2, 9, 9), 5, {"padding": 4, "padding_mode": "circular"}),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_dx_by_winograd_equals_torch(
+    spy: list[int], xs: tuple[int, ...], kernel: int, params: dict[str, Any], dtype: type
+) -> None:
+    """dx as a Winograd convolution of dY with the turned kernel; dw and db from the GEMMs."""
+    rng = np.random.default_rng(37)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal((5, xs[1], kernel, kernel)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    y = conv2d(x, w, b, **params)
+    spy.clear()
+    g = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = conv2d_backward(g, x, w, **params)
+    assert spy, "dx did not take the Winograd path"
+    _, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
+    assert_close(dx, dxt)
+    assert_close(dw, dwt)
+    assert_close(db, dbt)
+
+
+def test_backward_with_padding_beyond_kernel_minus_one_takes_col2im(spy: list[int]) -> None:
+    """Padding 3 on a 3x3 kernel would need a negative padding of dY: col2im does it."""
+    rng = np.random.default_rng(38)
+    x = rng.standard_normal((1, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    y = conv2d(x, w, padding=3)
+    spy.clear()
+    g = rng.standard_normal(y.shape)
+    dx, _, _ = conv2d_backward(g, x, w, padding=3, bias=False)
+    assert not spy
+    _, dxt, _, _ = torch_conv2d(x, w, None, padding=3, grad_output=g)
+    assert_close(dx, dxt)
