@@ -144,9 +144,10 @@ def _conv_bench(
     competitors: dict[str, Callable[[], Any]] = {}
     if groups == 1:
         # The im2col GEMM floor of this very layer, timed interleaved with it, in the
-        # orientation conv2d uses (cnncli.engine.conv._conv_gemm): (N*OH*OW, C*K*K) @
-        # (C*K*K, F) when the output pixels outnumber the filters, else (F, C*K*K) @
-        # (C*K*K, N*OH*OW).
+        # orientation conv2d's im2col path uses (cnncli.engine.conv._conv_gemm):
+        # (N*OH*OW, C*K*K) @ (C*K*K, F) when the output pixels outnumber the filters,
+        # else (F, C*K*K) @ (C*K*K, N*OH*OW).  Layers conv2d runs by Winograd do fewer
+        # multiplications than this product: for them it is the floor they went below.
         P = N * OH * OW
         if P >= F:
             a = _normal((P, C * K * K))

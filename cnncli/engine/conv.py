@@ -11,9 +11,11 @@ and F/groups filters; Xp is the padded input, s the stride, d the dilation)::
     Y[n, f, i, j] = b[f] + sum_{c, m, k} Xp[n, c, i*s + m*d, j*s + k*d] * W[f, c, m, k]
 
 This module is the fast version: no Python loop over pixels or batch items.
-The general path gathers every receptive field with a strided view of the
-channels-last (NHWC) padded input ("im2col") and multiplies it with the weights
-in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
+3x3 and 5x5 stride-1 layers with enough channels run by Winograd F(2x2, r x r)
+(:mod:`cnncli.engine.winograd`: 2.25x and 2.8x fewer multiplications), their dx
+in the backward too.  The general path gathers every receptive field with a
+strided view of the channels-last (NHWC) padded input ("im2col") and multiplies
+it with the weights in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
 depthwise and single-channel kernels (one input channel per group) are
 shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
 separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
