@@ -12,8 +12,8 @@ and F/groups filters; Xp is the padded input, s the stride, d the dilation)::
 
 This module is the fast version: no Python loop over pixels or batch items.
 3x3 and 5x5 stride-1 layers with enough channels run by Winograd F(2x2, r x r)
-(:mod:`cnncli.engine.winograd`: 2.25x and 2.8x fewer multiplications), their dx
-in the backward too.  The general path gathers every receptive field with a
+(:mod:`cnncli.engine.winograd`: 2.25x and 2.8x fewer multiplications), and so do
+their dx and dw in the backward.  The general path gathers every receptive field with a
 strided view of the channels-last (NHWC) padded input ("im2col") and multiplies
 it with the weights in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
 depthwise and single-channel kernels (one input channel per group) are
@@ -41,7 +41,14 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
-from cnncli.engine.winograd import BY_KERNEL, Winograd, conv2d_winograd, winograd_weight
+from cnncli.engine.winograd import (
+    BY_KERNEL,
+    WEIGHT_GRAD_BY_KERNEL,
+    Winograd,
+    conv2d_weight_winograd,
+    conv2d_winograd,
+    winograd_weight,
+)
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -618,9 +625,10 @@ def conv2d_backward(
 
     Here dW is one GEMM per group, dY (Fg, N*OH*OW) @ im2col (N*OH*OW, K), and
     dXp is the GEMM dY^T @ W followed by col2im: one strided-slice addition per
-    tap (KH*KW of them), or, for the 3x3 and 5x5 stride-1 layers the forward runs
-    by Winograd, a Winograd convolution of dY with the turned kernel
-    (:func:`_backward_dx_winograd`).  dXp is cropped for zero padding, or sent through
+    tap (KH*KW of them).  For the 3x3 and 5x5 stride-1 layers the forward runs by
+    Winograd, dX is a Winograd convolution of dY with the turned kernel and dW is
+    Winograd F(r x r, 2 x 2) (:func:`_backward_dx_winograd`,
+    :func:`_backward_dw_winograd`).  dXp is cropped for zero padding, or sent through
     :func:`cnncli.engine.pad.pad_backward` for reflect/replicate/circular.  The
     naive loop version is :func:`cnncli.engine.reference.conv.conv2d_backward_naive`.
     """
@@ -640,13 +648,19 @@ def conv2d_backward(
         w = a.w.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
         dxp: np.ndarray | None
+        dw: np.ndarray | None
         if g.groups == g.C:
             dxp, dw = _backward_shift_add(gy, x, w, g, a.zero_pads)
         else:
             dxp = _backward_dx_winograd(gy, w, g, a.zero_pads)
-            dx_gemm, dw = _backward_gemm(gy, x, w, g, a.zero_pads, need_dx=dxp is None)
-            dxp = dx_gemm if dxp is None else dxp
-        assert dxp is not None  # _backward_gemm made dx when Winograd did not
+            dw = _backward_dw_winograd(gy, x, g, a.zero_pads)
+            if dxp is None or dw is None:
+                dx_gemm, dw_gemm = _backward_gemm(
+                    gy, x, w, g, a.zero_pads, need_dx=dxp is None, need_dw=dw is None
+                )
+                dxp = dx_gemm if dxp is None else dxp
+                dw = dw_gemm if dw is None else dw
+        assert dxp is not None and dw is not None  # the GEMMs made what Winograd did not
         # Non-zero modes padded the input by copying cells: fold those gradients back.
         dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
         return (
@@ -683,6 +697,21 @@ def _backward_dx_winograd(
     return _conv_winograd(gy, turned, None, gb, (left, right, top, bottom), t)
 
 
+def _backward_dw_winograd(
+    gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: tuple[int, int, int, int]
+) -> np.ndarray | None:
+    """dW by Winograd F(r x r, 2 x 2) when the layer runs by Winograd, else None.
+
+    Shapes: gy (N, F, OH, OW), x (N, C, H, W) → (F, C, r, r); see
+    :func:`cnncli.engine.winograd.conv2d_weight_winograd`.
+    """
+    if _winograd_for(g) is None or not (_moderate(gy) and _moderate(x)):
+        return None
+    left, right, top, bottom = pads
+    xp = _padded_nhwc(x, (left, right + g.OW % 2, top, bottom + g.OH % 2))
+    return conv2d_weight_winograd(xp, gy, WEIGHT_GRAD_BY_KERNEL[g.KH])
+
+
 def _backward_gemm(
     gy: np.ndarray,
     x: np.ndarray,
@@ -690,7 +719,8 @@ def _backward_gemm(
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
     need_dx: bool = True,
-) -> tuple[np.ndarray | None, np.ndarray]:
+    need_dw: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """dx (of the zero-unpadded input, NCHW view) and dw via im2col GEMMs and col2im.
 
     dY is made channels-last once, (N*OH*OW, F), so that each chunk's rows are
@@ -704,10 +734,10 @@ def _backward_gemm(
     cg, fg = g.C // g.groups, g.F // g.groups
     K = g.KH * g.KW * cg
     (sh, sw), (dh, dw_) = g.stride, g.dilation
-    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    windows = _windows(_padded_nhwc(x, pads), g) if need_dw else None  # (N, OH, OW, KH, KW, C)
     wk = _group_weights(w, g)  # (G, Fg, K)
     gyt = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(g.N * g.OH * g.OW, g.F)
-    dwkt = np.zeros((g.groups, K, fg), dtype=x.dtype)  # dW^T per group
+    dwkt = np.zeros((g.groups, K, fg) if need_dw else 0, dtype=x.dtype)  # dW^T per group
     dxp = np.zeros((N, H + top + bottom, W + left + right, C) if need_dx else 0, dtype=x.dtype)
     buf: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
@@ -718,11 +748,11 @@ def _backward_gemm(
             buf = np.empty(M * K, dtype=x.dtype)
         for gi in range(g.groups):
             csl = slice(gi * cg, (gi + 1) * cg)
-            cols6 = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
-            _copy(cols6, windows[n0:n1, o0:o1, :, :, :, csl])
-            cols = cols6.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
+            cols = buf[: M * K].reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gyt[r0 : r0 + M, gi * fg : (gi + 1) * fg]  # (M, Fg)
-            dwkt[gi] += cols.T @ gch
+            if windows is not None:  # dW is wanted
+                _copy(cols.reshape(nn, no, g.OW, g.KH, g.KW, cg), windows[n0:n1, o0:o1, ..., csl])
+                dwkt[gi] += cols.T @ gch
             if not need_dx:
                 continue
             dcols = np.matmul(gch, wk[gi], out=cols)  # im2col is used up: reuse its buffer
@@ -736,11 +766,11 @@ def _backward_gemm(
                     c = k * dw_
                     cols_sl = slice(c, c + (g.OW - 1) * sw + 1, sw)
                     dxp[n0:n1, rows, cols_sl, csl] += dcols6[:, :, :, m, k, :]
-    dw = dwkt.transpose(0, 2, 1).reshape(g.groups, fg, g.KH, g.KW, cg).transpose(0, 1, 4, 2, 3)
-    dw = dw.reshape(g.F, cg, g.KH, g.KW)
-    if not need_dx:
-        return None, dw
-    dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2)
+    dw = None
+    if need_dw:
+        dw6 = dwkt.transpose(0, 2, 1).reshape(g.groups, fg, g.KH, g.KW, cg)
+        dw = dw6.transpose(0, 1, 4, 2, 3).reshape(g.F, cg, g.KH, g.KW)
+    dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2) if need_dx else None
     return dx, dw
 
 

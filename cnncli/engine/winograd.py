@@ -124,12 +124,16 @@ class Winograd:
         return cls(m, r, bt, gg, aa, sums)
 
 
-F2_3 = Winograd.at_points(2, 3, (Fraction(0), Fraction(1), Fraction(-1)))
-F2_5 = Winograd.at_points(
-    2, 5, (Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-2))
-)
+_F2_3_POINTS = (Fraction(0), Fraction(1), Fraction(-1))
+_F2_5_POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(1, 2), Fraction(-2))
+F2_3 = Winograd.at_points(2, 3, _F2_3_POINTS)
+F2_5 = Winograd.at_points(2, 5, _F2_5_POINTS)
 #: The transform used for each square kernel size.
 BY_KERNEL = {3: F2_3, 5: F2_5}
+#: For the weight gradient, F(r x r, 2 x 2) at the same points: the same Bᵀ as F(2, r).
+WEIGHT_GRAD_BY_KERNEL = {
+    r: Winograd.at_points(r, 2, points) for r, points in ((3, _F2_3_POINTS), (5, _F2_5_POINTS))
+}
 
 
 def winograd_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
@@ -143,11 +147,13 @@ def winograd_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
 
 
 def _input_transform(
-    t: Winograd, xp: np.ndarray, i0: int, i1: int, tw: int, out: np.ndarray
+    t: Winograd, step: int, xp: np.ndarray, i0: int, i1: int, tw: int, out: np.ndarray
 ) -> None:
     """V = Bᵀ d B for tile rows [i0, i1) of every image of NHWC ``xp`` into ``out``.
 
-    Shapes: xp (k, m*th + r - 1, m*tw + r - 1, C), out (n², k, i1 - i0, tw, C) in
+    The n x n tiles start every ``step`` rows and columns (m in the forward, 2 for
+    the weight gradient).  Shapes: xp (k, step*th + n - step, step*tw + n - step, C),
+    out (n², k, i1 - i0, tw, C) in
     the order of ``t.gg`` and ``t.aa``.  Rows first (whole rows are
     contiguous), then columns.  When Bᵀ is 0 and ±1 (F(2, 3)) each pass adds and
     subtracts strided views, exactly; otherwise each pass gathers the n taps of
@@ -155,7 +161,7 @@ def _input_transform(
     which leaves the second index first: V[b, a].
     """
     k, _, Wp, C = xp.shape
-    m, n, dtype = t.m, t.n, xp.dtype
+    m, n, dtype = step, t.n, xp.dtype
     ni = i1 - i0
     if t.sums is not None:
         rows = np.empty((n, k, ni, Wp, C), dtype=dtype)
@@ -221,7 +227,7 @@ def conv2d_winograd(
         nn, ni = n1 - n0, i1 - i0
         T = nn * ni * tw
         v = np.empty((n * n, nn, ni, tw, C), dtype=dtype)
-        _input_transform(t, xp[n0:n1], i0, i1, tw, v)
+        _input_transform(t, m, xp[n0:n1], i0, i1, tw, v)
         # (n², F, C) @ (n², C, T): V is read transposed in place, and the products come
         # out filter-major, so that the NCHW output is written in runs along j.
         prod = np.matmul(u, v.reshape(n * n, T, C).transpose(0, 2, 1))  # (n², F, T)
@@ -239,6 +245,46 @@ def conv2d_winograd(
                 else:
                     np.add(src, b[None, :, None, None], out=dst)
     return out
+
+
+def conv2d_weight_winograd(xp: np.ndarray, gy: np.ndarray, t: Winograd) -> np.ndarray:
+    """dW of a stride-1 r x r convolution by Winograd F(r x r, 2 x 2), as (F, C, r, r).
+
+    Shapes: xp (N, 2*th + r - 1, 2*tw + r - 1, C), the NHWC input padded as the
+    forward pads it plus whole tiles; gy (N, F, OH, OW) with th = ⌈OH/2⌉, tw = ⌈OW/2⌉.
+
+    ``dW[f, c, p, q] = Σ_{n,i,j} dY[n, f, i, j] · Xp[n, c, i + p, j + q]``: over one
+    2x2 block of dY, that sum is an r x r correlation of the block with the
+    (r + 1) x (r + 1) input tile under it, which F(r, 2) computes as
+    ``Aᵀ [(G dY G ᵀ) ⊙ (Bᵀ d B)] A``.  The sum over the blocks moves inside Aᵀ…A,
+    so that each of the n² tile positions is one matrix product (F, tiles) @
+    (tiles, C) with the long dimension inside, accumulated over chunks of tiles.
+    """
+    N, _, _, C = xp.shape
+    _, F, OH, OW = gy.shape
+    n = t.n
+    th, tw = -(-OH // 2), -(-OW // 2)
+    dtype = xp.dtype
+    gg, aa = t.gg.astype(dtype), t.aa.astype(dtype)
+    gyp = gy
+    if (2 * th, 2 * tw) != (OH, OW):  # the last block of dY is completed with zeros
+        gyp = np.zeros((N, F, 2 * th, 2 * tw), dtype=dtype)
+        gyp[:, :, :OH, :OW] = gy
+    blocks = gyp.reshape(N, F, th, 2, tw, 2)
+    acc = np.zeros((n * n, F, C), dtype=dtype)
+    per_tile = n * n * (C + F) * dtype.itemsize
+    rows = max(1, CHUNK_BYTES // max(1, per_tile * tw))
+    for n0, n1, i0, i1 in _tile_chunks(N, th, rows):
+        nn, ni = n1 - n0, i1 - i0
+        T = nn * ni * tw
+        v = np.empty((n * n, nn, ni, tw, C), dtype=dtype)
+        _input_transform(t, 2, xp[n0:n1], i0, i1, tw, v)
+        taps = np.empty((2, 2, F, nn, ni, tw), dtype=dtype)  # dY blocks, tap-major
+        taps[...] = blocks[n0:n1, :, i0:i1].transpose(3, 5, 1, 0, 2, 4)
+        gt = np.matmul(gg, taps.reshape(4, F * T)).reshape(n * n, F, T)  # G dY Gᵀ
+        acc += np.matmul(gt, v.reshape(n * n, T, C))  # (n², F, C)
+    dw = np.matmul(aa, acc.reshape(n * n, F * C)).reshape(t.m, t.m, F, C)
+    return dw.transpose(2, 3, 0, 1)
 
 
 def _tile_chunks(N: int, th: int, rows: int) -> list[tuple[int, int, int, int]]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cnncli.engine import conv2d, conv2d_backward
-from cnncli.engine.reference.conv import conv2d_naive
+from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.winograd import F2_3, F2_5, cook_toom, winograd_weight
 from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
@@ -217,19 +217,33 @@ _POINTS = {
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_backward_dx_by_winograd_equals_torch(
-    spy: list[int], xs: tuple[int, ...], kernel: int, params: dict[str, Any], dtype: type
+def test_backward_by_winograd_equals_torch(
+    spy: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    kernel: int,
+    params: dict[str, Any],
+    dtype: type,
 ) -> None:
-    """dx as a Winograd convolution of dY with the turned kernel; dw and db from the GEMMs."""
+    """dx as a Winograd convolution of dY with the turned kernel, dw by F(r x r, 2 x 2)."""
     rng = np.random.default_rng(37)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal((5, xs[1], kernel, kernel)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
     y = conv2d(x, w, b, **params)
     spy.clear()
+    dw_calls: list[int] = []
+    real_dw = conv_module.conv2d_weight_winograd
+
+    def counting_dw(*args: Any) -> np.ndarray:
+        dw_calls.append(1)
+        return real_dw(*args)
+
+    monkeypatch.setattr(conv_module, "conv2d_weight_winograd", counting_dw)
     g = rng.standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv2d_backward(g, x, w, **params)
     assert spy, "dx did not take the Winograd path"
+    assert dw_calls, "dw did not take the Winograd path"
     _, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
     assert_close(dx, dxt)
     assert_close(dw, dwt)
@@ -248,3 +262,19 @@ def test_backward_with_padding_beyond_kernel_minus_one_takes_col2im(spy: list[in
     assert not spy
     _, dxt, _, _ = torch_conv2d(x, w, None, padding=3, grad_output=g)
     assert_close(dx, dxt)
+
+
+@pytest.mark.parametrize("chunk", [1, 5000, 10**9])
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_weight_gradient_chunks_accumulate_to_the_same_result(
+    spy: list[int], monkeypatch: pytest.MonkeyPatch, chunk: int, kernel: int
+) -> None:
+    """dW sums its products over chunks of tiles: any chunking gives the naive loops' dW."""
+    rng = np.random.default_rng(39)
+    x = rng.standard_normal((3, 4, 9, 8))
+    w = rng.standard_normal((5, 4, kernel, kernel))
+    y = conv2d(x, w, padding=1)
+    g = rng.standard_normal(y.shape)
+    monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk)
+    _, dw, _ = conv2d_backward(g, x, w, padding=1, bias=False)
+    assert_close(dw, conv2d_backward_naive(g, x, w, padding=1)[1])
