@@ -607,11 +607,13 @@ def _max_backward_block(
 def _avg_divisor(
     geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
 ) -> np.ndarray | float:
-    """The divisor of each window, (OH, OW), by PyTorch's rules.
+    """The divisor of each window, (OH, OW), by PyTorch's rules, or one number for all.
 
     A window is first clipped to the padded input (the ceil_mode overhang never
     counts), then to the input itself; count_include_pad divides by the first
-    size, otherwise by the second; divisor_override replaces both.
+    size, otherwise by the second; divisor_override replaces both.  When every
+    window has the same divisor it is returned as a float: dividing by a scalar
+    gives the same quotients and is twice as fast as dividing by a broadcast array.
     """
     if divisor_override is not None:
         return float(divisor_override)
@@ -626,7 +628,10 @@ def _avg_divisor(
             sizes.append(end - start)
         else:
             sizes.append(np.minimum(end, L) - np.maximum(start, 0))
-    return (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
+    divisor = (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
+    if divisor.size and (divisor == divisor.flat[0]).all():
+        return float(divisor.flat[0])
+    return divisor
 
 
 def _check_divisor(divisor_override: object) -> int | None:
