@@ -7,8 +7,12 @@ Every op case is float32, NCHW, with all of the machine's threads.  A builder re
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,13 +41,20 @@ class Bench:
 
 @dataclass(frozen=True)
 class Case:
-    """A named case: ``kind`` is "op" (timed in Python) or "process" (whole commands)."""
+    """A named case: ``kind`` is "op" (timed in Python) or "process" (whole commands).
+
+    A process case runs ``python *argv``; ``setup(quick)``, when given, first makes
+    the files the command reads and returns its argv.  ``repeats`` caps the timed
+    rounds of a case whose command takes seconds.
+    """
 
     name: str
     group: str
     kind: str
     build: Callable[[bool], Bench] | None = None
     argv: tuple[str, ...] = ()
+    setup: Callable[[bool], tuple[str, ...]] | None = None
+    repeats: int | None = None
 
 
 def optional_module(name: str) -> Any:
@@ -380,6 +391,31 @@ def alexnet_builder(batch: int) -> Callable[[bool], Bench]:
     return build
 
 
+# --------------------------------------------------------------------------- a large image
+
+
+def large_image_sobel(quick: bool) -> tuple[str, ...]:
+    """``cnncli conv IMAGE -k sobel --magnitude`` on an 8192x8192 RGB PNG made here.
+
+    The issue's memory case: the whole command must stay under 2 GiB of peak RSS.
+    The picture (smooth gradients and a grid, so that it compresses and decodes
+    fast) goes to a temporary folder removed when the benchmark exits.
+    """
+    from PIL import Image
+
+    n = 256 if quick else 8192
+    folder = tempfile.mkdtemp(prefix="cnncli-bench-image-")
+    atexit.register(shutil.rmtree, folder, True)
+    ramp = np.arange(n, dtype=np.uint32)
+    rgb = np.empty((n, n, 3), dtype=np.uint8)
+    rgb[..., 0] = (ramp[None, :] * 255 // max(1, n - 1)).astype(np.uint8)
+    rgb[..., 1] = (ramp[:, None] * 255 // max(1, n - 1)).astype(np.uint8)
+    rgb[..., 2] = np.where(((ramp[:, None] // 64) + (ramp[None, :] // 64)) % 2 == 0, 255, 0)
+    path = os.path.join(folder, f"rgb_{n}.png")
+    Image.fromarray(rgb).save(path, compress_level=1)
+    return ("-m", "cnncli", "conv", path, "-k", "sobel", "--magnitude")
+
+
 # --------------------------------------------------------------------------- the list
 
 BASELINE_ARGV = ("-c", "import numpy, typer, rich")
@@ -398,5 +434,6 @@ CASES: list[Case] = [
     Case("depthwise_3x3", "conv", "op", build_depthwise),
     Case("cli_help", "process", "process", argv=("-m", "cnncli", "--help")),
     Case("cli_shapes_alexnet", "process", "process", argv=("-m", "cnncli", "shapes", "alexnet")),
+    Case("cli_sobel_8192", "process", "process", setup=large_image_sobel, repeats=2),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}

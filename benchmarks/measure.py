@@ -203,11 +203,16 @@ def _run_command(argv: Sequence[str], cwd: str) -> tuple[float, float, int, str]
 def run_process_case(case: Case, quick: bool, repeats: int, cwd: str) -> dict[str, Any]:
     """Time ``python <argv>`` against ``python -c "import numpy, typer, rich"``, interleaved."""
     record = empty_record(case)
+    argv = case.setup(quick) if case.setup is not None else case.argv
+    if case.repeats is not None:
+        repeats = min(repeats, case.repeats)
     record["reference"] = "python " + " ".join(BASELINE_ARGV)
-    record["impl"] = "whole process: python " + " ".join(case.argv)
-    record["size"] = "cnncli " + " ".join(case.argv[2:])
+    record["impl"] = "whole process: python " + " ".join(argv)
+    record["size"] = "cnncli " + " ".join(
+        os.path.basename(a) if os.path.isabs(a) else a for a in argv[2:]
+    )
     commands = {
-        "cnncli": [sys.executable, *case.argv],
+        "cnncli": [sys.executable, *argv],
         "baseline": [sys.executable, *BASELINE_ARGV],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}

@@ -239,22 +239,33 @@ def _conv1x1(x: np.ndarray, w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
     return out.reshape(g.N, g.F, g.OH, g.OW)
 
 
-def _padded_nhwc(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """(N, C, H, W) → zero-padded channels-last copy (N, H + t + b, W + l + r, C)."""
+def _padded_nhwc(
+    x: np.ndarray, pads: tuple[int, int, int, int], rows: tuple[int, int] | None = None
+) -> np.ndarray:
+    """(N, C, H, W) → zero-padded channels-last copy (N, H + t + b, W + l + r, C).
+
+    With ``rows = (r0, r1)`` only those rows of the padded input are made:
+    (N, r1 - r0, W + l + r, C), so that a large input is padded a chunk at a time.
+    """
     left, right, top, bottom = pads
     N, C, H, W = x.shape
+    r0, r1 = (0, H + top + bottom) if rows is None else rows
     nhwc = x.transpose(0, 2, 3, 1)
-    if not any(pads) and nhwc.flags.c_contiguous:
+    if not any(pads) and rows is None and nhwc.flags.c_contiguous:
         return nhwc
-    xp = np.zeros((N, H + top + bottom, W + left + right, C), dtype=x.dtype)
-    inner = xp[:, top : top + H, left : left + W, :]
+    xp = np.zeros((N, r1 - r0, W + left + right, C), dtype=x.dtype)
+    i0, i1 = max(r0, top), min(r1, top + H)  # padded rows that hold input rows
+    if i0 >= i1:
+        return xp
+    inner = xp[:, i0 - r0 : i1 - r0, left : left + W, :]
+    src = x[:, :, i0 - top : i1 - top, :]
     if C <= 4:
         # NumPy's transposing copy is slow with a tiny innermost axis (RGB: 3.8 ms against
         # 1.5 ms for 8x3x224x224): copy one channel plane at a time instead.
         for c in range(C):
-            _copy(inner[..., c], x[:, c])
+            _copy(inner[..., c], src[:, c])
     else:
-        _copy(inner, nhwc)
+        _copy(inner, src.transpose(0, 2, 3, 1))
     return xp
 
 
@@ -267,16 +278,50 @@ def _copy(dst: np.ndarray, src: np.ndarray) -> None:
     dst[...] = src
 
 
-def _windows(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
-    """Read-only strided view (N, OH, OW, KH, KW, C) of every receptive field of NHWC ``xp``."""
+def _windows(xp: np.ndarray, g: Conv2dGeometry, OH: int | None = None) -> np.ndarray:
+    """Read-only strided view (N, OH, OW, KH, KW, C) of every receptive field of NHWC ``xp``.
+
+    ``OH`` defaults to the layer's; a chunk of padded rows has fewer output rows.
+    """
     sN, sH, sW, sC = xp.strides
     (sh, sw), (dh, dw) = g.stride, g.dilation
     return as_strided(
         xp,
-        shape=(xp.shape[0], g.OH, g.OW, g.KH, g.KW, xp.shape[3]),
+        shape=(xp.shape[0], g.OH if OH is None else OH, g.OW, g.KH, g.KW, xp.shape[3]),
         strides=(sN, sH * sh, sW * sw, sH * dh, sW * dw, sC),
         writeable=False,
     )
+
+
+def _chunk_windows(
+    x: np.ndarray,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+    whole: np.ndarray | None,
+    n0: int,
+    n1: int,
+    o0: int,
+    o1: int,
+) -> np.ndarray:
+    """Receptive fields (n1 - n0, o1 - o0, OW, KH, KW, C) of output rows [o0, o1).
+
+    From ``whole``, the padded NHWC input when it was made at once; else from
+    just the padded rows these outputs read, made now.
+    """
+    if whole is not None:
+        return _windows(whole, g)[n0:n1, o0:o1]
+    (sh, _), (dh, _) = g.stride, g.dilation
+    r0, r1 = o0 * sh, (o1 - 1) * sh + (g.KH - 1) * dh + 1
+    return _windows(_padded_nhwc(x[n0:n1], pads, (r0, r1)), g, o1 - o0)
+
+
+def _padded_at_once(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The whole padded NHWC input when it is at most ``CHUNK_BYTES``, else None."""
+    left, right, top, bottom = pads
+    N, C, H, W = x.shape
+    if N * C * (H + top + bottom) * (W + left + right) * x.itemsize > CHUNK_BYTES:
+        return None
+    return _padded_nhwc(x, pads)
 
 
 def _chunks(g: Conv2dGeometry, itemsize: int) -> Iterator[tuple[int, int, int, int]]:
@@ -314,9 +359,11 @@ def _conv_gemm(
     """im2col on NHWC + one GEMM per group (and per chunk), in the faster orientation.
 
     When there are at least as many output pixels N*OH*OW as filters, the
-    product is (N*OH*OW, K) @ (K, Fg), made channels-last into one (N*OH*OW, F)
-    buffer that every chunk fills with contiguous rows, then transposed to NCHW
-    in a single copy that also adds the bias.  OpenBLAS splits the rows of the
+    product is (N*OH*OW, K) @ (K, Fg), made channels-last a chunk at a time and
+    transposed into the NCHW output by one copy per chunk that also adds the
+    bias.  An input whose padded copy exceeds ``CHUNK_BYTES`` is padded a chunk
+    of rows at a time, so that the op needs little more than its input and
+    output (an 8192x8192 RGB Sobel: 1.6 GiB).  OpenBLAS splits the rows of the
     product over its threads, so the long dimension goes there: on AlexNet's
     batch-8 layers this GEMM measured 1.1-2.4x faster than (Fg, K) @ (K, N*OH*OW),
     which in turn wins when the pixels are few (batch 1 at 13x13).
@@ -328,30 +375,34 @@ def _conv_gemm(
         return out
     cg, fg = g.C // g.groups, g.F // g.groups
     K = g.KH * g.KW * cg
-    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    whole = _padded_at_once(x, pads)  # else padded a chunk of rows at a time
     wk = _group_weights(w, g)  # (G, Fg, K)
-    res = np.empty((g.N * g.OH * g.OW, g.F), dtype=x.dtype)  # NHWC output
+    out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
     buf: np.ndarray | None = None
+    res: np.ndarray | None = None
     for n0, n1, o0, o1 in _chunks(g, x.itemsize):
         nn, no = n1 - n0, o1 - o0
         M = nn * no * g.OW
-        r0 = (n0 * g.OH + o0) * g.OW  # rows of this chunk in ``res``: contiguous
-        if buf is None:
+        if buf is None or res is None:
             buf = np.empty(M * K, dtype=x.dtype)
+            res = np.empty(M * g.F, dtype=x.dtype)
+        windows = _chunk_windows(x, g, pads, whole, n0, n1, o0, o1)  # (nn, no, OW, KH, KW, C)
+        rows = res[: M * g.F].reshape(M, g.F)  # this chunk's output, channels last
         for gi in range(g.groups):
             cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
-            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            _copy(cols, windows[..., gi * cg : (gi + 1) * cg])
             cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             if g.groups == 1:
-                np.matmul(cols2, wk[0].T, out=res[r0 : r0 + M])
+                np.matmul(cols2, wk[0].T, out=rows)
             else:
-                _copy(res[r0 : r0 + M, gi * fg : (gi + 1) * fg], cols2 @ wk[gi].T)
-    out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
-    nhwc_as_nchw = res.reshape(g.N, g.OH, g.OW, g.F).transpose(0, 3, 1, 2)
-    if b is None:
-        _copy(out, nhwc_as_nchw)
-    else:
-        np.add(nhwc_as_nchw, b[None, :, None, None], out=out)
+                _copy(rows[:, gi * fg : (gi + 1) * fg], cols2 @ wk[gi].T)
+        # One transposing copy per chunk into NCHW, adding the bias on the way.
+        nhwc_as_nchw = rows.reshape(nn, no, g.OW, g.F).transpose(0, 3, 1, 2)
+        dst = out[n0:n1, :, o0:o1, :]
+        if b is None:
+            _copy(dst, nhwc_as_nchw)
+        else:
+            np.add(nhwc_as_nchw, b[None, :, None, None], out=dst)
     return out
 
 
@@ -361,7 +412,7 @@ def _conv_gemm_wide(
     """im2col on NHWC + one GEMM per group (and per chunk): (Fg, K) @ (K, N*OH*OW)."""
     cg, fg = g.C // g.groups, g.F // g.groups
     K = g.KH * g.KW * cg
-    windows = _windows(_padded_nhwc(x, pads), g)  # (N, OH, OW, KH, KW, C)
+    whole = _padded_at_once(x, pads)  # else padded a chunk of rows at a time
     wk = _group_weights(w, g)  # (G, Fg, K)
     out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
     buf: np.ndarray | None = None
@@ -371,9 +422,10 @@ def _conv_gemm_wide(
         direct = g.groups == 1 and nn == 1 and o0 == 0 and o1 == g.OH
         if buf is None:
             buf = np.empty(M * K, dtype=x.dtype)
+        windows = _chunk_windows(x, g, pads, whole, n0, n1, o0, o1)  # (nn, no, OW, KH, KW, C)
         for gi in range(g.groups):
             cols = buf[: M * K].reshape(nn, no, g.OW, g.KH, g.KW, cg)
-            _copy(cols, windows[n0:n1, o0:o1, :, :, :, gi * cg : (gi + 1) * cg])
+            _copy(cols, windows[..., gi * cg : (gi + 1) * cg])
             cols2 = cols.reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             if direct:  # one item, whole image: the product is already NCHW
                 np.matmul(wk[gi], cols2.T, out=out[n0].reshape(g.F, M))
@@ -734,7 +786,7 @@ def _backward_gemm(
     cg, fg = g.C // g.groups, g.F // g.groups
     K = g.KH * g.KW * cg
     (sh, sw), (dh, dw_) = g.stride, g.dilation
-    windows = _windows(_padded_nhwc(x, pads), g) if need_dw else None  # (N, OH, OW, KH, KW, C)
+    whole = _padded_at_once(x, pads) if need_dw else None  # else a chunk of rows at a time
     wk = _group_weights(w, g)  # (G, Fg, K)
     gyt = np.ascontiguousarray(gy.transpose(0, 2, 3, 1)).reshape(g.N * g.OH * g.OW, g.F)
     dwkt = np.zeros((g.groups, K, fg) if need_dw else 0, dtype=x.dtype)  # dW^T per group
@@ -746,12 +798,13 @@ def _backward_gemm(
         r0 = (n0 * g.OH + o0) * g.OW  # this chunk's rows of ``gyt``
         if buf is None:
             buf = np.empty(M * K, dtype=x.dtype)
+        windows = _chunk_windows(x, g, pads, whole, n0, n1, o0, o1) if need_dw else None
         for gi in range(g.groups):
             csl = slice(gi * cg, (gi + 1) * cg)
             cols = buf[: M * K].reshape(M, K)  # (N*OH*OW, KH*KW*Cg)
             gch = gyt[r0 : r0 + M, gi * fg : (gi + 1) * fg]  # (M, Fg)
             if windows is not None:  # dW is wanted
-                _copy(cols.reshape(nn, no, g.OW, g.KH, g.KW, cg), windows[n0:n1, o0:o1, ..., csl])
+                _copy(cols.reshape(nn, no, g.OW, g.KH, g.KW, cg), windows[..., csl])
                 dwkt[gi] += cols.T @ gch
             if not need_dx:
                 continue

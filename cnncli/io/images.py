@@ -136,6 +136,8 @@ def load_image(
             im.load()
             im, orient = _apply_exif(im)
             pixels, depth = _to_pixels(im, gray, notes)
+            mode = im.mode
+            del im  # the decoded image: free before the float copy is made beside pixels
     except CnncliError:
         raise
     except Image.DecompressionBombError as exc:
@@ -188,10 +190,8 @@ def load_image(
         notes.append("16-bit values kept as 0–65535 (use --scale unit for 0–1)")
     check_finite(array, name, allow_nonfinite)
     notes.append(f"image {desc_shape} ({layout}) → tensor {shape_text(array.shape)}")
-    colour_name = _MODE_NAMES.get(
-        im.mode, "16-bit grayscale" if im.mode.startswith("I;16") else im.mode
-    )
-    description = f"{fmt} image, {dims_text((H, W))} {colour_name} (mode {im.mode})"
+    colour_name = _MODE_NAMES.get(mode, "16-bit grayscale" if mode.startswith("I;16") else mode)
+    description = f"{fmt} image, {dims_text((H, W))} {colour_name} (mode {mode})"
     return Loaded(
         array=array,
         source=name,

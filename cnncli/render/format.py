@@ -122,6 +122,9 @@ class ColorScale:
 
     @classmethod
     def for_values(cls, values: np.ndarray) -> ColorScale:
+        """The scale from the finite minimum to the finite maximum (no copy when all finite)."""
+        if values.size and np.isfinite(values.min()) and np.isfinite(values.max()):
+            return cls(float(values.min()), float(values.max()))
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             return cls(0.0, 0.0)

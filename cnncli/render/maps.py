@@ -130,16 +130,25 @@ def table_fits(table: Table, width: int) -> bool:
     return measured.maximum <= width
 
 
-def _block_mean(values: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """Mean over fy×fx blocks (the last blocks may be partial)."""
+def _block_mean(values: np.ndarray, fy: int, fx: int, band_bytes: int = 4 << 20) -> np.ndarray:
+    """Mean over fy×fx blocks (the last blocks may be partial; NaN ignored), in float64.
+
+    Made a band of block rows at a time (about ``band_bytes`` of float64 each), so
+    that a large map needs no float64 copy of itself.
+    """
     H, W = values.shape
     oh, ow = -(-H // fy), -(-W // fx)
-    padded = np.full((oh * fy, ow * fx), np.nan, dtype=np.float64)
-    padded[:H, :W] = values
-    blocks = padded.reshape(oh, fy, ow, fx)
+    small = np.empty((oh, ow), dtype=np.float64)
+    per = max(1, band_bytes // max(1, fy * ow * fx * 8))  # block rows per band
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(blocks, axis=(1, 3))
+        for r0 in range(0, oh, per):
+            r1 = min(oh, r0 + per)
+            band = values[r0 * fy : r1 * fy]
+            padded = np.full(((r1 - r0) * fy, ow * fx), np.nan, dtype=np.float64)
+            padded[: band.shape[0], :W] = band
+            small[r0:r1] = np.nanmean(padded.reshape(r1 - r0, fy, ow, fx), axis=(1, 3))
+    return small
 
 
 def heatmap_factor(shape: tuple[int, int], width: int) -> int:
@@ -157,7 +166,7 @@ def heatmap(values: np.ndarray, width: int, color: bool, title: str | None = Non
     if title:
         lines.append(Text(title, style="bold"))
     if color:
-        small = _block_mean(values.astype(np.float64), f, f)
+        small = _block_mean(values, f, f)
         for r in range(0, small.shape[0], 2):
             line = Text()
             for c in range(small.shape[1]):
@@ -175,7 +184,7 @@ def heatmap(values: np.ndarray, width: int, color: bool, title: str | None = Non
         wide = f == 1 and width - 2 >= 2 * W and H <= 2 * MAX_HEATMAP_LINES
         if wide:  # small maps: one row per line, two characters per value (square cells)
             fy = 1
-        small = _block_mean(values.astype(np.float64), fy, f)
+        small = _block_mean(values, fy, f)
         for r in range(small.shape[0]):
             chars = (scale.char(v) for v in small[r].tolist())
             lines.append(Text("".join(c * 2 for c in chars) if wide else "".join(chars)))
@@ -215,16 +224,25 @@ def color_scale(scale: ColorScale, color: bool, steps: int = 24) -> Text:
 
 
 def stats_line(values: np.ndarray) -> Text:
-    """min, max, mean, std and the share of zeros of one map (non-finite counted apart)."""
-    v = np.asarray(values, dtype=np.float64)
-    finite = v[np.isfinite(v)]
+    """min, max, mean, std and the share of zeros of one map (non-finite counted apart).
+
+    Sums are in float64.  A map whose minimum and maximum are finite is all finite
+    and is read in place, its deviations from the mean squared a block at a time,
+    so that a large map needs no float64 copy of itself.
+    """
+    v = np.asarray(values)
+    lo, hi = (v.min(), v.max()) if v.size else (np.nan, np.nan)
+    all_finite = bool(np.isfinite(lo) and np.isfinite(hi))
+    finite = v if all_finite else v[np.isfinite(v)]
     parts: list[str] = []
     if finite.size:
+        lo, hi = (float(lo), float(hi)) if all_finite else (finite.min(), finite.max())
+        mean = float(np.mean(finite, dtype=np.float64))
         parts += [
-            f"min {fmt_value(finite.min(), 4 if not finite.min().is_integer() else 0)}",
-            f"max {fmt_value(finite.max(), 4 if not finite.max().is_integer() else 0)}",
-            f"mean {_short(finite.mean())}",
-            f"std {_short(finite.std())}",
+            f"min {fmt_value(lo, 4 if not float(lo).is_integer() else 0)}",
+            f"max {fmt_value(hi, 4 if not float(hi).is_integer() else 0)}",
+            f"mean {_short(mean)}",
+            f"std {_short(_std(finite.reshape(-1), mean))}",
         ]
     zeros = int(np.count_nonzero(v == 0))
     parts.append(f"zeros {100.0 * zeros / max(v.size, 1):.1f}% ({zeros} of {v.size})")
@@ -232,6 +250,15 @@ def stats_line(values: np.ndarray) -> Text:
     if bad:
         parts.append(f"non-finite {bad}")
     return Text("  ".join(parts), style="dim")
+
+
+def _std(flat: np.ndarray, mean: float, block: int = 1 << 20) -> float:
+    """Population standard deviation of a 1-D array about ``mean``, in float64 blocks."""
+    total = 0.0
+    for start in range(0, flat.size, block):
+        d = flat[start : start + block].astype(np.float64) - mean
+        total += float(np.dot(d, d))
+    return math.sqrt(total / flat.size)
 
 
 def _short(x: float) -> str:
