@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from rich.console import Console
 
 from cnncli.render import format as fm
@@ -102,3 +103,33 @@ def test_small_plain_heat_map_uses_two_characters_per_value() -> None:
         "@@"
     )  # minimum top left, maximum bottom right
     assert "2 characters = 1 value" in text
+
+
+@pytest.mark.parametrize("band_bytes", [1, 200, 10**9])
+def test_block_means_made_in_bands_equal_the_whole_map_at_once(band_bytes: int) -> None:
+    """Bands of block rows (the memory bound of large heat maps) change no block mean."""
+    from cnncli.render.maps import _block_mean
+
+    rng = np.random.default_rng(6)
+    values = rng.standard_normal((23, 17)).astype(np.float32)
+    values[4, 5] = np.nan
+    fy, fx = 3, 4
+    padded = np.full((24, 20), np.nan)
+    padded[:23, :17] = values
+    with np.errstate(invalid="ignore"):
+        expected = np.nanmean(padded.reshape(8, 3, 5, 4), axis=(1, 3))
+    np.testing.assert_allclose(_block_mean(values, fy, fx, band_bytes), expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf])
+def test_stats_line_reads_the_map_in_place_or_skips_non_finite(bad: float | None) -> None:
+    from cnncli.render.maps import stats_line
+
+    values = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 0.0]], dtype=np.float32)
+    if bad is not None:
+        values[0, 1] = bad
+    text = stats_line(values).plain
+    finite = values[np.isfinite(values)].astype(np.float64)
+    assert f"min {finite.min():g}" in text and f"max {finite.max():g}" in text
+    assert f"mean {finite.mean():.4g}" in text and f"std {finite.std():.4g}" in text
+    assert ("non-finite 1" in text) == (bad is not None)
