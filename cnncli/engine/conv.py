@@ -30,6 +30,7 @@ the tests hold the two equal to each other and to PyTorch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -168,6 +169,9 @@ def _conv2d(a: _Args) -> np.ndarray:
     elif cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
+    elif _channel_uniform(a.w, g) and _moderate(a.x):
+        out = _conv_summed_channels(a.x, a.w, a.b, g, a.zero_pads)
+        return out.astype(a.dtype, copy=False)
     elif (t := _winograd_for(g)) is not None and _moderate(a.x) and _moderate(a.w):
         out = _conv_winograd(a.x, a.w, a.b, g, a.zero_pads, t)
         return out.astype(a.dtype, copy=False)
@@ -177,6 +181,34 @@ def _conv2d(a: _Args) -> np.ndarray:
     if a.b is not None:
         out += a.b[None, :, None, None]
     return out.astype(a.dtype, copy=False)
+
+
+def _channel_uniform(w: np.ndarray, g: Conv2dGeometry) -> bool:
+    """One group, at most ``SHIFT_ADD_MAX_FILTERS`` filters, each the same kernel on every channel.
+
+    That is what a named 2-D kernel (sobel, gaussian, ...) becomes on an RGB image.
+    """
+    return (
+        g.groups == 1 and g.C > 1 and g.F <= SHIFT_ADD_MAX_FILTERS and bool((w == w[:, :1]).all())
+    )
+
+
+def _conv_summed_channels(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    g: Conv2dGeometry,
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
+    """Filters that apply one kernel to every channel: the kernel on the channels' sum.
+
+    ``Σ_c Σ_{m,k} w[f, m, k] · Xp[c, ...] = Σ_{m,k} w[f, m, k] · (Σ_c Xp[c, ...])``
+    (exact in real arithmetic; the rounding differs from the direct sum's only in
+    order).  Shapes: x (N, C, H, W), w (F, C, KH, KW) → (N, F, OH, OW).  The sum is
+    one map per image, convolved by shift-and-add (two 1-D passes for Sobel).
+    """
+    summed = x.sum(axis=1, keepdims=True)  # (N, 1, H, W)
+    return _conv_shift_add(summed, w[:, :1], b, dataclasses.replace(g, C=1), pads)
 
 
 def _winograd_for(g: Conv2dGeometry) -> Winograd | None:
@@ -575,9 +607,9 @@ def _conv_shift_add(
     ``out[n, g, j] = b + sum_{m,k} w[g, j, m, k] * Xp[n, g, m*d_h :: s_h, k*d_w :: s_w]``.
     Each (image, channel) plane is independent; tiles are runs of planes, or of
     output rows of one plane when a plane is large.  Zero padding is applied per
-    tile, so no padded copy of the whole input is made.  A kernel that is
-    exactly an outer product col ⊗ row (Sobel, box, binomial) is applied as a
-    vertical then a horizontal 1-D pass on finite tiles.
+    tile, so no padded copy of the whole input is made.  When every kernel is
+    exactly an outer product col ⊗ row (Sobel x and y, box, binomial), each is
+    applied as a vertical then a horizontal 1-D pass on finite tiles.
     """
     left, right, top, _ = pads
     N, G, H, W = x.shape
@@ -588,7 +620,10 @@ def _conv_shift_add(
     xr = x.reshape(P, H, W)
     wk = w.reshape(G, mult, g.KH, g.KW)
     bk = None if b is None else b.reshape(G, mult)
-    sep = _separable(wk[:, 0]) if mult == 1 else None
+    factors = [_separable(wk[:, j]) for j in range(mult)]  # per filter of each channel
+    sep = [f for f in factors if f is not None]
+    if len(sep) < mult:  # one kernel is not an outer product: all taps, directly
+        sep = []
     out = np.empty((P, mult, g.OH, g.OW), dtype=x.dtype)
     ptile, tile = _shift_add_tiles(P, g, Wp, x.itemsize)
     span = (tile - 1) * sh + (g.KH - 1) * dh + 1  # input rows one tile reads
@@ -611,10 +646,15 @@ def _conv_shift_add(
                 chan = np.arange(p0, p1) % G
                 wsel = wk[chan][:, :, :, :, None, None]  # (planes, mult, KH, KW, 1, 1)
                 direct = _plan([wsel[:, :, m, k] for m in range(g.KH) for k in range(g.KW)])
-                if sep is not None:
-                    col, row = sep[0][chan][:, :, None, None], sep[1][chan][:, :, None, None]
-                    vertical = _plan([col[:, m] for m in range(g.KH)])
-                    horizontal = _plan([row[:, k, None] for k in range(g.KW)])
+                passes = []
+                for cols_j, rows_j in sep:
+                    col, row = cols_j[chan][:, :, None, None], rows_j[chan][:, :, None, None]
+                    passes.append(
+                        (
+                            _plan([col[:, m] for m in range(g.KH)]),
+                            _plan([row[:, k, None] for k in range(g.KW)]),
+                        )
+                    )
                 bsel = None if bk is None else bk[chan][:, :, None, None]
             nr = o1 - o0
             r0 = o0 * sh - top  # first input row read (may be in the padding)
@@ -634,15 +674,22 @@ def _conv_shift_add(
             acc = out[p0:p1, :, o0:o1, :]
             t = tmp[: p1 - p0, :, :nr, :]
             # A finite sum means finite cells (an overflow only costs the fast path).
-            finite = (sep is not None or any_zero) and bool(np.isfinite(src.sum()))
+            finite = (bool(sep) or any_zero) and bool(np.isfinite(src.sum()))
             row_sl = [slice(m * dh, m * dh + (nr - 1) * sh + 1, sh) for m in range(g.KH)]
             col_sl = [slice(k * dw, k * dw + (g.OW - 1) * sw + 1, sw) for k in range(g.KW)]
-            if sep is not None and finite:
+            if sep and finite:
                 v = vbuf[: p1 - p0, :nr, :]
-                _weighted_sum(
-                    [src[:, rs, :] for rs in row_sl], vertical, v, vtmp[: p1 - p0, :nr, :], True
-                )
-                _weighted_sum([v[:, None, :, cs] for cs in col_sl], horizontal, acc, t, True)
+                for j, (vertical, horizontal) in enumerate(passes):
+                    _weighted_sum(
+                        [src[:, rs, :] for rs in row_sl], vertical, v, vtmp[: p1 - p0, :nr, :], True
+                    )
+                    _weighted_sum(
+                        [v[:, None, :, cs] for cs in col_sl],
+                        horizontal,
+                        acc[:, j : j + 1],
+                        t[:, j : j + 1],
+                        True,
+                    )
             else:
                 taps = [src[:, None, rs, cs] for rs in row_sl for cs in col_sl]
                 _weighted_sum(taps, direct, acc, t, finite)

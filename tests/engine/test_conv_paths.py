@@ -16,6 +16,7 @@ import pytest
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
@@ -159,3 +160,73 @@ def test_padding_of_few_and_many_channels(channels: int) -> None:
         conv2d_backward(g, x, w, **params), conv2d_backward_naive(g, x, w, **params), strict=True
     ):
         assert_close(got, expected)
+
+
+SOBEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def _named_bank(C: int, kernels: list[np.ndarray]) -> np.ndarray:
+    """(F, C, K, K): each named 2-D kernel repeated over every input channel, as the CLI builds."""
+    return np.stack([np.stack([k] * C) for k in kernels])
+
+
+@pytest.mark.parametrize(
+    ("kernels", "params"),
+    [
+        ([SOBEL, SOBEL.T], {}),
+        ([SOBEL, SOBEL.T], {"padding": 1, "stride": 2}),
+        ([np.ones((3, 3)) / 9], {"padding": (1, 0, 2, 1), "dilation": 2}),
+        ([SOBEL, -SOBEL, SOBEL.T, np.arange(9.0).reshape(3, 3)], {"padding": 2}),
+        ([SOBEL], {"padding": 1, "padding_mode": "reflect"}),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_kernel_on_every_channel_is_the_kernel_on_their_sum(
+    monkeypatch: pytest.MonkeyPatch, kernels: list[np.ndarray], params: dict[str, Any], dtype: type
+) -> None:
+    """Named kernels on RGB take the summed-channels path and still equal the loops and torch."""
+    calls: list[int] = []
+    real = conv_module._conv_summed_channels
+    monkeypatch.setattr(
+        conv_module, "_conv_summed_channels", lambda *a: (calls.append(1), real(*a))[1]
+    )
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((2, 3, 11, 9)).astype(dtype)
+    w = _named_bank(3, kernels).astype(dtype)
+    b = rng.standard_normal(len(kernels)).astype(dtype)
+    y = conv2d(x, w, b, **params)
+    assert calls
+    assert_close(y, conv2d_naive(x, w, b, **params).astype(dtype))
+    (expected,) = torch_conv2d(x, w, b, **params)
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize(
+    "w",
+    [
+        np.concatenate([_named_bank(3, [SOBEL])[:, :2], np.zeros((1, 1, 3, 3))], axis=1),
+        _named_bank(3, [SOBEL] * 5),  # more filters than shift-and-add takes
+    ],
+    ids=["channels differ", "five filters"],
+)
+def test_other_banks_do_not_sum_the_channels(w: np.ndarray) -> None:
+    geom = conv_module.conv2d_geometry((1, 3, 8, 8), w.shape)
+    assert not conv_module._channel_uniform(w, geom)
+
+
+def test_two_separable_kernels_per_channel_keep_torchs_nan_and_inf() -> None:
+    """Sobel x and y on each channel (depthwise, multiplier 2) as 1-D passes, non-finite cells too."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(24).standard_normal((1, 2, 9, 8))
+    w = np.stack([SOBEL, SOBEL.T, SOBEL.T, SOBEL])[:, None]  # (4, 1, 3, 3): 2 per channel
+    y = conv2d(x, w, padding=1, groups=2)
+    assert_close(y, conv2d_naive(x, w, padding=1, groups=2))
+    x[0, 1, 3, 4] = np.inf
+    y = conv2d(x, w, padding=1, groups=2)
+    expected = torch.nn.functional.conv2d(
+        torch.tensor(x), torch.tensor(w), padding=1, groups=2
+    ).numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(y[finite], expected[finite])
