@@ -156,16 +156,12 @@ def _conv_bench(
     if groups == 1:
         # The im2col GEMM floor of this very layer, timed interleaved with it, in the
         # orientation conv2d's im2col path uses (cnncli.engine.conv._conv_gemm):
-        # (N*OH*OW, C*K*K) @ (C*K*K, F) when the output pixels outnumber the filters,
-        # else (F, C*K*K) @ (C*K*K, N*OH*OW).  Layers conv2d runs by Winograd do fewer
-        # multiplications than this product: for them it is the floor they went below.
+        # (F, C*K*K) @ (C*K*K, N*OH*OW), the im2col matrix read transposed.  Layers
+        # conv2d runs by Winograd do fewer multiplications than this product: for them
+        # it is the floor they went below.
         P = N * OH * OW
-        if P >= F:
-            a = _normal((P, C * K * K))
-            b = np.ascontiguousarray(w.reshape(F, -1).T)
-        else:
-            a = np.ascontiguousarray(w.reshape(F, -1))
-            b = _normal((C * K * K, P))
+        a = np.ascontiguousarray(w.reshape(F, -1))
+        b = _normal((P, C * K * K)).T
         competitors["gemm"] = lambda: np.matmul(a, b)
     gtxt = f" g{groups}" if groups > 1 else ""
     return Bench(

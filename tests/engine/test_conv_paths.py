@@ -1,9 +1,9 @@
-"""conv2d's GEMM paths each equal the naive loops and PyTorch, across chunk boundaries.
+"""conv2d's im2col GEMM path and its chunks equal the naive loops and PyTorch.
 
-The GEMM path has two orientations: channels-last, (N*OH*OW, K) @ (K, F), when the
-output pixels outnumber the filters, and "wide", (F, K) @ (K, N*OH*OW), otherwise.
-conv2d_backward's col2im runs over batch items on threads.  Each case below is
-checked to take the path it names (by counting calls), then compared.
+The product is (F, K) @ (K, N*OH*OW): a chunk of one whole image is written straight
+into the output, other chunks (several images, or runs of output rows) are copied in.
+conv2d_backward's col2im runs over chunks of items.  Further down: the paths that avoid
+im2col for special kernels (the summed channels of a repeated kernel, separable pairs).
 """
 
 from __future__ import annotations
@@ -21,41 +21,41 @@ from tests.parity import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 
-# (input shape, weight shape, keyword arguments, path the forward must take)
-CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], str]] = [
-    ((2, 3, 9, 8), (4, 3, 3, 3), {"padding": 1}, "channels_last"),
-    ((3, 4, 7, 9), (6, 2, 3, 2), {"padding": (1, 0, 2, 1), "groups": 2}, "channels_last"),
-    ((2, 5, 11, 10), (3, 5, 4, 3), {"stride": (2, 1), "dilation": (1, 2)}, "channels_last"),
-    ((1, 4, 3, 3), (16, 4, 3, 3), {"padding": 1}, "wide"),
-    ((2, 6, 4, 4), (12, 2, 3, 3), {"groups": 3}, "wide"),
+# (input shape, weight shape, keyword arguments): several items, groups, strides and
+# dilations, one item (written straight into the output), more filters than pixels.
+CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
+    ((2, 3, 9, 8), (4, 3, 3, 3), {"padding": 1}),
+    ((3, 4, 7, 9), (6, 2, 3, 2), {"padding": (1, 0, 2, 1), "groups": 2}),
+    ((2, 5, 11, 10), (3, 5, 4, 3), {"stride": (2, 1), "dilation": (1, 2)}),
+    ((1, 4, 3, 3), (16, 4, 3, 3), {"padding": 1}),
+    ((2, 6, 4, 4), (12, 2, 3, 3), {"groups": 3}),
 ]
 
 
-def _spy_wide(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def _spy_gemm(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = conv_module._conv_gemm_wide
+    real = conv_module._conv_gemm
 
     def spy(*args: Any) -> np.ndarray:
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(conv_module, "_conv_gemm_wide", spy)
+    monkeypatch.setattr(conv_module, "_conv_gemm", spy)
     return calls
 
 
-@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES)
-def test_each_gemm_orientation_equals_naive_loops(
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_gemm_path_equals_naive_loops(
     monkeypatch: pytest.MonkeyPatch,
     xs: tuple[int, ...],
     ws: tuple[int, ...],
     params: dict[str, Any],
-    path: str,
 ) -> None:
     rng = np.random.default_rng(21)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    calls = _spy_wide(monkeypatch)
+    calls = _spy_gemm(monkeypatch)
     y = conv2d(x, w, b, **params)
-    assert (len(calls) > 0) == (path == "wide")
+    assert calls, "the im2col GEMM path was not taken"
     assert_close(y, conv2d_naive(x, w, b, **params))
     g = rng.standard_normal(y.shape)
     for got, want in zip(
@@ -64,47 +64,38 @@ def test_each_gemm_orientation_equals_naive_loops(
         assert_close(got, want)
 
 
-@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES)
-def test_each_gemm_orientation_equals_torch_in_float32(
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_gemm_path_equals_torch_in_float32(
     monkeypatch: pytest.MonkeyPatch,
     xs: tuple[int, ...],
     ws: tuple[int, ...],
     params: dict[str, Any],
-    path: str,
 ) -> None:
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
     rng = np.random.default_rng(22)
     x = rng.standard_normal(xs, dtype=np.float32)
     w = rng.standard_normal(ws, dtype=np.float32)
     b = rng.standard_normal(ws[0], dtype=np.float32)
-    calls = _spy_wide(monkeypatch)
+    calls = _spy_gemm(monkeypatch)
     y = conv2d(x, w, b, **params)
-    assert (len(calls) > 0) == (path == "wide")
-    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    pad = params.get("padding", 0)
-    inp = F.pad(xt, pad) if isinstance(pad, tuple) and len(pad) == 4 else xt
-    tparams = {k: v for k, v in params.items() if k != "padding" or inp is xt}
-    yt = F.conv2d(inp, wt, bt, **tparams)
-    assert_close(y, yt)
+    assert calls
     g = rng.standard_normal(y.shape, dtype=np.float32)
-    want = torch.autograd.grad(yt, (xt, wt, bt), torch.tensor(g))
-    for got, expected in zip(conv2d_backward(g, x, w, **params), want, strict=True):
+    yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
+    assert_close(y, yt)
+    for got, expected in zip(conv2d_backward(g, x, w, **params), (dxt, dwt, dbt), strict=True):
         assert_close(got, expected)
 
 
-@pytest.mark.parametrize(("xs", "ws", "params", "path"), CASES[:3])
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES[:3])
 @pytest.mark.parametrize("chunk_rows", [1, 2, 5])
-def test_channels_last_chunks_fill_the_right_rows(
+def test_chunks_of_output_rows_fill_the_right_rows(
     monkeypatch: pytest.MonkeyPatch,
     xs: tuple[int, ...],
     ws: tuple[int, ...],
     params: dict[str, Any],
-    path: str,
     chunk_rows: int,
 ) -> None:
     """Chunks of whole items and of output-row runs (with a ragged last run) write each
-    its own contiguous rows of the channels-last buffer and of channels-last dY."""
+    its own rows of the output, pad their own input rows, and fill channels-last dY."""
     rng = np.random.default_rng(23)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     y = conv2d_naive(x, w, b, **params)
@@ -119,6 +110,8 @@ def test_channels_last_chunks_fill_the_right_rows(
     geom = conv_module.conv2d_geometry(xs, ws, groups=groups, **_geometry_args(params))
     blocks = list(conv_module._chunks(geom, x.itemsize))
     assert len(blocks) >= xs[0]  # never two items in one chunk; runs of rows when OH > chunk_rows
+    if chunk_rows == 1:  # the padded input exceeds the budget: padded a chunk at a time
+        assert conv_module._padded_at_once(x, geom.padding) is None
     assert_close(conv2d(x, w, b, **params), y)
     for got, expected in zip(conv2d_backward(g, x, w, **params), want, strict=True):
         assert_close(got, expected)
