@@ -125,19 +125,69 @@ def markdown_table(records: list[dict[str, Any]], machine: dict[str, Any]) -> st
     return "\n".join(lines) + "\n"
 
 
+def _figure(record: dict[str, Any]) -> tuple[str, float | None]:
+    """The figure a case is judged by: its target's key, else the ratio."""
+    target = record.get("target") or ""
+    key = target.split()[0] if target else "ratio"
+    return key, record.get(key)
+
+
+def summary_table(runs: list[dict[str, Any]]) -> str:
+    """Several runs as one Markdown table: each case's figure as the median and range.
+
+    On a shared machine one run can fall in a busy minute; the median over runs,
+    with its spread, is the figure to quote.
+    """
+    import statistics
+
+    names = [r["case"] for r in runs[0]["cases"]]
+    by_case = {
+        name: [r for run in runs for r in run["cases"] if r["case"] == name] for name in names
+    }
+    loads = ", ".join(f"{run['machine'].get('loadavg_start', ['?'])[0]:.1f}" for run in runs)
+    rates = ", ".join(_num(run["machine"].get("matmul_gflops"), 0) for run in runs)
+    lines = [
+        f"{len(runs)} runs (commits {', '.join(sorted({str(run['machine'].get('git_commit')) for run in runs}))}); "
+        f"load average at the start {loads}; float32 matmul {rates} GFLOP/s.",
+        "",
+        "| case | figure | median | range | target | met in |",
+        "|---|---|--:|---|---|--:|",
+    ]
+    for name, records in by_case.items():
+        key, _ = _figure(records[0])
+        values = [v for v in (_figure(r)[1] for r in records) if v is not None]
+        if not values:
+            continue
+        met = [r.get("meets_target") for r in records if r.get("meets_target") is not None]
+        digits = 1 if key in ("pct_matmul", "peak_mib") else 3
+        lines.append(
+            f"| {name} | {key} | {_num(statistics.median(values), digits)} "
+            f"| {_num(min(values), digits)} – {_num(max(values), digits)} "
+            f"| {records[0].get('target') or ''} "
+            f"| {f'{sum(met)} of {len(met)}' if met else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.report FILE.json``: print a saved run as a Markdown table."""
+    """``python -m benchmarks.report FILE.json [FILE.json ...]``: a run, or runs summarised."""
     import argparse
     import json
     from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
     parser.add_argument(
-        "json_file", type=Path, help="a run's JSON (benchmarks/results/latest.json)"
+        "json_files",
+        type=Path,
+        nargs="+",
+        help="a run's JSON (benchmarks/results/latest.json); several: medians and ranges",
     )
     args = parser.parse_args(argv)
-    data = json.loads(args.json_file.read_text())
-    print(markdown_table(data["cases"], data["machine"]), end="")
+    runs = [json.loads(path.read_text()) for path in args.json_files]
+    if len(runs) == 1:
+        print(markdown_table(runs[0]["cases"], runs[0]["machine"]), end="")
+    else:
+        print(summary_table(runs), end="")
     return 0
 
 
