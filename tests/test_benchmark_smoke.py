@@ -128,3 +128,24 @@ def test_case_patterns_select_by_glob_or_word_and_keep_matmul() -> None:
     assert [c.name for c in select_cases("sobel_4096,help")] == ["matmul", "sobel_4096", "cli_help"]
     assert select_cases("no-such-case") == []
     assert len(select_cases(None)) == len(CASES)
+
+
+def test_several_runs_summarise_to_medians_and_ranges(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    """Two runs whose ratios differ: the summary row holds their median and their range."""
+    from benchmarks.report import summary_table
+
+    first = quick_run[0]
+    second = json.loads(json.dumps(first))
+    for record in second["cases"]:
+        if record["case"] == "matmul" and record["ratio"] is not None:
+            record["ratio"] = record["ratio"] * 3
+    text = summary_table([first, second])
+    assert text.startswith("2 runs")
+    row = next(line for line in text.splitlines() if line.startswith("| matmul |"))
+    ratio = next(r["ratio"] for r in first["cases"] if r["case"] == "matmul")
+    if ratio is not None:
+        assert f"{2 * ratio:.3f}" in row  # the median of r and 3r
+        assert f"{ratio:.3f} – {3 * ratio:.3f}" in row
+    assert "| cli_sobel_8192 | peak_mib |" in text
