@@ -15,6 +15,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from cnncli.engine import pool, shapes
+from cnncli.engine.reference import pool as reference_pool
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.parity import assert_close
 
@@ -630,3 +631,32 @@ def test_hostile_arguments_give_a_correct_result_or_our_error(
     # A result was given: it must be PyTorch's (which must have accepted the call).
     assert xt is not None
     close(y, theirs(xt))
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride"),
+    [
+        ((2, 3, 11, 13), 3, 2),
+        ((1, 2, 8, 8), 2, 2),
+        ((3, 1, 9, 7), (3, 1), (1, 2)),
+        ((2, 2, 6, 5), (1, 3), 1),
+        ((1, 1, 4, 4), 1, 1),
+        ((2, 4, 10, 10), (2, 4), (3, 2)),
+    ],
+)
+def test_dense_average_pooling_gives_the_two_pass_bits(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], kernel: Any, stride: Any
+) -> None:
+    """Windows inside the input: full-resolution flat sums, read strided, same bits as two passes."""
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal(shape).astype(np.float32)
+    calls: list[int] = []
+    real = pool._dense_sums
+    monkeypatch.setattr(pool, "_dense_sums", lambda *a: (calls.append(1), real(*a))[1])
+    monkeypatch.setattr(pool, "BLOCK_BYTES", 4 * x[0, 0].nbytes)  # several blocks of planes
+    got = pool.avg_pool2d(x, kernel, stride)
+    assert calls
+    monkeypatch.setattr(pool, "_dense", lambda geom: False)
+    np.testing.assert_array_equal(got, pool.avg_pool2d(x, kernel, stride))
+    want = reference_pool.avg_pool2d(x.astype(np.float64), kernel, stride)
+    assert_close(got.astype(np.float64), want, tol=1e-6)
