@@ -48,7 +48,7 @@ from cnncli.engine.winograd import (
     Winograd,
     conv2d_weight_winograd,
     conv2d_winograd,
-    winograd_weight,
+    transformed_weight,
 )
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
@@ -253,7 +253,7 @@ def _conv_winograd(
     left, right, top, bottom = pads
     extra_h, extra_w = -g.OH % t.m, -g.OW % t.m
     xp = _padded_nhwc(x, (left, right + extra_w, top, bottom + extra_h))
-    return conv2d_winograd(xp, winograd_weight(w, t), b, g.OH, g.OW, t)
+    return conv2d_winograd(xp, transformed_weight(w, t), b, g.OH, g.OW, t)
 
 
 def _group_weights(w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:

@@ -28,6 +28,8 @@ The tiles are processed in chunks of tile rows whose buffers stay near
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -144,6 +146,37 @@ def winograd_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
     """
     F, C = w.shape[:2]
     return np.matmul(t.gg.astype(w.dtype), w.reshape(F * C, t.r * t.r).T).reshape(-1, F, C)
+
+
+#: Transformed weights kept between calls (the layers of a network repeat theirs), at most
+#: this many bytes of weights and transforms in all; the least recently used go first.
+MEMO_BYTES = 64 * 2**20
+_MEMO: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+
+
+def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
+    """:func:`winograd_weight` of ``w``, remembered for the next call with the same weights.
+
+    A remembered transform is used only when ``w`` still holds, value for value, the
+    weights it was made from (one comparison, a quarter of the transform's time):
+    weights changed in place are transformed again.  Read-only result.
+    """
+    key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, t.m, t.r)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            _MEMO.move_to_end(key)
+    if hit is not None and np.array_equal(hit[0], w):
+        return hit[1]
+    u = winograd_weight(w, t)
+    u.flags.writeable = False
+    if w.nbytes + u.nbytes <= MEMO_BYTES:
+        with _MEMO_LOCK:
+            _MEMO[key] = (w.copy(), u)
+            while sum(a.nbytes + b.nbytes for a, b in _MEMO.values()) > MEMO_BYTES:
+                _MEMO.popitem(last=False)
+    return u
 
 
 def _input_transform(

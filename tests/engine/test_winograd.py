@@ -278,3 +278,40 @@ def test_weight_gradient_chunks_accumulate_to_the_same_result(
     monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk)
     _, dw, _ = conv2d_backward(g, x, w, padding=1, bias=False)
     assert_close(dw, conv2d_backward_naive(g, x, w, padding=1)[1])
+
+
+def test_transformed_weights_are_remembered_until_the_weights_change(
+    spy: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second call reuses the transform; weights changed in place are transformed anew."""
+    made: list[int] = []
+    real = winograd_module.winograd_weight
+    monkeypatch.setattr(
+        winograd_module, "winograd_weight", lambda *a: (made.append(1), real(*a))[1]
+    )
+    rng = np.random.default_rng(40)
+    x = rng.standard_normal((2, 3, 8, 8))
+    w = rng.standard_normal((4, 3, 3, 3))
+    first = conv2d(x, w, padding=1)
+    second = conv2d(x, w, padding=1)
+    assert len(made) == 1
+    np.testing.assert_array_equal(first, second)
+    w[2, 1, 0, 2] += 1.0  # in place: same array, same address, other values
+    changed = conv2d(x, w, padding=1)
+    assert len(made) == 2
+    assert_close(changed, conv2d_naive(x, w, padding=1))
+    assert not np.array_equal(changed, first)
+
+
+def test_the_memo_stays_within_its_bytes(spy: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(winograd_module, "_MEMO", type(winograd_module._MEMO)())
+    rng = np.random.default_rng(41)
+    x = rng.standard_normal((1, 4, 6, 6))
+    weights = [rng.standard_normal((4, 4, 3, 3)) for _ in range(6)]
+    one = weights[0].nbytes + 16 * 4 * 4 * 8  # a weight and its transform, float64
+    monkeypatch.setattr(winograd_module, "MEMO_BYTES", 3 * one)
+    for w in weights:
+        conv2d(x, w, padding=1)
+    memo = winograd_module._MEMO
+    assert 0 < len(memo) <= 3
+    assert sum(a.nbytes + b.nbytes for a, b in memo.values()) <= 3 * one
