@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -247,23 +248,19 @@ def conv2d_winograd(
     (the input padded, plus zero rows or columns up to a whole number of tiles),
     u (n², F, C) from :func:`winograd_weight`, b (F,) or None → (N, F, OH, OW).
     """
-    N, _, _, C = xp.shape
+    N = xp.shape[0]
     F = u.shape[1]
     m, n = t.m, t.n
     th, tw = -(-OH // m), -(-OW // m)
     dtype = xp.dtype
     aa = t.aa.astype(dtype)
     out = np.empty((N, F, OH, OW), dtype=dtype)
-    per_tile = n * n * (C + F) * dtype.itemsize
-    rows = max(1, CHUNK_BYTES // max(1, per_tile * tw))  # tile rows per chunk
-    for n0, n1, i0, i1 in _tile_chunks(N, th, rows):
+    for n0, n1, i0, i1, v in _transformed_chunks(t, m, xp, th, tw, F):
         nn, ni = n1 - n0, i1 - i0
         T = nn * ni * tw
-        v = np.empty((n * n, nn, ni, tw, C), dtype=dtype)
-        _input_transform(t, m, xp[n0:n1], i0, i1, tw, v)
         # (n², F, C) @ (n², C, T): V is read transposed in place, and the products come
         # out filter-major, so that the NCHW output is written in runs along j.
-        prod = np.matmul(u, v.reshape(n * n, T, C).transpose(0, 2, 1))  # (n², F, T)
+        prod = np.matmul(u, v.transpose(0, 2, 1))  # (n², F, T)
         y = np.matmul(aa, prod.reshape(n * n, F * T)).reshape(m, m, F, nn, ni, tw)
         for du in range(m):
             # Output rows m*i + du of this chunk that exist (OH need not divide by m).
@@ -305,19 +302,33 @@ def conv2d_weight_winograd(xp: np.ndarray, gy: np.ndarray, t: Winograd) -> np.nd
         gyp[:, :, :OH, :OW] = gy
     blocks = gyp.reshape(N, F, th, 2, tw, 2)
     acc = np.zeros((n * n, F, C), dtype=dtype)
-    per_tile = n * n * (C + F) * dtype.itemsize
-    rows = max(1, CHUNK_BYTES // max(1, per_tile * tw))
-    for n0, n1, i0, i1 in _tile_chunks(N, th, rows):
+    for n0, n1, i0, i1, v in _transformed_chunks(t, 2, xp, th, tw, F):
         nn, ni = n1 - n0, i1 - i0
         T = nn * ni * tw
-        v = np.empty((n * n, nn, ni, tw, C), dtype=dtype)
-        _input_transform(t, 2, xp[n0:n1], i0, i1, tw, v)
         taps = np.empty((2, 2, F, nn, ni, tw), dtype=dtype)  # dY blocks, tap-major
         taps[...] = blocks[n0:n1, :, i0:i1].transpose(3, 5, 1, 0, 2, 4)
         gt = np.matmul(gg, taps.reshape(4, F * T)).reshape(n * n, F, T)  # G dY Gᵀ
-        acc += np.matmul(gt, v.reshape(n * n, T, C))  # (n², F, C)
+        acc += np.matmul(gt, v)  # (n², F, C)
     dw = np.matmul(aa, acc.reshape(n * n, F * C)).reshape(t.m, t.m, F, C)
     return dw.transpose(2, 3, 0, 1)
+
+
+def _transformed_chunks(
+    t: Winograd, step: int, xp: np.ndarray, th: int, tw: int, F: int
+) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
+    """Yield ``(n0, n1, i0, i1, V)`` for chunks of tile rows of NHWC ``xp``.
+
+    V (n², T, C) is the transformed input of images [n0, n1), tile rows [i0, i1),
+    T = (n1 - n0)(i1 - i0)·tw tiles; a chunk's V and its F products per tile stay
+    near ``CHUNK_BYTES``.
+    """
+    N, C = xp.shape[0], xp.shape[3]
+    nn2 = t.n * t.n
+    rows = max(1, CHUNK_BYTES // max(1, nn2 * (C + F) * xp.dtype.itemsize * tw))
+    for n0, n1, i0, i1 in _tile_chunks(N, th, rows):
+        v = np.empty((nn2, n1 - n0, i1 - i0, tw, C), dtype=xp.dtype)
+        _input_transform(t, step, xp[n0:n1], i0, i1, tw, v)
+        yield n0, n1, i0, i1, v.reshape(nn2, -1, C)
 
 
 def _tile_chunks(N: int, th: int, rows: int) -> list[tuple[int, int, int, int]]:

@@ -16,6 +16,7 @@ import pytest
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from tests.engine.calls import count_calls
 from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
 
@@ -32,18 +33,6 @@ CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
 ]
 
 
-def _spy_gemm(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = conv_module._conv_gemm
-
-    def spy(*args: Any) -> np.ndarray:
-        calls.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(conv_module, "_conv_gemm", spy)
-    return calls
-
-
 @pytest.mark.parametrize(("xs", "ws", "params"), CASES)
 def test_gemm_path_equals_naive_loops(
     monkeypatch: pytest.MonkeyPatch,
@@ -53,7 +42,7 @@ def test_gemm_path_equals_naive_loops(
 ) -> None:
     rng = np.random.default_rng(21)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    calls = _spy_gemm(monkeypatch)
+    calls = count_calls(monkeypatch, conv_module, "_conv_gemm")
     y = conv2d(x, w, b, **params)
     assert calls, "the im2col GEMM path was not taken"
     assert_close(y, conv2d_naive(x, w, b, **params))
@@ -75,7 +64,7 @@ def test_gemm_path_equals_torch_in_float32(
     x = rng.standard_normal(xs, dtype=np.float32)
     w = rng.standard_normal(ws, dtype=np.float32)
     b = rng.standard_normal(ws[0], dtype=np.float32)
-    calls = _spy_gemm(monkeypatch)
+    calls = count_calls(monkeypatch, conv_module, "_conv_gemm")
     y = conv2d(x, w, b, **params)
     assert calls
     g = rng.standard_normal(y.shape, dtype=np.float32)
@@ -178,11 +167,7 @@ def test_one_kernel_on_every_channel_is_the_kernel_on_their_sum(
     monkeypatch: pytest.MonkeyPatch, kernels: list[np.ndarray], params: dict[str, Any], dtype: type
 ) -> None:
     """Named kernels on RGB take the summed-channels path and still equal the loops and torch."""
-    calls: list[int] = []
-    real = conv_module._conv_summed_channels
-    monkeypatch.setattr(
-        conv_module, "_conv_summed_channels", lambda *a: (calls.append(1), real(*a))[1]
-    )
+    calls = count_calls(monkeypatch, conv_module, "_conv_summed_channels")
     rng = np.random.default_rng(23)
     x = rng.standard_normal((2, 3, 11, 9)).astype(dtype)
     w = _named_bank(3, kernels).astype(dtype)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cnncli.engine import pool, shapes
 from cnncli.engine.reference import pool as reference_pool
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
+from tests.engine.calls import count_calls
 from tests.parity import assert_close
 
 torch = pytest.importorskip("torch")
@@ -650,9 +651,7 @@ def test_dense_average_pooling_gives_the_two_pass_bits(
     """Windows inside the input: full-resolution flat sums, read strided, same bits as two passes."""
     rng = np.random.default_rng(41)
     x = rng.standard_normal(shape).astype(np.float32)
-    calls: list[int] = []
-    real = pool._dense_sums
-    monkeypatch.setattr(pool, "_dense_sums", lambda *a: (calls.append(1), real(*a))[1])
+    calls = count_calls(monkeypatch, pool, "_dense_sums")
     monkeypatch.setattr(pool, "BLOCK_BYTES", 4 * x[0, 0].nbytes)  # several blocks of planes
     got = pool.avg_pool2d(x, kernel, stride)
     assert calls

@@ -17,6 +17,7 @@ import pytest
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.winograd import F2_3, F2_5, cook_toom, winograd_weight
+from tests.engine.calls import count_calls
 from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
 
@@ -30,15 +31,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count calls of the Winograd path, with every size qualifying."""
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(conv_module, "WINOGRAD_MIN_TILES", 1)
-    calls: list[int] = []
-    real = conv_module._conv_winograd
-
-    def counting(*args: Any) -> np.ndarray:
-        calls.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(conv_module, "_conv_winograd", counting)
-    return calls
+    return count_calls(monkeypatch, conv_module, "_conv_winograd")
 
 
 # (input shape, filters, keyword arguments): odd and even outputs, every padding form.
@@ -232,14 +225,7 @@ def test_backward_by_winograd_equals_torch(
     b = rng.standard_normal(5).astype(dtype)
     y = conv2d(x, w, b, **params)
     spy.clear()
-    dw_calls: list[int] = []
-    real_dw = conv_module.conv2d_weight_winograd
-
-    def counting_dw(*args: Any) -> np.ndarray:
-        dw_calls.append(1)
-        return real_dw(*args)
-
-    monkeypatch.setattr(conv_module, "conv2d_weight_winograd", counting_dw)
+    dw_calls = count_calls(monkeypatch, conv_module, "conv2d_weight_winograd")
     g = rng.standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv2d_backward(g, x, w, **params)
     assert spy, "dx did not take the Winograd path"
@@ -284,11 +270,7 @@ def test_transformed_weights_are_remembered_until_the_weights_change(
     spy: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second call reuses the transform; weights changed in place are transformed anew."""
-    made: list[int] = []
-    real = winograd_module.winograd_weight
-    monkeypatch.setattr(
-        winograd_module, "winograd_weight", lambda *a: (made.append(1), real(*a))[1]
-    )
+    made = count_calls(monkeypatch, winograd_module, "winograd_weight")
     rng = np.random.default_rng(40)
     x = rng.standard_normal((2, 3, 8, 8))
     w = rng.standard_normal((4, 3, 3, 3))
