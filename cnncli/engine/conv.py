@@ -16,6 +16,7 @@ This module is the fast version: no Python loop over pixels or batch items.
 their dx and dw in the backward.  The general path gathers every receptive field with a
 strided view of the channels-last (NHWC) padded input ("im2col") and multiplies
 it with the weights in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
+a kernel repeated over every input channel runs on the channels' sum;
 depthwise and single-channel kernels (one input channel per group) are
 shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
 separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
@@ -769,16 +770,16 @@ def _backward_dx_winograd(
     """
     if (g.stride, g.dilation, g.groups) != ((1, 1), (1, 1), 1) or g.KH != g.KW:
         return None
-    back = tuple(g.KH - 1 - p for p in pads)
+    left, right, top, bottom = (g.KH - 1 - p for p in pads)
+    back = (left, right, top, bottom)
     if min(back) < 0:
         return None
-    turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (C, F, K, K)
-    gb = conv2d_geometry(gy.shape, turned.shape, 1, back)
+    gb = conv2d_geometry(gy.shape, (g.C, g.F, g.KH, g.KW), 1, back)
     t = _winograd_for(gb)
-    if t is None or not (_moderate(gy) and _moderate(turned)):
+    if t is None or not (_moderate(gy) and _moderate(w)):
         return None
-    left, right, top, bottom = back
-    return _conv_winograd(gy, turned, None, gb, (left, right, top, bottom), t)
+    turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (C, F, K, K)
+    return _conv_winograd(gy, turned, None, gb, back, t)
 
 
 def _backward_dw_winograd(
