@@ -187,12 +187,11 @@ def _input_transform(
 
     The n x n tiles start every ``step`` rows and columns (m in the forward, 2 for
     the weight gradient).  Shapes: xp (k, step*th + n - step, step*tw + n - step, C),
-    out (n², k, i1 - i0, tw, C) in
-    the order of ``t.gg`` and ``t.aa``.  Rows first (whole rows are
-    contiguous), then columns.  When Bᵀ is 0 and ±1 (F(2, 3)) each pass adds and
-    subtracts strided views, exactly; otherwise each pass gathers the n taps of
-    every tile into a buffer and applies Bᵀ to it as one matrix product (n, n) @ (n, ·),
-    which leaves the second index first: V[b, a].
+    out (n², k, i1 - i0, tw, C), its n² positions in the order of ``t.gg`` and ``t.aa``.
+    Rows first (whole rows are contiguous), then columns.  When Bᵀ is 0 and ±1
+    (F(2, 3)) each pass adds and subtracts strided views, exactly; otherwise each
+    pass gathers the n taps of every tile into a buffer and applies Bᵀ to it as one
+    matrix product (n, n) @ (n, ·), which leaves the second index first: V[b, a].
     """
     k, _, Wp, C = xp.shape
     m, n, dtype = step, t.n, xp.dtype
