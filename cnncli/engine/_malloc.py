@@ -13,10 +13,9 @@ per process: blocks up to :data:`MMAP_THRESHOLD_BYTES` come from the heap, and
 up to :data:`TRIM_THRESHOLD_BYTES` of free heap is kept.  The cost is that
 much resident memory that the process may hold without using it: 64 MiB, which
 already left AlexNet's batch-8 forward with 75 page faults a pass (2,190 untuned;
-256 MiB gave no fewer).  Nothing is
-changed when the C library is not glibc, when the user set glibc's own
-``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_``, or when
-``CNNCLI_MALLOC_TUNING=0``.
+256 MiB gave no fewer).  Nothing is changed when the C library is not glibc, when
+the user set glibc's own ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_``,
+or when ``CNNCLI_MALLOC_TUNING=0``.
 """
 
 from __future__ import annotations

@@ -99,6 +99,23 @@ def fmt_values(values: np.ndarray) -> list[str]:
     return [fmt_value(v, d) for v in np.asarray(values).ravel().tolist()]
 
 
+def finite_values(values: np.ndarray) -> tuple[np.ndarray, float | None, float | None]:
+    """(the finite values, their minimum, their maximum); (empty, None, None) when none.
+
+    A finite minimum and maximum mean an all-finite array (NaN propagates through
+    both): then the array itself is returned, with no mask or copy of its size.
+    """
+    v = np.asarray(values)
+    if v.size:
+        lo, hi = v.min(), v.max()
+        if np.isfinite(lo) and np.isfinite(hi):
+            return v, float(lo), float(hi)
+    finite = v[np.isfinite(v)]
+    if not finite.size:
+        return finite, None, None
+    return finite, float(finite.min()), float(finite.max())
+
+
 def _lerp(stops: Sequence[RGB], t: float) -> RGB:
     t = min(1.0, max(0.0, t))
     pos = t * (len(stops) - 1)
@@ -122,13 +139,9 @@ class ColorScale:
 
     @classmethod
     def for_values(cls, values: np.ndarray) -> ColorScale:
-        """The scale from the finite minimum to the finite maximum (no copy when all finite)."""
-        if values.size and np.isfinite(values.min()) and np.isfinite(values.max()):
-            return cls(float(values.min()), float(values.max()))
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            return cls(0.0, 0.0)
-        return cls(float(finite.min()), float(finite.max()))
+        """The scale from the finite minimum to the finite maximum."""
+        _, lo, hi = finite_values(values)
+        return cls(0.0, 0.0) if lo is None or hi is None else cls(lo, hi)
 
     def fraction(self, value: float) -> float:
         """Position of ``value`` on the scale, 0..1 (0.5 is zero when diverging)."""

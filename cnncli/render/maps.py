@@ -27,6 +27,7 @@ from cnncli.render.format import (
     ASCII_RAMP,
     ColorScale,
     cell_style,
+    finite_values,
     fmt_dims,
     fmt_shape,
     fmt_value,
@@ -226,21 +227,18 @@ def color_scale(scale: ColorScale, color: bool, steps: int = 24) -> Text:
 def stats_line(values: np.ndarray) -> Text:
     """min, max, mean, std and the share of zeros of one map (non-finite counted apart).
 
-    Sums are in float64.  A map whose minimum and maximum are finite is all finite
-    and is read in place, its deviations from the mean squared a block at a time,
-    so that a large map needs no float64 copy of itself.
+    Sums are in float64.  An all-finite map is read in place (:func:`finite_values`),
+    its deviations from the mean squared a block at a time, so that a large map
+    needs no float64 copy of itself.
     """
     v = np.asarray(values)
-    lo, hi = (v.min(), v.max()) if v.size else (np.nan, np.nan)
-    all_finite = bool(np.isfinite(lo) and np.isfinite(hi))
-    finite = v if all_finite else v[np.isfinite(v)]
+    finite, lo, hi = finite_values(v)
     parts: list[str] = []
-    if finite.size:
-        lo, hi = (float(lo), float(hi)) if all_finite else (finite.min(), finite.max())
+    if lo is not None and hi is not None:
         mean = float(np.mean(finite, dtype=np.float64))
         parts += [
-            f"min {fmt_value(lo, 4 if not float(lo).is_integer() else 0)}",
-            f"max {fmt_value(hi, 4 if not float(hi).is_integer() else 0)}",
+            f"min {fmt_value(lo, 4 if not lo.is_integer() else 0)}",
+            f"max {fmt_value(hi, 4 if not hi.is_integer() else 0)}",
             f"mean {_short(mean)}",
             f"std {_short(_std(finite.reshape(-1), mean))}",
         ]
