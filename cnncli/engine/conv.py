@@ -49,6 +49,7 @@ from cnncli.engine.winograd import (
     Winograd,
     conv2d_weight_winograd,
     conv2d_winograd,
+    moderate,
     transformed_weight,
 )
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
@@ -173,11 +174,15 @@ def _conv2d(a: _Args) -> np.ndarray:
     elif cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         out = _conv_shift_add(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
-    elif _channel_uniform(a.w, g) and _moderate(a.x):
+    elif _channel_uniform(a.w, g) and moderate(a.x):
         out = _conv_summed_channels(a.x, a.w, a.b, g, a.zero_pads)
         return out.astype(a.dtype, copy=False)
-    elif (t := _winograd_for(g)) is not None and _moderate(a.x) and _moderate(a.w):
-        out = _conv_winograd(a.x, a.w, a.b, g, a.zero_pads, t)
+    elif (
+        (t := _winograd_for(g)) is not None
+        and moderate(a.x)
+        and (u := transformed_weight(a.w, t)) is not None
+    ):
+        out = _conv_winograd(a.x, u, a.b, g, a.zero_pads, t)
         return out.astype(a.dtype, copy=False)
     else:
         out = _conv_gemm(a.x, a.w, a.b, g, a.zero_pads)
@@ -227,20 +232,9 @@ def _winograd_for(g: Conv2dGeometry) -> Winograd | None:
     return t
 
 
-def _moderate(a: np.ndarray) -> bool:
-    """All of ``a`` finite and far from overflow (two reductions, no temporary).
-
-    Winograd's transforms add and subtract inputs before multiplying: an inf there
-    could meet another as inf - inf = NaN where the direct sum gives ±inf, and
-    values near the float maximum could overflow early.  Such inputs take im2col.
-    """
-    limit = float(np.finfo(a.dtype).max) / 2**10
-    return bool(-limit < a.min() and a.max() < limit)  # NaN fails both comparisons
-
-
 def _conv_winograd(
     x: np.ndarray,
-    w: np.ndarray,
+    u: np.ndarray,
     b: np.ndarray | None,
     g: Conv2dGeometry,
     pads: tuple[int, int, int, int],
@@ -248,13 +242,14 @@ def _conv_winograd(
 ) -> np.ndarray:
     """Stride-1 conv2d by Winograd F(2x2, r x r), see :mod:`cnncli.engine.winograd`.
 
-    The input is zero-padded into NHWC with as many more zero rows (columns) as
-    make OH (OW) a whole number of m x m output tiles.
+    ``u`` is the weight transformed by :func:`transformed_weight`.  The input is
+    zero-padded into NHWC with as many more zero rows (columns) as make OH (OW) a
+    whole number of m x m output tiles.
     """
     left, right, top, bottom = pads
     extra_h, extra_w = -g.OH % t.m, -g.OW % t.m
     xp = _padded_nhwc(x, (left, right + extra_w, top, bottom + extra_h))
-    return conv2d_winograd(xp, transformed_weight(w, t), b, g.OH, g.OW, t)
+    return conv2d_winograd(xp, u, b, g.OH, g.OW, t)
 
 
 def _group_weights(w: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
@@ -776,10 +771,11 @@ def _backward_dx_winograd(
         return None
     gb = conv2d_geometry(gy.shape, (g.C, g.F, g.KH, g.KW), 1, back)
     t = _winograd_for(gb)
-    if t is None or not (_moderate(gy) and _moderate(w)):
+    if t is None or not moderate(gy):
         return None
     turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (C, F, K, K)
-    return _conv_winograd(gy, turned, None, gb, back, t)
+    u = transformed_weight(turned, t)
+    return None if u is None else _conv_winograd(gy, u, None, gb, back, t)
 
 
 def _backward_dw_winograd(
@@ -790,7 +786,7 @@ def _backward_dw_winograd(
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → (F, C, r, r); see
     :func:`cnncli.engine.winograd.conv2d_weight_winograd`.
     """
-    if _winograd_for(g) is None or not (_moderate(gy) and _moderate(x)):
+    if _winograd_for(g) is None or not (moderate(gy) and moderate(x)):
         return None
     left, right, top, bottom = pads
     xp = _padded_nhwc(x, (left, right + g.OW % 2, top, bottom + g.OH % 2))

@@ -156,12 +156,27 @@ _MEMO: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = OrderedD
 _MEMO_LOCK = threading.Lock()
 
 
-def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
-    """:func:`winograd_weight` of ``w``, remembered for the next call with the same weights.
+def moderate(a: np.ndarray) -> bool:
+    """All of ``a`` finite and far from overflow (two reductions, no temporary).
+
+    Winograd's transforms add and subtract inputs before multiplying: an inf there
+    could meet another as inf - inf = NaN where the direct sum gives ±inf, and
+    values near the float maximum could overflow early.  Only such inputs and
+    weights are convolved by Winograd; the others take the direct sum.
+    """
+    limit = float(np.finfo(a.dtype).max) / 2**10
+    return bool(-limit < a.min() and a.max() < limit)  # NaN fails both comparisons
+
+
+def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray | None:
+    """:func:`winograd_weight` of ``w``, remembered for the next call with the same weights;
+    None when ``w`` is not :func:`moderate`.
 
     A remembered transform is used only when ``w`` still holds, value for value, the
     weights it was made from (one comparison, a quarter of the transform's time):
-    weights changed in place are transformed again.  Read-only result.
+    weights changed in place are checked and transformed again.  Those weights were
+    moderate, so a remembered transform needs no second reading of ``w`` for that.
+    Read-only result.
     """
     key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, t.m, t.r)
     with _MEMO_LOCK:
@@ -170,6 +185,8 @@ def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray:
             _MEMO.move_to_end(key)
     if hit is not None and np.array_equal(hit[0], w):
         return hit[1]
+    if not moderate(w):
+        return None
     u = winograd_weight(w, t)
     u.flags.writeable = False
     if w.nbytes + u.nbytes <= MEMO_BYTES:

@@ -285,6 +285,25 @@ def test_transformed_weights_are_remembered_until_the_weights_change(
     assert not np.array_equal(changed, first)
 
 
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 3e38])
+def test_remembered_weights_made_non_finite_in_place_take_the_direct_sum(
+    spy: list[int], bad: float
+) -> None:
+    """A remembered transform skips the finiteness check only while the weights are unchanged."""
+    rng = np.random.default_rng(42)
+    x = rng.standard_normal((1, 2, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    conv2d(x, w, padding=1)
+    assert len(spy) == 1
+    w[0, 1, 2, 2] = bad
+    y = conv2d(x, w, padding=1)
+    assert len(spy) == 1, "non-moderate weights were convolved by Winograd"
+    (expected,) = torch_conv2d(x, w, None, padding=1)
+    expected = expected.detach().numpy()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+
+
 def test_the_memo_stays_within_its_bytes(spy: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(winograd_module, "_MEMO", type(winograd_module._MEMO)())
     rng = np.random.default_rng(41)
