@@ -28,6 +28,7 @@ from cnncli.engine.activations import (
     tanh_backward,
 )
 from cnncli.engine.conv import conv2d, conv2d_backward
+from cnncli.engine.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
     dropout_backward,
@@ -74,6 +75,7 @@ __all__ = [
     "dropout_backward",
     "flatten",
     "flatten_backward",
+    "freeze",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "global_max_pool2d",

@@ -37,6 +37,8 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnncli.engine.frozen import is_frozen
+
 #: Target size (bytes) of one chunk's transformed input and products.
 CHUNK_BYTES = 8 * 2**20
 
@@ -176,14 +178,17 @@ def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray | None:
     weights it was made from (one comparison, a quarter of the transform's time):
     weights changed in place are checked and transformed again.  Those weights were
     moderate, so a remembered transform needs no second reading of ``w`` for that.
+    An immutable ``w`` (:func:`cnncli.engine.frozen.is_frozen`, as a Conv2d layer's
+    weight) is neither copied nor compared: the same array is the same weights.
     Read-only result.
     """
     key = (w.__array_interface__["data"][0], w.shape, w.strides, w.dtype.str, t.m, t.r)
+    frozen = is_frozen(w)
     with _MEMO_LOCK:
         hit = _MEMO.get(key)
         if hit is not None:
             _MEMO.move_to_end(key)
-    if hit is not None and np.array_equal(hit[0], w):
+    if hit is not None and ((frozen and hit[0] is w) or np.array_equal(hit[0], w)):
         return hit[1]
     if not moderate(w):
         return None
@@ -191,7 +196,7 @@ def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray | None:
     u.flags.writeable = False
     if w.nbytes + u.nbytes <= MEMO_BYTES:
         with _MEMO_LOCK:
-            _MEMO[key] = (w.copy(), u)
+            _MEMO[key] = (w if frozen else w.copy(), u)
             while sum(a.nbytes + b.nbytes for a, b in _MEMO.values()) > MEMO_BYTES:
                 _MEMO.popitem(last=False)
     return u

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from cnncli.engine import shapes as S  # noqa: N812
+from cnncli.engine.frozen import freeze
 from cnncli.errors import ParameterError, ShapeError, WeightsError
 
 Shape = tuple[int, ...]
@@ -68,6 +69,9 @@ class Layer:
     """
 
     functional = False
+    #: Parameters kept immutable (:func:`cnncli.engine.frozen.freeze`), so that what the
+    #: engine derives from them is reused without comparing values; replaced, never changed.
+    frozen_params: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.training = True
@@ -200,7 +204,8 @@ class Layer:
             for name in layer.param_shapes():
                 key = f"{path}.{name}" if path else name
                 # No copy when the file's array already has the dtype (100M-value layers).
-                layer._params[name] = np.ascontiguousarray(state[key], dtype=dtype)
+                value = np.ascontiguousarray(state[key], dtype=dtype)
+                layer._params[name] = freeze(value) if name in layer.frozen_params else value
             for name in layer.buffer_shapes():
                 key = f"{path}.{name}" if path else name
                 kind = np.int64 if name == "num_batches_tracked" else dtype
@@ -327,7 +332,11 @@ class Conv2d(Layer):
 
     Shapes: input (N, C, H, W), weight (F, C/groups, KH, KW), bias (F,) → (N, F, OH, OW).
     ``OH = ⌊(H + pad_top + pad_bottom − dilation·(KH − 1) − 1) / stride⌋ + 1``, likewise OW.
+    The weight is immutable (read-only, backed by bytes): conv2d then reuses its Winograd
+    transform from call to call without comparing it; load new weights to change it.
     """
+
+    frozen_params = ("weight",)
 
     def __init__(
         self,
@@ -396,7 +405,7 @@ class Conv2d(Layer):
 
     def _reset_own(self, rng: np.random.Generator) -> None:
         shapes = self.param_shapes()
-        self._params["weight"] = _kaiming_uniform(rng, shapes["weight"], self._fan_in())
+        self._params["weight"] = freeze(_kaiming_uniform(rng, shapes["weight"], self._fan_in()))
         if self.bias:
             bound = 1.0 / math.sqrt(self._fan_in())
             self._params["bias"] = _uniform(rng, shapes["bias"], bound)
