@@ -180,15 +180,15 @@ def test_f2_3_input_transform_is_additions_and_f2_5_is_not() -> None:
 
 @pytest.mark.parametrize("t", [F2_3, F2_5], ids=["F(2,3)", "F(2,5)"])
 def test_transformed_weights_are_g_w_gt(t: Any) -> None:
-    """U[(a, b), f, c] = (G w[f, c] Gᵀ)[a, b], indexed (b, a) when V is (F(2, 5))."""
+    """U[(a, b), c, f] = (G w[f, c] Gᵀ)[a, b], indexed (b, a) when V is (F(2, 5))."""
     rng = np.random.default_rng(36)
     r, n = t.r, t.n
     w = rng.standard_normal((3, 2, r, r))
     _, g, _ = cook_toom(2, r, _POINTS[r])
     g64 = np.array(g, dtype=np.float64)
-    direct = np.einsum("ap,fcpq,bq->abfc", g64, w, g64).reshape(n * n, 3, 2)
+    direct = np.einsum("ap,fcpq,bq->abcf", g64, w, g64).reshape(n * n, 2, 3)
     if t.sums is None:  # V and U indexed (b, a)
-        direct = direct.reshape(n, n, 3, 2).transpose(1, 0, 2, 3).reshape(n * n, 3, 2)
+        direct = direct.reshape(n, n, 2, 3).transpose(1, 0, 2, 3).reshape(n * n, 2, 3)
     np.testing.assert_allclose(winograd_weight(w, t), direct, rtol=1e-13, atol=1e-13)
 
 
@@ -261,7 +261,7 @@ def test_weight_gradient_chunks_accumulate_to_the_same_result(
     w = rng.standard_normal((5, 4, kernel, kernel))
     y = conv2d(x, w, padding=1)
     g = rng.standard_normal(y.shape)
-    monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(winograd_module, "WEIGHT_GRAD_CHUNK_BYTES", chunk)
     _, dw, _ = conv2d_backward(g, x, w, padding=1, bias=False)
     assert_close(dw, conv2d_backward_naive(g, x, w, padding=1)[1])
 
