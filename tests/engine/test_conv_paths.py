@@ -128,6 +128,32 @@ def test_backward_chunks_of_several_items(monkeypatch: pytest.MonkeyPatch, items
         assert_close(got, expected)
 
 
+@pytest.mark.parametrize(
+    ("xs", "ws", "groups", "sizes"),
+    [
+        ((3, 2, 24, 24), (4, 2, 3, 3), 1, [3]),  # 22x22 = 484 output pixels: grouped
+        ((3, 2, 25, 25), (4, 2, 3, 3), 1, [1, 1, 1]),  # 23x23 = 529: one image a chunk
+        ((3, 4, 25, 25), (4, 2, 3, 3), 2, [3]),  # two groups: grouped
+    ],
+)
+def test_large_images_are_one_chunk_each(
+    xs: tuple[int, ...], ws: tuple[int, ...], groups: int, sizes: list[int]
+) -> None:
+    """From IMAGE_PIXELS_ALONE (512) output pixels each image's product goes straight into
+    the NCHW output; smaller images share a chunk."""
+    assert conv_module.IMAGE_PIXELS_ALONE == 512
+    geom = conv_module.conv2d_geometry(xs, ws, groups=groups)
+    assert [n1 - n0 for n0, n1, _, _ in conv_module._chunks(geom, 8)] == sizes
+    rng = np.random.default_rng(26)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    y = conv2d_naive(x, w, b, groups=groups)
+    assert_close(conv2d(x, w, b, groups=groups), y)
+    g = rng.standard_normal(y.shape)
+    want = conv2d_backward_naive(g, x, w, groups=groups)
+    for got, expected in zip(conv2d_backward(g, x, w, groups=groups), want, strict=True):
+        assert_close(got, expected)
+
+
 @pytest.mark.parametrize("channels", [1, 3, 4, 5])
 def test_padding_of_few_and_many_channels(channels: int) -> None:
     """Inputs of at most 4 channels are padded plane by plane, wider ones in one copy."""
