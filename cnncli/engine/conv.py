@@ -22,8 +22,8 @@ shift-and-add over the KH*KW taps, in tiles that stay in cache (exactly
 separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
 by ``CHUNK_BYTES`` (256 MiB; larger ones are built in chunks of batch items or
 output rows, with the same results), and the shift-and-add tiles, which BLAS
-does not parallelise for us, run on :func:`num_threads` threads, since NumPy
-releases the GIL inside its loops.  The
+does not parallelise for us, run on the engine's threads
+(:mod:`cnncli.engine._threads`), since NumPy releases the GIL inside its loops.  The
 teaching version, literal loops over the same formulas, is
 :mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
 the tests hold the two equal to each other and to PyTorch.
@@ -32,15 +32,14 @@ the tests hold the two equal to each other and to PyTorch.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine._checks import as_float_array, result_dtype
+from cnncli.engine._threads import num_threads, run_parts
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
 from cnncli.engine.winograd import (
@@ -452,22 +451,6 @@ def _shift_add_tiles(planes: int, g: Conv2dGeometry, width: int, itemsize: int) 
     return max(1, min(planes, TILE_BYTES // max(1, plane_bytes))), g.OH
 
 
-def num_threads() -> int:
-    """Threads for the engine's own element-wise loops (NumPy releases the GIL in them).
-
-    ``CNNCLI_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (so that a
-    single-threaded BLAS run is single-threaded throughout), else the usable cores.
-    """
-    for name in ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 #: Below this many multiply-adds a call runs on one thread (thread start-up would cost more).
 PARALLEL_MIN_WORK = 2**22
 
@@ -483,10 +466,7 @@ def _run_parallel(
         run(items)
         return
     step = -(-len(items) // n)
-    parts = [items[i : i + step] for i in range(0, len(items), step)]
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        for future in [pool.submit(run, part) for part in parts]:
-            future.result()
+    run_parts(run, [items[i : i + step] for i in range(0, len(items), step)])
 
 
 def _plan(weights: list[np.ndarray]) -> list[tuple[int, str, np.ndarray]]:

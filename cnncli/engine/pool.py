@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -45,7 +43,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine._checks import as_float_array, result_dtype
-from cnncli.engine.conv import num_threads
+from cnncli.engine._threads import num_threads, run_parts
 from cnncli.engine.shapes import (
     IntOrPair,
     Pool2dGeometry,
@@ -74,7 +72,7 @@ __all__ = [
 MAX_PARAMETER = 2**31 - 1
 #: Bytes per block of planes (the block's intermediate rows stay in cache).
 BLOCK_BYTES = 1 << 20
-#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine.conv.num_threads`,
+#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine._threads.num_threads`,
 #: which honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
 THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21
@@ -314,7 +312,8 @@ def _by_planes(
     flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
     out = np.empty((planes, 1, *out_hw), dtype=dtype)
 
-    def run(first: int, last: int) -> None:
+    def run(span: tuple[int, int]) -> None:
+        first, last = span
         for a in range(first, last, per):
             b = min(a + per, last)
             if into:
@@ -324,37 +323,11 @@ def _by_planes(
 
     workers = min(THREADS or num_threads(), -(-planes // per))
     if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
-        run(0, planes)
+        run((0, planes))
     else:
         cuts = [planes * i // workers for i in range(workers + 1)]
-        jobs = [_executor(workers).submit(run, a, b) for a, b in itertools.pairwise(cuts)]
-        for job in jobs:
-            job.result()
+        run_parts(run, list(itertools.pairwise(cuts)))
     return out.reshape(N, C, *out_hw)
-
-
-_EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A thread pool of at least ``workers`` threads, kept between calls."""
-    global _EXECUTOR
-    if _EXECUTOR is None or _EXECUTOR[1] < workers:
-        if _EXECUTOR is not None:
-            _EXECUTOR[0].shutdown(wait=False)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cnncli-pool")
-        _EXECUTOR = (pool, workers)
-    return _EXECUTOR[0]
-
-
-def _forget_executor() -> None:
-    # A forked child has none of the parent's threads: it must start its own pool.
-    global _EXECUTOR
-    _EXECUTOR = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
 
 
 def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:

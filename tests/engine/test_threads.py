@@ -1,0 +1,51 @@
+"""The engine's thread helper: every part runs once, the first on the calling thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from cnncli.engine._threads import num_threads, run_parts
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5])
+def test_every_part_runs_once_and_the_first_on_this_thread(count: int) -> None:
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def work(part: int) -> None:
+        with lock:
+            seen.append((part, threading.get_ident()))
+
+    run_parts(work, list(range(count)))
+    assert sorted(p for p, _ in seen) == list(range(count))
+    if count:
+        assert dict(seen)[0] == threading.get_ident()
+    if count > 1:
+        assert {t for p, t in seen if p} != {threading.get_ident()}
+
+
+@pytest.mark.parametrize("failing", [0, 2])
+def test_an_error_in_any_part_is_raised_after_all_parts_end(failing: int) -> None:
+    done: list[int] = []
+
+    def work(part: int) -> None:
+        if part == failing:
+            raise ValueError(f"part {part}")
+        done.append(part)
+
+    with pytest.raises(ValueError, match=f"part {failing}"):
+        run_parts(work, [0, 1, 2])
+    assert sorted(done) == [p for p in (0, 1, 2) if p != failing]
+
+
+def test_the_thread_count_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNCLI_NUM_THREADS", "3")
+    assert num_threads() == 3
+    monkeypatch.delenv("CNNCLI_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert num_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # not a count: ignored
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert num_threads() >= 1
