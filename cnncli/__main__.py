@@ -1,6 +1,17 @@
-"""``python -m cnncli`` runs the command-line interface."""
+"""``python -m cnncli`` and the ``cnncli`` command: run the command-line interface."""
 
-from cnncli.cli.main import run
+import sys
+
+
+def main() -> None:
+    """Load the interface and run it; Ctrl-C while it loads exits as an interrupt too."""
+    try:
+        from cnncli.cli.main import run
+    except KeyboardInterrupt:  # Typer and Rich take a moment to import
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None  # ExitStatus.INTERRUPTED
+    run()
+
 
 if __name__ == "__main__":
-    run()
+    main()

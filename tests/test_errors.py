@@ -46,3 +46,26 @@ def test_json_key_with_a_newline_gives_a_one_line_error(tmp_path: Path) -> None:
     assert lines[0].startswith("error: ")
     assert len([ln for ln in lines if not ln.startswith("hint: ")]) == 1
     assert "Traceback" not in out.stderr
+
+
+# Ctrl-C while ``python -m cnncli`` still imports Typer: the interrupt arrives as a
+# KeyboardInterrupt from that import (simulated, since a real signal's timing is luck).
+_INTERRUPT_WHILE_LOADING = """
+import builtins, runpy, sys
+real = builtins.__import__
+def importing(name, *args, **kwargs):
+    if name == "typer":
+        raise KeyboardInterrupt
+    return real(name, *args, **kwargs)
+builtins.__import__ = importing
+sys.argv = ["cnncli", "--help"]
+runpy.run_module("cnncli", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_the_interface_loads_exits_130_without_a_traceback() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_WHILE_LOADING], capture_output=True, text=True
+    )
+    assert out.returncode == 130, out.stderr
+    assert out.stderr == "interrupted\n"
