@@ -1,12 +1,16 @@
 """The engine's own threads, for element-wise loops that BLAS does not parallelise for us.
 
-NumPy releases the GIL inside each call, so parts of an array can be worked on at once.
-Each call starts its threads afresh, one a part, and waits for them.  On this class of
-machine (2 virtual cores) that measured faster than threads kept between calls, in the
-benchmark's pattern of calls separated by pauses: 3x3 average pooling of 8x96x55x55
-3.18 ms against 3.96, the 8x64x112x112 depthwise 3x3 26.5 against 31.0, paired.  A
-woken thread tends to be placed on its waker's core for a while; a new one on an idle
-core.  Pooling and shift-and-add use it.
+NumPy releases the GIL inside each call, so parts of an array can be worked on at once,
+one thread a part, while the caller waits.  Two ways of getting the threads measured best
+for two kinds of work here (2 virtual cores, paired, in the benchmark's pattern of calls
+separated by pauses):
+
+* short calls (pooling, a few ms) take a pool of threads kept between calls, which costs
+  no start-up: 3x3 average pooling of 8x96x55x55 0.85-0.89x the time with fresh threads;
+* long calls (shift-and-add, tens of ms) start their threads afresh, which the system
+  places on idle cores, where a woken pool thread tends to stay on its waker's for a
+  while: the 8x64x112x112 depthwise 3x3 0.88x the time with the kept pool, the 4096²
+  Sobel 0.90-0.94x.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -35,28 +40,59 @@ def num_threads() -> int:
         return os.cpu_count() or 1
 
 
-def run_parts(fn: Callable[[_T], None], parts: Sequence[_T]) -> None:
-    """``fn(part)`` for every part, each on a thread of its own (one part: on this thread).
+_EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None
 
-    The first exception raised by any part is raised here, after every part has ended.
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A thread pool of at least ``workers`` threads, kept between calls."""
+    global _EXECUTOR
+    if _EXECUTOR is None or _EXECUTOR[1] < workers:
+        if _EXECUTOR is not None:
+            _EXECUTOR[0].shutdown(wait=False)
+        _EXECUTOR = (ThreadPoolExecutor(workers, thread_name_prefix="cnncli"), workers)
+    return _EXECUTOR[0]
+
+
+def _forget_executor() -> None:
+    # A forked child has none of the parent's threads: it must start its own pool.
+    global _EXECUTOR
+    _EXECUTOR = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
+def run_parts(fn: Callable[[_T], None], parts: Sequence[_T], long: bool = False) -> None:
+    """``fn(part)`` for every part, each on a thread (a single part: on this thread).
+
+    ``long`` parts get threads started for this call, short ones the kept pool's.  The
+    first exception raised by any part is raised here, after every part has ended.
     """
     if len(parts) <= 1:
         for part in parts:
             fn(part)
         return
-    errors: list[BaseException | None] = [None] * len(parts)
+    if not long:
+        futures = [_executor(len(parts)).submit(fn, part) for part in parts]
+        errors = [future.exception() for future in futures]  # waits for each
+    else:
+        caught: list[BaseException | None] = [None] * len(parts)
 
-    def work(i: int) -> None:
-        try:
-            fn(parts[i])
-        except BaseException as exc:  # handed to the caller below
-            errors[i] = exc
+        def work(i: int) -> None:
+            try:
+                fn(parts[i])
+            except BaseException as exc:  # handed to the caller below
+                caught[i] = exc
 
-    threads = [threading.Thread(target=work, args=(i,), name="cnncli") for i in range(len(parts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        threads = [
+            threading.Thread(target=work, args=(i,), name="cnncli") for i in range(len(parts))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        errors = caught
     for error in errors:
         if error is not None:
             raise error

@@ -466,7 +466,7 @@ def _run_parallel(
         run(items)
         return
     step = -(-len(items) // n)
-    run_parts(run, [items[i : i + step] for i in range(0, len(items), step)])
+    run_parts(run, [items[i : i + step] for i in range(0, len(items), step)], long=True)
 
 
 def _plan(weights: list[np.ndarray]) -> list[tuple[int, str, np.ndarray]]:

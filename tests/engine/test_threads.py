@@ -9,8 +9,9 @@ import pytest
 from cnncli.engine._threads import num_threads, run_parts
 
 
+@pytest.mark.parametrize("long", [False, True])
 @pytest.mark.parametrize("count", [0, 1, 2, 5])
-def test_every_part_runs_once_on_a_thread_of_its_own(count: int) -> None:
+def test_every_part_runs_once_on_a_thread_of_its_own(count: int, long: bool) -> None:
     seen: list[tuple[int, int]] = []
     lock = threading.Lock()
 
@@ -18,7 +19,7 @@ def test_every_part_runs_once_on_a_thread_of_its_own(count: int) -> None:
         with lock:
             seen.append((part, threading.get_ident()))
 
-    run_parts(work, list(range(count)))
+    run_parts(work, list(range(count)), long=long)
     assert sorted(p for p, _ in seen) == list(range(count))
     threads = {t for _, t in seen}
     if count == 1:  # one part runs here, without a thread
@@ -27,8 +28,9 @@ def test_every_part_runs_once_on_a_thread_of_its_own(count: int) -> None:
         assert threading.get_ident() not in threads
 
 
+@pytest.mark.parametrize("long", [False, True])
 @pytest.mark.parametrize("failing", [0, 2])
-def test_an_error_in_any_part_is_raised_after_all_parts_end(failing: int) -> None:
+def test_an_error_in_any_part_is_raised_after_all_parts_end(failing: int, long: bool) -> None:
     done: list[int] = []
 
     def work(part: int) -> None:
@@ -37,7 +39,7 @@ def test_an_error_in_any_part_is_raised_after_all_parts_end(failing: int) -> Non
         done.append(part)
 
     with pytest.raises(ValueError, match=f"part {failing}"):
-        run_parts(work, [0, 1, 2])
+        run_parts(work, [0, 1, 2], long=long)
     assert sorted(done) == [p for p in (0, 1, 2) if p != failing]
 
 
