@@ -2,6 +2,8 @@
 
 import sys
 
+from cnncli.cli.status import ExitStatus
+
 
 def main() -> None:
     """Load the interface and run it; Ctrl-C while it loads exits as an interrupt too."""
@@ -9,7 +11,7 @@ def main() -> None:
         from cnncli.cli.main import run
     except KeyboardInterrupt:  # Typer and Rich take a moment to import
         sys.stderr.write("interrupted\n")
-        raise SystemExit(130) from None  # ExitStatus.INTERRUPTED
+        raise SystemExit(ExitStatus.INTERRUPTED) from None
     run()
 
 

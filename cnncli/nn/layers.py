@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cnncli.engine import shapes as S  # noqa: N812
-from cnncli.engine.frozen import freeze
+from cnncli.engine.frozen import freeze, is_frozen
 from cnncli.errors import ParameterError, ShapeError, WeightsError
 
 Shape = tuple[int, ...]
@@ -120,11 +120,19 @@ class Layer:
     def reset_parameters(self, rng: np.random.Generator) -> None:
         """Initialise own parameters as PyTorch does, then the children's, in order."""
         self._reset_own(rng)
+        self._freeze_own()
         for _, child in self.children():
             child.reset_parameters(rng)
 
     def _reset_own(self, rng: np.random.Generator) -> None:
         pass
+
+    def _freeze_own(self) -> None:
+        """Replace each of :attr:`frozen_params` by an immutable copy (once)."""
+        for name in self.frozen_params:
+            value = self._params.get(name)
+            if value is not None and not is_frozen(value):
+                self._params[name] = freeze(value)
 
     def _param(self, name: str) -> np.ndarray:
         value = self._params.get(name)
@@ -204,8 +212,8 @@ class Layer:
             for name in layer.param_shapes():
                 key = f"{path}.{name}" if path else name
                 # No copy when the file's array already has the dtype (100M-value layers).
-                value = np.ascontiguousarray(state[key], dtype=dtype)
-                layer._params[name] = freeze(value) if name in layer.frozen_params else value
+                layer._params[name] = np.ascontiguousarray(state[key], dtype=dtype)
+            layer._freeze_own()
             for name in layer.buffer_shapes():
                 key = f"{path}.{name}" if path else name
                 kind = np.int64 if name == "num_batches_tracked" else dtype
@@ -405,7 +413,7 @@ class Conv2d(Layer):
 
     def _reset_own(self, rng: np.random.Generator) -> None:
         shapes = self.param_shapes()
-        self._params["weight"] = freeze(_kaiming_uniform(rng, shapes["weight"], self._fan_in()))
+        self._params["weight"] = _kaiming_uniform(rng, shapes["weight"], self._fan_in())
         if self.bias:
             bound = 1.0 / math.sqrt(self._fan_in())
             self._params["bias"] = _uniform(rng, shapes["bias"], bound)
