@@ -173,6 +173,35 @@ def test_cook_toom_matrices_compute_the_correlation_exactly(
         assert y == [sum(k[j] * d[i + j] for j in range(r)) for i in range(m)]
 
 
+@pytest.mark.parametrize(
+    ("m", "r", "points"),
+    [
+        (4, 3, (0, 1, -1, 2, -2)),
+        (4, 3, (0, 1, -1, Fraction(1, 2), -2)),
+        (4, 3, (0, 1, -1, Fraction(1, 2), Fraction(-1, 2))),
+        (3, 3, (0, 1, -1, Fraction(1, 2))),
+        (3, 5, (0, 1, -1, Fraction(1, 2), -2, 2)),
+        (4, 5, (0, 1, -1, Fraction(1, 2), -2, 2, Fraction(-1, 2))),
+    ],
+)
+def test_other_tile_sizes_convolve_as_the_naive_loops_in_float64(
+    m: int, r: int, points: tuple[Fraction | int, ...]
+) -> None:
+    """The 2-D path (input transform, products, output transform, scatter) is not tied to
+    m = 2 or to the shipped points: any Toom-Cook transform gives the direct sum, to
+    float64 rounding, on an output that is not a whole number of tiles."""
+    t = winograd_module.Winograd.at_points(m, r, tuple(Fraction(p) for p in points))
+    assert t.sums is None  # these Bᵀ are not all 0 and ±1: the matrix-product transform
+    rng = np.random.default_rng(36)
+    x = rng.standard_normal((2, 3, 13, 12))
+    w = rng.standard_normal((4, 3, r, r))
+    pads = (1, 2, 2, 0)  # left, right, top, bottom
+    geometry = conv_module.conv2d_geometry(x.shape, w.shape, 1, pads, 1, 1)
+    assert geometry.OH % m and geometry.OW % m  # a cropped last tile row and column
+    y = conv_module._conv_winograd(x, winograd_weight(w, t), None, geometry, pads, t)
+    np.testing.assert_allclose(y, conv2d_naive(x, w, padding=pads), rtol=0, atol=1e-11)
+
+
 def test_f2_3_input_transform_is_additions_and_f2_5_is_not() -> None:
     assert F2_3.sums is not None and F2_5.sums is None
     assert np.isin(F2_3.bt, (-1, 0, 1)).all()
