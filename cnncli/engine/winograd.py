@@ -244,7 +244,8 @@ def _input_transform(
     gathered[...] = taps
     cols = np.matmul(bt, gathered.reshape(n, -1)).reshape(n, k, rows, tw * C)  # [b, k, row, (j, c)]
     rB, rK, rR, rJ = cols.strides
-    under = as_strided(cols, (n, k, ni, n, tw * C), (rB, rK, m * rR, rR, rJ))  # [b, k, i, p, (j, c)]
+    # [b, k, i, p, (j, c)]: the n rows under tile row i, for each column-pass output b
+    under = as_strided(cols, (n, k, ni, n, tw * C), (rB, rK, m * rR, rR, rJ))
     o = out.strides  # out is (n², k, ni, tw, C), contiguous
     into = as_strided(out, (n, k, ni, n, tw * C), (n * o[0], o[1], o[2], o[0], o[4]))
     np.matmul(bt, under, out=into)  # [b, k, i, a, (j, c)] = V[n*b + a, k, i, j, c]
@@ -301,9 +302,7 @@ def conv2d_winograd(
     return out
 
 
-def _scatter_tiles(
-    y: np.ndarray, b: np.ndarray | None, out: np.ndarray, i0: int, i1: int
-) -> None:
+def _scatter_tiles(y: np.ndarray, b: np.ndarray | None, out: np.ndarray, i0: int, i1: int) -> None:
     """Write output tiles y (m, m, nn, ni, tw, F), of tile rows [i0, i1), into NCHW ``out``.
 
     Two copies: first into channels-last order (nn, ni, m, tw, m, F), adding the bias,
