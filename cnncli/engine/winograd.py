@@ -238,11 +238,11 @@ def _input_transform(
         return
     bt = t.bt.astype(dtype)
     sN, sH, sW, sC = xp.strides
-    rows = m * (ni - 1) + n  # padded input rows under tile rows [i0, i1)
-    taps = as_strided(xp[:, m * i0 :], (n, k, rows, tw, C), (sW, sN, sH, m * sW, sC))
+    height = m * (ni - 1) + n  # padded input rows under tile rows [i0, i1)
+    taps = as_strided(xp[:, m * i0 :], (n, k, height, tw, C), (sW, sN, sH, m * sW, sC))
     gathered = np.empty(taps.shape, dtype=dtype)  # [q, k, row, j, c]
     gathered[...] = taps
-    cols = np.matmul(bt, gathered.reshape(n, -1)).reshape(n, k, rows, tw * C)  # [b, k, row, (j, c)]
+    cols = np.matmul(bt, gathered.reshape(n, -1)).reshape(n, k, height, tw * C)  # [b, k, row, (j, c)]
     rB, rK, rR, rJ = cols.strides
     # [b, k, i, p, (j, c)]: the n rows under tile row i, for each column-pass output b
     under = as_strided(cols, (n, k, ni, n, tw * C), (rB, rK, m * rR, rR, rJ))
