@@ -242,7 +242,8 @@ def _input_transform(
     taps = as_strided(xp[:, m * i0 :], (n, k, height, tw, C), (sW, sN, sH, m * sW, sC))
     gathered = np.empty(taps.shape, dtype=dtype)  # [q, k, row, j, c]
     gathered[...] = taps
-    cols = np.matmul(bt, gathered.reshape(n, -1)).reshape(n, k, height, tw * C)  # [b, k, row, (j, c)]
+    # [b, k, row, (j, c)]: Bᵀ along the columns of every row
+    cols = np.matmul(bt, gathered.reshape(n, -1)).reshape(n, k, height, tw * C)
     rB, rK, rR, rJ = cols.strides
     # [b, k, i, p, (j, c)]: the n rows under tile row i, for each column-pass output b
     under = as_strided(cols, (n, k, ni, n, tw * C), (rB, rK, m * rR, rR, rJ))
