@@ -69,3 +69,37 @@ def test_ctrl_c_while_the_interface_loads_exits_130_without_a_traceback() -> Non
     )
     assert out.returncode == 130, out.stderr
     assert out.stderr == "interrupted\n"
+
+
+# After a Ctrl-C that cnncli caught, CPython 3.11 may still hold a note of it
+# (``_Py_UnhandledKeyboardInterrupt``, set when the interrupt passed through some of
+# its C code), and ``python -m`` then ends the process by SIGINT (status -2) instead
+# of with the status returned. A real signal sets the note by luck of timing; this
+# launcher sets it through ctypes, then runs ``cnncli.__main__`` with a command that
+# was interrupted. It is run as ``python -m``, the path that reads the note.
+_NOTED_INTERRUPT = """
+import ctypes
+import cnncli.cli.main as cli
+from cnncli.cli.status import ExitStatus
+ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 1
+cli.main = lambda argv=None: ExitStatus.INTERRUPTED
+from cnncli.__main__ import main
+print("printed before the interrupt", flush=False)
+main()
+"""
+
+
+def test_ctrl_c_exits_130_under_python_m_even_with_cpythons_note_of_it(tmp_path: Path) -> None:
+    import ctypes
+
+    try:
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
+    except ValueError:
+        pytest.skip("this CPython keeps no such note in libpython (3.12 moved it)")
+    (tmp_path / "noted_interrupt.py").write_text(_NOTED_INTERRUPT, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "noted_interrupt"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 130, out.stderr
+    assert out.stdout == "printed before the interrupt\n"  # flushed before the exit
+    assert "Traceback" not in out.stderr
