@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             load_help_renderer()
         _register_commands()
         result = app(args=args, prog_name="cnncli", standalone_mode=False)
+        if result == ExitStatus.INTERRUPTED:  # Typer's answer to a Ctrl-C inside a command
+            sys.stderr.write("interrupted\n")
         return int(result) if isinstance(result, int) else ExitStatus.SUCCESS
     except CnncliError as exc:
         if debug:
