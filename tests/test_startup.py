@@ -99,7 +99,7 @@ def test_command_modules_evaluate_their_annotations_once() -> None:
 
 # Runs cnncli in-process after importing the deferred modules for real, so that help is drawn
 # by typer.rich_utils exactly as Typer imports it.
-_EAGER = "import rich.markdown, rich.traceback, sys; from cnncli.cli.main import run; run()"
+_EAGER = "import rich.markdown, rich.traceback, sys; from cnncli.__main__ import main; main()"
 
 
 @pytest.mark.parametrize("args", [["--help"], [], ["conv", "--help"], ["forward", "-h"]])

@@ -1,13 +1,14 @@
 """The ``cnncli`` application and the one place where errors become exit statuses.
 
+The ``cnncli`` command and ``python -m cnncli`` start in :func:`cnncli.__main__.main`.
+
 Commands live one per module in this package and are registered on :data:`app`.
-:func:`run` is the console-script entry point: it calls the Typer app in
-standalone-off mode and maps
+:func:`main` calls the Typer app in standalone-off mode and maps
 
 * :class:`cnncli.errors.CnncliError` → ``error: <message>`` (+ optional hint) on
   stderr, exit status 2;
 * Typer usage errors → ``error: <message>``, exit status 2;
-* ``KeyboardInterrupt`` → exit status 130;
+* ``KeyboardInterrupt`` → ``interrupted`` on stderr, exit status 130;
 * a closed stdout (``| head``) → a quiet exit;
 * anything else → a short bug report request, exit status 1
   (``--debug`` or ``CNNCLI_DEBUG=1`` shows the traceback instead).
@@ -139,8 +140,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())

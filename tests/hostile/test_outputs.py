@@ -63,9 +63,9 @@ def slow_fsync(fd):
     time.sleep(60)
     real(fd)
 os.fsync = slow_fsync
-from cnncli.cli.main import run
+from cnncli.__main__ import main
 sys.argv[0] = "cnncli"
-run()
+main()
 """
 
 
