@@ -41,7 +41,12 @@ from cnncli.engine.frozen import is_frozen
 
 #: Target size (bytes) of one chunk's transformed input and products.  16 MiB measured
 #: faster than 8 here (paired, AlexNet's conv2 at batch 8: 0.73 of the time with the
-#: orientation of :func:`conv2d_winograd`; conv3-conv5 0.88-0.95).
+#: orientation of :func:`conv2d_winograd`; conv3-conv5 0.88-0.95).  It is also what the
+#: layer needs beyond its input and output: V and M are n²/m² = 4 (3x3) or 9 (5x5) times
+#: the input and output, so at batch 8 conv2-conv5 need (input + peak) / (input + output)
+#: = 3.4-4.2 (the benchmark's ``mem_x_io``, weights counted as input).  4 MiB chunks
+#: would bring that to 1.9-2.1, at 1.15-1.38x the time (paired, 1 December); the speed
+#: was chosen, and the chunk caps the extra at about 16 MiB per call, whatever the batch.
 CHUNK_BYTES = 16 * 2**20
 #: The same for the weight gradient, whose products accumulate (F, C) over the tiles:
 #: 8 MiB measured faster there (AlexNet's conv2 backward, paired).
@@ -298,8 +303,11 @@ def conv2d_winograd(
         nn, ni = n1 - n0, i1 - i0
         T = nn * ni * tw
         prod = np.matmul(v, u)  # (n², T, C) @ (n², C, F) → (n², T, F)
+        del v  # each buffer goes as soon as it is used: one chunk's at a time
         y = np.matmul(aa, prod.reshape(n * n, T * F)).reshape(m, m, nn, ni, tw, F)
+        del prod
         _scatter_tiles(y, b, out[n0:n1], i0, i1)
+        del y
     return out
 
 
@@ -357,7 +365,9 @@ def conv2d_weight_winograd(xp: np.ndarray, gy: np.ndarray, t: Winograd) -> np.nd
         taps = np.empty((2, 2, F, nn, ni, tw), dtype=dtype)  # dY blocks, tap-major
         taps[...] = blocks[n0:n1, :, i0:i1].transpose(3, 5, 1, 0, 2, 4)
         gt = np.matmul(gg, taps.reshape(4, F * T)).reshape(n * n, F, T)  # G dY Gᵀ
+        del taps
         acc += np.matmul(gt, v)  # (n², F, C)
+        del gt, v  # freed before the next chunk is transformed
     dw = np.matmul(aa, acc.reshape(n * n, F * C)).reshape(t.m, t.m, F, C)
     return dw.transpose(2, 3, 0, 1)
 
@@ -378,6 +388,7 @@ def _transformed_chunks(
         v = np.empty((nn2, n1 - n0, i1 - i0, tw, C), dtype=xp.dtype)
         _input_transform(t, step, xp[n0:n1], i0, i1, tw, v)
         yield n0, n1, i0, i1, v.reshape(nn2, -1, C)
+        del v  # not held while the next chunk's buffer is made (the caller drops its view)
 
 
 def _tile_chunks(N: int, th: int, rows: int) -> list[tuple[int, int, int, int]]:

@@ -345,3 +345,42 @@ def test_the_memo_stays_within_its_bytes(spy: list[int], monkeypatch: pytest.Mon
     memo = winograd_module._MEMO
     assert 0 < len(memo) <= 3
     assert sum(a.nbytes + b.nbytes for a, b in memo.values()) <= 3 * one
+
+
+def _traced_peak(fn: Any) -> tuple[int, Any]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_a_chunked_convolution_holds_one_chunks_buffers_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, kernel: int
+) -> None:
+    """Forward and dW in chunks of 4 tile rows: beyond the result, the peak is one chunk's
+    transformed input and products (V and M, or V and G dY Gᵀ: n² · T · (C + F) floats),
+    not two chunks' (2.0-2.06 chunks before they were freed as used; dW 1.5-1.56)."""
+    t = BY_SIZE[kernel]
+    n2, C, F, side = t.n * t.n, 64, 64, 32
+    tw = side // 2
+    chunk_bytes = n2 * (C + F) * 4 * tw * 4  # 4 tile rows of V and M, float32
+    monkeypatch.setattr(winograd_module, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd_module, "WEIGHT_GRAD_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(44)
+    xp = rng.standard_normal((1, side + kernel - 1, side + kernel - 1, C), dtype=np.float32)
+    w = rng.standard_normal((F, C, kernel, kernel), dtype=np.float32)
+    u = winograd_weight(w, t)
+    peak, y = _traced_peak(lambda: winograd_module.conv2d_winograd(xp, u, None, side, side, t))
+    assert y.shape == (1, F, side, side)
+    assert peak - y.nbytes <= 1.25 * chunk_bytes
+    gy = rng.standard_normal((1, F, side, side), dtype=np.float32)
+    wt = winograd_module.WEIGHT_GRAD_BY_KERNEL[kernel]
+    peak, dw = _traced_peak(lambda: winograd_module.conv2d_weight_winograd(xp, gy, wt))
+    assert dw.shape == (F, C, kernel, kernel)
+    accumulator = n2 * F * C * 4  # the (n², F, C) sum, and one chunk's product added to it
+    assert peak - 2 * accumulator <= 1.25 * chunk_bytes
