@@ -8,6 +8,7 @@ run with the real thresholds.
 from __future__ import annotations
 
 import importlib
+import tracemalloc
 from fractions import Fraction
 from typing import Any
 
@@ -348,8 +349,7 @@ def test_the_memo_stays_within_its_bytes(spy: list[int], monkeypatch: pytest.Mon
 
 
 def _traced_peak(fn: Any) -> tuple[int, Any]:
-    import tracemalloc
-
+    """Bytes of the arrays ``fn`` allocated, at their worst moment, and its result."""
     tracemalloc.start()
     try:
         result = fn()
