@@ -8,13 +8,13 @@ run with the real thresholds.
 from __future__ import annotations
 
 import importlib
-import tracemalloc
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pytest
 
+from benchmarks.timing import MIB, traced_peak  # the benchmark's own peak, per call
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.winograd import F2_3, F2_5, cook_toom, winograd_weight
@@ -348,16 +348,6 @@ def test_the_memo_stays_within_its_bytes(spy: list[int], monkeypatch: pytest.Mon
     assert sum(a.nbytes + b.nbytes for a, b in memo.values()) <= 3 * one
 
 
-def _traced_peak(fn: Any) -> tuple[int, Any]:
-    """Bytes of the arrays ``fn`` allocated, at their worst moment, and its result."""
-    tracemalloc.start()
-    try:
-        result = fn()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_a_chunked_convolution_holds_one_chunks_buffers_at_a_time(
     monkeypatch: pytest.MonkeyPatch, kernel: int
@@ -375,12 +365,12 @@ def test_a_chunked_convolution_holds_one_chunks_buffers_at_a_time(
     xp = rng.standard_normal((1, side + kernel - 1, side + kernel - 1, C), dtype=np.float32)
     w = rng.standard_normal((F, C, kernel, kernel), dtype=np.float32)
     u = winograd_weight(w, t)
-    peak, y = _traced_peak(lambda: winograd_module.conv2d_winograd(xp, u, None, side, side, t))
+    peak, y = traced_peak(lambda: winograd_module.conv2d_winograd(xp, u, None, side, side, t))
     assert y.shape == (1, F, side, side)
-    assert peak - y.nbytes <= 1.25 * chunk_bytes
+    assert peak * MIB - y.nbytes <= 1.25 * chunk_bytes
     gy = rng.standard_normal((1, F, side, side), dtype=np.float32)
     wt = winograd_module.WEIGHT_GRAD_BY_KERNEL[kernel]
-    peak, dw = _traced_peak(lambda: winograd_module.conv2d_weight_winograd(xp, gy, wt))
+    peak, dw = traced_peak(lambda: winograd_module.conv2d_weight_winograd(xp, gy, wt))
     assert dw.shape == (F, C, kernel, kernel)
     accumulator = n2 * F * C * 4  # the (n², F, C) sum, and one chunk's product added to it
-    assert peak - 2 * accumulator <= 1.25 * chunk_bytes
+    assert peak * MIB - 2 * accumulator <= 1.25 * chunk_bytes
