@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from typing import Literal
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
@@ -29,6 +30,9 @@ from cnncli.cli.status import ExitStatus
 from cnncli.errors import CnncliError
 
 HELP_OPTIONS = ("-h", "--help")
+
+#: Whether the running command line asks for help (then no engine is loaded for it).
+_help_requested = False
 
 app = typer.Typer(
     name="cnncli",
@@ -59,10 +63,29 @@ def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show a full traceback on errors (or set CNNCLI_DEBUG=1)."
     ),
+    engine: Literal["plain", "fast"] | None = typer.Option(
+        None,
+        "--engine",
+        help="Engine path: 'fast' (the default: tuned methods where they fit) or 'plain' "
+        "(every op as its formula reads: im2col and one matrix product). Same numbers. "
+        "Or set CNNCLI_ENGINE.",
+        show_default=False,
+    ),
 ) -> None:
     """cnncli: CNN layers you can see."""
     if debug:
         os.environ["CNNCLI_DEBUG"] = "1"
+    if not _help_requested:  # help draws without NumPy or the engine
+        _use_engine(engine)
+
+
+def _use_engine(choice: str | None) -> None:
+    """Put the engine on the chosen path (None: CNNCLI_ENGINE, else fast) and set it up."""
+    from cnncli.engine import fast, switch
+
+    switch.set_engine(choice)
+    if switch.fast_enabled():
+        fast.setup()
 
 
 def _register_commands() -> None:
@@ -83,10 +106,12 @@ def _print_error(message: str, hint: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run cnncli with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    global _help_requested
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_enabled(args)
+    _help_requested = not args or any(arg in HELP_OPTIONS for arg in args)
     try:
-        if not args or any(arg in HELP_OPTIONS for arg in args):
+        if _help_requested:
             load_help_renderer()
         _register_commands()
         result = app(args=args, prog_name="cnncli", standalone_mode=False)

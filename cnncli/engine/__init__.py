@@ -7,12 +7,14 @@ returns the gradient for every input and parameter.  The naive loop versions
 (the teaching code and test oracles) are in :mod:`cnncli.engine.reference`;
 output-size arithmetic is in :mod:`cnncli.engine.shapes`.
 
-This package imports NumPy and the standard library only.  Importing it tunes
-glibc's malloc to keep freed memory for the next op (see
-:mod:`cnncli.engine._malloc`; ``CNNCLI_MALLOC_TUNING=0`` turns that off).
+This package imports NumPy and the standard library only, and importing it changes
+nothing in the process.  Each op computes plainly, as its docstring's formula reads,
+and hands a call to the tuned paths of :mod:`cnncli.engine.fast` only where its one
+dispatch says one fits; ``CNNCLI_ENGINE=plain`` or :func:`set_engine` turns them off
+(:mod:`cnncli.engine.switch`).  :func:`cnncli.engine.fast.setup` applies the fast
+path's process-wide settings (the command line calls it).
 """
 
-from cnncli.engine._malloc import tune_malloc
 from cnncli.engine.activations import (
     leaky_relu,
     leaky_relu_backward,
@@ -28,7 +30,7 @@ from cnncli.engine.activations import (
     tanh_backward,
 )
 from cnncli.engine.conv import conv2d, conv2d_backward
-from cnncli.engine.frozen import freeze
+from cnncli.engine.fast.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
     dropout_backward,
@@ -54,9 +56,7 @@ from cnncli.engine.pool import (
     max_pool2d,
     max_pool2d_backward,
 )
-
-#: Whether glibc's malloc now keeps freed memory for the next op (False off glibc).
-MALLOC_TUNED = tune_malloc()
+from cnncli.engine.switch import get_engine, set_engine, use_engine
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -76,6 +76,7 @@ __all__ = [
     "flatten",
     "flatten_backward",
     "freeze",
+    "get_engine",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "global_max_pool2d",
@@ -92,10 +93,12 @@ __all__ = [
     "pad_backward",
     "relu",
     "relu_backward",
+    "set_engine",
     "sigmoid",
     "sigmoid_backward",
     "softmax",
     "softmax_backward",
     "tanh",
     "tanh_backward",
+    "use_engine",
 ]

@@ -12,7 +12,7 @@ and F/groups filters; Xp is the padded input, s the stride, d the dilation)::
 
 This module is the fast version: no Python loop over pixels or batch items.
 3x3 and 5x5 stride-1 layers with enough channels run by Winograd F(2x2, r x r)
-(:mod:`cnncli.engine.winograd`: 2.25x and 2.8x fewer multiplications), and so do
+(:mod:`cnncli.engine.fast.winograd`: 2.25x and 2.8x fewer multiplications), and so do
 their dx and dw in the backward.  The general path gathers every receptive field with a
 strided view of the channels-last (NHWC) padded input ("im2col") and multiplies
 it with the weights in one BLAS matrix product per group; 1x1 kernels are a plain matrix product;
@@ -23,7 +23,7 @@ separable kernels such as Sobel as two 1-D passes).  im2col buffers are bounded
 by ``CHUNK_BYTES`` (256 MiB; larger ones are built in chunks of batch items or
 output rows, with the same results), and the shift-and-add tiles, which BLAS
 does not parallelise for us, run on the engine's threads
-(:mod:`cnncli.engine._threads`), since NumPy releases the GIL inside its loops.  The
+(:mod:`cnncli.engine.fast.threads`), since NumPy releases the GIL inside its loops.  The
 teaching version, literal loops over the same formulas, is
 :mod:`cnncli.engine.reference.conv` (``conv2d_naive``, ``conv2d_backward_naive``);
 the tests hold the two equal to each other and to PyTorch.
@@ -39,10 +39,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine._checks import as_float_array, result_dtype
-from cnncli.engine._threads import num_threads, run_parts
-from cnncli.engine.pad import pad, pad_backward
-from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
-from cnncli.engine.winograd import (
+from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast.winograd import (
     BY_KERNEL,
     WEIGHT_GRAD_BY_KERNEL,
     Winograd,
@@ -51,6 +49,8 @@ from cnncli.engine.winograd import (
     moderate,
     transformed_weight,
 )
+from cnncli.engine.pad import pad, pad_backward
+from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -241,7 +241,7 @@ def _conv_winograd(
     pads: tuple[int, int, int, int],
     t: Winograd,
 ) -> np.ndarray:
-    """Stride-1 conv2d by Winograd F(2x2, r x r), see :mod:`cnncli.engine.winograd`.
+    """Stride-1 conv2d by Winograd F(2x2, r x r), see :mod:`cnncli.engine.fast.winograd`.
 
     ``u`` is the weight transformed by :func:`transformed_weight`.  The input is
     zero-padded into NHWC with as many more zero rows (columns) as make OH (OW) a
@@ -772,7 +772,7 @@ def _backward_dw_winograd(
     """dW by Winograd F(r x r, 2 x 2) when the layer runs by Winograd, else None.
 
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → (F, C, r, r); see
-    :func:`cnncli.engine.winograd.conv2d_weight_winograd`.
+    :func:`cnncli.engine.fast.winograd.conv2d_weight_winograd`.
     """
     if _winograd_for(g) is None or not (moderate(gy) and moderate(x)):
         return None

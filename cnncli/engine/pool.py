@@ -43,7 +43,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine._checks import as_float_array, result_dtype
-from cnncli.engine._threads import num_threads, run_parts
+from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.engine.shapes import (
     IntOrPair,
     Pool2dGeometry,
@@ -72,7 +72,7 @@ __all__ = [
 MAX_PARAMETER = 2**31 - 1
 #: Bytes per block of planes (the block's intermediate rows stay in cache).
 BLOCK_BYTES = 1 << 20
-#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine._threads.num_threads`,
+#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine.fast.threads.num_threads`,
 #: which honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
 THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21

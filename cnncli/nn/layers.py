@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cnncli.engine import shapes as S  # noqa: N812
-from cnncli.engine.frozen import freeze, is_frozen
+from cnncli.engine.fast.frozen import freeze, is_frozen
 from cnncli.errors import ParameterError, ShapeError, WeightsError
 
 Shape = tuple[int, ...]
@@ -69,7 +69,7 @@ class Layer:
     """
 
     functional = False
-    #: Parameters kept immutable (:func:`cnncli.engine.frozen.freeze`), so that what the
+    #: Parameters kept immutable (:func:`cnncli.engine.fast.frozen.freeze`), so that what the
     #: engine derives from them is reused without comparing values; replaced, never changed.
     frozen_params: tuple[str, ...] = ()
 

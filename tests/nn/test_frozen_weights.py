@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnncli.engine.frozen import is_frozen
+from cnncli.engine.fast.frozen import is_frozen
 from cnncli.nn import layers as L  # noqa: N812
 
 

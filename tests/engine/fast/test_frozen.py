@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from cnncli.engine import conv2d, freeze
-from cnncli.engine.frozen import is_frozen
+from cnncli.engine.fast.frozen import is_frozen
 from cnncli.engine.reference.conv import conv2d_naive
 from tests.engine.calls import count_calls
 from tests.parity import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
-winograd_module = importlib.import_module("cnncli.engine.winograd")
+winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 
 
 def test_a_frozen_array_has_the_values_and_cannot_be_written() -> None:

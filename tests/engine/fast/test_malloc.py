@@ -1,4 +1,5 @@
-"""Importing the engine tunes glibc's malloc so that repeated ops take no page faults."""
+"""The fast path's setup tunes glibc's malloc so that repeated ops take no page faults;
+importing the engine changes nothing in the process."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ SCRIPT = """
 import resource
 import numpy as np
 import cnncli.engine as engine
+import cnncli.engine.fast as fast
+tuned = fast.setup()
 rng = np.random.default_rng(0)
 x = rng.standard_normal((8, 192, 13, 13), dtype=np.float32)
 w = rng.standard_normal((384, 192, 3, 3), dtype=np.float32)
@@ -26,7 +29,7 @@ for i in range(5):
     if i == 2:
         start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     engine.conv2d(x, w, padding=1)
-print(engine.MALLOC_TUNED, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 """
 
 
@@ -57,3 +60,28 @@ def test_repeated_convolutions_reuse_their_memory() -> None:
 def test_tuning_is_left_off_when_asked_or_when_the_user_set_malloc(env: dict[str, str]) -> None:
     tuned, _ = _run(**env)
     assert tuned == "False"
+
+
+# Importing the engine must neither call into the C library nor start a thread.
+IMPORT_SCRIPT = """
+import ctypes, threading
+calls = []
+real = ctypes.CDLL
+def recording(*args, **kwargs):
+    calls.append(args)
+    return real(*args, **kwargs)
+ctypes.CDLL = recording
+before = threading.active_count()
+import cnncli.engine
+import cnncli.engine.fast
+import cnncli.nn.zoo
+print(len(calls), threading.active_count() - before)
+"""
+
+
+def test_importing_the_engine_changes_nothing_in_the_process() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "CNNCLI_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True, check=True, env=clean
+    )
+    assert out.stdout.split() == ["0", "0"], out.stdout + out.stderr

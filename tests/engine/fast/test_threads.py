@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cnncli.engine._threads import num_threads, run_parts
+from cnncli.engine.fast.threads import num_threads, run_parts
 
 
 @pytest.mark.parametrize("long", [False, True])

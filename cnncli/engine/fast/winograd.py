@@ -37,7 +37,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnncli.engine.frozen import is_frozen
+from cnncli.engine.fast.frozen import is_frozen
 
 #: Target size (bytes) of one chunk's transformed input and products.  16 MiB measured
 #: faster than 8 here (paired, AlexNet's conv2 at batch 8: 0.73 of the time with the
@@ -190,7 +190,7 @@ def transformed_weight(w: np.ndarray, t: Winograd) -> np.ndarray | None:
     weights it was made from (one comparison, a quarter of the transform's time):
     weights changed in place are checked and transformed again.  Those weights were
     moderate, so a remembered transform needs no second reading of ``w`` for that.
-    An immutable ``w`` (:func:`cnncli.engine.frozen.is_frozen`, as a Conv2d layer's
+    An immutable ``w`` (:func:`cnncli.engine.fast.frozen.is_frozen`, as a Conv2d layer's
     weight) is neither copied nor compared: the same array is the same weights.
     Read-only result.
     """
