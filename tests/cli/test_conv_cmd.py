@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cnncli.examples import seed_multichannel
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_conv2d
+from tests.oracle import to_torch as _t
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle for conv parity")
 F = torch.nn.functional
@@ -18,14 +19,10 @@ SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
 SOBEL_Y = SOBEL_X.T.copy()
 
 
-def _t(a: np.ndarray):
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
 def _torch_conv(x, w, b=None, stride=1, pad=(0, 0, 0, 0), dilation=1, groups=1, mode="zeros"):
-    tmode = "constant" if mode == "zeros" else mode
-    xp = F.pad(_t(x), pad, mode=tmode)
-    return F.conv2d(xp, _t(w), None if b is None else _t(b), stride, 0, dilation, groups)
+    """The oracle's conv2d with the command's spelling: four padding amounts, a mode."""
+    (y,) = torch_conv2d(x, w, b, stride, pad, dilation, groups, mode)
+    return y
 
 
 @pytest.fixture

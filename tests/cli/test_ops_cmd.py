@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 
 from cnncli.examples import SEED_POOL_INPUT
-from tests.parity import assert_close
+from tests.oracle import assert_close
+from tests.oracle import to_torch as _t
 
 torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the ops")
 F = torch.nn.functional
-
-
-def _t(a: np.ndarray):
-    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from cnncli.engine import use_engine
+from tests import oracle
 
 
 @pytest.fixture(scope="module", params=["plain", "fast"], autouse=True)
@@ -33,8 +34,5 @@ def one_torch_thread() -> Iterator[None]:
     On a busy 2-core machine torch's thread hand-off costs more than the op itself.
     Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
     """
-    torch = pytest.importorskip("torch")
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    with oracle.one_torch_thread():
+        yield

@@ -26,7 +26,7 @@ from cnncli.engine import (
 )
 from cnncli.engine.activations import RELU_BLOCK
 from cnncli.errors import CnncliError, ParameterError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient, torch_op
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -42,12 +42,10 @@ SHAPES = [(), (1,), (7,), (3, 5), (2, 3, 4, 5), (1, 1, 1, 1), (0, 3), (2, 0, 4)]
 def _torch_pair(fn_np, fn_torch, backward, saved, x: np.ndarray, rng) -> None:
     """Forward and backward of one element-wise op against torch autograd."""
     g = rng.standard_normal(x.shape).astype(x.dtype)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = fn_torch(xt)
-    yt.backward(torch.tensor(g))
+    yt, (dxt,) = torch_op(fn_torch, x, grad_output=g)
     y = fn_np(x)
     assert_close(y, yt)
-    assert_close(backward(g, x if saved == "input" else y), xt.grad)
+    assert_close(backward(g, x if saved == "input" else y), dxt)
 
 
 # Values that include exact zeros and large magnitudes, where the branches matter.

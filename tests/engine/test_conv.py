@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.shapes import conv2d_geometry
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient, torch_conv2d
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 
@@ -21,86 +21,6 @@ conv_module = importlib.import_module("cnncli.engine.conv")
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def torch_conv2d(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    groups: int = 1,
-    padding_mode: str = "zeros",
-    grad_output: np.ndarray | None = None,
-) -> tuple[Any, ...]:
-    """PyTorch's output and, with ``grad_output``, autograd's (dx, dw, db).
-
-    Four padding amounts go through F.pad first (torch's conv2d takes only
-    symmetric ones); other modes use nn.Conv2d's own ``padding_mode``.
-    """
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    # These tensors are tiny: one thread avoids OpenMP start-up and spinning on a busy machine.
-    torch.set_num_threads(1)
-    try:
-        return _torch_conv2d(
-            torch, x, w, b, stride, padding, dilation, groups, padding_mode, grad_output
-        )
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _torch_conv2d(
-    torch: Any,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    groups: int,
-    padding_mode: str,
-    grad_output: np.ndarray | None,
-) -> tuple[Any, ...]:
-    F = torch.nn.functional
-    xt = torch.tensor(x, requires_grad=True)
-    wt = torch.tensor(w, requires_grad=True)
-    bt = None if b is None else torch.tensor(b, requires_grad=True)
-    inp = xt
-    if not isinstance(padding, (int, str)) and len(padding) == 4:
-        inp = F.pad(
-            xt, tuple(padding), mode="constant" if padding_mode == "zeros" else padding_mode
-        )
-        padding = 0
-    if padding_mode == "zeros":
-        y = F.conv2d(inp, wt, bt, stride, padding, dilation, groups)
-    else:
-        layer = torch.nn.Conv2d(
-            x.shape[1],
-            w.shape[0],
-            tuple(w.shape[2:]),
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias=b is not None,
-            padding_mode=padding_mode,
-            dtype=wt.dtype,
-        )
-        y = torch.nn.functional.conv2d(
-            F.pad(inp, layer._reversed_padding_repeated_twice, mode=padding_mode),
-            wt,
-            bt,
-            stride,
-            0,
-            dilation,
-            groups,
-        )
-    if grad_output is None:
-        return (y,)
-    y.backward(torch.tensor(grad_output))
-    return y, xt.grad, wt.grad, None if bt is None else bt.grad
 
 
 @st.composite

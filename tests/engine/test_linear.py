@@ -16,7 +16,7 @@ from cnncli.engine import (
     linear_backward,
 )
 from cnncli.errors import CnncliError, ParameterError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

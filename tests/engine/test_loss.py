@@ -25,7 +25,7 @@ from cnncli.engine import (
     softmax,
 )
 from cnncli.errors import CnncliError, ParameterError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cnncli.engine import batch_norm, batch_norm_backward
 from cnncli.errors import CnncliError, ParameterError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient, torch_op
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -41,21 +41,18 @@ def _case(rng, shape, dtype, affine):
 
 
 def _torch_bn(x, rm, rv, w, b, training, momentum, eps, g):
-    xt = torch.tensor(x, requires_grad=True)
-    wt = torch.tensor(w, requires_grad=True) if w is not None else None
-    bt = torch.tensor(b, requires_grad=True) if b is not None else None
-    rmt = torch.tensor(rm) if rm is not None else None
+    rmt = torch.tensor(rm) if rm is not None else None  # updated in place in training
     rvt = torch.tensor(rv) if rv is not None else None
-    yt = F.batch_norm(xt, rmt, rvt, wt, bt, training=training, momentum=momentum, eps=eps)
-    yt.backward(torch.tensor(g))
-    return (
-        yt,
-        xt.grad,
-        (wt.grad if wt is not None else None),
-        (bt.grad if bt is not None else None),
-        rmt,
-        rvt,
+    yt, (dxt, dwt, dbt) = torch_op(
+        lambda xt, wt, bt: F.batch_norm(
+            xt, rmt, rvt, wt, bt, training=training, momentum=momentum, eps=eps
+        ),
+        x,
+        w,
+        b,
+        grad_output=g,
     )
+    return yt, dxt, dwt, dbt, rmt, rvt
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

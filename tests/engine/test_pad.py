@@ -14,7 +14,7 @@ from cnncli.engine import pad as pad_fn
 from cnncli.engine import pad_backward
 from cnncli.engine.pad import PAD_MODES
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient
 
 TORCH_MODES = ("constant", "reflect", "replicate", "circular")
 

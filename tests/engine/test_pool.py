@@ -18,7 +18,7 @@ from cnncli.engine import pool, shapes
 from cnncli.engine.reference import pool as reference_pool
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.engine.calls import count_calls
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_grad
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -37,12 +37,6 @@ def close(actual: np.ndarray, expected: Any) -> None:
     assert np.array_equal(np.isnan(actual), np.isnan(expected))
     ok = ~(inf | np.isnan(expected))
     assert_close(np.where(ok, actual, 0), np.where(ok, expected, 0).astype(expected.dtype))
-
-
-def torch_grad(fn: Any, x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    xt = torch.from_numpy(x.copy()).requires_grad_()
-    fn(xt).backward(torch.from_numpy(g))
-    return xt.grad.numpy()
 
 
 def sees_input_everywhere(geom: shapes.Pool2dGeometry) -> bool:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
-from tests.engine.test_conv import conv_cases, torch_conv2d
-from tests.parity import assert_close
+from tests.engine.test_conv import conv_cases
+from tests.oracle import assert_close, torch_conv2d
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cnncli.engine import pool, shapes
 from cnncli.engine.reference import pool as ref
 from cnncli.errors import CnncliError
-from tests.parity import assert_close, numerical_gradient
+from tests.oracle import assert_close, numerical_gradient
 
 
 @st.composite

@@ -7,8 +7,7 @@ import numpy as np
 from cnncli.engine import conv2d
 from cnncli.engine.reference.conv import conv2d_naive
 from cnncli.examples import seed_multichannel
-from tests.engine.test_conv import torch_conv2d
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_conv2d
 
 
 def test_seed_multichannel_gives_two_3x3_maps_equal_to_torch_and_the_loops() -> None:

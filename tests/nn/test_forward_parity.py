@@ -14,7 +14,7 @@ from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn import zoo
 from cnncli.nn.run import run_forward
 from cnncli.nn.weights import load_weights
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_state_dict
 
 torch = pytest.importorskip(
     "torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run"
@@ -48,7 +48,7 @@ def _randomize_batchnorm(model: Any, generator: Any) -> None:
 
 
 def export_npz(model: Any, path: Path) -> None:
-    np.savez(path, **{k: v.numpy() for k, v in model.state_dict().items()})
+    np.savez(path, **torch_state_dict(model))
 
 
 @pytest.mark.parametrize("name", list(zoo.ZOO))
@@ -129,7 +129,7 @@ def test_backward_of_a_small_network_equals_autograd(training: bool) -> None:
     _randomize_batchnorm(reference, torch.Generator().manual_seed(2))
     reference.train(training)
     net = _small_cnncli_net()
-    net.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64)
+    net.load_state_dict(torch_state_dict(reference), dtype=np.float64)
     net.train(training)
 
     x = torch.randn(3, 2, 12, 10, dtype=torch.float64, requires_grad=True)
@@ -174,9 +174,7 @@ def test_residual_block_backward_equals_autograd() -> None:
         ),
         L.Sequential(L.Conv2d(3, 4, 1, stride=2)),
     )
-    block.load_state_dict(
-        {k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64
-    )
+    block.load_state_dict(torch_state_dict(reference), dtype=np.float64)
     x = torch.randn(2, 3, 9, 7, dtype=torch.float64, requires_grad=True)
     y = reference(x)
     g = torch.randn_like(y)
@@ -252,7 +250,7 @@ def test_whole_zoo_network_backward_equals_autograd(
     torch.manual_seed(5)
     reference = torch_models.build(name).double().train(training)
     net = zoo.build(name)
-    net.load_state_dict({k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64)
+    net.load_state_dict(torch_state_dict(reference), dtype=np.float64)
     net.train(training)
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     y = reference(x)

@@ -10,7 +10,7 @@ import pytest
 
 from cnncli.errors import CnncliError, ParameterError, ShapeError
 from cnncli.nn import layers as L  # noqa: N812
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_state_dict
 
 torch = pytest.importorskip(
     "torch", reason="the PyTorch oracle (torch==2.13.0) is installed by .ci/run"
@@ -112,9 +112,7 @@ def test_layer_equals_torch(
     assert repr(layer) == repr(reference)
     expected_state = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
     assert layer.expected_state() == expected_state
-    layer.load_state_dict(
-        {k: v.numpy() for k, v in reference.state_dict().items()}, dtype=np.float64
-    )
+    layer.load_state_dict(torch_state_dict(reference), dtype=np.float64)
     layer.train(training)
 
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)

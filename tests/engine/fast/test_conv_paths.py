@@ -17,8 +17,7 @@ import pytest
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from tests.engine.calls import count_calls
-from tests.engine.test_conv import torch_conv2d
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_conv2d
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 

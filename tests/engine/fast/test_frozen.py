@@ -11,7 +11,7 @@ from cnncli.engine import conv2d, freeze
 from cnncli.engine.fast.frozen import is_frozen
 from cnncli.engine.reference.conv import conv2d_naive
 from tests.engine.calls import count_calls
-from tests.parity import assert_close
+from tests.oracle import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 winograd_module = importlib.import_module("cnncli.engine.fast.winograd")

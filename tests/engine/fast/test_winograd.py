@@ -19,8 +19,7 @@ from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.fast.winograd import F2_3, F2_5, cook_toom, winograd_weight
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from tests.engine.calls import count_calls
-from tests.engine.test_conv import torch_conv2d
-from tests.parity import assert_close
+from tests.oracle import assert_close, torch_conv2d
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 BY_SIZE = {3: F2_3, 5: F2_5}
