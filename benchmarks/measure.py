@@ -59,7 +59,7 @@ def _arrays(result: Any) -> list[np.ndarray]:
 
 
 def scaled_error(actual: Any, expected: Any) -> float:
-    """max |a - b| / max(1, max |b|) over the arrays of two results (tests/parity.py's measure)."""
+    """max |a - b| / max(1, max |b|) over the arrays of two results (tests/oracle.py's scaled_error)."""
     worst = 0.0
     a_list, b_list = _arrays(actual), _arrays(expected)
     if len(a_list) != len(b_list):
