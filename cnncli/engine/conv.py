@@ -36,6 +36,7 @@ On the "fast" engine path (:mod:`cnncli.engine.switch`) one dispatch in each of
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -229,6 +230,35 @@ def conv2d_backward_method(
     ):
         return method.name
     return "plain: im2col + matrix products, col2im"
+
+
+def conv2d_workspace_bytes(
+    geometry: Conv2dGeometry, itemsize: int = 4, padding_mode: str = "zeros"
+) -> int:
+    """Temporary bytes a conv2d forward needs beyond its input, weight and output.
+
+    ``geometry`` from :func:`cnncli.engine.shapes.conv2d_geometry` (groups counted),
+    ``itemsize`` of the compute dtype (float16 computes in float32: 4).  On the plain
+    path: the im2col matrix, every group's at once, N*C*KH*KW*OH*OW items, beside
+    first the zero-padded input, N*C*(H + top + bottom)*(W + left + right), then the
+    product before it is laid out NCHW, N*F*OH*OW.  On the fast path, a bound from
+    the geometry alone on its tuned methods (:func:`cnncli.engine.fast.conv.workspace_bytes`).
+    Other padding modes add their padded copy of the input.
+    """
+    g = geometry
+    left, right, top, bottom = g.padding
+    padded = g.N * g.C * (g.H + top + bottom) * (g.W + left + right) * itemsize
+    if padding_mode != "zeros" and any(g.padding):
+        # The mode's padded copy first, then a convolution of it without padding.
+        unpadded = dataclasses.replace(
+            g, H=g.H + top + bottom, W=g.W + left + right, padding=(0, 0, 0, 0)
+        )
+        return padded + conv2d_workspace_bytes(unpadded, itemsize)
+    if fast_enabled():
+        return fast.workspace_bytes(g, itemsize)
+    cols = g.N * g.C * g.KH * g.KW * g.OH * g.OW * itemsize
+    product = g.N * g.F * g.OH * g.OW * itemsize
+    return cols + max(padded if any(g.padding) else 0, product)
 
 
 class _Args:

@@ -28,6 +28,7 @@ padding (left, right, top, bottom) still to apply (other padding modes have padd
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -218,3 +219,38 @@ def _backward_dw_winograd(
     left, right, top, bottom = pads
     xp = im2col.padded_nhwc(x, (left, right + g.OW % 2, top, bottom + g.OH % 2))
     return winograd.conv2d_weight_winograd(xp, gy, winograd.WEIGHT_GRAD_BY_KERNEL[g.KH])
+
+
+def workspace_bytes(g: Conv2dGeometry, itemsize: int = 4) -> int:
+    """A bound, from the geometry alone, on the temporary bytes of the tuned forward.
+
+    Zero padding (the caller pads for other modes); C-contiguous input.  Where the
+    choice depends on the values (a kernel repeated on every channel, Winograd's
+    finite moderate inputs), the larger of the candidates.  Groups counted.
+    """
+    cg, fg = g.C // g.groups, g.F // g.groups
+    if g.KH == 1 and g.KW == 1 and not any(g.padding):
+        return g.N * g.C * g.OH * g.OW * itemsize if g.stride != (1, 1) else 0  # strided copy
+    if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
+        return shift_add.workspace_bytes(g, itemsize)
+    total = im2col.workspace_bytes(g, itemsize)
+    if g.groups == 1 and g.C > 1 and g.F <= SHIFT_ADD_MAX_FILTERS:  # maybe the channels' sum
+        summed = g.N * g.H * g.W * itemsize
+        total = max(
+            total, summed + shift_add.workspace_bytes(dataclasses.replace(g, C=1), itemsize)
+        )
+    if (t := _winograd_for(g)) is not None:
+        total = max(total, _winograd_workspace(g, t, itemsize))
+    return total
+
+
+def _winograd_workspace(g: Conv2dGeometry, t: Winograd, itemsize: int) -> int:
+    """Padded NHWC input in whole tiles, the remembered weight and its transform, and the
+    largest chunk's transformed input V, products M, output tiles and their NCHW copy."""
+    th, tw = -(-g.OH // t.m), -(-g.OW // t.m)
+    xp = g.N * g.C * (t.m * th + t.r - 1) * (t.m * tw + t.r - 1)
+    n2 = t.n * t.n
+    weights = g.F * g.C * (2 * t.r * t.r + n2)  # the copy kept, the taps, U
+    rows = max(1, winograd.CHUNK_BYTES // max(1, n2 * (g.C + g.F) * itemsize * tw))
+    T = max((n1 - n0) * (i1 - i0) * tw for n0, n1, i0, i1 in winograd._tile_chunks(g.N, th, rows))
+    return (xp + weights + T * (n2 * (g.C + g.F) + 2 * t.m * t.m * g.F)) * itemsize

@@ -265,3 +265,20 @@ def backward_gemm(
         dw = dw6.transpose(0, 1, 4, 2, 3).reshape(g.F, cg, g.KH, g.KW)
     dx = dxp[:, top : top + H, left : left + W, :].transpose(0, 3, 1, 2) if need_dx else None
     return dx, dw
+
+
+def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
+    """The buffers :func:`conv_gemm` makes: the padded NHWC input (whole, or the rows of
+    one chunk), the grouped weights, and the largest chunk's im2col matrix and product."""
+    left, right, top, bottom = g.padding
+    Hp, Wp = g.H + top + bottom, g.W + left + right
+    cg, fg = g.C // g.groups, g.F // g.groups
+    K = g.KH * g.KW * cg
+    whole = g.N * g.C * Hp * Wp * itemsize
+    largest = 0
+    for n0, n1, o0, o1 in _chunks(g, itemsize):
+        M = (n1 - n0) * (o1 - o0) * g.OW
+        span = (o1 - 1 - o0) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1
+        rows = 0 if whole <= CHUNK_BYTES else (n1 - n0) * span * Wp * g.C
+        largest = max(largest, (M * (K + fg) + rows) * itemsize)
+    return (whole if whole <= CHUNK_BYTES else 0) + g.F * K * itemsize + largest

@@ -337,3 +337,15 @@ def backward_shift_add(
     _run_parallel(run, items, gy.size * g.KH * g.KW)
     dw = dwp.reshape(N, G, mult, g.KH, g.KW).sum(axis=0)
     return dx.reshape(N, G, H, W), dw.reshape(g.F, 1, g.KH, g.KW)
+
+
+def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
+    """The tile buffers :func:`conv_shift_add` makes on each of its threads, all threads."""
+    left, right, _, _ = g.padding
+    W, Wp = g.W, g.W + left + right
+    P, mult = g.N * g.C, g.F // g.groups
+    ptile, tile = _shift_add_tiles(P, g, Wp, itemsize)
+    span = (tile - 1) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1
+    one = ptile * (span * W + span * Wp + mult * tile * g.OW + tile * Wp + tile * W)
+    tiles = -(-P // ptile) * -(-g.OH // tile)
+    return min(num_threads(), tiles) * one * itemsize
