@@ -45,6 +45,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.fast import conv as fast
+from cnncli.engine.fast.conv import Method
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
 from cnncli.engine.switch import fast_enabled
@@ -81,11 +82,16 @@ def conv2d(
     a = _Args(input, weight, bias, stride, padding, dilation, groups, padding_mode)
     # inf and NaN propagate as in PyTorch, without NumPy's warnings about them.
     with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d"):
-        if fast_enabled() and (method := fast.choose(a.geom, a.x, a.w, a.zero_pads)) is not None:
-            y = method.run(a.x, a.w, a.b, a.geom, a.zero_pads)  # a tuned path: fast/conv.py
-        else:
-            y = _forward(a.x, a.w, a.b, a.geom, a.zero_pads)
+        method = _forward_method(a)  # _forward below, or a tuned path of fast/conv.py
+        y = method.run(a.x, a.w, a.b, a.geom, a.zero_pads)
         return y.astype(a.dtype, copy=False)
+
+
+def _forward_method(a: _Args) -> Method:
+    """The one dispatch: a tuned method where :func:`fast.choose` says one fits, else im2col."""
+    if fast_enabled() and (method := fast.choose(a.geom, a.x, a.w, a.zero_pads)) is not None:
+        return method
+    return Method("plain: im2col + matrix product", _forward)
 
 
 def _forward(
@@ -146,20 +152,25 @@ def conv2d_backward(
     """
     args = (grad_output, input, weight, stride, padding, dilation, groups, padding_mode)
     a, gy, dtype = _backward_args(*args)
-    ct = np.dtype(np.float32) if dtype == np.float16 else dtype  # as the forward's a.ct
+    ct = np.dtype(np.float32) if dtype == np.float16 else dtype  # float16: in float32
     with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
         gy, x, w = gy.astype(ct, copy=False), a.x.astype(ct, copy=False), a.w.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-        if (
-            fast_enabled()
-            and (method := fast.choose_backward(a.geom, gy, x, w, a.zero_pads)) is not None
-        ):
-            dxp, dw = method.run(gy, x, w, a.geom, a.zero_pads)  # a tuned path: fast/conv.py
-        else:
-            dxp, dw = _backward(gy, x, w, a.geom, a.zero_pads)
+        method = _backward_method(a, gy, x, w)  # _backward below, or a tuned path of fast/conv.py
+        dxp, dw = method.run(gy, x, w, a.geom, a.zero_pads)
         # Non-zero modes padded the input by copying cells: fold those gradients back.
         dx = pad_backward(dxp, a.pads, a.mode) if a.mode != "zeros" and any(a.pads) else dxp
         return np.ascontiguousarray(dx, dtype=dtype), np.ascontiguousarray(dw, dtype=dtype), db
+
+
+def _backward_method(a: _Args, gy: np.ndarray, x: np.ndarray, w: np.ndarray) -> Method:
+    """The one dispatch of the backward: a tuned method where fast/conv.py says one fits."""
+    if (
+        fast_enabled()
+        and (method := fast.choose_backward(a.geom, gy, x, w, a.zero_pads)) is not None
+    ):
+        return method
+    return Method("plain: im2col + matrix products, col2im", _backward)
 
 
 def _backward(
@@ -175,15 +186,15 @@ def _backward(
     dX_col = w.reshape(G, Fg, K).transpose(0, 2, 1) @ dY_col  # (G, K, N*OH*OW): sum over f
     # col2im: column (c, m, k) of dX_col adds into the input cells tap (m, k) read.
     dX_col = dX_col.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)  # channel c = grp*Cg + c'
-    N, C, Hp, Wp = x.shape[0], x.shape[1], x.shape[2] + pads[2] + pads[3], x.shape[3] + pads[0] + pads[1]  # fmt: skip
-    dxp = np.zeros((N, C, Hp, Wp), dtype=x.dtype)
+    left, right, top, bottom = pads
+    N, C, H, W = x.shape
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=x.dtype)  # dL/dXp
     for m in range(g.KH):
         for k in range(g.KW):
             rows = slice(m * dh, m * dh + (g.OH - 1) * sh + 1, sh)
             cols = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
             dxp[:, :, rows, cols] += dX_col[:, m, k].transpose(1, 0, 2, 3)  # (N, C, OH, OW)
-    left, right, top, bottom = pads
-    dx = dxp[:, :, top : Hp - bottom, left : Wp - right]  # the zero padding's cells dropped
+    dx = dxp[:, :, top : top + H, left : left + W]  # the zero padding's cells dropped
     return dx, dW.reshape(g.F, Cg, g.KH, g.KW)
 
 
@@ -204,9 +215,7 @@ def conv2d_method(
     weight transform is made (and remembered for the call itself).
     """
     a = _Args(input, weight, None, stride, padding, dilation, groups, padding_mode)
-    if fast_enabled() and (method := fast.choose(a.geom, a.x, a.w, a.zero_pads)) is not None:
-        return method.name
-    return "plain: im2col + matrix product"
+    return _forward_method(a).name
 
 
 def conv2d_backward_method(
@@ -224,12 +233,7 @@ def conv2d_backward_method(
     a, gy, dtype = _backward_args(*args)
     ct = np.dtype(np.float32) if dtype == np.float16 else dtype
     gy, x, w = gy.astype(ct, copy=False), a.x.astype(ct, copy=False), a.w.astype(ct, copy=False)
-    if (
-        fast_enabled()
-        and (method := fast.choose_backward(a.geom, gy, x, w, a.zero_pads)) is not None
-    ):
-        return method.name
-    return "plain: im2col + matrix products, col2im"
+    return _backward_method(a, gy, x, w).name
 
 
 def conv2d_workspace_bytes(

@@ -65,14 +65,19 @@ class Method:
 def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Method | None:
     """The tuned forward for this call (see the module docstring), or None for the plain one."""
     cg, fg = g.C // g.groups, g.F // g.groups
+    # 1x1 kernel: a plain matrix product over channels, nothing to gather.
     if g.KH == 1 and g.KW == 1 and not any(pads):
         return Method("fast: 1x1 kernel as a matrix product", _conv1x1)
+    # One input channel per group: no sum over channels, nothing for BLAS to multiply.
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return Method("fast: shift-and-add", shift_add.conv_shift_add)
+    # A kernel repeated on every channel: the kernel on the channels' sum, one map not C.
     if _channel_uniform(w, g) and moderate(x):
         return Method(
             "fast: one kernel on the channels' sum, shift-and-add", shift_add.conv_summed_channels
         )
+    # 3x3/5x5, stride 1, many channels: Winograd F(2x2, r x r), fewer multiplications
+    # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
     if (
         (t := _winograd_for(g)) is not None
         and moderate(x)
@@ -85,6 +90,7 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
             return _conv_winograd(x, u, b, g, pads, t)  # the weight as transformed above
 
         return Method(f"fast: Winograd F(2x2, {t.r}x{t.r})", by_winograd)
+    # Else im2col on channels-last input in chunks: bounded memory, NCHW output in place.
     return Method("fast: tiled im2col + matrix product", im2col.conv_gemm)
 
 
@@ -92,8 +98,11 @@ def choose_backward(
     g: Conv2dGeometry, gy: np.ndarray, x: np.ndarray, w: np.ndarray, pads: Pads
 ) -> Method | None:
     """The tuned backward for this call (see the module docstring), or None for the plain one."""
+    # One input channel per group: tap by tap, nothing for BLAS to multiply.
     if g.groups == g.C:
         return Method("fast: shift-and-add", shift_add.backward_shift_add)
+    # dX is a stride-1 convolution of dY with the turned kernel, dW a correlation of x
+    # with dY: each by Winograd where it fits, else the tiled im2col and col2im.
     dx_plan = _winograd_dx_plan(gy, w, g, pads)
     dw_by_winograd = _winograd_for(g) is not None and moderate(gy) and moderate(x)
     if dx_plan is None and not dw_by_winograd:
