@@ -19,6 +19,9 @@ Backward, given dY = dL/dY, its three gradients::
 (the gradient of a weight is the input under it weighted by the output gradient,
 summed over every place the kernel visits; an input cell gets back the weights it
 was multiplied by; dL/dXp is cropped, or folded back for non-zero padding modes).
+For one channel, stride 1 and dilation 1 they are the seed's
+``Y[i, j] = sum_{m,n} X[i + m, j + n] * W[m, n] + b`` and
+``dL/dW[m, n] = sum_{i,j} dL/dY[i, j] * X[i + m, j + n]``.
 
 How it is computed here: "im2col" lays every receptive field out as one column of a
 matrix X_col (Cg*KH*KW, N*OH*OW), so that the whole sum over (c, m, k) is one matrix
