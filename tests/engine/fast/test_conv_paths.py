@@ -303,3 +303,29 @@ def test_separable_kernels_equal_torch(
     y = conv2d(x, weight, bias, **params)
     (expected,) = torch_conv2d(x, weight, bias, **params)
     assert_close(y, expected)
+
+
+@pytest.mark.parametrize("chunk", [2**14, 2**16, 2**30])
+def test_workspace_bound_holds_for_chunks_of_rows(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """With the padded input over CHUNK_BYTES, rows are padded a chunk at a time: the
+    estimate counts one chunk's rows instead of the whole padded copy, and still bounds
+    what the call allocates."""
+    from benchmarks.timing import MIB, traced_peak
+    from cnncli.engine.conv import conv2d_workspace_bytes
+
+    monkeypatch.setattr(im2col_module, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(im2col_module, "MIN_CHUNK_BYTES", chunk // 4)
+    rng = np.random.default_rng(27)
+    x = rng.standard_normal((2, 8, 40, 36), dtype=np.float32)
+    w = rng.standard_normal((6, 8, 3, 3), dtype=np.float32)
+    geom = conv2d_geometry(x.shape, w.shape, padding=1)
+    estimate = conv2d_workspace_bytes(geom, 4)
+    calls = count_calls(monkeypatch, im2col_module, "conv_gemm")
+    peak, y = traced_peak(lambda: conv2d(x, w, padding=1))
+    assert calls
+    assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
+    if chunk < 2**30:  # whole padded copy (2*8*42*38*4 bytes) not counted, nor made
+        assert estimate < 2 * 8 * 42 * 38 * 4 + 6 * 72 * 4 + 2 * 40 * 36 * (72 + 6) * 4
+    assert_close(y, conv2d_naive(x, w, padding=1).astype(np.float32))
