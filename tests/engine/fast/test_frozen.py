@@ -14,8 +14,6 @@ from tests.engine.calls import count_calls
 from tests.parity import assert_close
 
 fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
-im2col_module = importlib.import_module("cnncli.engine.fast.im2col")
-shift_add_module = importlib.import_module("cnncli.engine.fast.shift_add")
 winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 
 

@@ -24,8 +24,6 @@ from tests.engine.test_conv import torch_conv2d
 from tests.parity import assert_close
 
 fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
-im2col_module = importlib.import_module("cnncli.engine.fast.im2col")
-shift_add_module = importlib.import_module("cnncli.engine.fast.shift_add")
 BY_SIZE = {3: F2_3, 5: F2_5}
 winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 
