@@ -155,7 +155,7 @@ def _conv_bench(
     competitors: dict[str, Callable[[], Any]] = {}
     if groups == 1:
         # The im2col GEMM floor of this very layer, timed interleaved with it, in the
-        # orientation conv2d's im2col path uses (cnncli.engine.conv._conv_gemm):
+        # orientation conv2d's im2col path uses (cnncli.engine.fast.im2col.conv_gemm):
         # (F, C*K*K) @ (C*K*K, N*OH*OW), the im2col matrix read transposed.  Layers
         # conv2d runs by Winograd do fewer multiplications than this product: for them
         # it is the floor they went below.

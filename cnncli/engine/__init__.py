@@ -29,7 +29,13 @@ from cnncli.engine.activations import (
     tanh,
     tanh_backward,
 )
-from cnncli.engine.conv import conv2d, conv2d_backward
+from cnncli.engine.conv import (
+    conv2d,
+    conv2d_backward,
+    conv2d_backward_method,
+    conv2d_method,
+    conv2d_workspace_bytes,
+)
 from cnncli.engine.fast.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
@@ -69,6 +75,9 @@ __all__ = [
     "batch_norm_backward",
     "conv2d",
     "conv2d_backward",
+    "conv2d_backward_method",
+    "conv2d_method",
+    "conv2d_workspace_bytes",
     "cross_entropy",
     "cross_entropy_backward",
     "dropout",

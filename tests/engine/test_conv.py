@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,6 @@ from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.shapes import conv2d_geometry
 from cnncli.errors import CnncliError, ParameterError, ResourceLimitError, ShapeError
 from tests.oracle import assert_close, numerical_gradient, torch_conv2d
-
-conv_module = importlib.import_module("cnncli.engine.conv")
 
 # PyTorch warns that it copies the input for 'same' with even kernels; the copy is what we compare with.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -189,41 +186,6 @@ def test_numerical_gradient_dx_with_padding_modes(mode: str) -> None:
     dx, _, db = conv2d_backward(g, x, w, bias=False, **params)
     assert db is None
     assert_close(dx, numerical_gradient(lambda v: conv2d(v, w, None, **params), x, g), tol=1e-8)
-
-
-@pytest.mark.parametrize(
-    ("xs", "ws", "params"),
-    [
-        ((3, 4, 9, 8), (5, 4, 3, 3), {"padding": 1}),
-        ((2, 4, 11, 7), (6, 2, 2, 3), {"padding": (1, 0, 2, 1), "stride": 2, "groups": 2}),
-        ((2, 3, 10, 10), (3, 1, 3, 3), {"padding": 1, "groups": 3}),
-        ((2, 1, 12, 9), (1, 1, 3, 3), {"padding": (2, 0, 1, 1)}),
-    ],
-)
-def test_chunked_and_tiled_paths_give_the_same_result(
-    monkeypatch: pytest.MonkeyPatch,
-    xs: tuple[int, ...],
-    ws: tuple[int, ...],
-    params: dict[str, Any],
-) -> None:
-    rng = np.random.default_rng(13)
-    x = rng.standard_normal(xs)
-    w = rng.standard_normal(ws)
-    b = rng.standard_normal(ws[0])
-    y = conv2d(x, w, b, **params)
-    g = rng.standard_normal(y.shape)
-    grads = conv2d_backward(g, x, w, **params)
-    # The smallest bound is under one output row's im2col, so every chunk is a run of
-    # rows; tiles of the shift-and-add path shrink alike and run on two threads.
-    monkeypatch.setattr(conv_module, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
-    for chunk in (x.itemsize * 8, 2000, 20000):
-        monkeypatch.setattr(conv_module, "CHUNK_BYTES", chunk)
-        monkeypatch.setattr(conv_module, "MIN_CHUNK_BYTES", chunk // 4)
-        monkeypatch.setattr(conv_module, "TILE_BYTES", chunk)
-        assert_close(conv2d(x, w, b, **params), y, tol=1e-14)
-        for got, want in zip(conv2d_backward(g, x, w, **params), grads, strict=True):
-            assert_close(got, want, tol=1e-14)
 
 
 def test_float32_stays_float32_and_float16_rounds_once() -> None:
@@ -418,33 +380,6 @@ def test_nonsense_gives_a_correct_result_or_our_error(call: dict[str, Any]) -> N
 
 
 SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
-BINOMIAL_5 = np.outer([1.0, 4.0, 6.0, 4.0, 1.0], [1.0, 4.0, 6.0, 4.0, 1.0]) / 256.0
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    ("kernels", "params"),
-    [
-        ([SOBEL_X], {"padding": 1}),
-        ([SOBEL_X.T], {}),
-        ([np.full((3, 3), 1 / 9)], {"padding": "same", "padding_mode": "reflect"}),
-        ([BINOMIAL_5], {"padding": 2, "stride": 2}),
-        ([SOBEL_X, SOBEL_X.T, BINOMIAL_5[1:4, 1:4]], {"padding": 1, "groups": 3}),
-        ([np.outer([1.0, -2.0], [3.0, 0.5, 1.0])], {"padding": (1, 0, 0, 1), "dilation": 2}),
-    ],
-)
-def test_separable_kernels_equal_torch(
-    kernels: list[np.ndarray], params: dict[str, Any], dtype: type
-) -> None:
-    """Exactly separable kernels take the two-pass path; the numbers stay PyTorch's."""
-    weight = np.stack([k[None] for k in kernels]).astype(dtype)
-    rng = np.random.default_rng(16)
-    x = rng.standard_normal((2, len(kernels), 17, 15)).astype(dtype)
-    bias = rng.standard_normal(len(kernels)).astype(dtype)
-    assert conv_module._separable(weight[:, 0]) is not None
-    y = conv2d(x, weight, bias, **params)
-    (expected,) = torch_conv2d(x, weight, bias, **params)
-    assert_close(y, expected)
 
 
 @pytest.mark.parametrize(

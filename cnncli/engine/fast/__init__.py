@@ -10,6 +10,12 @@ to the same naive loops and to PyTorch.
 What is here, and why (the measurements behind each choice are in the decision
 table of ``benchmarks/README.md``):
 
+* :mod:`.conv`: which tuned convolution fits a call (:func:`.conv.choose`, the one
+  place that picks), with a one-line reason per path, and the 1x1 matrix product.
+* :mod:`.im2col`: im2col on channels-last input in bounded chunks, forward and backward.
+* :mod:`.shift_add`: shift-and-add for one input channel per group (nothing for BLAS
+  to multiply), separable kernels as two 1-D passes, a repeated kernel on the
+  channels' sum.
 * :mod:`.winograd`: Winograd F(2x2, 3x3) and F(2x2, 5x5) for stride-1 layers with
   many channels, forward and backward: 2.25x and 2.8x fewer multiplications
   (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015,

@@ -4,16 +4,14 @@ An op such as a convolution allocates a few megabytes of temporaries (a padded
 copy, im2col or Winograd buffers, the products) and frees them when it returns.
 glibc's malloc then trims the top of its heap once more than twice its largest
 freed block is free, so the next call gets fresh pages from the kernel and
-takes a page fault on every 4 KiB of them: on AlexNet's conv3 at batch 8 that
-was 3,800 faults and 15 ms of a 27 ms call (12 ms with this module's settings,
-and no faults).
+takes a page fault on every 4 KiB of them (see benchmarks/README.md, decision
+table, for what that costs a convolution).
 
 :func:`tune_malloc` sets two of glibc's documented ``mallopt`` parameters once
 per process: blocks up to :data:`MMAP_THRESHOLD_BYTES` come from the heap, and
 up to :data:`TRIM_THRESHOLD_BYTES` of free heap is kept.  The cost is that
-much resident memory that the process may hold without using it: 64 MiB, which
-already left AlexNet's batch-8 forward with 75 page faults a pass (2,190 untuned;
-256 MiB gave no fewer).  Nothing is changed when the C library is not glibc, when
+much resident memory that the process may hold without using it: 64 MiB, beyond
+which more gave no fewer faults (see benchmarks/README.md, decision table).  Nothing is changed when the C library is not glibc, when
 the user set glibc's own ``MALLOC_TRIM_THRESHOLD_`` or ``MALLOC_MMAP_THRESHOLD_``,
 or when ``CNNCLI_MALLOC_TUNING=0``.
 """

@@ -3,7 +3,9 @@
 Shapes: input (N, C, H, W), weight (F, C, r, r), bias (F,) or None, zero padding
 (left, right, top, bottom) → output (N, F, OH, OW) with OH = H + top + bottom - r + 1,
 OW = W + left + right - r + 1, the same as :func:`cnncli.engine.conv.conv2d` with
-stride 1, dilation 1 and groups 1 (the function that calls this one).
+stride 1, dilation 1 and groups 1 (:mod:`cnncli.engine.fast.conv` chooses it for those).
+Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015,
+https://arxiv.org/abs/1509.09308.
 
 The output is cut into m x m tiles (m = 2); tile (i, j) needs the n x n input tile
 ``d = Xp[m*i : m*i + n, m*j : m*j + n]``, n = m + r - 1.  With the matrices
@@ -39,17 +41,14 @@ from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine.fast.frozen import is_frozen
 
-#: Target size (bytes) of one chunk's transformed input and products.  16 MiB measured
-#: faster than 8 here (paired, AlexNet's conv2 at batch 8: 0.73 of the time with the
-#: orientation of :func:`conv2d_winograd`; conv3-conv5 0.88-0.95).  It is also what the
-#: layer needs beyond its input and output: V and M are n²/m² = 4 (3x3) or 9 (5x5) times
-#: the input and output, so at batch 8 conv2-conv5 need (input + peak) / (input + output)
-#: = 3.4-4.2 (the benchmark's ``mem_x_io``, weights counted as input).  4 MiB chunks
-#: would bring that to 1.9-2.1, at 1.15-1.38x the time (paired, 1 December); the speed
-#: was chosen, and the chunk caps the extra at about 16 MiB per call, whatever the batch.
+#: Target size (bytes) of one chunk's transformed input and products, which is also
+#: about what the layer needs beyond its input and output (V and M are n²/m² = 4 (3x3)
+#: or 9 (5x5) times the input and output, so the chunk caps the extra whatever the
+#: batch): 16 MiB, faster than 8 or 4 at some more memory (see benchmarks/README.md,
+#: decision table).
 CHUNK_BYTES = 16 * 2**20
 #: The same for the weight gradient, whose products accumulate (F, C) over the tiles:
-#: 8 MiB measured faster there (AlexNet's conv2 backward, paired).
+#: 8 MiB there (see benchmarks/README.md, decision table).
 WEIGHT_GRAD_CHUNK_BYTES = 8 * 2**20
 
 
@@ -228,8 +227,8 @@ def _input_transform(
     applied to them as one matrix product (n, n) @ (n, ·), which gives R[b, k, row,
     j, c]; then the rows: for each (b, image, tile row) the n rows under the tile are
     already one (n, tw·C) matrix of R, so Bᵀ @ that matrix needs no gather and is
-    written straight into V[b, a] (position n*b + a).  Measured 0.69-0.94x the time of
-    gathering for both passes (AlexNet's conv2 chunks, 64-192 channels).
+    written straight into V[b, a] (position n*b + a): one gather instead of two (see
+    benchmarks/README.md, decision table).
     """
     k, _, Wp, C = xp.shape
     m, n, dtype = step, t.n, xp.dtype
@@ -289,8 +288,8 @@ def conv2d_winograd(
     u (n², C, F) from :func:`winograd_weight`, b (F,) or None → (N, F, OH, OW).
 
     Each tile position's product is (T, C) @ (C, F) with V as the input transform
-    writes it: measured faster than (F, C) @ (C, T) here, paired (0.73-0.95 of the
-    time on AlexNet's conv2-conv5 at batch 8), the transposing copy into NCHW included.
+    writes it, rather than (F, C) @ (C, T), even with the transposing copy into NCHW
+    that it needs (see benchmarks/README.md, decision table).
     """
     N = xp.shape[0]
     F = u.shape[2]
@@ -316,9 +315,9 @@ def _scatter_tiles(y: np.ndarray, b: np.ndarray | None, out: np.ndarray, i0: int
 
     Two copies: first into channels-last order (nn, ni, m, tw, m, F), adding the bias,
     where both sides keep F innermost; then one transposing copy per image into
-    (F, rows, OW), the output rows m*i0 .. that exist (OH, OW need not divide by m).
-    Measured 0.45-0.8x the time of four strided transposing copies, one per (du, dv),
-    here (AlexNet's conv2-conv5 tiles at batch 1 and 8).
+    (F, rows, OW), the output rows m*i0 .. that exist (OH, OW need not divide by m),
+    rather than four strided transposing copies, one per (du, dv) (see
+    benchmarks/README.md, decision table).
     """
     m, _, nn, ni, tw, F = y.shape
     _, _, OH, OW = out.shape

@@ -17,8 +17,8 @@ With stride 1 and dilation 1 the first gradient is the seed's
 weight is the input under it, weighted by the output gradient, summed over
 every position the kernel visits.
 
-Every loop here is a loop of the formula; nothing is vectorised.  The fast
-versions, which the tests hold equal to these, are
+Every loop here is a loop of the formula; nothing is vectorised.  The vectorised
+versions (im2col and one matrix product), which the tests hold equal to these, are
 :func:`cnncli.engine.conv.conv2d` and :func:`cnncli.engine.conv.conv2d_backward`.
 """
 
@@ -48,7 +48,7 @@ def conv2d_naive(
     """conv2d as seven nested loops: ``Y[i,j] = sum_{c,m,n} X[i*s+m*d, j*s+n*d] * W[m,n] + b``.
 
     Shapes: input (N, C, H, W), weight (F, C/groups, KH, KW), bias (F,) → (N, F, OH, OW).
-    Same arguments and results as the fast :func:`cnncli.engine.conv.conv2d`.
+    Same arguments and results as the vectorised :func:`cnncli.engine.conv.conv2d`.
     """
     X = as_float_array(input, "input")
     Wt = as_float_array(weight, "weight")

@@ -13,7 +13,7 @@ from cnncli.engine.reference.conv import conv2d_naive
 from tests.engine.calls import count_calls
 from tests.oracle import assert_close
 
-conv_module = importlib.import_module("cnncli.engine.conv")
+fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
 winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 
 
@@ -51,9 +51,9 @@ def test_ordinary_arrays_are_not_frozen(make: object) -> None:
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the Winograd path's calls, every size qualifying, with an empty memo."""
     monkeypatch.setattr(winograd_module, "_MEMO", type(winograd_module._MEMO)())
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_TILES", 1)
-    return count_calls(monkeypatch, conv_module, "_conv_winograd")
+    monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_TILES", 1)
+    return count_calls(monkeypatch, fast_conv_module, "_conv_winograd")
 
 
 def test_a_frozen_weight_is_transformed_once_and_never_compared(

@@ -18,10 +18,11 @@ from benchmarks.timing import MIB, traced_peak  # the benchmark's own peak, per 
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.fast.winograd import F2_3, F2_5, cook_toom, winograd_weight
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from cnncli.engine.shapes import conv2d_geometry
 from tests.engine.calls import count_calls
 from tests.oracle import assert_close, torch_conv2d
 
-conv_module = importlib.import_module("cnncli.engine.conv")
+fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
 BY_SIZE = {3: F2_3, 5: F2_5}
 winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 
@@ -29,9 +30,9 @@ winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count calls of the Winograd path, with every size qualifying."""
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_TILES", 1)
-    return count_calls(monkeypatch, conv_module, "_conv_winograd")
+    monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_TILES", 1)
+    return count_calls(monkeypatch, fast_conv_module, "_conv_winograd")
 
 
 # (input shape, filters, keyword arguments): odd and even outputs, every padding form.
@@ -110,8 +111,8 @@ def test_alexnet_layers_take_winograd_at_the_real_thresholds(
     if relu:
         x = np.maximum(x, 0)
     w = rng.standard_normal(ws, dtype=np.float32) / np.float32(np.sqrt(np.prod(ws[1:])))
-    geom = conv_module.conv2d_geometry(x.shape, w.shape, 1, padding)
-    assert conv_module._winograd_for(geom) is BY_SIZE[ws[2]]
+    geom = conv2d_geometry(x.shape, w.shape, 1, padding)
+    assert fast_conv_module._winograd_for(geom) is BY_SIZE[ws[2]]
     (expected,) = torch_conv2d(x, w, None, padding=padding)
     assert_close(conv2d(x, w, padding=padding), expected)
 
@@ -131,8 +132,8 @@ def test_alexnet_layers_take_winograd_at_the_real_thresholds(
 def test_other_layers_do_not_take_winograd(
     xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
 ) -> None:
-    geom = conv_module.conv2d_geometry(xs, ws, **params)
-    assert conv_module._winograd_for(geom) is None
+    geom = conv2d_geometry(xs, ws, **params)
+    assert fast_conv_module._winograd_for(geom) is None
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3e38])
@@ -196,9 +197,9 @@ def test_other_tile_sizes_convolve_as_the_naive_loops_in_float64(
     x = rng.standard_normal((2, 3, 13, 12))
     w = rng.standard_normal((4, 3, r, r))
     pads = (1, 2, 2, 0)  # left, right, top, bottom
-    geometry = conv_module.conv2d_geometry(x.shape, w.shape, 1, pads, 1, 1)
+    geometry = conv2d_geometry(x.shape, w.shape, 1, pads, 1, 1)
     assert geometry.OH % m and geometry.OW % m  # a cropped last tile row and column
-    y = conv_module._conv_winograd(x, winograd_weight(w, t), None, geometry, pads, t)
+    y = fast_conv_module._conv_winograd(x, winograd_weight(w, t), None, geometry, pads, t)
     np.testing.assert_allclose(y, conv2d_naive(x, w, padding=pads), rtol=0, atol=1e-11)
 
 
@@ -254,7 +255,7 @@ def test_backward_by_winograd_equals_torch(
     b = rng.standard_normal(5).astype(dtype)
     y = conv2d(x, w, b, **params)
     spy.clear()
-    dw_calls = count_calls(monkeypatch, conv_module, "conv2d_weight_winograd")
+    dw_calls = count_calls(monkeypatch, winograd_module, "conv2d_weight_winograd")
     g = rng.standard_normal(y.shape).astype(dtype)
     dx, dw, db = conv2d_backward(g, x, w, **params)
     assert spy, "dx did not take the Winograd path"
