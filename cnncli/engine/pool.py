@@ -82,7 +82,7 @@ _R = TypeVar("_R")
 
 
 def _pad(x: np.ndarray, geom: Pool2dGeometry, fill: Any) -> np.ndarray:
-    """``x`` (N, C, H, W) padded with ``fill``, at the bottom and right as far as ceil_mode's last window reaches."""
+    """``x`` (N, C, H, W) padded with ``fill``, and on to where ceil_mode's last window ends."""
     (sh, sw), (ph, pw), (dh, dw) = geom.stride, geom.padding, geom.dilation
     bottom = max(ph, (geom.OH - 1) * sh + dh * (geom.KH - 1) + 1 - geom.H - ph)
     right = max(pw, (geom.OW - 1) * sw + dw * (geom.KW - 1) + 1 - geom.W - pw)
