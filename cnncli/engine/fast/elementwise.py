@@ -2,15 +2,15 @@
 
 The plain ops in :mod:`cnncli.engine.activations` read as their formulas
 (``np.maximum(x, 0)``, ``np.where(x > 0, x, a * x)``); on the fast path they hand
-a call here.  The arguments arrive checked.  Why each form is faster:
-``benchmarks/decisions_pool.md``.
+a call here.  The arguments arrive checked.  Why each form is faster: the decision
+table in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: relu compares blocks of this many elements with a block of zeros (decisions_pool.md).
+#: relu compares blocks of this many elements with a block of zeros (benchmarks/README.md).
 RELU_BLOCK = 1 << 16
 _ZEROS: dict[np.dtype, np.ndarray] = {}
 

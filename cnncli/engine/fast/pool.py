@@ -21,7 +21,8 @@ lie inside the input sums at full resolution over flat runs of memory.  Max
 pooling finds PyTorch's index of each maximum (the first in row-major order, or
 the last NaN) with the same two passes, W then H, keeping the winning tap in int8
 arrays; its backward is the adjoint of those passes.  Adaptive pooling is in
-:mod:`.adaptive_pool`.  Why each constant has its value: ``benchmarks/decisions_pool.md``.
+:mod:`.adaptive_pool`.  Why each constant has its value: the decision table in
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from numpy.lib.stride_tricks import as_strided
 from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.engine.shapes import Pool2dGeometry
 
-#: Bytes per block of planes: the block's intermediate rows stay in cache (decisions_pool.md).
+#: Bytes per block of planes: the block's intermediate rows stay in cache (the decision table
+#: in benchmarks/README.md has the figures, as for every constant here).
 BLOCK_BYTES = 1 << 20
-#: Threads sharing the blocks of a large pooling (None: :func:`cnncli.engine.fast.threads.num_threads`,
-#: which honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
+#: Threads sharing the blocks of a large pooling (None: :func:`.threads.num_threads`, which
+#: honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
 THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21
 
@@ -95,7 +97,7 @@ def avg_pool2d_backward(
 def uniform(divisor: np.ndarray) -> np.ndarray | float:
     """One float when every window has the same divisor: the same quotients, and faster.
 
-    Dividing by a scalar rather than a broadcast array (decisions_pool.md).
+    Dividing by a scalar is faster than by a broadcast array (benchmarks/README.md).
     """
     if divisor.size and (divisor == divisor.flat[0]).all():
         return float(divisor.flat[0])
@@ -238,7 +240,7 @@ def _by_planes(
 
     Every op here treats the N·C planes independently.  Blocks of about
     :data:`BLOCK_BYTES` keep the intermediate rows in cache (less time than
-    whole-array passes: decisions_pool.md), and the blocks are shared among the engine's threads
+    whole-array passes), and the blocks are shared among the engine's threads
     (NumPy releases the GIL inside each call).  With ``into``, ``fn`` takes an
     ``out=`` block to write into.
     """
@@ -466,7 +468,7 @@ def _dense_sums(x: np.ndarray, geom: Pool2dGeometry, divisor: float) -> np.ndarr
     ``h`` at the end.  Sums that straddle two rows or two planes are computed and
     never read.  That is more additions than :func:`_two_passes` does (stride² times
     as many), but each NumPy call covers a whole block instead of one short row
-    (faster where it applies: decisions_pool.md); the sums are added in the same
+    (faster where it applies: benchmarks/README.md); the sums are added in the same
     order, so the results are the same bits.
     """
     H, W, KH, KW = geom.H, geom.W, geom.KH, geom.KW

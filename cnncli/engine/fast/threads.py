@@ -1,16 +1,14 @@
 """The engine's own threads, for element-wise loops that BLAS does not parallelise for us.
 
 NumPy releases the GIL inside each call, so parts of an array can be worked on at once,
-one thread a part, while the caller waits.  Two ways of getting the threads measured best
-for two kinds of work here (2 virtual cores, paired, in the benchmark's pattern of calls
-separated by pauses):
+one thread a part, while the caller waits.  Two ways of getting the threads, for two kinds
+of work (the measurements behind each: the decision table in ``benchmarks/README.md``):
 
 * short calls (pooling, a few ms) take a pool of threads kept between calls, which costs
-  no start-up: 3x3 average pooling of 8x96x55x55 0.85-0.89x the time with fresh threads;
+  no start-up;
 * long calls (shift-and-add, tens of ms) start their threads afresh, which the system
   places on idle cores, where a woken pool thread tends to stay on its waker's for a
-  while: the 8x64x112x112 depthwise 3x3 0.88x the time with the kept pool, the 4096²
-  Sobel 0.90-0.94x.
+  while.
 """
 
 from __future__ import annotations
