@@ -20,6 +20,12 @@ table of ``benchmarks/README.md``):
   many channels, forward and backward: 2.25x and 2.8x fewer multiplications
   (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015,
   https://arxiv.org/abs/1509.09308).
+* :mod:`.pool` and :mod:`.adaptive_pool`: pooling as two passes of 1-D pooling over
+  strided views of the whole batch, in cache-sized blocks of planes on the engine's
+  threads; dense full-resolution sums for average pooling; adaptive bins of one
+  length as plain pooling windows.
+* :mod:`.elementwise`: relu against a block of zeros, leaky_relu and the two
+  backwards without ``np.where``.
 * :mod:`.threads`: the engine's own threads, for element-wise loops that BLAS does
   not parallelise (NumPy releases the GIL inside its loops).
 * :mod:`.malloc`: glibc malloc settings that keep freed memory for the next op.

@@ -9,8 +9,9 @@ Generalised here the way PyTorch generalises them: stride s, padding p (−∞ f
 max, 0 for average), dilation d (max only), ceil_mode, count_include_pad and
 divisor_override; adaptive pooling with PyTorch's bins.  Every loop is written
 out, one output cell at a time, so that each number can be traced by hand.
-These functions validate through :mod:`cnncli.engine.shapes` like the fast ones
-but are slow; the fast versions are in :mod:`cnncli.engine.pool`.
+These functions validate through :mod:`cnncli.engine.shapes` like the vectorised
+ones but are slow; the vectorised versions (a window view, and the fast path's two
+passes) are in :mod:`cnncli.engine.pool`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Any:
-    """Max pooling, one output cell at a time (fast: :func:`cnncli.engine.pool.max_pool2d`).
+    """Max pooling, one output cell at a time (see :func:`cnncli.engine.pool.max_pool2d`).
 
     Shapes: (N, C, H, W) → (N, C, OH, OW) (plus flat H*W indices).
     ``Y[i, j] = max_{m, n} X[i*sh + m*dh − ph, j*sw + n*dw − pw]``, scanning the window
@@ -87,7 +88,7 @@ def max_pool2d_backward(
 ) -> np.ndarray:
     """dX of max pooling: each dY[i, j] is added at its window's maximum.
 
-    (fast: :func:`cnncli.engine.pool.max_pool2d_backward`).  A window that sees
+    (see :func:`cnncli.engine.pool.max_pool2d_backward`).  A window that sees
     only padding passes nothing.
     """
     x, unbatched = _planes(input)
@@ -133,7 +134,7 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> np.ndarray:
-    """Average pooling, one output cell at a time (fast: :func:`cnncli.engine.pool.avg_pool2d`).
+    """Average pooling, one output cell at a time (see :func:`cnncli.engine.pool.avg_pool2d`).
 
     Shapes: (N, C, H, W) → (N, C, OH, OW).
     ``Y[i, j] = 1/D · Σ_{m, n} X[i*sh + m − ph, j*sw + n − pw]``, padding 0; the seed's
@@ -169,7 +170,7 @@ def avg_pool2d_backward(
 ) -> np.ndarray:
     """dX of average pooling: each dY[i, j]/D is added to every input cell of its window.
 
-    (fast: :func:`cnncli.engine.pool.avg_pool2d_backward`).
+    (see :func:`cnncli.engine.pool.avg_pool2d_backward`).
     """
     x, unbatched = _planes(input)
     g = pool2d_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
@@ -198,7 +199,7 @@ def _out_size(output_size: Any, H: int, W: int) -> tuple[int, int]:
 
 
 def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
-    """Adaptive average pooling, bin by bin (fast: :func:`cnncli.engine.pool.adaptive_avg_pool2d`).
+    """Adaptive average pooling, bin by bin (see :func:`cnncli.engine.pool.adaptive_avg_pool2d`).
 
     Bin i covers ``⌊i·H/OH⌋ ≤ h < ⌈(i+1)·H/OH⌉`` (the same along W); Y is its mean.
     """
@@ -221,7 +222,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
 def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """dX of adaptive average pooling: dY[i, j]/|bin| to each cell of the bin.
 
-    (fast: :func:`cnncli.engine.pool.adaptive_avg_pool2d_backward`).
+    (see :func:`cnncli.engine.pool.adaptive_avg_pool2d_backward`).
     """
     x, unbatched = _planes(input)
     gy = np.asarray(grad_output)
@@ -241,7 +242,7 @@ def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
 
 
 def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: bool = False) -> Any:
-    """Adaptive max pooling, bin by bin (fast: :func:`cnncli.engine.pool.adaptive_max_pool2d`).
+    """Adaptive max pooling, bin by bin (see :func:`cnncli.engine.pool.adaptive_max_pool2d`).
 
     Y is the maximum of its bin, scanned in row-major order (first maximum, last NaN).
     """
@@ -270,7 +271,7 @@ def adaptive_max_pool2d(input: np.ndarray, output_size: Any, return_indices: boo
 def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """dX of adaptive max pooling: each dY[i, j] to its bin's maximum.
 
-    (fast: :func:`cnncli.engine.pool.adaptive_max_pool2d_backward`).
+    (see :func:`cnncli.engine.pool.adaptive_max_pool2d_backward`).
     """
     x, unbatched = _planes(input)
     gy = np.asarray(grad_output)
@@ -288,22 +289,22 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
 
 
 def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
-    """Mean of each map (fast: :func:`cnncli.engine.pool.global_avg_pool2d`)."""
+    """Mean of each map (see :func:`cnncli.engine.pool.global_avg_pool2d`)."""
     return adaptive_avg_pool2d(input, 1)
 
 
 def global_max_pool2d(input: np.ndarray) -> np.ndarray:
-    """Maximum of each map (fast: :func:`cnncli.engine.pool.global_max_pool2d`)."""
+    """Maximum of each map (see :func:`cnncli.engine.pool.global_max_pool2d`)."""
     return adaptive_max_pool2d(input, 1)
 
 
 def global_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
-    """dX of the global mean (fast: :func:`cnncli.engine.pool.global_avg_pool2d_backward`)."""
+    """dX of the global mean (see :func:`cnncli.engine.pool.global_avg_pool2d_backward`)."""
     return adaptive_avg_pool2d_backward(grad_output, input)
 
 
 def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
-    """dX of the global maximum (fast: :func:`cnncli.engine.pool.global_max_pool2d_backward`)."""
+    """dX of the global maximum (see :func:`cnncli.engine.pool.global_max_pool2d_backward`)."""
     return adaptive_max_pool2d_backward(grad_output, input)
 
 

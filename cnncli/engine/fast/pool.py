@@ -1,0 +1,496 @@
+"""Pooling's tuned method: two passes of 1-D pooling over strided views of the whole batch.
+
+The plain ops in :mod:`cnncli.engine.pool` take every window as a strided view and
+reduce it; they hand a call here, through one visible dispatch each, on the fast
+path.  The arguments arrive checked: 4-D arrays, a :class:`Pool2dGeometry`, the
+divisor of each window.  Nothing here changes a number: the tests hold both paths
+to the naive loops and to PyTorch.
+
+A 2-D pooling window is a product of two 1-D windows, so every op is two passes of
+1-D pooling, each a short loop over the kernel taps ``k`` whose body is one NumPy
+operation on a strided view of the whole batch (the "strided maxima / shifted
+sums" method)::
+
+    out[..., o] = max_k / sum_k  src[..., o*stride + k*dilation - padding]
+
+Padding never costs a padded copy: each tap only touches the outputs whose input
+position falls inside the input (padding counts as −∞ for max, 0 for sums).  Large
+inputs are processed a block of planes at a time (the intermediate rows stay in
+cache), the blocks shared among a few threads.  Average pooling whose windows all
+lie inside the input sums at full resolution over flat runs of memory.  Max
+pooling finds PyTorch's index of each maximum (the first in row-major order, or
+the last NaN) with the same two passes, W then H, keeping the winning tap in int8
+arrays; its backward is the adjoint of those passes.  Adaptive pooling is in
+:mod:`.adaptive_pool`.  Why each constant has its value: the decision table in
+``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.shapes import Pool2dGeometry
+
+#: Bytes per block of planes: the block's intermediate rows stay in cache (the decision table
+#: in benchmarks/README.md has the figures, as for every constant here).
+BLOCK_BYTES = 1 << 20
+#: Threads sharing the blocks of a large pooling (None: :func:`.threads.num_threads`, which
+#: honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
+THREADS: int | None = None
+THREAD_MIN_BYTES = 1 << 21
+
+Ufunc = Callable[..., Any]
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def max_pool2d(x: np.ndarray, geom: Pool2dGeometry, return_indices: bool) -> Any:
+    """Max pooling of a 4-D ``x``: (N, C, OH, OW), and PyTorch's flat H*W indices if asked."""
+    if return_indices:
+        return _max_with_indices(x, geom)
+    ah, aw = _axes(geom)
+    # H first: its views have contiguous rows, and it shrinks what the W pass reads.
+    return _two_passes(x, ah, aw, np.maximum, -np.inf)
+
+
+def max_pool2d_backward(
+    g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
+) -> np.ndarray:
+    """dx of a max pooling, by blocks of planes (see :func:`_max_backward_block`)."""
+    g = np.ascontiguousarray(g, dtype=dtype)
+    return _by_planes(
+        lambda gb, xb: _max_backward_block(gb, xb, geom, dtype), (geom.H, geom.W), dtype, g, x
+    )
+
+
+def avg_pool2d(x: np.ndarray, geom: Pool2dGeometry, divisor: np.ndarray) -> np.ndarray:
+    """Average pooling of a 4-D ``x`` with the divisor of each window (OH, OW)."""
+    d = uniform(divisor)
+    if isinstance(d, float) and _dense(geom) and x.flags.c_contiguous:
+        return _dense_sums(x, geom, d)
+    ah, aw = _axes(geom)
+    return _two_passes(x, ah, aw, np.add, 0.0, d)
+
+
+def avg_pool2d_backward(
+    g: np.ndarray, geom: Pool2dGeometry, divisor: np.ndarray, dtype: Any
+) -> np.ndarray:
+    """dx of an average pooling: the adjoint of its two passes of sums."""
+    ah, aw = _axes(geom)
+    scaled = np.divide(g, uniform(divisor), dtype=dtype)
+    return _by_planes(
+        lambda block: _pool_pass_backward(_pool_pass_backward(block, 3, aw), 2, ah),
+        (geom.H, geom.W),
+        dtype,
+        scaled,
+    )
+
+
+def uniform(divisor: np.ndarray) -> np.ndarray | float:
+    """One float when every window has the same divisor: the same quotients, and faster.
+
+    Dividing by a scalar is faster than by a broadcast array (benchmarks/README.md).
+    """
+    if divisor.size and (divisor == divisor.flat[0]).all():
+        return float(divisor.flat[0])
+    return divisor
+
+
+# ----------------------------------------------------------------------------- the passes
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The taps of a 1-D pooling window along one axis.
+
+    ``taps`` holds ``(k, lo, hi, first)``: kernel tap ``k`` reads input position
+    ``o*stride + k*dilation - padding`` for outputs ``lo <= o < hi`` (the ones
+    inside the input), the first of them being ``first``.
+    """
+
+    L: int
+    OL: int
+    stride: int
+    taps: tuple[tuple[int, int, int, int], ...]
+    k0: np.ndarray  # (OL,) PyTorch's starting tap: the first at a position >= 0
+    seen: np.ndarray  # (OL,) bool: the window sees at least one input position
+    tap_dtype: Any  # smallest integer dtype that holds every tap number
+    full: tuple[slice, ...]  # source slices of the taps that reach every output
+    partial: tuple[tuple[slice, slice], ...]  # (outputs lo:hi, source slice) of the others
+
+
+def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
+    # Only taps that can reach the input for some output: at most about 2L/d + 1 of them.
+    kmin = max(0, -(-(p - (OL - 1) * s) // d))
+    kmax = min(K - 1, (L - 1 + p) // d)
+    taps = []
+    for k in range(kmin, kmax + 1):
+        pos0 = k * d - p
+        lo = max(0, -(pos0 // s))
+        hi = min(OL, (L - 1 - pos0) // s + 1)
+        if lo < hi:
+            taps.append((k, lo, hi, pos0 + lo * s))
+    start = np.arange(OL, dtype=np.int64) * s - p
+    k0 = np.maximum(0, -(start // d))
+    seen = np.zeros(OL, dtype=bool)
+    for _, lo, hi, _ in taps:
+        seen[lo:hi] = True
+    tap_dtype = np.int8 if K <= 127 else np.int16 if K <= 32767 else np.int32
+    full = tuple(
+        slice(first, first + s * (OL - 1) + 1, s)
+        for _, lo, hi, first in taps
+        if lo == 0 and hi == OL
+    )
+    partial = tuple(
+        (slice(lo, hi), slice(first, first + s * (hi - lo - 1) + 1, s))
+        for _, lo, hi, first in taps
+        if not (lo == 0 and hi == OL)
+    )
+    return _Axis(L, OL, s, tuple(taps), k0.astype(tap_dtype), seen, tap_dtype, full, partial)
+
+
+def _positions(ax: _Axis, tap: np.ndarray, axis: int, d: int, p: int) -> np.ndarray:
+    """Input position of tap ``tap`` of each output along ``axis``: o*s + tap*d - p (int64)."""
+    o = _broadcast(np.arange(ax.OL, dtype=np.int64) * ax.stride - p, axis, tap.ndim)
+    return o + tap.astype(np.int64) * d
+
+
+def _view(a: np.ndarray, axis: int, first: int, count: int, step: int) -> np.ndarray:
+    index: list[slice] = [slice(None)] * a.ndim
+    index[axis] = slice(first, first + step * (count - 1) + 1, step)
+    return a[tuple(index)]
+
+
+def _range(a: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
+    index: list[slice] = [slice(None)] * a.ndim
+    index[axis] = slice(lo, hi)
+    return a[tuple(index)]
+
+
+def _pool_pass(
+    src: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    op: Ufunc,
+    fill: float,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """One 1-D pooling pass along ``axis``: ``out[o] = op_k src[o*s + k*d - p]``."""
+    pre = (slice(None),) * axis
+    if out is None:
+        shape = list(src.shape)
+        shape[axis] = ax.OL
+        out = np.empty(shape, dtype=src.dtype)
+    full = ax.full
+    if len(full) >= 2:
+        op(src[(*pre, full[0])], src[(*pre, full[1])], out=out)
+        done = 2
+    elif len(full) == 1:
+        np.copyto(out, src[(*pre, full[0])])
+        done = 1
+    else:
+        out.fill(fill)
+        done = 0
+    for source in full[done:]:
+        op(out, src[(*pre, source)], out=out)
+    for outputs, source in ax.partial:
+        sub = out[(*pre, outputs)]
+        op(sub, src[(*pre, source)], out=sub)
+    return out
+
+
+def _two_passes(
+    x: np.ndarray,
+    ah: _Axis,
+    aw: _Axis,
+    op: Ufunc,
+    fill: float,
+    divisor: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """H pass then W pass over (N, C, H, W) → (N, C, OH, OW), by blocks of planes.
+
+    With ``divisor`` each block is divided by it while still in cache.
+    """
+
+    def block_fn(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = _pool_pass(_pool_pass(block, 2, ah, op, fill), 3, aw, op, fill, out=out)
+        if divisor is not None:
+            np.divide(out, divisor, out=out, casting="unsafe")
+        return out
+
+    return _by_planes(block_fn, (ah.OL, aw.OL), x.dtype, x, into=True)
+
+
+def _by_planes(
+    fn: Callable[..., np.ndarray],
+    out_hw: tuple[int, int],
+    dtype: Any,
+    *arrays: np.ndarray,
+    into: bool = False,
+) -> np.ndarray:
+    """``fn(*arrays)`` for (N, C, ·, ·) arrays, computed a block of planes at a time.
+
+    Every op here treats the N·C planes independently.  Blocks of about
+    :data:`BLOCK_BYTES` keep the intermediate rows in cache (less time than
+    whole-array passes), and the blocks are shared among the engine's threads
+    (NumPy releases the GIL inside each call).  With ``into``, ``fn`` takes an
+    ``out=`` block to write into.
+    """
+    N, C = arrays[0].shape[:2]
+    planes = N * C
+    plane_bytes = max(a[0, 0].nbytes for a in arrays)
+    plane_bytes = max(plane_bytes, out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize, 1)
+    per = max(1, BLOCK_BYTES // plane_bytes)
+    if planes <= per or not all(a.flags.c_contiguous for a in arrays):
+        return fn(*arrays)
+    flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
+    out = np.empty((planes, 1, *out_hw), dtype=dtype)
+
+    def run(span: tuple[int, int]) -> None:
+        first, last = span
+        for a in range(first, last, per):
+            b = min(a + per, last)
+            if into:
+                fn(*(f[a:b] for f in flat), out=out[a:b])
+            else:
+                out[a:b] = fn(*(f[a:b] for f in flat))
+
+    workers = min(THREADS or num_threads(), -(-planes // per))
+    if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
+        run((0, planes))
+    else:
+        cuts = [planes * i // workers for i in range(workers + 1)]
+        run_parts(run, list(itertools.pairwise(cuts)))
+    return out.reshape(N, C, *out_hw)
+
+
+def _pool_pass_backward(grad: np.ndarray, axis: int, ax: _Axis) -> np.ndarray:
+    """Adjoint of a summing :func:`_pool_pass`: scatter-add each output back to its taps."""
+    return _adjoint_pass(grad, axis, ax, lambda k, lo, hi: _range(grad, axis, lo, hi))
+
+
+def _adjoint_pass(
+    like: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    contribution: Callable[[int, int, int], np.ndarray],
+) -> np.ndarray:
+    """``dx[first + s*i] += contribution(k, lo, hi)[i]`` for every tap, along ``axis``.
+
+    Taps whose positions share a residue modulo the stride land on the same
+    strided set of positions: they are summed in a contiguous buffer, then
+    written there once (strided read-modify-writes are slow in NumPy).
+    """
+    shape = list(like.shape)
+    shape[axis] = ax.L
+    s = ax.stride
+    if s == 1:
+        dx = np.zeros(shape, dtype=like.dtype)
+        for k, lo, hi, first in ax.taps:
+            target = _range(dx, axis, first, first + hi - lo)
+            target += contribution(k, lo, hi)
+        return dx
+    dx = np.empty(shape, dtype=like.dtype)
+    for r in range(min(s, ax.L)):
+        count = len(range(r, ax.L, s))
+        target = _view(dx, axis, r, count, s)
+        taps = [t for t in ax.taps if t[3] % s == r]
+        if len(taps) == 1 and taps[0][3] == r and taps[0][2] - taps[0][1] == count:
+            k, lo, hi, _ = taps[0]
+            target[...] = contribution(k, lo, hi)
+            continue
+        buffer_shape = list(shape)
+        buffer_shape[axis] = count
+        buffer = np.zeros(buffer_shape, dtype=like.dtype)
+        for k, lo, hi, first in taps:
+            a = (first - r) // s
+            sub = _range(buffer, axis, a, a + hi - lo)
+            sub += contribution(k, lo, hi)
+        target[...] = buffer
+    return dx
+
+
+def _broadcast(v: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axis] = v.shape[0]
+    return v.reshape(shape)
+
+
+def _has_nan(a: np.ndarray) -> bool:
+    return a.size > 0 and bool(np.isnan(a.max()))
+
+
+def _arg_taps(
+    vals: np.ndarray,
+    best: np.ndarray,
+    axis: int,
+    ax: _Axis,
+    carry: np.ndarray | None = None,
+    carry_init: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which tap holds each window's maximum along ``axis``, by PyTorch's scan rule.
+
+    PyTorch scans a window in row-major order and replaces the running maximum
+    when ``value > best or isnan(value)``: the first maximum wins, or the last
+    NaN.  ``best`` is the pooled maximum of ``vals``.  Returns the tap numbers
+    (shape of ``best``) and, if given, ``carry`` read at the winning tap.
+    """
+    tap = np.empty(best.shape, dtype=ax.tap_dtype)
+    tap[...] = _broadcast(ax.k0, axis, best.ndim)
+    won = None
+    if carry is not None:
+        won = np.empty(best.shape, dtype=carry.dtype)
+        won[...] = carry_init
+    # Masked NumPy calls (copyto/ufunc where=) are slow; select with int8 arithmetic instead:
+    # a += (b - a) * mask.
+    if not _has_nan(best):
+        # Without NaN the first tap equal to the maximum wins: walk the taps backwards.
+        for k, lo, hi, first in reversed(ax.taps):
+            match = _view(vals, axis, first, hi - lo, ax.stride) == _range(best, axis, lo, hi)
+            _select(_range(tap, axis, lo, hi), k, match)
+            if carry is not None and won is not None:
+                _select(
+                    _range(won, axis, lo, hi), _view(carry, axis, first, hi - lo, ax.stride), match
+                )
+        return tap, won
+    cur = np.full(best.shape, -np.inf, dtype=vals.dtype)
+    for k, lo, hi, first in ax.taps:
+        v = _view(vals, axis, first, hi - lo, ax.stride)
+        c = _range(cur, axis, lo, hi)
+        upd = (v > c) | np.isnan(v)
+        c[...] = np.where(upd, v, c)
+        _select(_range(tap, axis, lo, hi), k, upd)
+        if carry is not None and won is not None:
+            _select(_range(won, axis, lo, hi), _view(carry, axis, first, hi - lo, ax.stride), upd)
+    return tap, won
+
+
+def _select(target: np.ndarray, value: Any, mask: np.ndarray) -> None:
+    """``target[mask] = value`` for small integer arrays, in place, without masked calls."""
+    step = np.subtract(value, target, dtype=target.dtype, casting="unsafe")
+    step *= mask
+    target += step
+
+
+def _max_taps(
+    x: np.ndarray, geom: Pool2dGeometry, winner_w: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, _Axis, _Axis]:
+    """Max pooling with the taps of each maximum, W pass first, then H.
+
+    Per input row the first maximum along W, then the first row holding the
+    window's maximum: together the first maximum in row-major order (or the
+    last NaN), which is what PyTorch picks.  Returns (out, tap_h (N,C,OH,OW),
+    tap_w of the winner (N,C,OH,OW), tap_w of every row (N,C,H,OW), ah, aw).
+    """
+    ah, aw = _axes(geom)
+    rows = _pool_pass(x, 3, aw, np.maximum, -np.inf)  # (N, C, H, OW)
+    out = _pool_pass(rows, 2, ah, np.maximum, -np.inf)  # (N, C, OH, OW)
+    tap_w_rows, _ = _arg_taps(x, rows, 3, aw)
+    if not winner_w:  # the backward needs only tap_w of every row
+        tap_h, _ = _arg_taps(rows, out, 2, ah)
+        return out, tap_h, None, tap_w_rows, ah, aw
+    tap_h, tap_w = _arg_taps(rows, out, 2, ah, tap_w_rows, _broadcast(aw.k0, 3, 4))
+    return out, tap_h, tap_w, tap_w_rows, ah, aw
+
+
+def _masker(g: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``values`` where ``mask`` else 0: a multiplication (fast) unless ``g`` has inf or NaN."""
+    if g.size == 0 or np.isfinite(g.sum(dtype=np.float64)):
+        return np.multiply
+    zero = np.zeros((), dtype=g.dtype)
+    return lambda values, mask: np.where(mask, values, zero)
+
+
+def _max_with_indices(x: np.ndarray, geom: Pool2dGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Values and PyTorch's flat H*W indices of a max pooling."""
+    out, tap_h, tap_w, _, ah, aw = _max_taps(x, geom)
+    assert tap_w is not None
+    row = _positions(ah, tap_h, 2, geom.dilation[0], geom.padding[0])
+    col = _positions(aw, tap_w, 3, geom.dilation[1], geom.padding[1])
+    return out, row * geom.W + col
+
+
+def _axes(geom: Pool2dGeometry) -> tuple[_Axis, _Axis]:
+    ah = _axis(geom.H, geom.OH, geom.KH, geom.stride[0], geom.dilation[0], geom.padding[0])
+    aw = _axis(geom.W, geom.OW, geom.KW, geom.stride[1], geom.dilation[1], geom.padding[1])
+    return ah, aw
+
+
+def _max_backward_block(
+    g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
+) -> np.ndarray:
+    """dx of a max pooling: the adjoint of its two passes.
+
+    Each gradient goes to the row its window chose, then along that row to the
+    column the row's W window chose.
+    """
+    _, tap_h, _, tap_w_rows, ah, aw = _max_taps(x, geom, winner_w=False)
+    seen = ah.seen[:, None] & aw.seen[None, :]
+    if not seen.all():
+        g = np.where(seen, g, 0).astype(dtype, copy=False)
+    pick = _masker(g)
+    rows = _adjoint_pass(
+        g, 2, ah, lambda k, lo, hi: pick(g[:, :, lo:hi], tap_h[:, :, lo:hi] == k)
+    )  # (N, C, H, OW)
+    return _adjoint_pass(
+        rows, 3, aw, lambda k, lo, hi: pick(rows[..., lo:hi], tap_w_rows[..., lo:hi] == k)
+    )
+
+
+# ----------------------------------------------------------------------------- dense sums
+
+
+def _dense(geom: Pool2dGeometry) -> bool:
+    """No padding, no dilation, and every window inside the input (no ceil_mode overhang)."""
+    return (
+        geom.padding == (0, 0)
+        and geom.dilation == (1, 1)
+        and (geom.OH - 1) * geom.stride[0] + geom.KH <= geom.H
+        and (geom.OW - 1) * geom.stride[1] + geom.KW <= geom.W
+    )
+
+
+def _dense_sums(x: np.ndarray, geom: Pool2dGeometry, divisor: float) -> np.ndarray:
+    """Window sums / divisor when every window lies inside the input, by full-resolution passes.
+
+    Shapes: x (N, C, H, W) C-contiguous → (N, C, OH, OW).  A block of planes is one
+    flat run of memory, so ``v[i] = f[i] + f[i + W] + …`` (KH taps) and then
+    ``h[i] = v[i] + v[i + 1] + …`` (KW taps) are each a few additions over one long
+    contiguous vector, at the full resolution; the strided windows are read from
+    ``h`` at the end.  Sums that straddle two rows or two planes are computed and
+    never read.  That is more additions than :func:`_two_passes` does (stride² times
+    as many), but each NumPy call covers a whole block instead of one short row
+    (faster where it applies: benchmarks/README.md); the sums are added in the same
+    order, so the results are the same bits.
+    """
+    H, W, KH, KW = geom.H, geom.W, geom.KH, geom.KW
+    (sh, sw), OH, OW = geom.stride, geom.OH, geom.OW
+
+    def block_fn(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        n = block.shape[0]
+        if out is None:
+            out = np.empty((n, block.shape[1], OH, OW), dtype=block.dtype)
+        f = block.reshape(-1)
+        span = f.size - (KH - 1) * W  # v[i] for i < span reads inside the block
+        v = np.add(f[:span], f[W : W + span]) if KH > 1 else f  # never written when KH is 1
+        for m in range(2, KH):
+            v += f[m * W : m * W + span]
+        width = span - (KW - 1)
+        h = np.add(v[:width], v[1 : 1 + width]) if KW > 1 else v
+        for k in range(2, KW):
+            h += v[k : k + width]
+        isz = h.itemsize
+        planes = block.size // (H * W)  # (n, C) planes when called on the whole input
+        windows = as_strided(h, (planes, OH, OW), (H * W * isz, sh * W * isz, sw * isz))
+        np.divide(windows, divisor, out=out.reshape(planes, OH, OW), casting="unsafe")
+        return out
+
+    return _by_planes(block_fn, (OH, OW), x.dtype, x, into=True)
