@@ -1,24 +1,20 @@
 """``cnncli linear``: the seed's fully connected layer, Y = W·X + b, on a flattened input."""
 
-import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from cnncli.cli import common as cm
+from cnncli.cli import options as opt
+from cnncli.cli.argtypes import looks_numeric, parse_floats
+from cnncli.cli.core import begin, check_memory
 from cnncli.cli.main import app
 from cnncli.errors import ParameterError, ShapeError
-
-if TYPE_CHECKING:
-    import numpy as np
-
-#: A 1-D bias/weight .npy larger than this is refused before reading.
-MAX_VECTOR_BYTES = 64 * 1024 * 1024
 
 
 @app.command(rich_help_panel="Tensor ops")
 def linear(
-    input: cm.InputArg = None,
+    ctx: typer.Context,
+    input: opt.InputArg = None,
     weight: Annotated[
         str | None,
         typer.Option("-w", "--weight", help="Weight file (out, in): .npy .csv .txt .json."),
@@ -32,41 +28,36 @@ def linear(
         typer.Option("--out", help="Without -w: a seeded random layer with this many outputs (3)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random layer.")] = 0,
-    grad: cm.GradOpt = None,
-    max_memory: cm.MaxMemoryOpt = None,
-    layout: cm.LayoutOpt = None,
-    key: cm.KeyOpt = None,
-    gray: cm.GrayOpt = False,
-    scale: cm.ScaleOpt = "raw",
-    dtype: cm.DtypeOpt = "float32",
-    allow_nonfinite: cm.NonfiniteOpt = False,
-    show: cm.ShowOpt = None,
-    channels: cm.ChannelsOpt = None,
-    json_: cm.JsonOpt = False,
-    output: cm.OutputOpt = None,
-    png_scale: cm.PngScaleOpt = "minmax",
+    grad: opt.GradOpt = None,
+    max_memory: opt.MaxMemoryOpt = None,
+    layout: opt.LayoutOpt = None,
+    key: opt.KeyOpt = None,
+    gray: opt.GrayOpt = False,
+    scale: opt.ScaleOpt = "raw",
+    dtype: opt.DtypeOpt = "float32",
+    allow_nonfinite: opt.NonfiniteOpt = False,
+    show: opt.ShowOpt = None,
+    channels: opt.ChannelsOpt = None,
+    json_: opt.JsonOpt = False,
+    output: opt.OutputOpt = None,
+    png_scale: opt.PngScaleOpt = "minmax",
 ) -> None:
     """Flatten the input and apply a fully connected layer: Y = W·X + b."""
     import numpy as np
 
     from cnncli import engine
+    from cnncli.io.inputs import load_matrix
     from cnncli.render.format import fmt_shape
-    from cnncli.render.header import Header
 
-    out = cm.Output(
-        show, channels, json_, output, png_scale, inputs=[input or "", weight or "", bias or ""]
-    )
-    loaded, x4, notes = cm.load_input(
-        input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
-        dtype=dtype, allow_nonfinite=allow_nonfinite,
-    )  # fmt: skip
+    run = begin(ctx, files=[weight, bias])
+    x4, out, header, notes = run.x, run.out, run.header, run.notes
     N = x4.shape[0]
     X = engine.flatten(x4, 1, -1)  # (N, D)
     D = X.shape[1]
     if weight is not None:
         if out_features is not None:
             raise ParameterError("give either -w FILE or --out N, not both")
-        w = _load_matrix(weight, "weight", x4.dtype, notes)
+        w = load_matrix(weight, "weight", x4.dtype, notes)
         if w.ndim == 1:
             w = w[None]
         if w.ndim != 2 or w.shape[1] != D:
@@ -82,7 +73,7 @@ def linear(
         if out_features is None:
             notes.append(f"no -w given: a random layer with --out {F} --seed {seed}")
         # W (F, D), b (F,) and Y (N, F), refused before the weight is drawn
-        cm.check_memory(F * D + F + N * F, x4.itemsize, max_memory, "this linear layer")
+        check_memory(F * D + F + N * F, x4.itemsize, max_memory, "this linear layer")
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(D)
         w = rng.uniform(-bound, bound, size=(F, D)).astype(x4.dtype)
@@ -91,17 +82,15 @@ def linear(
     F = w.shape[0]
     if bias is not None:
         values = (
-            np.asarray(cm.parse_floats(bias, "--bias"))
-            if cm.looks_numeric(bias)
-            else _load_matrix(bias, "bias", x4.dtype, notes).ravel()
+            np.asarray(parse_floats(bias, "--bias"))
+            if looks_numeric(bias)
+            else load_matrix(bias, "bias", x4.dtype, notes).ravel()
         )
         if values.size not in (1, F):
             raise ShapeError(f"bias has {values.size} values but the layer has {F} outputs")
         b = np.broadcast_to(values, (F,)).astype(x4.dtype)
     y = engine.linear(X, w, b)
 
-    header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded, x4))
     header.add(
         "op",
         f"flatten {fmt_shape(x4.shape)} → X {fmt_shape(X.shape)}, then linear: Y = X·Wᵀ + b "
@@ -128,14 +117,14 @@ def linear(
             "bias": b is not None,
             "seed": None if weight is not None else seed,
         },
-        "input": {"source": str(loaded.source), "shape": x4.shape, "flattened": X.shape},
+        "input": {"source": str(run.loaded.source), "shape": x4.shape, "flattened": X.shape},
         "weight": w,
         "bias": b,
         "output": {"shape": y.shape, "values": y},
     }
     save: Any = y
     if grad is not None:
-        dy = cm.load_grad(grad, y.shape, x4.dtype, input, notes)
+        dy = run.grad(grad, y.shape)
         dX, dw, db = engine.linear_backward(dy, X, w, bias=b is not None)
         dx = dX.reshape(x4.shape)
         sections += [
@@ -148,40 +137,3 @@ def linear(
         if db is not None:
             save["grad_bias"] = db
     out.finish(header, sections, payload, save)
-
-
-def _load_matrix(path: str, what: str, dtype: Any, notes: list[str]) -> "np.ndarray":
-    """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too.
-
-    Conversions (integers, bools, float64) are appended to ``notes``.
-    """
-    import numpy as np
-
-    from cnncli import io as cio
-    from cnncli.errors import InputFileError
-    from cnncli.io.common import to_float
-
-    name = np.dtype(dtype).name
-    try:
-        converted: list[str] = []
-        arr = np.asarray(cio.load_kernel_file(path, dtype=name, notes=converted))
-        notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
-        return arr
-    except InputFileError as exc:
-        if not (path.lower().endswith(".npy") and "1-D array" in exc.message):
-            raise
-    # io refuses 1-D arrays (no image is 1-D); read this one without pickles, size-checked.
-    if os.path.getsize(path) > MAX_VECTOR_BYTES:
-        raise InputFileError(f"{path}: larger than {MAX_VECTOR_BYTES:,} bytes for a {what} vector")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{path}: cannot read the {what}: {exc}") from None
-    if arr.dtype.kind not in "fiub" or arr.ndim != 1 or arr.size == 0:
-        raise InputFileError(f"{path}: the {what} must be numbers, got {arr.dtype} {arr.shape}")
-    converted = []
-    out = to_float(arr, np.dtype(name), path, converted)
-    notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
-    if not np.isfinite(out).all():
-        raise InputFileError(f"{path}: the {what} holds NaN or infinity")
-    return out
