@@ -1,7 +1,5 @@
 """``cnncli conv``: a 2-D convolution (cross-correlation, as PyTorch) with its work shown."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -165,14 +163,14 @@ def conv(
 
 
 def _memory_check(
-    x: np.ndarray,
+    x: "np.ndarray",
     st: int | tuple[int, int],
     pd: int | tuple[int, ...] | str,
     dl: int | tuple[int, int],
     G: int,
     backward: bool,
     max_memory: str | None,
-) -> Callable[[tuple[int, ...]], None]:
+) -> "Callable[[tuple[int, ...]], None]":
     """The check :func:`build_weight` runs on the weight's shape before stacking the bank."""
     from cnncli.engine import shapes
 
@@ -193,7 +191,7 @@ def _memory_check(
     return check_memory
 
 
-def _bias(text: str | None, F: int, dtype: Any) -> np.ndarray | None:
+def _bias(text: str | None, F: int, dtype: Any) -> "np.ndarray | None":
     """``-b`` text: one value for every map, or one per map."""
     import numpy as np
 
@@ -207,7 +205,7 @@ def _bias(text: str | None, F: int, dtype: Any) -> np.ndarray | None:
     return np.asarray(values * F if len(values) == 1 else values, dtype=dtype)
 
 
-def _magnitude(y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str]]:
+def _magnitude(y: "np.ndarray", labels: list[str]) -> "tuple[np.ndarray, list[str]]":
     """``--magnitude``: sqrt(x² + y²) of the map pairs, with a label per pair."""
     from cnncli.nn.kernels import magnitude
 
@@ -219,12 +217,12 @@ def _magnitude(y: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str]]
 
 
 def _describe(
-    header: Header,
+    header: "Header",
     x_shape: tuple[int, ...],
     geo: Any,
     weight_shape: tuple[int, ...],
     kernel_labels: list[str],
-    b: np.ndarray | None,
+    b: "np.ndarray | None",
     pad_mode: str,
     depthwise: bool,
     magnitude: bool,
@@ -257,10 +255,10 @@ def _describe(
 
 
 def _explain(
-    x: np.ndarray,
-    weight: np.ndarray,
-    b: np.ndarray | None,
-    y: np.ndarray,
+    x: "np.ndarray",
+    weight: "np.ndarray",
+    b: "np.ndarray | None",
+    y: "np.ndarray",
     idx: tuple[int, int, int, int],
     geo: Any,
     G: int,
