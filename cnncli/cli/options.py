@@ -110,9 +110,7 @@ ChannelsOpt = Annotated[
 ]
 JsonOpt = Annotated[
     bool,
-    typer.Option(
-        "--json", help="Print one JSON object instead of tables.", rich_help_panel=OUTPUT_PANEL
-    ),
+    typer.Option("--json", help="Print JSON instead of tables.", rich_help_panel=OUTPUT_PANEL),
 ]
 OutputOpt = Annotated[
     str | None,

@@ -66,3 +66,13 @@ def test_parse_floats() -> None:
     for bad in ("nan", "inf", "x", ""):
         with pytest.raises(ParameterError):
             argtypes.parse_floats(bad, "--bias")
+
+
+def test_as_pair() -> None:
+    assert argtypes.as_pair(3) == (3, 3)
+    assert argtypes.as_pair((2, 1)) == (2, 1)
+
+
+def test_looks_numeric() -> None:
+    assert argtypes.looks_numeric("0.5,-1")
+    assert not argtypes.looks_numeric("bias.npy")
