@@ -105,11 +105,7 @@ def conv(
     if depthwise and groups != 1:
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
     G = x.shape[1] if depthwise else groups
-    st, pd, dl = (
-        parse_pair(stride, "stride"),
-        parse_padding(padding),
-        parse_pair(dilation, "dilation"),
-    )
+    st, pd, dl = parse_pair(stride, "stride"), parse_padding(padding), parse_pair(dilation, "dilation")  # fmt: skip
     check = _memory_check(x, st, pd, dl, G, grad is not None, max_memory)
     weight, labels = build_weight(specs, x.shape[1], G, depthwise, x.dtype, notes, check)
     kernel_labels = list(labels)
@@ -131,13 +127,7 @@ def conv(
         "dilation": geo.dilation, "groups": G, "depthwise": depthwise,
         "magnitude": magnitude, "activation": activation, "bias": b,
     }  # fmt: skip
-    payload: dict[str, Any] = {
-        "op": "conv2d",
-        "parameters": parameters,
-        "input": {"source": str(run.loaded.source), "shape": x.shape},
-        "weight": weight,
-        "output": {"shape": result.shape, "values": result},
-    }
+    payload = run.base_payload("conv2d", parameters, result, weight=weight)
     save: Any = result
     if explain is not None:
         idx = parse_index(explain, y.shape)

@@ -50,12 +50,15 @@ class Run:
 
         return load_grad(spec, shape, self.x.dtype, self.source, self.notes, stdin())
 
-    def base_payload(self, op: str, parameters: dict[str, Any], y: np.ndarray) -> dict[str, Any]:
-        """The JSON object's common part: op, parameters, input and output."""
+    def base_payload(
+        self, op: str, parameters: dict[str, Any], y: np.ndarray, **arrays: Any
+    ) -> dict[str, Any]:
+        """The JSON object: op, parameters, input, then ``arrays`` (weight, bias), then output."""
         return {
             "op": op,
             "parameters": parameters,
             "input": {"source": str(self.loaded.source), "shape": self.x.shape},
+            **arrays,
             "output": {"shape": y.shape, "values": y},
         }
 
