@@ -256,7 +256,7 @@ def _explain(
     payload: dict[str, Any],
 ) -> list[Any]:
     """``--explain``: the cell recomputed step by step, added to the JSON object too."""
-    from cnncli.cli.explain import conv_cell
+    from cnncli.nn.explain import conv_cell
     from cnncli.render.explain import conv_explanation
 
     cell = conv_cell(x, weight, b, y, idx, geo.stride, geo.padding, geo.dilation, G, pad_mode)

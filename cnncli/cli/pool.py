@@ -110,7 +110,7 @@ def pool(
     payload = run.base_payload(op, parameters, y)
     save: Any = y
     if explain is not None:
-        from cnncli.cli.explain import adaptive_pool_cell, pool_cell
+        from cnncli.nn.explain import adaptive_pool_cell, pool_cell
         from cnncli.render.explain import pool_explanation
 
         idx = parse_index(explain, y.shape)
