@@ -4,10 +4,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cnncli.cli import core
 from cnncli.cli import options as opt
 from cnncli.cli.argtypes import parse_floats, parse_index, parse_padding, parse_pair
-from cnncli.cli.core import begin
+from cnncli.cli.core import begin, check_memory
 from cnncli.cli.main import app
 from cnncli.errors import ParameterError
 
@@ -166,7 +165,7 @@ def _memory_check(
 
     N, C, H, W = x.shape
 
-    def check_memory(weight_shape: tuple[int, ...]) -> None:
+    def check(weight_shape: tuple[int, ...]) -> None:
         """Refuse, before the bank is stacked, buffers above --max-memory."""
         geo = shapes.conv2d_geometry(x.shape, weight_shape, st, pd, dl, G)
         left, right, top, bottom = geo.padding
@@ -174,11 +173,11 @@ def _memory_check(
         cols = N * geo.OH * geo.OW * (C // G) * geo.KH * geo.KW  # an im2col buffer
         outs = N * geo.F * geo.OH * geo.OW
         factor = 2 if backward else 1
-        core.check_memory(
+        check_memory(
             factor * (padded + cols + 2 * outs), x.itemsize, max_memory, "this convolution"
         )
 
-    return check_memory
+    return check
 
 
 def _bias(text: str | None, F: int, dtype: Any) -> "np.ndarray | None":
