@@ -82,7 +82,7 @@ MaxMemoryOpt = Annotated[
     str | None,
     typer.Option(
         "--max-memory",
-        help="Refuse work estimated above this size (512M, 2G). [default: half the free memory]",
+        help="Refuse work estimated above this size (512M, 2G). \\[default: half the free memory]",
         rich_help_panel=INPUT_PANEL,
         show_default=False,
     ),
@@ -95,7 +95,7 @@ ShowOpt = Annotated[
     typer.Option(
         "--show",
         help="How to show maps: auto (a table when it fits, else a heat map), table, heatmap, "
-        "stats, none.  [default: auto]",
+        "stats, none.  \\[default: auto]",
         rich_help_panel=OUTPUT_PANEL,
         show_default=False,
     ),
