@@ -16,7 +16,7 @@ echo
 LINES_MAX=30 run cnncli pool
 echo "The seed prints [[5, 5], [7, 5]] for average pooling; the arithmetic gives:"
 echo
-LINES_MAX=40 run cnncli pool -m avg --explain 1,0
+LINES_MAX=40 run cnncli pool --mode avg --explain 1,0
 echo "## conv: the built-in digit 8 with the Sobel pair (too wide for a table: a heat map)"
 echo
 LINES_MAX=30 run cnncli conv
@@ -31,10 +31,10 @@ echo
 LINES_MAX=50 run cnncli conv samples/seed_pool.csv -k laplacian -p 1 --grad ones --show table
 echo "## pool --adaptive: PyTorch's bins"
 echo
-LINES_MAX=30 run cnncli pool samples/seed_multichannel.npz --key x --adaptive 3,2 -m avg --channels 1 --explain 1,1,1
+LINES_MAX=30 run cnncli pool samples/seed_multichannel.npz --key x --adaptive 3,2 --mode avg --channels 1 --explain 1,1,1
 echo "## pad"
 echo
-run cnncli pad -p 1,2,0,1 -m reflect
+run cnncli pad -p 1,2,0,1 --mode reflect
 echo "## flatten"
 echo
 LINES_MAX=30 run cnncli flatten samples/seed_multichannel.npz --key x --order hwc
@@ -46,7 +46,7 @@ echo
 run cnncli linear --out 3 --seed 0
 echo "## dropout"
 echo
-LINES_MAX=30 run cnncli dropout -p 0.5 --seed 1
+LINES_MAX=30 run cnncli dropout --p 0.5 --seed 1
 echo "## kernels"
 echo
 LINES_MAX=25 run cnncli kernels

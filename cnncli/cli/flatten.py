@@ -4,7 +4,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from cnncli.cli import common as cm
+from cnncli.cli import options as opt
+from cnncli.cli.core import begin
 from cnncli.cli.main import app
 
 #: Positions listed at each end of the flattened vector.
@@ -13,7 +14,8 @@ ENDS = 5
 
 @app.command(rich_help_panel="Tensor ops")
 def flatten(
-    input: cm.InputArg = None,
+    ctx: typer.Context,
+    input: opt.InputArg = None,
     order: Annotated[
         Literal["chw", "hwc"],
         typer.Option(
@@ -22,17 +24,17 @@ def flatten(
             "seed's 7×7×3 → 1×147).",
         ),
     ] = "chw",
-    layout: cm.LayoutOpt = None,
-    key: cm.KeyOpt = None,
-    gray: cm.GrayOpt = False,
-    scale: cm.ScaleOpt = "raw",
-    dtype: cm.DtypeOpt = "float32",
-    allow_nonfinite: cm.NonfiniteOpt = False,
-    show: cm.ShowOpt = None,
-    channels: cm.ChannelsOpt = None,
-    json_: cm.JsonOpt = False,
-    output: cm.OutputOpt = None,
-    png_scale: cm.PngScaleOpt = "minmax",
+    layout: opt.LayoutOpt = None,
+    key: opt.KeyOpt = None,
+    gray: opt.GrayOpt = False,
+    scale: opt.ScaleOpt = "raw",
+    dtype: opt.DtypeOpt = "float32",
+    allow_nonfinite: opt.NonfiniteOpt = False,
+    show: opt.ShowOpt = None,
+    channels: opt.ChannelsOpt = None,
+    json_: opt.JsonOpt = False,
+    output: opt.OutputOpt = None,
+    png_scale: opt.PngScaleOpt = "minmax",
 ) -> None:
     """Flatten each item to a vector and show where its first and last values come from."""
     import numpy as np
@@ -42,13 +44,9 @@ def flatten(
 
     from cnncli import engine
     from cnncli.render.format import fmt_number, fmt_shape
-    from cnncli.render.header import Header
 
-    out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, x, notes = cm.load_input(
-        input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
-        dtype=dtype, allow_nonfinite=allow_nonfinite,
-    )  # fmt: skip
+    run = begin(ctx)
+    x, header = run.x, run.header
     N, C, H, W = x.shape
     D = C * H * W
     if order == "chw":
@@ -72,8 +70,6 @@ def flatten(
         table.add_row(str(k), f"x[0, {c}, {h}, {w}]", fmt_number(y[0, k]))
         if k == ENDS - 1 and D > 2 * ENDS:
             table.add_row("…", "…", "…")
-    header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded, x))
     header.add("op", f"flatten  order {order}  ({rule})")
     header.add(
         "output", f"{fmt_shape(x.shape)} → (N, C·H·W) = ({N}, {C}·{H}·{W}) = {fmt_shape(y.shape)}"
@@ -82,13 +78,8 @@ def flatten(
         Text("first and last positions of item 0", style="bold underline"),
         table,
         Text(""),
-        out.maps(y, "output"),
+        run.out.maps(y, "output"),
     ]
-    payload: dict[str, Any] = {
-        "op": "flatten",
-        "parameters": {"order": order, "start_dim": 1, "end_dim": -1},
-        "input": {"source": str(loaded.source), "shape": x.shape},
-        "output": {"shape": y.shape, "values": y},
-        "positions": sources,
-    }
-    out.finish(header, sections, payload, y)
+    payload = run.base_payload("flatten", {"order": order, "start_dim": 1, "end_dim": -1}, y)
+    payload["positions"] = sources
+    run.out.finish(header, sections, payload, y)

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cnncli.cli import common as cm
+from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
@@ -13,7 +13,7 @@ def kernels_(
     name: Annotated[
         str | None, typer.Argument(help="Show only this kernel or pair.", show_default=False)
     ] = None,
-    json_: cm.JsonOpt = False,
+    json_: opt.JsonOpt = False,
 ) -> None:
     """List the named kernels (cross-correlation, as PyTorch: sobel-x responds to left → right)."""
     import json

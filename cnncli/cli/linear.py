@@ -1,24 +1,25 @@
 """``cnncli linear``: the seed's fully connected layer, Y = W·X + b, on a flattened input."""
 
-import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cnncli.cli import common as cm
+from cnncli.cli import options as opt
+from cnncli.cli.argtypes import looks_numeric, parse_floats
+from cnncli.cli.core import begin, check_memory
 from cnncli.cli.main import app
 from cnncli.errors import ParameterError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: A 1-D bias/weight .npy larger than this is refused before reading.
-MAX_VECTOR_BYTES = 64 * 1024 * 1024
+    from cnncli.render.header import Header
 
 
 @app.command(rich_help_panel="Tensor ops")
 def linear(
-    input: cm.InputArg = None,
+    ctx: typer.Context,
+    input: opt.InputArg = None,
     weight: Annotated[
         str | None,
         typer.Option("-w", "--weight", help="Weight file (out, in): .npy .csv .txt .json."),
@@ -32,111 +33,54 @@ def linear(
         typer.Option("--out", help="Without -w: a seeded random layer with this many outputs (3)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the random layer.")] = 0,
-    grad: cm.GradOpt = None,
-    max_memory: cm.MaxMemoryOpt = None,
-    layout: cm.LayoutOpt = None,
-    key: cm.KeyOpt = None,
-    gray: cm.GrayOpt = False,
-    scale: cm.ScaleOpt = "raw",
-    dtype: cm.DtypeOpt = "float32",
-    allow_nonfinite: cm.NonfiniteOpt = False,
-    show: cm.ShowOpt = None,
-    channels: cm.ChannelsOpt = None,
-    json_: cm.JsonOpt = False,
-    output: cm.OutputOpt = None,
-    png_scale: cm.PngScaleOpt = "minmax",
+    grad: opt.GradOpt = None,
+    max_memory: opt.MaxMemoryOpt = None,
+    layout: opt.LayoutOpt = None,
+    key: opt.KeyOpt = None,
+    gray: opt.GrayOpt = False,
+    scale: opt.ScaleOpt = "raw",
+    dtype: opt.DtypeOpt = "float32",
+    allow_nonfinite: opt.NonfiniteOpt = False,
+    show: opt.ShowOpt = None,
+    channels: opt.ChannelsOpt = None,
+    json_: opt.JsonOpt = False,
+    output: opt.OutputOpt = None,
+    png_scale: opt.PngScaleOpt = "minmax",
 ) -> None:
     """Flatten the input and apply a fully connected layer: Y = W·X + b."""
     import numpy as np
 
     from cnncli import engine
-    from cnncli.render.format import fmt_shape
-    from cnncli.render.header import Header
 
-    out = cm.Output(
-        show, channels, json_, output, png_scale, inputs=[input or "", weight or "", bias or ""]
-    )
-    loaded, x4, notes = cm.load_input(
-        input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
-        dtype=dtype, allow_nonfinite=allow_nonfinite,
-    )  # fmt: skip
-    N = x4.shape[0]
+    run = begin(ctx, files=[weight, bias])
+    x4, out, notes = run.x, run.out, run.notes
     X = engine.flatten(x4, 1, -1)  # (N, D)
-    D = X.shape[1]
     if weight is not None:
         if out_features is not None:
             raise ParameterError("give either -w FILE or --out N, not both")
-        w = _load_matrix(weight, "weight", x4.dtype, notes)
-        if w.ndim == 1:
-            w = w[None]
-        if w.ndim != 2 or w.shape[1] != D:
-            raise ShapeError(
-                f"weight {weight} has shape {w.shape} but the flattened input needs (out, {D})"
-            )
-        b = None
-        origin = f"weight from {weight}"
+        w, b, origin = _file_weight(weight, X, notes), None, f"weight from {weight}"
     else:
-        F = 3 if out_features is None else out_features
-        if F < 1:
-            raise ParameterError(f"--out must be at least 1, got {F}")
-        if out_features is None:
-            notes.append(f"no -w given: a random layer with --out {F} --seed {seed}")
-        # W (F, D), b (F,) and Y (N, F), refused before the weight is drawn
-        cm.check_memory(F * D + F + N * F, x4.itemsize, max_memory, "this linear layer")
-        rng = np.random.default_rng(seed)
-        bound = 1.0 / np.sqrt(D)
-        w = rng.uniform(-bound, bound, size=(F, D)).astype(x4.dtype)
-        b = rng.uniform(-bound, bound, size=(F,)).astype(x4.dtype)
-        origin = f"random, seed {seed}: W, b ~ U(−1/√{D}, 1/√{D}) (PyTorch's default init)"
-    F = w.shape[0]
+        w, b, origin = _random_layer(out_features, seed, X, notes, max_memory)
     if bias is not None:
-        values = (
-            np.asarray(cm.parse_floats(bias, "--bias"))
-            if cm.looks_numeric(bias)
-            else _load_matrix(bias, "bias", x4.dtype, notes).ravel()
-        )
-        if values.size not in (1, F):
-            raise ShapeError(f"bias has {values.size} values but the layer has {F} outputs")
-        b = np.broadcast_to(values, (F,)).astype(x4.dtype)
+        b = _bias(bias, w.shape[0], x4.dtype, notes)
     y = engine.linear(X, w, b)
-
-    header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded, x4))
-    header.add(
-        "op",
-        f"flatten {fmt_shape(x4.shape)} → X {fmt_shape(X.shape)}, then linear: Y = X·Wᵀ + b "
-        f"(per item: Y = W·X + b)",
-        f"W {fmt_shape(w.shape)} (out, in), {origin}",
-        f"b {'none' if b is None else fmt_shape(b.shape)}",
-    )
-    header.add(
-        "output",
-        f"Y {fmt_shape(y.shape)}: W ({F}×{D}) · X ({D}) "
-        + ("" if b is None else f"+ b ({F}) ")
-        + f"= Y ({F}) for each of {N} item(s)",
-    )
+    _describe(run.header, x4.shape, X.shape, w.shape, b, origin, y.shape)
     sections: list[Any] = [
         out.maps(w[None, None], "weight W", follow_picks=False),
         out.maps(np.asarray(b), "bias b") if b is not None else None,
         out.maps(y, "output Y"),
     ]
-    payload: dict[str, Any] = {
-        "op": "linear",
-        "parameters": {
-            "in_features": D,
-            "out_features": F,
-            "bias": b is not None,
-            "seed": None if weight is not None else seed,
-        },
-        "input": {"source": str(loaded.source), "shape": x4.shape, "flattened": X.shape},
-        "weight": w,
-        "bias": b,
-        "output": {"shape": y.shape, "values": y},
+    parameters = {
+        "in_features": X.shape[1],
+        "out_features": w.shape[0],
+        "bias": b is not None,
+        "seed": None if weight is not None else seed,
     }
+    payload = run.base_payload("linear", parameters, y, weight=w, bias=b)
+    payload["input"]["flattened"] = X.shape
     save: Any = y
     if grad is not None:
-        dy = cm.load_grad(grad, y.shape, x4.dtype, input, notes)
-        dX, dw, db = engine.linear_backward(dy, X, w, bias=b is not None)
+        dX, dw, db = engine.linear_backward(run.grad(grad, y.shape), X, w, bias=b is not None)
         dx = dX.reshape(x4.shape)
         sections += [
             out.maps(dx, "dL/dX"),
@@ -147,41 +91,85 @@ def linear(
         save = {"output": y, "grad_input": dx, "grad_weight": dw}
         if db is not None:
             save["grad_bias"] = db
-    out.finish(header, sections, payload, save)
+    out.finish(run.header, sections, payload, save)
 
 
-def _load_matrix(path: str, what: str, dtype: Any, notes: list[str]) -> "np.ndarray":
-    """A weight (out, in) or bias file; a 1-D .npy vector (PyTorch's bias) is accepted too.
+def _file_weight(path: str, X: "np.ndarray", notes: list[str]) -> "np.ndarray":
+    """``-w FILE``: a weight (out, in) whose ``in`` is the flattened input's D."""
+    from cnncli.io.inputs import load_matrix
 
-    Conversions (integers, bools, float64) are appended to ``notes``.
-    """
+    D = X.shape[1]
+    w = load_matrix(path, "weight", X.dtype, notes)
+    if w.ndim == 1:
+        w = w[None]
+    if w.ndim != 2 or w.shape[1] != D:
+        raise ShapeError(
+            f"weight {path} has shape {w.shape} but the flattened input needs (out, {D})"
+        )
+    return w
+
+
+def _random_layer(
+    out_features: int | None, seed: int, X: "np.ndarray", notes: list[str], max_memory: str | None
+) -> "tuple[np.ndarray, np.ndarray, str]":
+    """A seeded layer as PyTorch initialises one: W, b ~ U(−1/√D, 1/√D); and where it came from."""
     import numpy as np
 
-    from cnncli import io as cio
-    from cnncli.errors import InputFileError
-    from cnncli.io.common import to_float
+    N, D = X.shape
+    F = 3 if out_features is None else out_features
+    if F < 1:
+        raise ParameterError(f"--out must be at least 1, got {F}")
+    if out_features is None:
+        notes.append(f"no -w given: a random layer with --out {F} --seed {seed}")
+    # W (F, D), b (F,) and Y (N, F), refused before the weight is drawn
+    check_memory(F * D + F + N * F, X.itemsize, max_memory, "this linear layer")
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(D)
+    w = rng.uniform(-bound, bound, size=(F, D)).astype(X.dtype)
+    b = rng.uniform(-bound, bound, size=(F,)).astype(X.dtype)
+    return w, b, f"random, seed {seed}: W, b ~ U(−1/√{D}, 1/√{D}) (PyTorch's default init)"
 
-    name = np.dtype(dtype).name
-    try:
-        converted: list[str] = []
-        arr = np.asarray(cio.load_kernel_file(path, dtype=name, notes=converted))
-        notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
-        return arr
-    except InputFileError as exc:
-        if not (path.lower().endswith(".npy") and "1-D array" in exc.message):
-            raise
-    # io refuses 1-D arrays (no image is 1-D); read this one without pickles, size-checked.
-    if os.path.getsize(path) > MAX_VECTOR_BYTES:
-        raise InputFileError(f"{path}: larger than {MAX_VECTOR_BYTES:,} bytes for a {what} vector")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{path}: cannot read the {what}: {exc}") from None
-    if arr.dtype.kind not in "fiub" or arr.ndim != 1 or arr.size == 0:
-        raise InputFileError(f"{path}: the {what} must be numbers, got {arr.dtype} {arr.shape}")
-    converted = []
-    out = to_float(arr, np.dtype(name), path, converted)
-    notes += [f"{what} {os.path.basename(path)}: {n}" for n in converted]
-    if not np.isfinite(out).all():
-        raise InputFileError(f"{path}: the {what} holds NaN or infinity")
-    return out
+
+def _bias(text: str, F: int, dtype: Any, notes: list[str]) -> "np.ndarray":
+    """``-b``: values ('0.1,-0.2') or a file, one value for every output or one per output."""
+    import numpy as np
+
+    from cnncli.io.inputs import load_matrix
+
+    values = (
+        np.asarray(parse_floats(text, "--bias"))
+        if looks_numeric(text)
+        else load_matrix(text, "bias", dtype, notes).ravel()
+    )
+    if values.size not in (1, F):
+        raise ShapeError(f"bias has {values.size} values but the layer has {F} outputs")
+    return np.broadcast_to(values, (F,)).astype(dtype)
+
+
+def _describe(
+    header: "Header",
+    x_shape: tuple[int, ...],
+    X_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    b: "np.ndarray | None",
+    origin: str,
+    y_shape: tuple[int, ...],
+) -> None:
+    """The header's op lines (flatten, then Y = W·X + b) and output line."""
+    from cnncli.render.format import fmt_shape
+
+    N, D = X_shape
+    F = w_shape[0]
+    header.add(
+        "op",
+        f"flatten {fmt_shape(x_shape)} → X {fmt_shape(X_shape)}, then linear: Y = X·Wᵀ + b "
+        f"(per item: Y = W·X + b)",
+        f"W {fmt_shape(w_shape)} (out, in), {origin}",
+        f"b {'none' if b is None else fmt_shape(b.shape)}",
+    )
+    header.add(
+        "output",
+        f"Y {fmt_shape(y_shape)}: W ({F}×{D}) · X ({D}) "
+        + ("" if b is None else f"+ b ({F}) ")
+        + f"= Y ({F}) for each of {N} item(s)",
+    )

@@ -2,12 +2,13 @@
 
 import typer
 
+from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
 @app.command(rich_help_panel="Whole networks")
 def models(
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    as_json: opt.JsonOpt = False,
 ) -> None:
     """List the model zoo: name, description, default input, parameters."""
     import json

@@ -1,17 +1,20 @@
 """``cnncli pad``: F.pad on the height and width of an image or matrix."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import typer
 
-from cnncli.cli import common as cm
+from cnncli.cli import options as opt
+from cnncli.cli.argtypes import lrtb, parse_padding
+from cnncli.cli.core import begin, check_memory
 from cnncli.cli.main import app
 from cnncli.errors import ParameterError
 
 
 @app.command(rich_help_panel="Tensor ops")
 def pad(
-    input: cm.InputArg = None,
+    ctx: typer.Context,
+    input: opt.InputArg = None,
     padding: Annotated[
         str,
         typer.Option(
@@ -19,41 +22,37 @@ def pad(
         ),
     ] = "1",
     mode: Annotated[
-        Literal["zeros", "constant", "reflect", "symmetric", "replicate", "circular"],
-        typer.Option("-m", "--mode", help="How the border is filled."),
+        opt.PadMode, typer.Option("--mode", help="How the border is filled.")
     ] = "zeros",
     value: Annotated[
         float | None, typer.Option("--value", help="Fill value for constant mode (default 0).")
     ] = None,
-    max_memory: cm.MaxMemoryOpt = None,
-    layout: cm.LayoutOpt = None,
-    key: cm.KeyOpt = None,
-    gray: cm.GrayOpt = False,
-    scale: cm.ScaleOpt = "raw",
-    dtype: cm.DtypeOpt = "float32",
-    allow_nonfinite: cm.NonfiniteOpt = False,
-    show: cm.ShowOpt = None,
-    channels: cm.ChannelsOpt = None,
-    json_: cm.JsonOpt = False,
-    output: cm.OutputOpt = None,
-    png_scale: cm.PngScaleOpt = "minmax",
+    max_memory: opt.MaxMemoryOpt = None,
+    layout: opt.LayoutOpt = None,
+    key: opt.KeyOpt = None,
+    gray: opt.GrayOpt = False,
+    scale: opt.ScaleOpt = "raw",
+    dtype: opt.DtypeOpt = "float32",
+    allow_nonfinite: opt.NonfiniteOpt = False,
+    show: opt.ShowOpt = None,
+    channels: opt.ChannelsOpt = None,
+    json_: opt.JsonOpt = False,
+    output: opt.OutputOpt = None,
+    png_scale: opt.PngScaleOpt = "minmax",
 ) -> None:
     """Pad the border of each map (zeros, a constant, reflection, replication, wrap-around)."""
     import math
 
     from cnncli import engine
     from cnncli.render.format import fmt_shape
-    from cnncli.render.header import Header, padding_by_name
+    from cnncli.render.header import padding_by_name
 
-    out = cm.Output(show, channels, json_, output, png_scale, inputs=[input or ""])
-    loaded, x, notes = cm.load_input(
-        input, default="seed", layout=layout, key=key, gray=gray, scale=scale,
-        dtype=dtype, allow_nonfinite=allow_nonfinite,
-    )  # fmt: skip
+    run = begin(ctx)
+    x, header = run.x, run.header
     N, C, H, W = x.shape
-    pd = cm.parse_padding(padding, words=False)
+    pd = parse_padding(padding, words=False)
     assert not isinstance(pd, str)
-    lrtb = cm.lrtb(pd)
+    sides = lrtb(pd)
     if value is not None and mode not in ("zeros", "constant"):
         raise ParameterError(f"--value is for --mode constant, not {mode}")
     if value is not None and not math.isfinite(value):
@@ -61,16 +60,14 @@ def pad(
     if mode == "zeros" and value not in (None, 0.0):
         mode = "constant"
     fill = 0.0 if value is None else value
-    left, right, top, bottom = lrtb
-    cm.check_memory(
+    left, right, top, bottom = sides
+    check_memory(
         N * C * (H + top + bottom) * (W + left + right), x.itemsize, max_memory, "this padding"
     )
-    y = engine.pad(x, lrtb, mode=mode, value=fill)
-    header = Header(notes=notes)
-    header.add("input", cm.describe_input(loaded, x))
+    y = engine.pad(x, sides, mode=mode, value=fill)
     header.add(
         "op",
-        f"pad  {padding_by_name(lrtb)}  (F.pad order {lrtb})  mode {mode}"
+        f"pad  {padding_by_name(sides)}  (F.pad order {sides})  mode {mode}"
         + (f"  value {fill:g}" if mode in ("zeros", "constant") else ""),
     )
     header.add(
@@ -79,15 +76,6 @@ def pad(
         f"H_out = {H} + {top} + {bottom} = {y.shape[2]}",
         f"W_out = {W} + {left} + {right} = {y.shape[3]}",
     )
-    payload: dict[str, Any] = {
-        "op": "pad",
-        "parameters": {
-            "pad": lrtb,
-            "pad_order": "left,right,top,bottom",
-            "mode": mode,
-            "value": fill,
-        },
-        "input": {"source": str(loaded.source), "shape": x.shape},
-        "output": {"shape": y.shape, "values": y},
-    }
-    out.finish(header, [out.maps(y, "output")], payload, y)
+    parameters = {"pad": sides, "pad_order": "left,right,top,bottom", "mode": mode, "value": fill}
+    payload = run.base_payload("pad", parameters, y)
+    run.out.finish(header, [run.out.maps(y, "output")], payload, y)

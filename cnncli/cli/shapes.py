@@ -1,35 +1,46 @@
 """``cnncli shapes MODEL|SPEC``: a network's shapes, parameters, MACs and receptive fields."""
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
 @app.command(rich_help_panel="Whole networks")
 def shapes(
-    model: str = typer.Argument(
-        ..., help="A built-in model (see `cnncli models`) or a .toml/.json spec."
-    ),
-    input: str | None = typer.Option(
-        None, "--input", "-i", help="Input size CxHxW (default: the model's own)."
-    ),
-    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size N."),
-    depth: int | None = typer.Option(
-        None, "--depth", "-d", min=0, help="Show nested blocks down to this depth (default: all)."
-    ),
-    formulas: bool = typer.Option(
-        False, "--formulas", help="Show each output-size formula with its numbers."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Also write the rows to FILE.csv or FILE.json."
-    ),
-    max_memory: str | None = typer.Option(
-        None, "--max-memory", help="Refuse networks whose forward pass would need more (e.g. 2G)."
-    ),
+    model: opt.ModelArg,
+    input: opt.InputSizeOpt = None,
+    batch: opt.BatchOpt = 1,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth", min=0, help="Show nested blocks down to this depth (default: all)."
+        ),
+    ] = None,
+    formulas: Annotated[
+        bool, typer.Option("--formulas", help="Show each output-size formula with its numbers.")
+    ] = False,
+    as_json: opt.JsonOpt = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Also write the rows to FILE.csv or FILE.json.",
+            rich_help_panel=opt.OUTPUT_PANEL,
+        ),
+    ] = None,
+    max_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--max-memory",
+            help="Refuse networks whose forward pass would need more (e.g. 2G).",
+            rich_help_panel=opt.NETWORK_PANEL,
+        ),
+    ] = None,
 ) -> None:
     """Shapes, parameters, MACs and receptive fields of every layer, computed without data."""
     import json

@@ -242,3 +242,106 @@ def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int) 
     if z.ndim == 0:
         return np.asarray(np.zeros_like(g * z))
     return np.asarray(g - np.exp(z) * np.sum(g, axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- by name ---
+# One table, keyed by the command line's names, so that a command applies any
+# activation (forward and backward) without a chain of ifs.  It sits below the
+# ops it names; its one import is here with it.
+
+from collections.abc import Callable  # noqa: E402
+
+#: forward(input, negative_slope, dim) -> output
+Forward = Callable[[np.ndarray, float, int], np.ndarray]
+#: backward(grad_output, input, output, negative_slope, dim) -> grad_input
+Backward = Callable[[np.ndarray, np.ndarray, np.ndarray, float, int], np.ndarray]
+
+
+class NamedActivation:
+    """An activation by name: its forward, its backward and the parameter it takes.
+
+    ``parameter`` is ``"negative_slope"`` (leaky-relu), ``"dim"`` (softmax,
+    log-softmax) or None; the other of ``negative_slope`` and ``dim`` is ignored.
+    The backward gets both the forward's input and output and uses the one its
+    formula needs (relu: the input; sigmoid: the output).
+    """
+
+    __slots__ = ("backward", "forward", "name", "parameter")
+
+    def __init__(
+        self, name: str, forward: Forward, backward: Backward, parameter: str | None = None
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.backward = backward
+        self.parameter = parameter
+
+    def text(self, negative_slope: float = 0.01, dim: int = 1) -> str:
+        """``leaky-relu (negative_slope 0.01)``, ``softmax over dim 1``, or the name."""
+        if self.parameter == "negative_slope":
+            return f"{self.name} (negative_slope {negative_slope:g})"
+        if self.parameter == "dim":
+            return f"{self.name} over dim {dim}"
+        return self.name
+
+
+ACTIVATIONS: dict[str, NamedActivation] = {
+    a.name: a
+    for a in (
+        NamedActivation("relu", lambda x, a, d: relu(x), lambda g, x, y, a, d: relu_backward(g, x)),
+        NamedActivation(
+            "leaky-relu",
+            lambda x, a, d: leaky_relu(x, negative_slope=a),
+            lambda g, x, y, a, d: leaky_relu_backward(g, x, negative_slope=a),
+            "negative_slope",
+        ),
+        NamedActivation(
+            "sigmoid", lambda x, a, d: sigmoid(x), lambda g, x, y, a, d: sigmoid_backward(g, y)
+        ),
+        NamedActivation("tanh", lambda x, a, d: tanh(x), lambda g, x, y, a, d: tanh_backward(g, y)),
+        NamedActivation(
+            "softmax",
+            lambda x, a, d: softmax(x, dim=d),
+            lambda g, x, y, a, d: softmax_backward(g, y, dim=d),
+            "dim",
+        ),
+        NamedActivation(
+            "log-softmax",
+            lambda x, a, d: log_softmax(x, dim=d),
+            lambda g, x, y, a, d: log_softmax_backward(g, y, dim=d),
+            "dim",
+        ),
+    )
+}
+
+
+def named_activation(name: str) -> NamedActivation:
+    """The table's entry for ``name``; :class:`ParameterError` for an unknown name."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ParameterError(f"unknown activation {name!r}") from None
+
+
+def activation_forward(
+    name: str, input: np.ndarray, negative_slope: float = 0.01, dim: int = 1
+) -> np.ndarray:
+    """Apply the named activation (softmax and log-softmax over ``dim``)."""
+    return named_activation(name).forward(input, negative_slope, dim)
+
+
+def activation_backward(
+    name: str,
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    output: np.ndarray,
+    negative_slope: float = 0.01,
+    dim: int = 1,
+) -> np.ndarray:
+    """dL/dX of the named activation, given dL/dY, its input and its output."""
+    return named_activation(name).backward(grad_output, input, output, negative_slope, dim)
+
+
+def activation_text(name: str, negative_slope: float = 0.01, dim: int = 1) -> str:
+    """``leaky-relu (negative_slope 0.01)``, ``softmax over dim 1``, or the name."""
+    return named_activation(name).text(negative_slope, dim)

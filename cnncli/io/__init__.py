@@ -5,6 +5,8 @@
 * :func:`save_result`, :func:`atomic_open`, :func:`atomic_write_bytes`,
   :func:`check_output_path`: outputs written whole or not at all.
 * :func:`seed_pool_matrix`, :func:`digit8`: the built-in examples.
+* :mod:`cnncli.io.inputs`: what a tensor command reads (INPUT, ``--grad``, a weight file).
+* :mod:`cnncli.io.network`: the files of ``cnncli forward`` (model input, labels, outputs, maps).
 
 Importing this package does not import Pillow; image functions import it when called.
 """

@@ -65,3 +65,19 @@ def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
     with trace(tracer):
         output = model(x)
     return ForwardResult(output, records, time.perf_counter() - start)
+
+
+def top_k(output: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    """The ``k`` most probable classes of each row of logits (N, classes), as (index, p).
+
+    p is the softmax over the row, in float64; ties go to the lower index.
+    """
+    from cnncli.engine.activations import softmax
+
+    probs = softmax(output.astype("float64"), 1)
+    k = min(k, output.shape[1])
+    rows = []
+    for n in range(output.shape[0]):
+        order = sorted(range(output.shape[1]), key=lambda i: (-probs[n, i], i))[:k]
+        rows.append([(int(i), float(probs[n, i])) for i in order])
+    return rows

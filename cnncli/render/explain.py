@@ -4,7 +4,7 @@ Conv: per input channel the receptive-field patch (after padding and dilation),
 the kernel slice and their element-wise products with the sum; then the sum
 over channels, plus the bias, equal to the output.  Pooling: the window and the
 chosen maximum, or the sum and divisor of the mean.  Takes the records of
-:mod:`cnncli.cli.explain`; computes nothing.
+:mod:`cnncli.nn.explain`; computes nothing.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def select_maps(
 
     ``picks`` holds ``(n, c)`` pairs (``n`` None: every batch item); without
     picks the first ``limit`` maps in (n, c) order are shown.  Indices are
-    checked by the caller (:func:`cnncli.cli.common.parse_channels`).
+    checked by the caller (:func:`cnncli.cli.argtypes.parse_channels`).
     """
     N, C = array.shape[0], array.shape[1]
     if picks:

@@ -275,10 +275,10 @@ def test_json_output(cli, x3) -> None:
 
 def test_magnitude_is_exactly_sqrt_of_the_squares_across_row_blocks() -> None:
     """The block-wise --magnitude gives the numbers of the one-line formula, bit for bit."""
-    from cnncli.cli.conv import _magnitude
+    from cnncli.nn.kernels import magnitude
 
     rng = np.random.default_rng(5)
     # Rows of 300,000 float32 values: a 4 MiB block holds 3 of them, so 7 rows take 3 blocks.
     y = rng.standard_normal((2, 4, 7, 300_000), dtype=np.float32)
     expected = np.sqrt(y[:, 0::2] ** 2 + y[:, 1::2] ** 2)
-    np.testing.assert_array_equal(_magnitude(y), expected)
+    np.testing.assert_array_equal(magnitude(y), expected)

@@ -136,8 +136,8 @@ def test_bad_parameters(cli) -> None:
     _assert_usage_error(cli("conv", "--depthwise", "-g", "2"), "depthwise")
     _assert_usage_error(cli("conv", "-g", "2"), "groups")
     _assert_usage_error(cli("pool", "-k", "2", "-p", "2"), "half")
-    _assert_usage_error(cli("pool", "-m", "avg", "--dilation", "2"), "dilation")
-    _assert_usage_error(cli("pool", "-m", "fancy"))
+    _assert_usage_error(cli("pool", "--mode", "avg", "--dilation", "2"), "dilation")
+    _assert_usage_error(cli("pool", "--mode", "fancy"))
     _assert_usage_error(cli("act", "-f", "softmax", "--dim", "7"), "dim")
     _assert_usage_error(cli("conv", "--grad", "ones", "--magnitude"), "magnitude")
 

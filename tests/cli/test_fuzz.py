@@ -78,7 +78,7 @@ def test_pool_arguments(
     tmp_path: Path, shape, size, stride, padding, dilation, mode, extra
 ) -> None:
     args = ["pool", _input(tmp_path, shape), "-k", size, "-s", stride, "-p", padding,
-            "--dilation", dilation, "-m", mode, "--show", "stats", *extra]  # fmt: skip
+            "--dilation", dilation, "--mode", mode, "--show", "stats", *extra]  # fmt: skip
     _check(run_cli(*args))
 
 
@@ -91,10 +91,10 @@ def test_pool_arguments(
 def test_other_commands(tmp_path: Path, shape, padding, mode, command) -> None:
     path = _input(tmp_path, shape)
     args = {
-        "pad": ["pad", path, "-p", padding, "-m", mode],
+        "pad": ["pad", path, "-p", padding, "--mode", mode],
         "flatten": ["flatten", path, "--order", "hwc"],
         "act": ["act", path, "-f", "log-softmax", "--dim", padding.split(",")[0] or "1"],
         "linear": ["linear", path, "--out", padding.split(",")[0] or "1"],
-        "dropout": ["dropout", path, "-p", "0.3", "--seed", "1"],
+        "dropout": ["dropout", path, "--p", "0.3", "--seed", "1"],
     }[command]
     _check(run_cli(*args, "--show", "stats"))

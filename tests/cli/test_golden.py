@@ -15,7 +15,7 @@ from tests.cli.conftest import check_golden
 
 CASES: dict[str, list[str]] = {
     "pool_max": ["pool"],
-    "pool_avg_explain": ["pool", "-m", "avg", "--explain", "1,0"],
+    "pool_avg_explain": ["pool", "--mode", "avg", "--explain", "1,0"],
     "pool_padded_explain": [
         "pool",
         "seed.npy",
@@ -28,7 +28,7 @@ CASES: dict[str, list[str]] = {
         "--explain",
         "0,0",
     ],
-    "pad_reflect": ["pad", "seed.npy", "-p", "1,2,0,1", "-m", "reflect"],
+    "pad_reflect": ["pad", "seed.npy", "-p", "1,2,0,1", "--mode", "reflect"],
     "flatten_hwc": ["flatten", "rgb.npy", "--order", "hwc"],
     "act_leaky": ["act", "centred.npy", "-f", "leaky-relu", "--slope", "0.1"],
     "conv_seed_explain": [

@@ -120,7 +120,7 @@ def test_big_input_becomes_a_heat_map_that_fits(cli, npy) -> None:
 @pytest.mark.parametrize("ext", [".npy", ".npz", ".csv", ".json", ".png"])
 def test_output_formats(cli, tmp_path: Path, ext: str) -> None:
     out = tmp_path / f"y{ext}"
-    r = cli("pool", "-m", "avg", "-o", str(out))
+    r = cli("pool", "--mode", "avg", "-o", str(out))
     assert r.code == 0, r.stderr
     assert out.exists() and out.stat().st_size > 0
     expected = np.array([[4.75, 4.25], [6.25, 4.25]], dtype=np.float32)
@@ -200,8 +200,11 @@ def test_saved_results_equal_the_engine(cli, tmp_path: Path) -> None:
     sob = np.stack([k.array(np.float32) for k in bank.resolve("sobel")])[:, None]
     cases = {
         "conv": (["conv", "-p", "1", "-s", "2"], engine.conv2d(digit, sob, None, 2, 1)),
-        "pool": (["pool", "-m", "avg", "-k", "3", "-s", "1"], engine.avg_pool2d(x, 3, 1)),
-        "pad": (["pad", "-p", "2,1", "-m", "circular"], engine.pad(x, (1, 1, 2, 2), "circular")),
+        "pool": (["pool", "--mode", "avg", "-k", "3", "-s", "1"], engine.avg_pool2d(x, 3, 1)),
+        "pad": (
+            ["pad", "-p", "2,1", "--mode", "circular"],
+            engine.pad(x, (1, 1, 2, 2), "circular"),
+        ),
         "act": (["act", "-f", "sigmoid"], engine.sigmoid(x)),
         "flatten": (["flatten"], engine.flatten(x)),
         "dropout": (["dropout", "--eval"], engine.dropout(x, 0.5, training=False)),

@@ -35,7 +35,7 @@ def test_pool_on_the_seed_matrix_gives_the_arithmetic_not_the_printed_average(
     blocks = SEED_POOL_INPUT.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(2, 2, 4)
     np.testing.assert_array_equal(np.load(out)[0, 0], blocks.max(axis=2))
     np.testing.assert_array_equal(np.load(out)[0, 0], [[9, 7], [8, 8]])
-    r = cli("pool", "-m", "avg", "-o", str(out))
+    r = cli("pool", "--mode", "avg", "-o", str(out))
     np.testing.assert_array_equal(np.load(out)[0, 0], blocks.mean(axis=2))
     np.testing.assert_array_equal(np.load(out)[0, 0], [[4.75, 4.25], [6.25, 4.25]])
     assert "4.7500" in r.stdout and "H_out = ⌊(4 + 2·0 − 1·(2 − 1) − 1) / 2⌋ + 1 = 2" in r.stdout
@@ -49,12 +49,12 @@ def test_pool_on_the_seed_matrix_gives_the_arithmetic_not_the_printed_average(
         (["-k", "2,3", "-s", "1,2"], "max", {"kernel_size": (2, 3), "stride": (1, 2)}),
         (["-k", "3", "--dilation", "2"], "max", {"kernel_size": 3, "dilation": 2}),
         (["-k", "3", "-s", "2", "--ceil-mode"], "max", {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
-        (["-m", "avg", "-k", "3", "-s", "2", "-p", "1"], "avg", {"kernel_size": 3, "stride": 2, "padding": 1}),
-        (["-m", "avg", "-k", "3", "-s", "2", "-p", "1", "--no-count-include-pad"], "avg",
+        (["--mode", "avg", "-k", "3", "-s", "2", "-p", "1"], "avg", {"kernel_size": 3, "stride": 2, "padding": 1}),
+        (["--mode", "avg", "-k", "3", "-s", "2", "-p", "1", "--no-count-include-pad"], "avg",
          {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
-        (["-m", "avg", "-k", "3", "-s", "2", "--ceil-mode", "-p", "1"], "avg",
+        (["--mode", "avg", "-k", "3", "-s", "2", "--ceil-mode", "-p", "1"], "avg",
          {"kernel_size": 3, "stride": 2, "ceil_mode": True, "padding": 1}),
-        (["-m", "avg", "-k", "2", "--divisor-override", "3"], "avg", {"kernel_size": 2, "divisor_override": 3}),
+        (["--mode", "avg", "-k", "2", "--divisor-override", "3"], "avg", {"kernel_size": 2, "divisor_override": 3}),
     ],
 )  # fmt: skip
 def test_pool_options_match_pytorch(cli, x2, tmp_path: Path, opts, fn, kwargs) -> None:
@@ -71,7 +71,7 @@ def test_global_pooling(cli, x2, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
     assert cli("pool", path, "--global", "-o", str(out)).code == 0
     assert_close(np.load(out), _t(x).amax(dim=(2, 3), keepdim=True))
-    assert cli("pool", path, "--global", "-m", "avg", "-o", str(out)).code == 0
+    assert cli("pool", path, "--global", "--mode", "avg", "-o", str(out)).code == 0
     assert_close(np.load(out), _t(x).mean(dim=(2, 3), keepdim=True))
 
 
@@ -79,11 +79,11 @@ def test_pool_explain_max_and_mean_with_divisor(cli, npy) -> None:
     r = cli("pool", "--explain", "0,1")
     assert r.code == 0, r.stderr
     assert "max of 4 values = 7 at input row 1, column 2" in r.stdout
-    r = cli("pool", "-m", "avg", "--explain", "1,0")
+    r = cli("pool", "--mode", "avg", "--explain", "1,0")
     assert "mean = 25 / 4 = 6.25" in r.stdout and "✓" in r.stdout
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     data = json.loads(
-        cli("pool", npy(x), "-m", "avg", "-k", "3", "-s", "2", "-p", "1", "--no-count-include-pad",
+        cli("pool", npy(x), "--mode", "avg", "-k", "3", "-s", "2", "-p", "1", "--no-count-include-pad",
             "--explain", "0,0", "--json").stdout
     )  # fmt: skip
     e = data["explain"]
@@ -96,7 +96,20 @@ def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None:
     x, path = x2
     out = tmp_path / "g.npz"
     r = cli(
-        "pool", path, "-m", mode, "-k", "3", "-s", "2", "-p", "1", "--grad", "ones", "-o", str(out)
+        "pool",
+        path,
+        "--mode",
+        mode,
+        "-k",
+        "3",
+        "-s",
+        "2",
+        "-p",
+        "1",
+        "--grad",
+        "ones",
+        "-o",
+        str(out),
     )
     assert r.code == 0, r.stderr
     tx = _t(x).requires_grad_()
@@ -118,7 +131,7 @@ def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None:
 def test_pad_modes_in_f_pad_order(cli, x2, tmp_path: Path, mode: str, np_mode: str) -> None:
     x, path = x2
     out = tmp_path / "y.npy"
-    r = cli("pad", path, "-p", "1,2,3,0", "-m", mode, "-o", str(out))
+    r = cli("pad", path, "-p", "1,2,3,0", "--mode", mode, "-o", str(out))
     assert r.code == 0, r.stderr
     expected = np.pad(x, ((0, 0), (0, 0), (3, 0), (1, 2)), mode=np_mode)
     assert_close(np.load(out), expected)
@@ -128,12 +141,12 @@ def test_pad_modes_in_f_pad_order(cli, x2, tmp_path: Path, mode: str, np_mode: s
 
 def test_pad_constant_value_and_default(cli, tmp_path: Path) -> None:
     out = tmp_path / "y.npy"
-    r = cli("pad", "-m", "constant", "--value", "-7", "-o", str(out))
+    r = cli("pad", "--mode", "constant", "--value", "-7", "-o", str(out))
     assert r.code == 0, r.stderr
     np.testing.assert_array_equal(
         np.load(out)[0, 0], np.pad(SEED_POOL_INPUT, 1, constant_values=-7)
     )
-    assert cli("pad", "-m", "reflect", "--value", "1").code == 2
+    assert cli("pad", "--mode", "reflect", "--value", "1").code == 2
 
 
 # --------------------------------------------------------------- flatten ---
@@ -238,9 +251,9 @@ def test_linear_weight_of_the_wrong_width_is_refused(cli, npy) -> None:
 
 def test_dropout_train_scales_the_kept_units_and_is_seeded(cli, tmp_path: Path) -> None:
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
-    r = cli("dropout", "-p", "0.25", "--seed", "4", "-o", str(a))
+    r = cli("dropout", "--p", "0.25", "--seed", "4", "-o", str(a))
     assert r.code == 0, r.stderr
-    assert cli("dropout", "-p", "0.25", "--seed", "4", "-o", str(b)).code == 0
+    assert cli("dropout", "--p", "0.25", "--seed", "4", "-o", str(b)).code == 0
     y = np.load(a)
     np.testing.assert_array_equal(y, np.load(b))
     kept = y != 0
@@ -256,14 +269,14 @@ def test_dropout_eval_passes_through(cli, tmp_path: Path) -> None:
     assert r.code == 0, r.stderr
     np.testing.assert_array_equal(np.load(out)[0, 0], SEED_POOL_INPUT)
     assert "passes through unchanged" in r.stdout
-    assert cli("dropout", "-p", "1.5").code == 2
+    assert cli("dropout", "--p", "1.5").code == 2
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_adaptive_pooling_forward_grad_and_explain(cli, x2, tmp_path: Path, mode: str) -> None:
     x, path = x2
     out = tmp_path / "g.npz"
-    r = cli("pool", path, "-m", mode, "--adaptive", "3,5", "--grad", "ones", "-o", str(out))
+    r = cli("pool", path, "--mode", mode, "--adaptive", "3,5", "--grad", "ones", "-o", str(out))
     assert r.code == 0, r.stderr
     assert "start = ⌊i·7/3⌋, end = ⌈(i+1)·7/3⌉: [0,3) [2,5) [4,7)" in r.stdout
     fn = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
@@ -273,7 +286,7 @@ def test_adaptive_pooling_forward_grad_and_explain(cli, x2, tmp_path: Path, mode
     with np.load(out) as z:
         assert_close(z["output"], y)
         assert_close(z["grad_input"], tx.grad)
-    data = json.loads(cli("pool", path, "-m", mode, "--adaptive", "3,5", "--explain", "1,1,2,4",
+    data = json.loads(cli("pool", path, "--mode", mode, "--adaptive", "3,5", "--explain", "1,1,2,4",
                           "--json").stdout)  # fmt: skip
     e = data["explain"]
     assert e["rows"] == [4, 5, 6] and e["cols"] == [6, 7]

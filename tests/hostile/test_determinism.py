@@ -47,13 +47,24 @@ def _commands(src: Path, out: Path) -> list[list[str]]:
             ]
         )
         cmds.append(
-            ["dropout", x, "-p", "0.4", "--seed", "7", "--show", "none", "-o", f"{out}/drop{ext}"]
+            ["dropout", x, "--p", "0.4", "--seed", "7", "--show", "none", "-o", f"{out}/drop{ext}"]
         )
         cmds.append(
             ["linear", x, "--out", "5", "--seed", "3", "--show", "none", "-o", f"{out}/lin{ext}"]
         )
     cmds += [
-        ["dropout", x, "-p", "0.4", "--seed", "8", "--show", "none", "-o", f"{out}/drop_seed8.npy"],
+        [
+            "dropout",
+            x,
+            "--p",
+            "0.4",
+            "--seed",
+            "8",
+            "--show",
+            "none",
+            "-o",
+            f"{out}/drop_seed8.npy",
+        ],
         ["linear", x, "--out", "5", "--seed", "4", "--show", "none", "-o", f"{out}/lin_seed4.npy"],
         ["conv", x, "-k", "laplacian", "--grad", "ones", "--show", "none", "-o", f"{out}/grad.npz"],
         [

@@ -206,7 +206,7 @@ OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
         ("--grad", st.sampled_from(["ones", "{file}", "zeros", "-"])),
     ],
     "pool": [
-        ("-m", st.sampled_from(["max", "avg", "min"])),
+        ("--mode", st.sampled_from(["max", "avg", "min"])),
         ("-k", VALUE),
         ("-s", VALUE),
         ("-p", VALUE),
@@ -223,7 +223,7 @@ OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
         ("-p", VALUE),
         ("--value", VALUE),
         (
-            "-m",
+            "--mode",
             st.sampled_from(
                 ["zeros", "constant", "reflect", "symmetric", "replicate", "circular", "edge"]
             ),
@@ -248,7 +248,7 @@ OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
         ("--seed", SEED),
         ("--grad", st.sampled_from(["ones", "{file}"])),
     ],
-    "dropout": [("-p", VALUE), ("--seed", SEED), ("--eval", None), ("--train", None)],
+    "dropout": [("--p", VALUE), ("--seed", SEED), ("--eval", None), ("--train", None)],
 }
 COMMON = [
     ("--show", st.sampled_from(["auto", "table", "heatmap", "stats", "none", "all"])),

@@ -45,12 +45,12 @@ def _t(*args: str) -> Callable[[str, dict[str, str]], list[str]]:
 
 SLOTS = [
     Slot("conv INPUT", "tensor", _t("conv", "-k", "sobel-x", "-p", "1")),
-    Slot("pool INPUT", "tensor", _t("pool", "-m", "avg", "-k", "2", "-s", "1")),
-    Slot("pad INPUT", "tensor", _t("pad", "-p", "1,2,0,1", "-m", "replicate")),
+    Slot("pool INPUT", "tensor", _t("pool", "--mode", "avg", "-k", "2", "-s", "1")),
+    Slot("pad INPUT", "tensor", _t("pad", "-p", "1,2,0,1", "--mode", "replicate")),
     Slot("act INPUT", "tensor", _t("act", "-f", "softmax")),
     Slot("flatten INPUT", "tensor", _t("flatten", "--order", "hwc")),
     Slot("linear INPUT", "tensor", _t("linear", "--out", "3", "--seed", "4")),
-    Slot("dropout INPUT", "tensor", _t("dropout", "-p", "0.3", "--seed", "5")),
+    Slot("dropout INPUT", "tensor", _t("dropout", "--p", "0.3", "--seed", "5")),
     Slot(
         "forward INPUT",
         "tensor",

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnncli.cli.forward import safe_file_name
 from cnncli.cli.main import main
+from cnncli.io.network import safe_file_name
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn import zoo
 
