@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import cnncli
 
 MAX_LINES = 600
@@ -17,11 +15,6 @@ def _line_count(path: Path) -> int:
         return sum(1 for _ in f)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: cnncli/engine/conv.py, cnncli/engine/pool.py and cnncli/cli/common.py "
-    "are being split by other helpers; remove this mark once they are merged",
-)
 def test_no_source_file_is_longer_than_600_lines() -> None:
     long = {
         str(path.relative_to(PACKAGE.parent)): n

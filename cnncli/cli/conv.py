@@ -105,7 +105,7 @@ def conv(
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
     G = x.shape[1] if depthwise else groups
     st, pd, dl = parse_pair(stride, "stride"), parse_padding(padding), parse_pair(dilation, "dilation")  # fmt: skip
-    check = _memory_check(x, st, pd, dl, G, grad is not None, max_memory)
+    check = _memory_check(x, st, pd, dl, G, pad_mode, grad is not None, max_memory)
     weight, labels = build_weight(specs, x.shape[1], G, depthwise, x.dtype, notes, check)
     kernel_labels = list(labels)
     b = _bias(bias, weight.shape[0], x.dtype)
@@ -157,25 +157,24 @@ def _memory_check(
     pd: int | tuple[int, ...] | str,
     dl: int | tuple[int, int],
     G: int,
+    pad_mode: str,
     backward: bool,
     max_memory: str | None,
 ) -> "Callable[[tuple[int, ...]], None]":
     """The check :func:`build_weight` runs on the weight's shape before stacking the bank."""
-    from cnncli.engine import shapes
+    from cnncli.engine import conv2d_workspace_bytes, shapes
 
-    N, C, H, W = x.shape
+    itemsize = max(x.itemsize, 4)  # float16 computes in float32
 
     def check(weight_shape: tuple[int, ...]) -> None:
         """Refuse, before the bank is stacked, buffers above --max-memory."""
         geo = shapes.conv2d_geometry(x.shape, weight_shape, st, pd, dl, G)
-        left, right, top, bottom = geo.padding
-        padded = N * C * (H + top + bottom) * (W + left + right)
-        cols = N * geo.OH * geo.OW * (C // G) * geo.KH * geo.KW  # an im2col buffer
-        outs = N * geo.F * geo.OH * geo.OW
-        factor = 2 if backward else 1
-        check_memory(
-            factor * (padded + cols + 2 * outs), x.itemsize, max_memory, "this convolution"
-        )
+        output = geo.N * geo.F * geo.OH * geo.OW * itemsize
+        needed = conv2d_workspace_bytes(geo, itemsize, pad_mode) + output
+        if backward:  # the backward pass's own workspace, dL/dX and dL/dW
+            weight = geo.F * (geo.C // geo.groups) * geo.KH * geo.KW * itemsize
+            needed = 2 * needed + x.size * itemsize + weight
+        check_memory(needed, max_memory, "this convolution")
 
     return check
 

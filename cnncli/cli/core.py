@@ -101,9 +101,10 @@ def describe_input(loaded: Any, array: np.ndarray) -> str:
     return f"{src}: {what} → tensor {fmt_shape(array.shape)} {array.dtype}"
 
 
-def check_memory(elements: int, itemsize: int, max_memory: str | None, what: str) -> None:
-    """Refuse (ResourceLimitError) work whose buffers hold more than the limit, before allocating.
+def check_memory(needed: int, max_memory: str | None, what: str) -> None:
+    """Refuse (ResourceLimitError) work whose buffers need more than the limit, before allocating.
 
+    ``needed`` is in bytes.
     The limit is ``--max-memory`` or half the memory available now, read as
     ``cnncli forward`` reads it (:mod:`cnncli.nn.resources`).
     """
@@ -111,7 +112,6 @@ def check_memory(elements: int, itemsize: int, max_memory: str | None, what: str
     from cnncli.nn import resources
 
     limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
-    needed = elements * itemsize
     if needed > limit:
         raise ResourceLimitError(
             f"{what} would need about {resources.format_bytes(needed)} of buffers, more than "

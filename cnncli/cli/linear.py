@@ -122,7 +122,7 @@ def _random_layer(
     if out_features is None:
         notes.append(f"no -w given: a random layer with --out {F} --seed {seed}")
     # W (F, D), b (F,) and Y (N, F), refused before the weight is drawn
-    check_memory(F * D + F + N * F, X.itemsize, max_memory, "this linear layer")
+    check_memory((F * D + F + N * F) * X.itemsize, max_memory, "this linear layer")
     rng = np.random.default_rng(seed)
     bound = 1.0 / np.sqrt(D)
     w = rng.uniform(-bound, bound, size=(F, D)).astype(X.dtype)

@@ -24,7 +24,7 @@ NETWORK_PANEL = "Network"
 
 #: The padding modes of ``cnncli pad`` (the engine's ``cnncli.engine.pad.PAD_MODES``).
 PadMode = Literal["zeros", "constant", "reflect", "symmetric", "replicate", "circular"]
-#: The padding modes of ``cnncli conv`` (the engine's ``cnncli.engine.conv.PADDING_MODES``).
+#: The padding modes of ``cnncli conv`` (the engine's ``cnncli.engine.shapes.PADDING_MODES``).
 ConvPadMode = Literal["zeros", "reflect", "replicate", "circular"]
 #: The activations by name (the keys of ``cnncli.engine.activations.ACTIVATIONS``).
 Activation = Literal["relu", "leaky-relu", "sigmoid", "tanh", "softmax", "log-softmax"]

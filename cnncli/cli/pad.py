@@ -61,9 +61,8 @@ def pad(
         mode = "constant"
     fill = 0.0 if value is None else value
     left, right, top, bottom = sides
-    check_memory(
-        N * C * (H + top + bottom) * (W + left + right), x.itemsize, max_memory, "this padding"
-    )
+    padded = N * C * (H + top + bottom) * (W + left + right)
+    check_memory(padded * x.itemsize, max_memory, "this padding")
     y = engine.pad(x, sides, mode=mode, value=fill)
     header.add(
         "op",

@@ -162,7 +162,7 @@ def _adaptive(
         raise ParameterError(f"--adaptive output size must be at least 1, got {text}")
     bins = (shapes.adaptive_bins(H, osize[0]), shapes.adaptive_bins(W, osize[1]))
     widest = max(b - a for a, b in bins[0]) * max(b - a for a, b in bins[1])
-    check_memory(2 * N * C * osize[0] * osize[1] * widest, x.itemsize, max_memory, "this pooling")
+    check_memory(2 * N * C * osize[0] * osize[1] * widest * x.itemsize, max_memory, "this pooling")
     y = (engine.adaptive_max_pool2d if mode == "max" else engine.adaptive_avg_pool2d)(x, osize)
     formulas = [
         f"{ax} bins [start, end): start = ⌊i·{size_}/{o}⌋, end = ⌈(i+1)·{size_}/{o}⌉: "
@@ -189,7 +189,7 @@ def _windowed(
     geo = shapes.pool2d_geometry(x.shape, k, st, pd, dl, ceil_mode)
     padded = N * C * (H + 2 * pd[0]) * (W + 2 * pd[1])
     windows = N * C * geo.OH * geo.OW * k[0] * k[1]
-    check_memory(2 * (padded + windows), x.itemsize, max_memory, "this pooling")
+    check_memory(2 * (padded + windows) * x.itemsize, max_memory, "this pooling")
     if global_:
         y = engine.global_max_pool2d(x) if mode == "max" else engine.global_avg_pool2d(x)
         return y, f"global_{mode}_pool2d", "over the whole map", []

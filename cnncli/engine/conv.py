@@ -50,11 +50,16 @@ from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.fast import conv as fast
 from cnncli.engine.fast.conv import Method
 from cnncli.engine.pad import pad, pad_backward
-from cnncli.engine.shapes import Conv2dGeometry, IntOrPair, PaddingArg, conv2d_geometry
+from cnncli.engine.shapes import (
+    PADDING_MODES,
+    Conv2dGeometry,
+    IntOrPair,
+    PaddingArg,
+    conv2d_geometry,
+)
 from cnncli.engine.switch import fast_enabled
 from cnncli.errors import ParameterError, ResourceLimitError, ShapeError
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: Refuse outright an output or padded input larger than this (bytes); NumPy could not
 #: allocate it and would fail with its own error.
 MAX_ARRAY_BYTES = 2**40
@@ -337,12 +342,13 @@ def _memory_guard(a: _Args, op: str) -> Iterator[None]:
     out_bytes = g.N * g.F * g.OH * g.OW * a.ct.itemsize
     left, right, top, bottom = a.pads
     in_bytes = g.N * g.C * (g.H + top + bottom) * (g.W + left + right) * a.ct.itemsize
+    work_bytes = conv2d_workspace_bytes(g, a.ct.itemsize, a.mode)
     what = (
         f"{op} of input {(g.N, g.C, g.H, g.W)} with weight {(g.F, g.C // g.groups, g.KH, g.KW)} "
         f"(output {(g.N, g.F, g.OH, g.OW)}: {out_bytes / 2**20:.0f} MiB, padded input "
-        f"{in_bytes / 2**20:.0f} MiB)"
+        f"{in_bytes / 2**20:.0f} MiB, workspace {work_bytes / 2**20:.0f} MiB)"
     )
-    if max(out_bytes, in_bytes) > MAX_ARRAY_BYTES:
+    if max(out_bytes, in_bytes, work_bytes) > MAX_ARRAY_BYTES:
         raise ResourceLimitError(f"{what} is too large to compute")
     try:
         yield

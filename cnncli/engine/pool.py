@@ -48,6 +48,7 @@ from cnncli.engine.shapes import (
     IntOrPair,
     Pool2dGeometry,
     adaptive_bins,
+    adaptive_output_size,
     check_nchw,
     pool2d_geometry,
 )
@@ -564,41 +565,10 @@ def _check_divisor(divisor_override: object) -> int | None:
     return value
 
 
-def _output_size(output_size: object, H: int, W: int) -> tuple[int, int]:
-    """(OH, OW) from an int or a pair whose None entries keep the input size."""
-    if output_size is None or isinstance(output_size, (bool, str)):
-        raise ParameterError(
-            f"output_size must be an integer or a pair (entries may be None), got {output_size!r}"
-        )
-    if hasattr(output_size, "__index__"):
-        items: tuple[object, ...] = (output_size, output_size)
-    else:
-        try:
-            items = tuple(output_size)  # type: ignore[call-overload,arg-type]
-        except TypeError:
-            raise ParameterError(
-                f"output_size must be an integer or a pair (entries may be None), "
-                f"got {output_size!r}"
-            ) from None
-        if len(items) == 1:
-            items = (items[0], items[0])
-    if len(items) != 2 or not all(
-        v is None or (not isinstance(v, bool) and hasattr(v, "__index__")) for v in items
-    ):
-        raise ParameterError(
-            f"output_size must be an integer or a pair (entries may be None), got {output_size!r}"
-        )
-    oh = H if items[0] is None else int(items[0])  # type: ignore[call-overload]
-    ow = W if items[1] is None else int(items[1])  # type: ignore[call-overload]
-    if oh < 1 or ow < 1:
-        raise ParameterError(f"output_size must be at least 1, got {oh}x{ow}")
-    return oh, ow
-
-
 def _adaptive_setup(input: object, output_size: object) -> tuple[np.ndarray, bool, int, int]:
     x, unbatched = _as_nchw(input)
     N, C, H, W = check_nchw(x.shape)
-    OH, OW = _output_size(output_size, H, W)
+    OH, OW = adaptive_output_size(output_size, H, W)
     if N * C * OH * OW > MAX_OUTPUT_ELEMENTS or max(OH, OW) > MAX_OUTPUT_ELEMENTS:
         raise ResourceLimitError(
             f"adaptive pooling to {OH}x{OW} would give {N}x{C}x{OH}x{OW} values, more than "

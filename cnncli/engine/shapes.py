@@ -25,6 +25,8 @@ from cnncli.errors import ParameterError, ShapeError
 IntOrPair = int | Sequence[int]
 #: Padding as accepted by conv2d: int, (h, w), (left, right, top, bottom), 'same', 'valid'.
 PaddingArg = int | Sequence[int] | str
+#: The ways a convolution fills its padding, as torch.nn.Conv2d's ``padding_mode``.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def pair(value: IntOrPair, name: str) -> tuple[int, int]:
@@ -357,6 +359,38 @@ def pool2d_geometry(
     oh = pool_output_size(h, k[0], st[0], pd[0], dl[0], ceil_mode, "H")
     ow = pool_output_size(w, k[1], st[1], pd[1], dl[1], ceil_mode, "W")
     return Pool2dGeometry(n, c, h, w, k[0], k[1], oh, ow, st, pd, dl, bool(ceil_mode))
+
+
+def adaptive_output_size(output_size: object, H: int, W: int) -> tuple[int, int]:
+    """(OH, OW) of an adaptive pooling: ``output_size`` an int or a pair whose None
+    entries keep the input's size, as torch.nn.AdaptiveAvgPool2d takes it."""
+    if output_size is None or isinstance(output_size, (bool, str)):
+        raise ParameterError(
+            f"output_size must be an integer or a pair (entries may be None), got {output_size!r}"
+        )
+    if hasattr(output_size, "__index__"):
+        items: tuple[object, ...] = (output_size, output_size)
+    else:
+        try:
+            items = tuple(output_size)  # type: ignore[call-overload,arg-type]
+        except TypeError:
+            raise ParameterError(
+                f"output_size must be an integer or a pair (entries may be None), "
+                f"got {output_size!r}"
+            ) from None
+        if len(items) == 1:
+            items = (items[0], items[0])
+    if len(items) != 2 or not all(
+        v is None or (not isinstance(v, bool) and hasattr(v, "__index__")) for v in items
+    ):
+        raise ParameterError(
+            f"output_size must be an integer or a pair (entries may be None), got {output_size!r}"
+        )
+    oh = H if items[0] is None else int(items[0])  # type: ignore[call-overload]
+    ow = W if items[1] is None else int(items[1])  # type: ignore[call-overload]
+    if oh < 1 or ow < 1:
+        raise ParameterError(f"output_size must be at least 1, got {oh}x{ow}")
+    return oh, ow
 
 
 def adaptive_bins(in_size: int, out_size: int) -> list[tuple[int, int]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cnncli.engine.shapes import PADDING_MODES
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
 from cnncli.nn import layers as L  # noqa: N812
 
@@ -177,7 +178,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "dilation": _pair_of(_pos_int),
         "groups": _pos_int,
         "bias": _bool,
-        "padding_mode": _choice("zeros", "reflect", "replicate", "circular"),
+        "padding_mode": _choice(*PADDING_MODES),
     },
     "MaxPool2d": {
         "kernel_size": _pair_of(_pos_int),

@@ -84,8 +84,8 @@ def test_new_short_flags(cli) -> None:
 
 
 def test_padding_modes_are_the_engines() -> None:
-    from cnncli.engine.conv import PADDING_MODES
     from cnncli.engine.pad import PAD_MODES
+    from cnncli.engine.shapes import PADDING_MODES
 
     assert set(typing.get_args(opt.PadMode)) == set(PAD_MODES)
     assert set(typing.get_args(opt.ConvPadMode)) == set(PADDING_MODES)

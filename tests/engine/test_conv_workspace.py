@@ -71,3 +71,29 @@ def test_the_plain_estimate_is_im2col_and_the_larger_of_padded_input_and_product
         assert reflect == 8 * (padded + cols + product)  # the mode's copy, then no zero padding
     else:
         assert conv2d_workspace_bytes(g2, 8) < conv2d_workspace_bytes(g1, 8)  # one group at a time
+
+
+@pytest.mark.parametrize(
+    ("groups", "padding", "mode"), [(1, 1, "zeros"), (4, 2, "reflect"), (8, 0, "zeros")]
+)
+def test_the_layer_and_the_command_use_the_engines_estimate(
+    groups: int, padding: int, mode: str
+) -> None:
+    """Conv2d.workspace_bytes is the engine's figure, and `cnncli conv` refuses by it."""
+    from cnncli.cli.conv import _memory_check
+    from cnncli.errors import ResourceLimitError
+    from cnncli.nn.layers import Conv2d
+
+    layer = Conv2d(8, 16, 3, padding=padding, groups=groups, padding_mode=mode)
+    shape = (2, 8, 20, 24)
+    geometry = conv2d_geometry(shape, (16, 8 // groups, 3, 3), 1, padding, 1, groups)
+    expected = conv2d_workspace_bytes(geometry, 4, mode)
+    assert layer.workspace_bytes(shape, 4) == expected
+    # The command adds its output to the workspace; one byte less than that is refused.
+    x = np.zeros(shape, np.float32)
+    needed = expected + 2 * 16 * geometry.OH * geometry.OW * 4
+    check = _memory_check(x, 1, padding, 1, groups, mode, False, max_memory=str(needed))
+    check((16, 8 // groups, 3, 3))
+    refuse = _memory_check(x, 1, padding, 1, groups, mode, False, max_memory=str(needed - 1))
+    with pytest.raises(ResourceLimitError):
+        refuse((16, 8 // groups, 3, 3))

@@ -261,5 +261,6 @@ def _winograd_workspace(g: Conv2dGeometry, t: Winograd, itemsize: int) -> int:
     n2 = t.n * t.n
     weights = g.F * g.C * (2 * t.r * t.r + n2)  # the copy kept, the taps, U
     rows = max(1, winograd.CHUNK_BYTES // max(1, n2 * (g.C + g.F) * itemsize * tw))
-    T = max((n1 - n0) * (i1 - i0) * tw for n0, n1, i0, i1 in winograd._tile_chunks(g.N, th, rows))
+    # The largest of winograd._tile_chunks(N, th, rows), without listing them.
+    T = (min(g.N, rows // th) * th if rows >= th else rows) * tw
     return (xp + weights + T * (n2 * (g.C + g.F) + 2 * t.m * t.m * g.F)) * itemsize

@@ -65,10 +65,10 @@ class Conv2d(Layer):
             raise ParameterError(
                 f"Conv2d groups={groups} does not divide out_channels={out_channels}"
             )
-        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+        if padding_mode not in S.PADDING_MODES:
             raise ParameterError(
-                f"Conv2d padding_mode must be zeros, reflect, replicate or circular, "
-                f"got {padding_mode!r}"
+                f"Conv2d padding_mode must be {', '.join(S.PADDING_MODES[:-1])} or "
+                f"{S.PADDING_MODES[-1]}, got {padding_mode!r}"
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -157,10 +157,15 @@ class Conv2d(Layer):
         ]
 
     def workspace_bytes(self, input_shape: Shape, itemsize: int = 4) -> int:
-        N, C, _, _ = input_shape
-        _, _, OH, OW = self.output_shape(input_shape)
-        KH, KW = self.kernel_size
-        return N * OH * OW * C * KH * KW * itemsize
+        """The engine's estimate for this layer's convolution (groups counted)."""
+        from cnncli.engine.conv import conv2d_workspace_bytes
+
+        weight_shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        geometry = S.conv2d_geometry(
+            tuple(input_shape), weight_shape, self.stride, self._padding_arg(),
+            self.dilation, self.groups,
+        )  # fmt: skip
+        return conv2d_workspace_bytes(geometry, itemsize, self.padding_mode)
 
     def _padding_arg(self) -> Any:
         return self.padding if isinstance(self.padding, str) else self._pad4
