@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -23,3 +24,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng() -> np.random.Generator:
     """A seeded generator, so that every randomized test is reproducible."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _engine_path_restored() -> Iterator[None]:
+    """An in-process ``cnncli --engine ...`` chooses the path for the process; undo it."""
+    from cnncli.engine import switch
+
+    chosen = switch._chosen
+    yield
+    switch.set_engine(chosen)

@@ -254,6 +254,7 @@ def _explain(
     payload: dict[str, Any],
 ) -> list[Any]:
     """``--explain``: the cell recomputed step by step, added to the JSON object too."""
+    from cnncli.engine import conv2d_method
     from cnncli.nn.explain import conv_cell
     from cnncli.render.explain import conv_explanation
 
@@ -263,7 +264,9 @@ def _explain(
         "patch": cell.patch, "kernel": cell.kernel, "products": cell.products,
         "channel_sums": cell.sums, "sum": cell.total, "bias": cell.bias, "value": cell.engine_value,
     }  # fmt: skip
-    return [conv_explanation(cell, x.shape[2], x.shape[3], "conv")]
+    method = conv2d_method(x, weight, geo.stride, geo.padding, geo.dilation, G, pad_mode)
+    payload["explain"]["engine_path"] = method
+    return [conv_explanation(cell, x.shape[2], x.shape[3], "conv", method)]
 
 
 def _pair(p: tuple[int, int]) -> str:

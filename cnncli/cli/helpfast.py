@@ -2,9 +2,9 @@
 
 ``typer.rich_utils`` draws every ``--help`` screen.  At import it also loads
 ``rich.markdown`` (markdown-it and Pygments behind it) and ``rich.traceback``
-(rich.pretty and attrs), about 70 ms of a 240 ms ``cnncli --help`` on this class
-of machine, for Markdown help text (cnncli's markup mode is "rich") and pretty
-tracebacks (cnncli turns them off).  :func:`load_help_renderer` imports
+(rich.pretty and attrs), a large part of ``cnncli --help``'s time (the figure: the
+decision table in benchmarks/README.md), for Markdown help text (cnncli's markup
+mode is "rich") and pretty tracebacks (cnncli turns them off).  :func:`load_help_renderer` imports
 ``typer.rich_utils`` while those two modules are stand-ins whose classes load
 the real module when first instantiated, then removes the stand-ins, so that a
 later ``import rich.markdown`` gets the real module.  The help text drawn is the

@@ -110,6 +110,7 @@ def pool(
     payload = run.base_payload(op, parameters, y)
     save: Any = y
     if explain is not None:
+        from cnncli.engine import pool2d_method
         from cnncli.nn.explain import adaptive_pool_cell, pool_cell
         from cnncli.render.explain import pool_explanation
 
@@ -118,10 +119,12 @@ def pool(
             cell = adaptive_pool_cell(x, y, idx, mode)
         else:
             cell = pool_cell(x, y, idx, mode, k, st, pd, dl, count_include_pad, divisor_override)
-        sections.append(pool_explanation(cell, H, W))
+        method = pool2d_method(op)
+        sections.append(pool_explanation(cell, H, W, method=method))
         payload["explain"] = {
             "index": idx, "rows": cell.rows, "cols": cell.cols, "window": cell.window,
             "chosen": cell.chosen, "sum": cell.total, "divisor": cell.divisor, "value": cell.engine_value,
+            "engine_path": method,
         }  # fmt: skip
     if grad is not None:
         dx = _backward(run.grad(grad, y.shape), x, mode, adaptive is not None, global_, fwd)

@@ -61,6 +61,7 @@ from cnncli.engine.pool import (
     global_max_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    pool2d_method,
 )
 from cnncli.engine.switch import get_engine, set_engine, use_engine
 
@@ -100,6 +101,7 @@ __all__ = [
     "max_pool2d_backward",
     "pad",
     "pad_backward",
+    "pool2d_method",
     "relu",
     "relu_backward",
     "set_engine",

@@ -68,6 +68,7 @@ __all__ = [
     "global_max_pool2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "pool2d_method",
 ]
 
 #: Largest kernel size, stride, padding or dilation accepted (PyTorch fails past int64 anyway).
@@ -478,6 +479,26 @@ def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np
     g, dtype = _grad_as(grad_output, x, unbatched, (N, C, 1, 1))
     index = _first_max(x.reshape(N, C, H * W)).reshape(N, C, 1, 1)
     return _unbatch(_add_at(g.astype(dtype), index, x.shape, dtype), unbatched)
+
+
+#: Each forward op's way of computing on the plain and on the fast path, as the
+#: ``if fast_enabled()`` line in the op chooses; global pooling has one way.
+_METHODS = {
+    "max_pool2d": ("max over a strided view of the windows", "two passes of 1-D maxima, in blocks"),
+    "avg_pool2d": ("sum over a strided view of the windows / divisor",
+                   "dense sums or two passes of 1-D sums, in blocks"),
+    "adaptive_avg_pool2d": ("the mean of each bin", "strided windows, or bins gathered by length"),
+    "adaptive_max_pool2d": ("the maximum of each bin", "two passes of 1-D maxima, or bins gathered"),
+    "global_avg_pool2d": ("the mean over H and W", None),
+    "global_max_pool2d": ("the maximum over H and W", None),
+}  # fmt: skip
+
+
+def pool2d_method(op: str) -> str:
+    """How the forward op named ``op`` (``"max_pool2d"``, ...) computes now: the path
+    ("plain: ..." or "fast: ..."), from the same switch the op reads."""
+    plain, fast = _METHODS[op]
+    return f"fast: {fast}" if fast is not None and fast_enabled() else f"plain: {plain}"
 
 
 # ----------------------------------------------------------------------------- argument checks

@@ -37,7 +37,9 @@ def _terms(values: np.ndarray) -> str:
     return text + " = "
 
 
-def conv_explanation(cell: Any, H: int, W: int, label: str = "output") -> RenderableType:
+def conv_explanation(
+    cell: Any, H: int, W: int, label: str = "output", method: str = ""
+) -> RenderableType:
     """The ConvCell ``cell`` (input height H, width W for marking padding) as renderables."""
     parts: list[RenderableType] = [
         Text(
@@ -83,7 +85,16 @@ def conv_explanation(cell: Any, H: int, W: int, label: str = "output") -> Render
     else:
         parts.append(Text(f"no bias: {fmt_number(cell.value)}"))
     parts.append(_equals(label, (cell.n, cell.f, cell.i, cell.j), cell.value, cell.engine_value))
+    parts += _computed_by(method)
     return Group(*parts)
+
+
+def _computed_by(method: str) -> list[Text]:
+    """The line naming the engine path whose output the steps were checked against."""
+    if not method:
+        return []
+    path, _, how = method.partition(": ")
+    return [Text(f"computed on the {path} path: {how}", style="dim")]
 
 
 def _equals(label: str, idx: tuple[int, ...], value: float, engine: float) -> Text:
@@ -92,7 +103,9 @@ def _equals(label: str, idx: tuple[int, ...], value: float, engine: float) -> Te
     return text
 
 
-def pool_explanation(cell: Any, H: int, W: int, label: str = "output") -> RenderableType:
+def pool_explanation(
+    cell: Any, H: int, W: int, label: str = "output", method: str = ""
+) -> RenderableType:
     """The PoolCell ``cell`` as renderables: its window, then the max or the mean."""
     rows = _coords(cell.rows, H)
     cols = _coords(cell.cols, W)
@@ -131,4 +144,5 @@ def pool_explanation(cell: Any, H: int, W: int, label: str = "output") -> Render
             )
         )
     parts.append(_equals(label, (cell.n, cell.c, cell.i, cell.j), cell.value, cell.engine_value))
+    parts += _computed_by(method)
     return Group(*parts)

@@ -206,6 +206,27 @@ def test_explain_shows_the_cell_step_by_step_and_equals_the_output(cli, npy) -> 
     assert e["sum"] + e["bias"] == pytest.approx(data["output"]["values"][0][1][2][0])
 
 
+@pytest.mark.parametrize(
+    ("engine", "kernel", "method"),
+    [
+        ("plain", "sobel", "plain: im2col + matrix product"),
+        ("fast", "sobel", "fast: one kernel on the channels' sum, shift-and-add"),
+        ("fast", "w.npy", "fast: tiled im2col + matrix product"),
+    ],
+)
+def test_explain_names_the_path_that_computed_the_value(
+    cli, npy, engine: str, kernel: str, method: str
+) -> None:
+    x, w, _b = seed_multichannel()
+    kernel = npy(w, "w.npy") if kernel == "w.npy" else kernel
+    args = ("--engine", engine, "conv", npy(x), "-k", kernel, "--explain", "0,1,2")
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    path, how = method.split(": ", 1)
+    assert f"computed on the {path} path: {how}" in r.stdout
+    assert json.loads(cli(*args, "--json").stdout)["explain"]["engine_path"] == method
+
+
 def test_explain_marks_padding_and_dilation(cli, npy) -> None:
     x = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
     r = cli("conv", npy(x), "-k", "laplacian", "-p", "2", "-d", "2", "--explain", "0,0", "--json")

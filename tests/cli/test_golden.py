@@ -54,6 +54,7 @@ CASES: dict[str, list[str]] = {
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Fixed file names in a temporary folder, so the header reads the same on every run."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNNCLI_ENGINE", "fast")  # --explain names the path in its output
     x, w, _ = seed_multichannel()
     np.save("seed.npy", SEED_POOL_INPUT)
     np.save("centred.npy", SEED_POOL_INPUT - 5)

@@ -91,6 +91,30 @@ def test_pool_explain_max_and_mean_with_divisor(cli, npy) -> None:
     assert e["value"] == pytest.approx(2.5) == data["output"]["values"][0][0][0][0]
 
 
+@pytest.mark.parametrize("engine", ["plain", "fast"])
+@pytest.mark.parametrize(
+    ("args", "op"),
+    [
+        ((), "max_pool2d"),
+        (("--mode", "avg"), "avg_pool2d"),
+        (("--adaptive", "2"), "adaptive_max_pool2d"),
+    ],
+)
+def test_pool_explain_names_the_path_that_computed_the_value(
+    cli, engine: str, args: tuple[str, ...], op: str
+) -> None:
+    from cnncli.engine import pool2d_method, use_engine
+
+    with use_engine(engine):
+        method = pool2d_method(op)
+    assert method.startswith(engine + ": ")
+    r = cli("--engine", engine, "pool", *args, "--explain", "0,1")
+    assert r.code == 0, r.stderr
+    assert "computed on the " + method.replace(": ", " path: ", 1) in r.stdout
+    data = json.loads(cli("--engine", engine, "pool", *args, "--explain", "0,1", "--json").stdout)
+    assert data["explain"]["engine_path"] == method
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_pool_grad_matches_pytorch(cli, x2, tmp_path: Path, mode: str) -> None:
     x, path = x2

@@ -227,3 +227,30 @@ def test_global_pools_have_no_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
     assert not any(counted)
     pool.adaptive_max_pool2d(X, 1)
     assert any(counted) == fast_enabled()  # the counting itself works
+
+
+@pytest.mark.parametrize(
+    ("op", "module", "name"),
+    [
+        ("max_pool2d", fast_pool, "max_pool2d"),
+        ("avg_pool2d", fast_pool, "avg_pool2d"),
+        ("adaptive_avg_pool2d", fast_adaptive, "adaptive_avg_pool2d"),
+        ("adaptive_max_pool2d", fast_adaptive, "adaptive_max_pool2d"),
+        ("global_avg_pool2d", None, None),
+        ("global_max_pool2d", None, None),
+    ],
+)
+def test_pool2d_method_names_the_path_the_op_takes(
+    monkeypatch: pytest.MonkeyPatch, engine_path: str, op: str, module: Any, name: str | None
+) -> None:
+    """--explain's path line: "fast: ..." exactly when the op hands over to engine/fast."""
+    calls = count_calls(monkeypatch, module, name) if module is not None else []
+    args = (
+        (2,)
+        if op in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d")
+        else ()
+    )
+    getattr(pool, op)(X, *args)
+    method = pool.pool2d_method(op)
+    assert method.startswith("fast: " if calls else "plain: "), method
+    assert bool(calls) == (engine_path == "fast" and module is not None)

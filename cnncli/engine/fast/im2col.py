@@ -275,10 +275,9 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
     cg, fg = g.C // g.groups, g.F // g.groups
     K = g.KH * g.KW * cg
     whole = g.N * g.C * Hp * Wp * itemsize
-    largest = 0
-    for n0, n1, o0, o1 in _chunks(g, itemsize):
-        M = (n1 - n0) * (o1 - o0) * g.OW
-        span = (o1 - 1 - o0) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1
-        rows = 0 if whole <= CHUNK_BYTES else (n1 - n0) * span * Wp * g.C
-        largest = max(largest, (M * (K + fg) + rows) * itemsize)
+    n0, n1, o0, o1 = next(_chunks(g, itemsize))  # the first chunk is the largest
+    M = (n1 - n0) * (o1 - o0) * g.OW
+    span = (o1 - 1 - o0) * g.stride[0] + (g.KH - 1) * g.dilation[0] + 1
+    rows = 0 if whole <= CHUNK_BYTES else (n1 - n0) * span * Wp * g.C
+    largest = (M * (K + fg) + rows) * itemsize
     return (whole if whole <= CHUNK_BYTES else 0) + g.F * K * itemsize + largest
