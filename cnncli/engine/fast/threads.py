@@ -42,22 +42,26 @@ _EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None
 
 def _executor(workers: int) -> ThreadPoolExecutor:
     """A thread pool of at least ``workers`` threads, kept between calls."""
-    global _EXECUTOR
+    global _EXECUTOR, _FORK_HOOKED
     if _EXECUTOR is None or _EXECUTOR[1] < workers:
         if _EXECUTOR is not None:
             _EXECUTOR[0].shutdown(wait=False)
         _EXECUTOR = (ThreadPoolExecutor(workers, thread_name_prefix="cnncli"), workers)
+        if not _FORK_HOOKED and hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                after_in_child=_forget_executor
+            )  # with the first pool, not at import
+            _FORK_HOOKED = True
     return _EXECUTOR[0]
+
+
+_FORK_HOOKED = False
 
 
 def _forget_executor() -> None:
     # A forked child has none of the parent's threads: it must start its own pool.
     global _EXECUTOR
     _EXECUTOR = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_executor)
 
 
 def run_parts(fn: Callable[[_T], None], parts: Sequence[_T], long: bool = False) -> None:
