@@ -20,8 +20,26 @@ class UnavailableError(Exception):
     """cnncli's side of a case cannot be imported or built (yet)."""
 
 
+@functools.cache
+def set_up_engine() -> None:
+    """Set the engine up as ``cnncli`` does on its fast path: ``cnncli.engine.fast.setup()``.
+
+    Importing the engine changes nothing in the process; the command line (and any program
+    that wants it) calls ``setup()`` once.  Without it the big temporaries of Winograd and
+    im2col are returned to the system after every call (see benchmarks/README.md).
+    """
+    try:
+        switch = importlib.import_module("cnncli.engine.switch")
+        fast = importlib.import_module("cnncli.engine.fast")
+    except ImportError:
+        return  # an engine from before the switch tuned malloc when it was imported
+    if switch.fast_enabled():
+        fast.setup()
+
+
 def engine_function(name: str, module: str) -> Callable[..., Any]:
     """Return ``cnncli.engine.<name>``, else ``cnncli.engine.<module>.<name>``."""
+    set_up_engine()
     errors = []
     for where in ("cnncli.engine", f"cnncli.engine.{module}"):
         try:
@@ -151,6 +169,7 @@ def composed_alexnet(state: dict[str, np.ndarray]) -> tuple[Callable[[np.ndarray
 
 def alexnet_forward(state: dict[str, np.ndarray]) -> tuple[Callable[[np.ndarray], Any], str]:
     """The zoo's AlexNet when it can be built, else the engine-composed one."""
+    set_up_engine()
     try:
         return zoo_alexnet(state)
     except UnavailableError as zoo_error:
