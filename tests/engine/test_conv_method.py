@@ -16,7 +16,7 @@ import pytest
 from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.conv import conv2d_backward_method, conv2d_method
 from tests.engine.calls import count_calls
-from tests.parity import assert_close
+from tests.oracle import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 fast_conv = importlib.import_module("cnncli.engine.fast.conv")

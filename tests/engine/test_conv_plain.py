@@ -19,7 +19,7 @@ from cnncli.engine import conv2d, conv2d_backward, use_engine
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from tests.engine.calls import count_calls
 from tests.engine.test_conv import torch_conv2d
-from tests.parity import assert_close
+from tests.oracle import assert_close
 
 conv_module = importlib.import_module("cnncli.engine.conv")
 
