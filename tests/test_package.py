@@ -32,3 +32,16 @@ def test_unknown_option_is_a_one_line_usage_error() -> None:
     assert out.returncode == 2
     assert out.stderr.startswith("error: ")
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_ci_runs_the_readmes_test_command_as_written() -> None:
+    """The README's first code block holds the two set-up commands; CI runs the second."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert len(block) == 2 and block[0].startswith("pip install . && cnncli ")
+    ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert ci[-1] == block[1]
+    assert "python -m pytest" in block[1] and '"torch==2.13.0"' in block[1]
