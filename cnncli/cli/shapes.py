@@ -33,6 +33,14 @@ def shapes(
             rich_help_panel=opt.OUTPUT_PANEL,
         ),
     ] = None,
+    diagram: Annotated[
+        Path | None,
+        typer.Option(
+            "--diagram",
+            help="Also draw the architecture as a picture: FILE.svg or FILE.png.",
+            rich_help_panel=opt.OUTPUT_PANEL,
+        ),
+    ] = None,
     max_memory: Annotated[
         str | None,
         typer.Option(
@@ -73,6 +81,10 @@ def shapes(
         check_output_path(output, [model])
         if summary.failure is None:  # a failed run leaves an earlier file as it was
             _write_rows(output, summary)
+    if diagram is not None:
+        _check_diagram_path(diagram, model)
+        if summary.failure is None:  # a failed run leaves an earlier file as it was
+            _write_diagram(diagram, summary)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -138,3 +150,35 @@ def _write_rows(path: Path, summary: object) -> None:
     else:
         raise OutputFileError(f"-o must end in .csv or .json, got {path.name!r}")
     atomic_write_bytes(path, data)
+
+
+def _check_diagram_path(path: Path, model: str) -> None:
+    from cnncli.errors import OutputFileError
+    from cnncli.io import check_output_path
+
+    if path.suffix.lower() not in (".svg", ".png"):
+        raise OutputFileError(f"--diagram must end in .svg or .png, got {path.name!r}")
+    check_output_path(path, [model])
+
+
+def _write_diagram(path: Path, summary: Any) -> None:
+    """Draw the summary's blocks and write them atomically as SVG or PNG."""
+    from cnncli.errors import ResourceLimitError
+    from cnncli.io.write import atomic_write_bytes
+    from cnncli.render import diagram as D  # noqa: N812
+
+    drawn = D.blocks(summary)
+    if len(drawn) > D.MAX_BLOCKS:
+        raise ResourceLimitError(
+            f"--diagram draws at most {D.MAX_BLOCKS} blocks; {summary.model} has {len(drawn)}",
+            hint="use `cnncli shapes` without --diagram for the whole table",
+        )
+    title = f"{summary.model}  input {'x'.join(str(v) for v in summary.input_shape)}"
+    picture = D.draw(title, drawn)
+    svg = path.suffix.lower() == ".svg"
+    atomic_write_bytes(path, picture.to_svg() if svg else picture.to_png())
+    typer.echo(
+        f"wrote {path} ({'SVG' if svg else 'PNG'} diagram, {len(drawn)} blocks, "
+        f"{picture.width}x{picture.height})",
+        err=True,
+    )
