@@ -215,6 +215,28 @@ class Layer:
                 kind = np.int64 if name == "num_batches_tracked" else dtype
                 layer._buffers[name] = np.array(state[key], dtype=kind)  # updated in place
 
+    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+        """Replace parameters by state_dict name, as an optimizer step does.
+
+        Each value must have its parameter's shape; it is stored as a new array (a
+        frozen parameter is frozen again), never written into the old one, so that
+        nothing derived from the old weights (a remembered Winograd transform) is
+        taken for the new ones.
+        """
+        layers = dict(self.named_modules())
+        for key, value in values.items():
+            path, _, name = key.rpartition(".")
+            layer = layers.get(path)
+            if layer is None or name not in layer.param_shapes():
+                raise ParameterError(f"{key} is not a parameter of this model")
+            old = layer._param(name)
+            if np.shape(value) != old.shape:
+                raise ShapeError(
+                    f"{key} has shape {_fmt_shape(old.shape)}, got {_fmt_shape(np.shape(value))}"
+                )
+            layer._params[name] = np.array(value, dtype=old.dtype)
+            layer._freeze_own()
+
     def named_grads(self) -> dict[str, np.ndarray]:
         """Parameter gradients of the last backward, by state_dict name."""
         out: dict[str, np.ndarray] = {}

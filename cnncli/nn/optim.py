@@ -1,0 +1,269 @@
+"""Optimizers and learning-rate schedules, with torch.optim's names, arguments and defaults.
+
+An optimizer is built from a model (``optim.SGD(model, lr=0.1, momentum=0.9)``), since
+parameters here are addressed by their state_dict names.  After ``loss`` is computed
+and the model's ``backward`` has filled every layer's gradients, ``step()`` updates
+each parameter p from its gradient g; ``zero_grad()`` forgets the gradients.
+
+SGD (torch.optim.SGD), with weight decay λ, momentum μ, dampening τ and buffer b::
+
+    g ← g + λ·p
+    b ← g (first step)   or   b ← μ·b + (1 − τ)·g
+    g ← g + μ·b (nesterov)   or   g ← b
+    p ← p − lr·g
+
+Adam (torch.optim.Adam), step t, moments m and v::
+
+    g ← g + λ·p                                    (Adam's weight decay)
+    m ← β1·m + (1 − β1)·g        v ← β2·v + (1 − β2)·g²
+    p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
+
+AdamW (torch.optim.AdamW) decays the weights apart from the gradient, ``p ← p·(1 − lr·λ)``
+before the Adam step, with λ = 0.01 by default.  ``maximize`` climbs instead (g ← −g);
+``amsgrad`` divides by the largest v seen so far.
+
+Each step writes new arrays into the model (:meth:`Layer.set_parameters`), never into the
+old ones, so nothing derived from the old weights outlives the update.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cnncli.errors import ParameterError
+from cnncli.nn.layers.base import Layer
+
+__all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "Optimizer", "StepLR"]
+
+
+def _check(name: str, value: float, low: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ParameterError(f"{name} must be a finite number, got {value!r}")
+    if value < low:
+        raise ParameterError(f"{name} must be at least {low:g}, got {value:g}")
+    return float(value)
+
+
+class Optimizer:
+    """What every optimizer shares: the model, the learning rate, per-parameter state."""
+
+    def __init__(self, model: Layer, lr: float) -> None:
+        self.model = model
+        self.lr = _check("lr", lr)
+        self.initial_lr = self.lr  # the schedules' base learning rate
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def zero_grad(self) -> None:
+        """Forget every layer's gradients (torch's ``set_to_none=True``)."""
+        for _, layer in self.model.named_modules():
+            layer.grads = {}
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient from the last backward."""
+        grads = self.model.named_grads()
+        params = self.model.parameters()
+        new = {}
+        for name, g in grads.items():
+            p = params[name]  # computed in the parameter's dtype, as torch does
+            state = self.state.setdefault(name, {})
+            new[name] = self._update(name, p, np.asarray(g, dtype=p.dtype), state)
+        self.model.set_parameters(new)
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """The learning rate, the hyperparameters and every parameter's state (copies)."""
+        return {
+            "lr": self.lr,
+            "initial_lr": self.initial_lr,
+            "hyperparameters": self.hyperparameters(),
+            "state": {
+                k: {n: (v.copy() if isinstance(v, np.ndarray) else v) for n, v in s.items()}
+                for k, s in self.state.items()
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output (the hyperparameters must agree)."""
+        if state.get("hyperparameters") != self.hyperparameters():
+            raise ParameterError(
+                f"the saved optimizer had {state.get('hyperparameters')}, "
+                f"this one has {self.hyperparameters()}"
+            )
+        self.lr = float(state["lr"])
+        self.initial_lr = float(state["initial_lr"])
+        self.state = {
+            k: {n: (np.array(v) if isinstance(v, np.ndarray) else v) for n, v in s.items()}
+            for k, s in state["state"].items()
+        }
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: Layer,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(model, lr)
+        self.momentum = _check("momentum", momentum)
+        self.dampening = _check("dampening", dampening)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        if nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ParameterError("nesterov momentum needs momentum > 0 and dampening 0")
+        self.nesterov = bool(nesterov)
+        self.maximize = bool(maximize)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"optimizer": "SGD", "momentum": self.momentum, "dampening": self.dampening,
+                "weight_decay": self.weight_decay, "nesterov": self.nesterov,
+                "maximize": self.maximize}  # fmt: skip
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        g = -g if self.maximize else g
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            buf = np.array(g) if buf is None else self.momentum * buf + (1 - self.dampening) * g
+            state["momentum_buffer"] = buf
+            g = g + self.momentum * buf if self.nesterov else buf
+        return p - self.lr * g  # type: ignore[no-any-return]
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam`` (see the module docstring)."""
+
+    decoupled = False
+
+    def __init__(
+        self,
+        model: Layer,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(model, lr)
+        if len(betas) != 2 or not all(0.0 <= _check("betas", b) < 1.0 for b in betas):
+            raise ParameterError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = _check("eps", eps)
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.amsgrad = bool(amsgrad)
+        self.maximize = bool(maximize)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"optimizer": type(self).__name__, "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay, "amsgrad": self.amsgrad,
+                "maximize": self.maximize}  # fmt: skip
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+        b1, b2 = self.betas
+        g = -g if self.maximize else g
+        if self.decoupled:
+            p = p * (1 - self.lr * self.weight_decay)
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        t = state.get("step", 0) + 1
+        m = state.get("exp_avg", np.zeros_like(p)) * b1 + (1 - b1) * g
+        v = state.get("exp_avg_sq", np.zeros_like(p)) * b2 + (1 - b2) * np.square(g)
+        state.update(step=t, exp_avg=m, exp_avg_sq=v)
+        if self.amsgrad:
+            v = np.maximum(state.get("max_exp_avg_sq", v), v)
+            state["max_exp_avg_sq"] = v
+        step_size = self.lr / (1 - b1**t)
+        denom = np.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
+        return p - step_size * m / denom  # type: ignore[no-any-return]
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW`` (weight_decay 0.01)."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        model: Layer,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(model, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+
+class StepLR:
+    """``lr = initial_lr · gamma^⌊epoch / step_size⌋``, as ``torch.optim.lr_scheduler.StepLR``.
+
+    Call :meth:`step` once at the end of each epoch.
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ParameterError(f"step_size must be a positive integer, got {step_size!r}")
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, _check("gamma", gamma)
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        if self.last_epoch % self.step_size == 0:  # torch's chainable form
+            self.optimizer.lr *= self.gamma
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
+
+
+class CosineAnnealingLR:
+    """Cosine annealing from ``initial_lr`` to ``eta_min`` over ``T_max`` epochs, as
+    ``torch.optim.lr_scheduler.CosineAnnealingLR`` (its recursive, chainable form)::
+
+        lr_t = eta_min + (lr_{t-1} − eta_min) · (1 + cos(π t / T_max)) / (1 + cos(π (t − 1) / T_max))
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
+            raise ParameterError(f"T_max must be a positive integer, got {T_max!r}")
+        self.optimizer, self.T_max, self.eta_min = optimizer, T_max, _check("eta_min", eta_min)
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        t, T, lr, eta = self.last_epoch, self.T_max, self.optimizer.lr, self.eta_min
+        base = self.optimizer.initial_lr
+        if (t - 1 - T) % (2 * T) == 0:
+            new = lr + (base - eta) * (1 - math.cos(math.pi / T)) / 2
+        else:
+            new = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (
+                lr - eta
+            ) + eta
+        self.optimizer.lr = new
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
