@@ -71,7 +71,7 @@ def test_npz_with_uint8_images_and_other_key_names(tmp_path: Path) -> None:
 def test_bad_npz_files_are_one_error(tmp_path: Path, arrays: dict, message: str) -> None:
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    with pytest.raises(InputFileError, match="bad.npz") as info:
+    with pytest.raises(InputFileError, match=r"bad\.npz") as info:
         load_dataset(str(path))
     assert message in info.value.message
 
