@@ -1,0 +1,419 @@
+"""The frames of ``--animate``: a window sliding over the input, the output filling cell by cell.
+
+Drawn as in Dumoulin and Visin's convolution arithmetic figures: the (padded)
+input grid on the left, its padding cells in their own colour and the real
+input framed apart; the window's taps highlighted (dilation spreads them, an
+outline shows the window's extent); the output grid on the right, filled up to
+the current cell, which is highlighted.  Values are written in the cells while
+the text fits the cell (Pillow's font metrics decide).  One frame per output
+cell, then one frame of the whole output.
+
+This module draws only: the caller gives the values, which cells are padding,
+and the cells each output cell reads (:class:`Animation`); nothing of the op is
+computed here.  :func:`window_taps` turns a window's geometry (kernel size,
+stride, dilation) into those cells.  Frames are palette images with one fixed
+palette and no anti-aliasing, so every colour in a frame is one of
+:data:`PALETTE`, exactly.
+
+Bounds: at most :data:`MAX_FRAMES` frames, :data:`MAX_SIDE` px a side and
+:data:`MAX_PIXELS` pixels over all frames; :func:`check_bounds` refuses more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from cnncli.errors import ResourceLimitError
+from cnncli.render.format import fmt_values
+
+#: Kinds of a cell of the left grid.
+INPUT, PADDING, OUTSIDE = 0, 1, 2
+
+#: The most frames an animation may have (one per output cell, plus the last).
+MAX_FRAMES = 400
+#: The largest width or height of a frame, in pixels.
+MAX_SIDE = 2048
+#: The most pixels over all frames (frames × width × height), about as many bytes in memory.
+MAX_PIXELS = 200_000_000
+
+MARGIN = 16
+GAP = 56  # between the two grids (the arrow)
+MIN_CELL, MAX_CELL = 4, 56
+TARGET_WIDTH, TARGET_HEIGHT = 960, 720  # cells shrink until the frame fits this, down to MIN_CELL
+CAPTION_SIZE = 13
+LINE = 18  # caption line height
+MIN_TEXT_SIZE, MAX_TEXT_SIZE = 8, 16
+
+#: The frame colours by name; a frame's palette index is the position here.
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "background": (255, 255, 255),
+    "text": (0, 0, 0),
+    "text_light": (255, 255, 255),
+    "grid_line": (120, 120, 120),
+    "input": (166, 206, 227),
+    "padding": (217, 217, 217),
+    "outside": (250, 250, 250),
+    "tap": (31, 120, 180),
+    "tap_padding": (90, 90, 130),
+    "window": (255, 127, 0),
+    "input_border": (8, 48, 107),
+    "output_empty": (238, 238, 238),
+    "output_done": (178, 223, 138),
+    "output_padding": (204, 214, 190),
+    "output_current": (51, 140, 44),
+    "caption_dim": (90, 90, 90),
+}
+_INDEX = {name: k for k, name in enumerate(PALETTE)}
+_FLAT_PALETTE = [v for rgb in PALETTE.values() for v in rgb]
+
+
+@dataclass(frozen=True)
+class Animation:
+    """What to draw: the left grid, the output, and the cells each output cell reads.
+
+    grid: (GH, GW) values of the left grid (the padded input); NaN draws no text.
+    kinds: (GH, GW) :data:`INPUT`, :data:`PADDING` or :data:`OUTSIDE` (past the
+    padding, e.g. a ceil_mode window's overhang).  output: (OH, OW) values.
+    windows: for each output cell in row-major order, the (row, col) grid cells it
+    reads.  captions: one line per output cell.  output_kinds: (OH, OW), PADDING
+    for output cells drawn in the padding's shade when filled (``pad``), else None.
+    """
+
+    title: str
+    note: str
+    grid: np.ndarray
+    kinds: np.ndarray
+    output: np.ndarray
+    windows: Sequence[Sequence[tuple[int, int]]]
+    captions: Sequence[str]
+    final_caption: str
+    grid_label: str = "input"
+    output_label: str = "output"
+    output_kinds: np.ndarray | None = None
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.output.size) + 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the grids are: cell size ``cell`` px, the grids' top-left corners, the frame size.
+
+    Cell positions depend on the grid shapes only (not on any text), so a reader
+    of the GIF can find every cell with :meth:`grid_box` and :meth:`output_box`.
+    """
+
+    grid_shape: tuple[int, int]
+    output_shape: tuple[int, int]
+    cell: int
+    left_x: int
+    right_x: int
+    top: int
+    width: int
+    height: int
+
+    @classmethod
+    def plan(cls, grid_shape: tuple[int, int], output_shape: tuple[int, int]) -> Layout:
+        """The layout for a (GH, GW) grid and an (OH, OW) output, captions not counted."""
+        (GH, GW), (OH, OW) = grid_shape, output_shape
+        top = MARGIN + 3 * LINE + LINE + 6  # three caption lines, then the grid labels
+        bottom = 6 + LINE + MARGIN  # the legend
+        fit_w = (TARGET_WIDTH - 2 * MARGIN - GAP) // (GW + OW)
+        fit_h = (TARGET_HEIGHT - top - bottom) // max(GH, OH)
+        cell = max(MIN_CELL, min(MAX_CELL, fit_w, fit_h))
+        right_x = MARGIN + GW * cell + GAP
+        width = right_x + OW * cell + MARGIN
+        height = top + max(GH, OH) * cell + bottom
+        return cls(grid_shape, output_shape, cell, MARGIN, right_x, top, width, height)
+
+    def grid_box(self, r: int, c: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the left grid's cell (r, c), the last pixel included."""
+        x0, y0 = self.left_x + c * self.cell, self.top + r * self.cell
+        return x0, y0, x0 + self.cell - 1, y0 + self.cell - 1
+
+    def output_box(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the output cell (i, j), the last pixel included."""
+        x0, y0 = self.right_x + j * self.cell, self.top + i * self.cell
+        return x0, y0, x0 + self.cell - 1, y0 + self.cell - 1
+
+
+def window_taps(
+    output_shape: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> list[list[tuple[int, int]]]:
+    """Each output cell's taps in padded-grid coordinates, row-major.
+
+    Output cell (i, j) reads rows ``i·sh + a·dh`` and columns ``j·sw + b·dw`` for
+    a < KH, b < KW (the padded grid's row 0 is the top padding's first row).
+    """
+    (OH, OW), (KH, KW), (sh, sw), (dh, dw) = output_shape, kernel, stride, dilation
+    return [
+        [(i * sh + a * dh, j * sw + b * dw) for a in range(KH) for b in range(KW)]
+        for i in range(OH)
+        for j in range(OW)
+    ]
+
+
+def check_bounds(frames: int, layout: Layout, what: str) -> None:
+    """Refuse (ResourceLimitError) more than MAX_FRAMES frames, MAX_SIDE px or MAX_PIXELS."""
+    (GH, GW), (OH, OW) = layout.grid_shape, layout.output_shape
+    if frames > MAX_FRAMES:
+        raise ResourceLimitError(
+            f"--animate would draw {frames} frames (one per output cell of the {OH}×{OW} "
+            f"output, and the last); the limit is {MAX_FRAMES}",
+            hint=f"use a smaller input or a larger stride for {what}",
+        )
+    w, h = layout.width, layout.height
+    if max(w, h) > MAX_SIDE or frames * w * h > MAX_PIXELS:
+        limit = (
+            f"{MAX_SIDE} px a side"
+            if max(w, h) > MAX_SIDE
+            else f"{MAX_PIXELS // 1_000_000} million pixels over all frames"
+        )
+        raise ResourceLimitError(
+            f"--animate would draw {frames} frames of {w}×{h} px for a {GH}×{GW} input grid "
+            f"(cells of {layout.cell} px); the limit is {limit}",
+            hint=f"use a smaller input (fewer cells) for {what}",
+        )
+
+
+def _font(size: int) -> Any:
+    """Pillow's default font at ``size`` (its bitmap font when Pillow has no FreeType)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow < 10.1 or without FreeType
+        return ImageFont.load_default()
+
+
+#: Characters the default font may lack, and what is drawn instead.
+_PLAIN = str.maketrans({"×": "x", "−": "-", "∞": "inf", "…": "..."})
+
+
+def _plain(text: str) -> str:
+    return text.translate(_PLAIN)
+
+
+def _text_size(font: Any, text: str) -> tuple[int, int]:
+    left, top, right, bottom = font.getbbox(_plain(text))
+    return int(right - left), int(bottom - top)
+
+
+def _cell_font(texts: Sequence[str], cell: int) -> tuple[Any, int]:
+    """The largest font (MIN_TEXT_SIZE..MAX_TEXT_SIZE) whose widest text fits a cell.
+
+    Returns the font and the room (cell minus a margin) each text must fit.
+    """
+    room = cell - 4
+    widest = max(texts, key=len, default="")
+    top = max(MIN_TEXT_SIZE, min(MAX_TEXT_SIZE, cell // 2))
+    for size in range(top, MIN_TEXT_SIZE - 1, -1):
+        font = _font(size)
+        w, h = _text_size(font, widest)
+        if w <= room and h <= room:
+            return font, room
+    return _font(MIN_TEXT_SIZE), room
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    """The cells' texts with one shared precision; NaN cells get none."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    shown = fmt_values(flat[~np.isnan(flat)]) if flat.size else []
+    it = iter(shown)
+    return ["" if math.isnan(v) else next(it) for v in flat.tolist()]
+
+
+class _Painter:
+    """Draws the frames of one animation on one layout."""
+
+    def __init__(self, anim: Animation, layout: Layout) -> None:
+        self.anim, self.layout = anim, layout
+        self.grid_text = _texts(anim.grid)
+        self.out_text = _texts(anim.output)
+        self.grid_font, self.room = _cell_font(self.grid_text, layout.cell)
+        self.out_font, _ = _cell_font(self.out_text, layout.cell)
+        self.caption_font = _font(CAPTION_SIZE)
+        lines = [anim.title, anim.note, *anim.captions, anim.final_caption]
+        widest = max(_text_size(self.caption_font, t)[0] for t in lines)
+        self.width = max(layout.width, widest + 2 * MARGIN, self._legend_width() + 2 * MARGIN)
+        self.height = layout.height
+
+    def _legend(self) -> list[tuple[str, str]]:
+        """(colour, label) of the colours this animation uses."""
+        anim = self.anim
+        padded, outside = (anim.kinds == PADDING).any(), (anim.kinds == OUTSIDE).any()
+        from_padding = anim.output_kinds is not None and (anim.output_kinds == PADDING).any()
+        items = [
+            ("input", "input", True),
+            ("padding", "padding", padded),
+            ("outside", "past the padding (not read)", outside),
+            ("tap", "window", True),
+            ("tap_padding", "window on padding", padded),
+            ("output_done", "output", True),
+            ("output_padding", "output from padding", from_padding),
+            ("output_current", "current", True),
+        ]
+        return [(colour, label) for colour, label, used in items if used]
+
+    def _legend_width(self) -> int:
+        return sum(
+            14 + 4 + _text_size(self.caption_font, label)[0] + 14 for _, label in self._legend()
+        )
+
+    def frames(self) -> Iterator[Any]:
+        for k in range(len(self.anim.windows)):
+            yield self.frame(k)
+        yield self.frame(None)
+
+    def _text(
+        self, draw: Any, xy: tuple[float, float], text: str, colour: str, font: Any, **kw: Any
+    ) -> None:
+        draw.text(xy, _plain(text), fill=_INDEX[colour], font=font, **kw)
+
+    def frame(self, k: int | None) -> Any:
+        """Frame ``k`` (output cell k current), or the last frame (None: the whole output)."""
+        from PIL import Image, ImageDraw
+
+        img = Image.new("P", (self.width, self.height), _INDEX["background"])
+        img.putpalette(_FLAT_PALETTE)
+        draw = ImageDraw.Draw(img)
+        draw.fontmode = "1"  # no anti-aliasing: every pixel is a palette colour
+        caption = self.anim.final_caption if k is None else self.anim.captions[k]
+        for n, line in enumerate((self.anim.title, self.anim.note, caption)):
+            colour = "caption_dim" if n == 1 else "text"
+            self._text(draw, (MARGIN, MARGIN + n * LINE), line, colour, self.caption_font)
+        taps = set() if k is None else {tuple(t) for t in self.anim.windows[k]}
+        self._grid(draw, taps)
+        self._window(draw, taps)
+        self._output(draw, k)
+        self._labels(draw)
+        self._legend_draw(draw)
+        return img
+
+    def _cell(
+        self, draw: Any, box: tuple[int, int, int, int], fill: str, text: str, font: Any
+    ) -> None:
+        lay = self.layout
+        x0, y0, x1, y1 = box
+        outline = _INDEX["grid_line"] if lay.cell >= 8 else None
+        draw.rectangle(box, fill=_INDEX[fill], outline=outline)
+        if not text:
+            return
+        w, h = _text_size(font, text)
+        if w > self.room or h > self.room:
+            return  # does not fit: the cell's colour says enough
+        dark = fill in ("tap", "tap_padding", "output_current")
+        cx, cy = (x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2
+        self._text(draw, (cx, cy), text, "text_light" if dark else "text", font, anchor="mm")
+
+    def _grid(self, draw: Any, taps: set[Any]) -> None:
+        anim, lay = self.anim, self.layout
+        GH, GW = lay.grid_shape
+        kinds = anim.kinds
+        for r in range(GH):
+            for c in range(GW):
+                kind = int(kinds[r, c])
+                fill = ("input", "padding", "outside")[kind]
+                if (r, c) in taps and kind != OUTSIDE:
+                    fill = "tap" if kind == INPUT else "tap_padding"
+                self._cell(
+                    draw, lay.grid_box(r, c), fill, self.grid_text[r * GW + c], self.grid_font
+                )
+        rows, cols = np.nonzero(kinds == INPUT)
+        if rows.size and (kinds != INPUT).any():  # frame the real input apart from its padding
+            x0, y0, _, _ = lay.grid_box(int(rows.min()), int(cols.min()))
+            _, _, x1, y1 = lay.grid_box(int(rows.max()), int(cols.max()))
+            draw.rectangle(
+                (x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=_INDEX["input_border"], width=2
+            )
+
+    def _window(self, draw: Any, taps: set[Any]) -> None:
+        """An outline around the window's extent (its taps' bounding box)."""
+        if not taps:
+            return
+        lay = self.layout
+        rows = [r for r, _ in taps]
+        cols = [c for _, c in taps]
+        x0, y0, _, _ = lay.grid_box(min(rows), min(cols))
+        _, _, x1, y1 = lay.grid_box(max(rows), max(cols))
+        width = 3 if lay.cell >= 16 else 1
+        draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=_INDEX["window"], width=width)
+
+    def _output(self, draw: Any, k: int | None) -> None:
+        anim, lay = self.anim, self.layout
+        OH, OW = lay.output_shape
+        done = OH * OW if k is None else k
+        for n in range(OH * OW):
+            i, j = divmod(n, OW)
+            if n < done:
+                from_padding = anim.output_kinds is not None and anim.output_kinds[i, j] == PADDING
+                fill, text = ("output_padding" if from_padding else "output_done"), self.out_text[n]
+            elif n == k:
+                fill, text = "output_current", self.out_text[n]
+            else:
+                fill, text = "output_empty", ""
+            self._cell(draw, lay.output_box(i, j), fill, text, self.out_font)
+        if k is not None:  # an arrow from the window to the current cell
+            y = lay.top + (k // OW) * lay.cell + lay.cell // 2
+            y = min(y, lay.top + lay.grid_shape[0] * lay.cell - 4)
+            x0, x1 = lay.left_x + lay.grid_shape[1] * lay.cell + 8, lay.right_x - 8
+            draw.line((x0, y, x1, y), fill=_INDEX["window"], width=2)
+            draw.polygon([(x1, y), (x1 - 7, y - 5), (x1 - 7, y + 5)], fill=_INDEX["window"])
+
+    def _labels(self, draw: Any) -> None:
+        lay, font = self.layout, self.caption_font
+        y = lay.top - LINE - 2
+        room_left = lay.right_x - lay.left_x - 8
+        room_right = self.width - lay.right_x - MARGIN // 2
+        for x, label, room in (
+            (lay.left_x, self.anim.grid_label, room_left),
+            (lay.right_x, self.anim.output_label, room_right),
+        ):
+            if _text_size(font, label)[0] <= room:
+                self._text(draw, (x, y), label, "text", font)
+
+    def _legend_draw(self, draw: Any) -> None:
+        x, y = MARGIN, self.height - MARGIN - LINE + 4
+        for colour, label in self._legend():
+            draw.rectangle((x, y, x + 13, y + 13), fill=_INDEX[colour], outline=_INDEX["grid_line"])
+            x += 18
+            self._text(draw, (x, y), label, "text", self.caption_font)
+            x += _text_size(self.caption_font, label)[0] + 14
+
+
+def render_frames(anim: Animation, what: str) -> tuple[list[Any], tuple[int, int]]:
+    """Every frame of ``anim`` (Pillow palette images) and the frame size (width, height).
+
+    ``what`` names the op in a refusal's hint.  Raises ResourceLimitError past the bounds.
+    """
+    (GH, GW), (OH, OW) = anim.kinds.shape, anim.output.shape
+    layout = Layout.plan((GH, GW), (OH, OW))
+    check_bounds(anim.frame_count, layout, what)
+    painter = _Painter(anim, layout)  # the captions may widen the frame
+    check_bounds(anim.frame_count, replace(layout, width=painter.width), what)
+    return list(painter.frames()), (painter.width, painter.height)
+
+
+__all__ = [
+    "INPUT",
+    "MAX_FRAMES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "OUTSIDE",
+    "PADDING",
+    "PALETTE",
+    "Animation",
+    "Layout",
+    "check_bounds",
+    "render_frames",
+    "window_taps",
+]
