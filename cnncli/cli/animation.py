@@ -30,10 +30,11 @@ DEFAULT_FPS = 2.0
 LAST_FRAME_HOLD = 4
 
 
-def check_options(
-    path: str | None, fps: float | None, inputs: Sequence[str | None], output: str | None
-) -> None:
-    """Refuse, before any work, a GIF path that cannot be written, or --fps without --animate."""
+def check_options(path: str | None, fps: float | None, inputs: Sequence[str | None]) -> None:
+    """Refuse, before any work, a GIF path that cannot be written, or --fps without --animate.
+
+    ``inputs`` are the command's input files, which the GIF must not overwrite.
+    """
     from cnncli.io.common import display_name
     from cnncli.io.write import check_output_path
 
@@ -48,8 +49,6 @@ def check_options(
     if not folder.is_dir():
         raise OutputFileError(f"{name}: the folder {display_name(folder)} does not exist")
     check_output_path(path, [p for p in inputs if p])
-    if output not in (None, "-"):
-        check_output_path(path, [output])
 
 
 def _precheck(grid: tuple[int, int], out: tuple[int, int], what: str) -> None:

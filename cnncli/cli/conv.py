@@ -98,8 +98,8 @@ def conv(
     from cnncli.engine.activations import activation_backward, activation_forward
     from cnncli.nn.kernels import build_weight
 
+    animation.check_options(animate, fps, [input, *(kernel or [])])
     run = begin(ctx, "digit8", files=kernel or [])
-    animation.check_options(animate, fps, [input, *(kernel or [])], output)
     x, out, notes = run.x, run.out, run.notes
     specs = list(kernel or [])
     if not specs:

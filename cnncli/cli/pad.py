@@ -50,8 +50,8 @@ def pad(
     from cnncli.render.format import fmt_shape
     from cnncli.render.header import padding_by_name
 
+    animation.check_options(animate, fps, [input])
     run = begin(ctx)
-    animation.check_options(animate, fps, [input], output)
     x, header = run.x, run.header
     N, C, H, W = x.shape
     pd = parse_padding(padding, words=False)

@@ -77,8 +77,8 @@ def pool(
     from cnncli.cli import animation
     from cnncli.render.format import fmt_shape
 
+    animation.check_options(animate, fps, [input])
     run = begin(ctx)
-    animation.check_options(animate, fps, [input], output)
     x = run.x
     H, W = x.shape[2:]
     if global_ and adaptive is not None:
