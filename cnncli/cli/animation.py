@@ -51,11 +51,19 @@ def check_options(path: str | None, fps: float | None, inputs: Sequence[str | No
     check_output_path(path, [p for p in inputs if p])
 
 
-def _precheck(grid: tuple[int, int], out: tuple[int, int], what: str) -> None:
+#: How to get fewer output cells, by command (the hint past MAX_FRAMES).
+FEWER = {
+    "conv": "use a smaller input or a larger stride",
+    "pool": "use a smaller input, a larger stride or --adaptive with a smaller size",
+    "pad": "use a smaller input or less padding",
+}
+
+
+def _precheck(grid: tuple[int, int], out: tuple[int, int], command: str) -> None:
     """Refuse too many frames or too large a picture from the shapes alone, before listing taps."""
     from cnncli.render.animate import Layout, check_bounds
 
-    check_bounds(out[0] * out[1] + 1, Layout.plan(grid, out), what)
+    check_bounds(out[0] * out[1] + 1, Layout.plan(grid, out), FEWER[command])
 
 
 def _kinds(shape: tuple[int, int], top: int, left: int, H: int, W: int) -> np.ndarray:
@@ -98,7 +106,7 @@ def conv(
 
     left, right, top, bottom = geo.padding
     grid_shape = (geo.H + top + bottom, geo.W + left + right)
-    _precheck(grid_shape, (geo.OH, geo.OW), "this convolution")
+    _precheck(grid_shape, (geo.OH, geo.OW), "conv")
     grid = engine.pad(x[:1, :1].astype(np.float64), geo.padding, mode=pad_mode)[0, 0]
     (sh, sw), out = geo.stride, y[0, 0]
     captions = [
@@ -155,7 +163,7 @@ def pool(
         (o - 1) * s + (kk - 1) * d + 1 for o, s, kk, d in zip((OH, OW), st, k, dl, strict=True)
     ]
     grid_shape = (max(H + 2 * pd[0], reach[0]), max(W + 2 * pd[1], reach[1]))
-    _precheck(grid_shape, (OH, OW), "this pooling")
+    _precheck(grid_shape, (OH, OW), "pool")
     kinds = _kinds(grid_shape, pd[0], pd[1], H, W)
     kinds[H + 2 * pd[0] :, :] = OUTSIDE
     kinds[:, W + 2 * pd[1] :] = OUTSIDE
@@ -200,7 +208,7 @@ def adaptive_pool(x: np.ndarray, y: np.ndarray, mode: str) -> Animation:
 
     H, W = x.shape[2:]
     OH, OW = y.shape[2:]
-    _precheck((H, W), (OH, OW), "this pooling")
+    _precheck((H, W), (OH, OW), "pool")
     rows, cols = shapes.adaptive_bins(H, OH), shapes.adaptive_bins(W, OW)
     out = y[0, 0].astype(np.float64)
     windows = [
@@ -246,7 +254,7 @@ def pad(
     left, right, top, bottom = sides
     H, W = x.shape[2:]
     grid_shape = (H + top + bottom, W + left + right)
-    _precheck(grid_shape, grid_shape, "this padding")
+    _precheck(grid_shape, grid_shape, "pad")
     constant = mode in ("zeros", "constant")
     numbers = np.arange(H * W, dtype=np.float64).reshape(1, 1, H, W)
     source = engine.pad(numbers, sides, mode="constant" if constant else mode, value=-1.0)[0, 0]
@@ -282,13 +290,13 @@ def pad(
     )
 
 
-def write(path: str, anim: Animation, fps: float | None, what: str) -> str:
+def write(path: str, anim: Animation, fps: float | None, command: str) -> str:
     """Draw and write the GIF; return the line :func:`announce` prints."""
     from cnncli.io.common import display_name
     from cnncli.io.write import save_gif
     from cnncli.render.animate import render_frames
 
-    frames, (w, h) = render_frames(anim, what)
+    frames, (w, h) = render_frames(anim, FEWER[command])
     duration = round(1000 / (DEFAULT_FPS if fps is None else fps))
     save_gif(path, frames, duration, LAST_FRAME_HOLD * duration)
     return f"wrote {display_name(path)} (GIF, {len(frames)} frames, {w}×{h})"

@@ -158,7 +158,7 @@ def conv(
             f for f, on in (("--magnitude", magnitude), ("-a", activation)) if on
         )
         anim = animation.conv(x, y, weight, geo, pad_mode, after if magnitude or activation else "")
-        wrote = animation.write(animate, anim, fps, "this convolution")
+        wrote = animation.write(animate, anim, fps, "conv")
     out.finish(run.header, sections, payload, save, labels)
     animation.announce(wrote)
 

@@ -84,6 +84,6 @@ def pad(
     wrote = None
     if animate is not None:
         anim = animation.pad(x, y, sides, mode, fill)
-        wrote = animation.write(animate, anim, fps, "this padding")
+        wrote = animation.write(animate, anim, fps, "pad")
     run.out.finish(header, [run.out.maps(y, "output")], payload, y)
     animation.announce(wrote)

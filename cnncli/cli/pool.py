@@ -141,7 +141,7 @@ def pool(
             anim = animation.adaptive_pool(x, y, mode)
         else:
             anim = animation.pool(x, y, mode, k, st, pd, dl, ceil_mode)
-        wrote = animation.write(animate, anim, fps, "this pooling")
+        wrote = animation.write(animate, anim, fps, "pool")
     run.out.finish(run.header, sections, payload, save)
     animation.announce(wrote)
 

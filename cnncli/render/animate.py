@@ -162,14 +162,17 @@ def window_taps(
     ]
 
 
-def check_bounds(frames: int, layout: Layout, what: str) -> None:
-    """Refuse (ResourceLimitError) more than MAX_FRAMES frames, MAX_SIDE px or MAX_PIXELS."""
+def check_bounds(frames: int, layout: Layout, fewer: str) -> None:
+    """Refuse (ResourceLimitError) more than MAX_FRAMES frames, MAX_SIDE px or MAX_PIXELS.
+
+    ``fewer`` says how to get fewer output cells (the hint when there are too many frames).
+    """
     (GH, GW), (OH, OW) = layout.grid_shape, layout.output_shape
     if frames > MAX_FRAMES:
         raise ResourceLimitError(
             f"--animate would draw {frames} frames (one per output cell of the {OH}×{OW} "
             f"output, and the last); the limit is {MAX_FRAMES}",
-            hint=f"use a smaller input or a larger stride for {what}",
+            hint=f"{fewer} (one frame per output cell)",
         )
     w, h = layout.width, layout.height
     if max(w, h) > MAX_SIDE or frames * w * h > MAX_PIXELS:
@@ -181,7 +184,7 @@ def check_bounds(frames: int, layout: Layout, what: str) -> None:
         raise ResourceLimitError(
             f"--animate would draw {frames} frames of {w}×{h} px for a {GH}×{GW} input grid "
             f"(cells of {layout.cell} px); the limit is {limit}",
-            hint=f"use a smaller input (fewer cells) for {what}",
+            hint="use a smaller input (fewer cells to draw)",
         )
 
 
@@ -390,16 +393,16 @@ class _Painter:
             x += _text_size(self.caption_font, label)[0] + 14
 
 
-def render_frames(anim: Animation, what: str) -> tuple[list[Any], tuple[int, int]]:
+def render_frames(anim: Animation, fewer: str) -> tuple[list[Any], tuple[int, int]]:
     """Every frame of ``anim`` (Pillow palette images) and the frame size (width, height).
 
-    ``what`` names the op in a refusal's hint.  Raises ResourceLimitError past the bounds.
+    Raises ResourceLimitError past the bounds (``fewer``: see :func:`check_bounds`).
     """
     (GH, GW), (OH, OW) = anim.kinds.shape, anim.output.shape
     layout = Layout.plan((GH, GW), (OH, OW))
-    check_bounds(anim.frame_count, layout, what)
+    check_bounds(anim.frame_count, layout, fewer)
     painter = _Painter(anim, layout)  # the captions may widen the frame
-    check_bounds(anim.frame_count, replace(layout, width=painter.width), what)
+    check_bounds(anim.frame_count, replace(layout, width=painter.width), fewer)
     return list(painter.frames()), (painter.width, painter.height)
 
 

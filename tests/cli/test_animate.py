@@ -205,7 +205,7 @@ def test_text_fits_by_the_fonts_metrics() -> None:
             title="t", note="", grid=grid, kinds=np.zeros((40, 8), np.uint8),
             output=np.zeros((1, 1)), windows=[[(0, 0)]], captions=["c"], final_caption="f",
         )  # fmt: skip
-        frames, _ = render_frames(anim, "this test")
+        frames, _ = render_frames(anim, "fewer")
         lay = Layout.plan((40, 8), (1, 1))
         font, room = ra._cell_font(ra._texts(grid), lay.cell)
         width = font.getbbox(ra._texts(grid)[0])[2] - font.getbbox(ra._texts(grid)[0])[0]
@@ -224,8 +224,22 @@ def test_too_many_frames_is_one_error_line_and_exit_2(
     lines = r.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: ")
     assert "677 frames" in lines[0] and f"limit is {ra.MAX_FRAMES}" in lines[0]
+    assert lines[1] == "hint: use a smaller input or a larger stride (one frame per output cell)"
     assert r.stdout == ""  # refused before anything is printed
     assert list(tmp_path.iterdir()) == [Path(x)]  # no GIF, no temporary file
+
+
+def test_pad_past_the_frame_bound_says_less_padding(
+    cli: Callable, npy: Callable, tmp_path: Path
+) -> None:
+    x = npy(np.zeros((18, 18), np.float32))
+    r = cli("pad", x, "-p", "1", "--animate", str(tmp_path / "a.gif"))
+    assert r.code == 2
+    assert "401 frames" in r.stderr  # (18 + 2)² + 1
+    assert (
+        r.stderr.splitlines()[1]
+        == "hint: use a smaller input or less padding (one frame per output cell)"
+    )
 
 
 def test_too_large_a_picture_is_refused(cli: Callable, npy: Callable, tmp_path: Path) -> None:
@@ -242,8 +256,8 @@ def test_pixel_budget_over_all_frames() -> None:
     assert max(lay.width, lay.height) <= ra.MAX_SIDE
     assert ra.MAX_FRAMES >= 19 * 19 + 1
     with pytest.raises(ra.ResourceLimitError, match="million pixels over all frames"):
-        ra.check_bounds(19 * 19 + 1, lay, "this test")
-    ra.check_bounds(2, lay, "this test")  # few frames of the same size pass
+        ra.check_bounds(19 * 19 + 1, lay, "fewer")
+    ra.check_bounds(2, lay, "fewer")  # few frames of the same size pass
 
 
 @pytest.mark.parametrize(("fps", "ms"), [(None, 500), ("4", 250), ("0.5", 2000)])
