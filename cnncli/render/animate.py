@@ -45,6 +45,7 @@ MARGIN = 16
 GAP = 56  # between the two grids (the arrow)
 MIN_CELL, MAX_CELL = 4, 56
 TARGET_WIDTH, TARGET_HEIGHT = 960, 720  # cells shrink until the frame fits this, down to MIN_CELL
+OUTPUT_TARGET_WIDTH = 1280  # the output's cells may grow while the frame stays this narrow
 CAPTION_SIZE = 13
 LINE = 18  # caption line height
 MIN_TEXT_SIZE, MAX_TEXT_SIZE = 8, 16
@@ -103,15 +104,19 @@ class Animation:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the grids are: cell size ``cell`` px, the grids' top-left corners, the frame size.
+    """Where the grids are: cell sizes in px, the grids' top-left corners, the frame size.
 
-    Cell positions depend on the grid shapes only (not on any text), so a reader
-    of the GIF can find every cell with :meth:`grid_box` and :meth:`output_box`.
+    ``cell`` is the left grid's cell size, ``out_cell`` the output's: as large as
+    the left grid's or larger, so that a smaller output is no taller than the
+    input and its values fit sooner.  Cell positions depend on the grid shapes
+    only (not on any text), so a reader of the GIF can find every cell with
+    :meth:`grid_box` and :meth:`output_box`.
     """
 
     grid_shape: tuple[int, int]
     output_shape: tuple[int, int]
     cell: int
+    out_cell: int
     left_x: int
     right_x: int
     top: int
@@ -128,9 +133,11 @@ class Layout:
         fit_h = (TARGET_HEIGHT - top - bottom) // max(GH, OH)
         cell = max(MIN_CELL, min(MAX_CELL, fit_w, fit_h))
         right_x = MARGIN + GW * cell + GAP
-        width = right_x + OW * cell + MARGIN
-        height = top + max(GH, OH) * cell + bottom
-        return cls(grid_shape, output_shape, cell, MARGIN, right_x, top, width, height)
+        out_fit_w = (OUTPUT_TARGET_WIDTH - right_x - MARGIN) // OW
+        out_cell = max(cell, min(MAX_CELL, GH * cell // OH, out_fit_w))
+        width = right_x + OW * out_cell + MARGIN
+        height = top + max(GH * cell, OH * out_cell) + bottom
+        return cls(grid_shape, output_shape, cell, out_cell, MARGIN, right_x, top, width, height)
 
     def grid_box(self, r: int, c: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the left grid's cell (r, c), the last pixel included."""
@@ -139,8 +146,8 @@ class Layout:
 
     def output_box(self, i: int, j: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the output cell (i, j), the last pixel included."""
-        x0, y0 = self.right_x + j * self.cell, self.top + i * self.cell
-        return x0, y0, x0 + self.cell - 1, y0 + self.cell - 1
+        x0, y0 = self.right_x + j * self.out_cell, self.top + i * self.out_cell
+        return x0, y0, x0 + self.out_cell - 1, y0 + self.out_cell - 1
 
 
 def window_taps(
@@ -211,20 +218,24 @@ def _text_size(font: Any, text: str) -> tuple[int, int]:
     return int(right - left), int(bottom - top)
 
 
-def _cell_font(texts: Sequence[str], cell: int) -> tuple[Any, int]:
-    """The largest font (MIN_TEXT_SIZE..MAX_TEXT_SIZE) whose widest text fits a cell.
+def _cell_font(texts: Sequence[str], cell: int) -> Any | None:
+    """The largest font (MIN_TEXT_SIZE..MAX_TEXT_SIZE) in which every text fits a cell.
 
-    Returns the font and the room (cell minus a margin) each text must fit.
+    None when the widest text does not fit even at MIN_TEXT_SIZE: then the panel
+    shows no values (rather than some cells with and some without).
     """
     room = cell - 4
-    widest = max(texts, key=len, default="")
+    longest = max((len(t) for t in texts), default=0)
+    if not longest:
+        return None
+    widest = sorted({t for t in texts if len(t) == longest})[:50]  # digits are about as wide
     top = max(MIN_TEXT_SIZE, min(MAX_TEXT_SIZE, cell // 2))
     for size in range(top, MIN_TEXT_SIZE - 1, -1):
         font = _font(size)
-        w, h = _text_size(font, widest)
-        if w <= room and h <= room:
-            return font, room
-    return _font(MIN_TEXT_SIZE), room
+        sizes = [_text_size(font, t) for t in widest]
+        if max(w for w, _ in sizes) <= room and max(h for _, h in sizes) <= room:
+            return font
+    return None
 
 
 def _texts(values: np.ndarray) -> list[str]:
@@ -242,8 +253,8 @@ class _Painter:
         self.anim, self.layout = anim, layout
         self.grid_text = _texts(anim.grid)
         self.out_text = _texts(anim.output)
-        self.grid_font, self.room = _cell_font(self.grid_text, layout.cell)
-        self.out_font, _ = _cell_font(self.out_text, layout.cell)
+        self.grid_font = _cell_font(self.grid_text, layout.cell)
+        self.out_font = _cell_font(self.out_text, layout.out_cell)
         self.caption_font = _font(CAPTION_SIZE)
         lines = [anim.title, anim.note, *anim.captions, anim.final_caption]
         widest = max(_text_size(self.caption_font, t)[0] for t in lines)
@@ -273,71 +284,86 @@ class _Painter:
         )
 
     def frames(self) -> Iterator[Any]:
+        """One frame per output cell, then the last (the whole output)."""
+        base = self._base()
         for k in range(len(self.anim.windows)):
-            yield self.frame(k)
-        yield self.frame(None)
+            yield self.frame(base, k)
+        yield self.frame(base, None)
 
     def _text(
         self, draw: Any, xy: tuple[float, float], text: str, colour: str, font: Any, **kw: Any
     ) -> None:
         draw.text(xy, _plain(text), fill=_INDEX[colour], font=font, **kw)
 
-    def frame(self, k: int | None) -> Any:
-        """Frame ``k`` (output cell k current), or the last frame (None: the whole output)."""
-        from PIL import Image, ImageDraw
+    def _draw(self, img: Any) -> Any:
+        from PIL import ImageDraw
+
+        draw = ImageDraw.Draw(img)
+        draw.fontmode = "1"  # no anti-aliasing: every pixel is a palette colour
+        return draw
+
+    def _base(self) -> Any:
+        """What every frame shares: title, note, the grid without a window, labels, legend."""
+        from PIL import Image
 
         img = Image.new("P", (self.width, self.height), _INDEX["background"])
         img.putpalette(_FLAT_PALETTE)
-        draw = ImageDraw.Draw(img)
-        draw.fontmode = "1"  # no anti-aliasing: every pixel is a palette colour
-        caption = self.anim.final_caption if k is None else self.anim.captions[k]
-        for n, line in enumerate((self.anim.title, self.anim.note, caption)):
+        draw = self._draw(img)
+        for n, line in enumerate((self.anim.title, self.anim.note)):
             colour = "caption_dim" if n == 1 else "text"
             self._text(draw, (MARGIN, MARGIN + n * LINE), line, colour, self.caption_font)
-        taps = set() if k is None else {tuple(t) for t in self.anim.windows[k]}
-        self._grid(draw, taps)
-        self._window(draw, taps)
-        self._output(draw, k)
+        GH, GW = self.layout.grid_shape
+        for r in range(GH):
+            for c in range(GW):
+                self._grid_cell(draw, r, c, tapped=False)
+        self._input_border(draw)
         self._labels(draw)
         self._legend_draw(draw)
+        return img
+
+    def frame(self, base: Any, k: int | None) -> Any:
+        """Frame ``k`` (output cell k current), or the last frame (None: the whole output)."""
+        img = base.copy()
+        draw = self._draw(img)
+        caption = self.anim.final_caption if k is None else self.anim.captions[k]
+        self._text(draw, (MARGIN, MARGIN + 2 * LINE), caption, "text", self.caption_font)
+        taps = set() if k is None else {(int(r), int(c)) for r, c in self.anim.windows[k]}
+        for r, c in taps:
+            self._grid_cell(draw, r, c, tapped=True)
+        self._input_border(draw)  # a tapped cell next to the input drew over it
+        self._window(draw, taps)
+        self._output(draw, k)
         return img
 
     def _cell(
         self, draw: Any, box: tuple[int, int, int, int], fill: str, text: str, font: Any
     ) -> None:
-        lay = self.layout
         x0, y0, x1, y1 = box
-        outline = _INDEX["grid_line"] if lay.cell >= 8 else None
+        outline = _INDEX["grid_line"] if x1 - x0 >= 7 else None
         draw.rectangle(box, fill=_INDEX[fill], outline=outline)
-        if not text:
-            return
-        w, h = _text_size(font, text)
-        if w > self.room or h > self.room:
-            return  # does not fit: the cell's colour says enough
-        dark = fill in ("tap", "tap_padding", "output_current")
-        cx, cy = (x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2
-        self._text(draw, (cx, cy), text, "text_light" if dark else "text", font, anchor="mm")
+        if text and font is not None:
+            dark = fill in ("tap", "tap_padding", "output_current")
+            cx, cy = (x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2
+            self._text(draw, (cx, cy), text, "text_light" if dark else "text", font, anchor="mm")
 
-    def _grid(self, draw: Any, taps: set[Any]) -> None:
-        anim, lay = self.anim, self.layout
-        GH, GW = lay.grid_shape
-        kinds = anim.kinds
-        for r in range(GH):
-            for c in range(GW):
-                kind = int(kinds[r, c])
-                fill = ("input", "padding", "outside")[kind]
-                if (r, c) in taps and kind != OUTSIDE:
-                    fill = "tap" if kind == INPUT else "tap_padding"
-                self._cell(
-                    draw, lay.grid_box(r, c), fill, self.grid_text[r * GW + c], self.grid_font
-                )
+    def _grid_cell(self, draw: Any, r: int, c: int, tapped: bool) -> None:
+        """Cell (r, c) of the left grid in its kind's colour, or the window's."""
+        kind = int(self.anim.kinds[r, c])
+        fill = ("input", "padding", "outside")[kind]
+        if tapped and kind != OUTSIDE:  # a tap past the padding is never read
+            fill = "tap" if kind == INPUT else "tap_padding"
+        text = self.grid_text[r * self.layout.grid_shape[1] + c]
+        self._cell(draw, self.layout.grid_box(r, c), fill, text, self.grid_font)
+
+    def _input_border(self, draw: Any) -> None:
+        """A frame around the real input, apart from its padding (when there is padding)."""
+        kinds, lay = self.anim.kinds, self.layout
         rows, cols = np.nonzero(kinds == INPUT)
-        if rows.size and (kinds != INPUT).any():  # frame the real input apart from its padding
+        if rows.size and (kinds != INPUT).any():
             x0, y0, _, _ = lay.grid_box(int(rows.min()), int(cols.min()))
             _, _, x1, y1 = lay.grid_box(int(rows.max()), int(cols.max()))
-            draw.rectangle(
-                (x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=_INDEX["input_border"], width=2
-            )
+            box = (x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+            draw.rectangle(box, outline=_INDEX["input_border"], width=2)
 
     def _window(self, draw: Any, taps: set[Any]) -> None:
         """An outline around the window's extent (its taps' bounding box)."""
@@ -366,7 +392,7 @@ class _Painter:
                 fill, text = "output_empty", ""
             self._cell(draw, lay.output_box(i, j), fill, text, self.out_font)
         if k is not None:  # an arrow from the window to the current cell
-            y = lay.top + (k // OW) * lay.cell + lay.cell // 2
+            y = lay.top + (k // OW) * lay.out_cell + lay.out_cell // 2
             y = min(y, lay.top + lay.grid_shape[0] * lay.cell - 4)
             x0, x1 = lay.left_x + lay.grid_shape[1] * lay.cell + 8, lay.right_x - 8
             draw.line((x0, y, x1, y), fill=_INDEX["window"], width=2)

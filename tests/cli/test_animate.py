@@ -198,20 +198,46 @@ def test_values_are_written_while_they_fit(cli: Callable, npy: Callable, tmp_pat
 
 
 def test_text_fits_by_the_fonts_metrics() -> None:
-    """The same small cells: '1' fits, '-12345.7' does not; the drawing agrees with the metrics."""
-    for value, fits in ((1.0, True), (-12345.67, False)):
-        grid = np.full((40, 8), value)
+    """Cells of 14 px: '1' fits at the smallest font size, '-12345.7' does not; the drawing agrees.
+
+    The fit is measured here with Pillow's own metrics of the default font.
+    """
+    from PIL import ImageFont
+
+    lay = Layout.plan((40, 8), (1, 1))
+    assert lay.cell == 14
+    smallest = ImageFont.load_default(size=ra.MIN_TEXT_SIZE)
+    for value, text in ((1.0, "1"), (-12345.67, "-12345.7")):
+        left, _, right, _ = smallest.getbbox(text)
+        fits = right - left <= lay.cell - 4
+        assert fits is (value == 1.0)
         anim = Animation(
-            title="t", note="", grid=grid, kinds=np.zeros((40, 8), np.uint8),
+            title="t", note="", grid=np.full((40, 8), value), kinds=np.zeros((40, 8), np.uint8),
             output=np.zeros((1, 1)), windows=[[(0, 0)]], captions=["c"], final_caption="f",
         )  # fmt: skip
         frames, _ = render_frames(anim, "fewer")
-        lay = Layout.plan((40, 8), (1, 1))
-        font, room = ra._cell_font(ra._texts(grid), lay.cell)
-        width = font.getbbox(ra._texts(grid)[0])[2] - font.getbbox(ra._texts(grid)[0])[0]
-        assert (width <= room) is fits
         img = frames[-1].convert("RGB")
-        assert _has_text(img, lay.grid_box(5, 5)) is fits
+        assert all(_has_text(img, lay.grid_box(r, 5)) is fits for r in range(40))
+
+
+def test_a_panel_shows_all_its_values_or_none() -> None:
+    """One value too wide for its cell: no cell of that panel shows text (no half-written grid)."""
+    x = np.zeros((40, 8), np.float32)
+    x[3, 3] = -12345.67  # '0' fits a 14 px cell, '-12345.7' does not
+    lay = Layout.plan((40, 8), (1, 1))
+    anim = Animation(
+        title="t", note="", grid=x.astype(np.float64), kinds=np.zeros((40, 8), np.uint8),
+        output=np.zeros((1, 1)), windows=[[(0, 0)]], captions=["c"], final_caption="f",
+    )  # fmt: skip
+    img = render_frames(anim, "fewer")[0][-1].convert("RGB")
+    assert not any(_has_text(img, lay.grid_box(r, c)) for r in range(40) for c in range(8))
+    x[3, 3] = 5
+    anim = Animation(
+        title="t", note="", grid=x.astype(np.float64), kinds=np.zeros((40, 8), np.uint8),
+        output=np.zeros((1, 1)), windows=[[(0, 0)]], captions=["c"], final_caption="f",
+    )  # fmt: skip
+    img = render_frames(anim, "fewer")[0][-1].convert("RGB")
+    assert all(_has_text(img, lay.grid_box(r, c)) for r in range(40) for c in range(8))
 
 
 def test_too_many_frames_is_one_error_line_and_exit_2(
@@ -364,3 +390,12 @@ def test_adaptive_pool_windows_are_pytorchs_bins() -> None:
         cols = range(j * 7 // 2, -(-(j + 1) * 7 // 2))
         assert sorted(window) == [(r, c) for r in rows for c in cols]
         assert max(x[0, 0][r, c] for r, c in window) == y[0, 0][i, j]
+
+
+def test_a_smaller_output_gets_larger_cells_but_is_no_taller_than_the_input() -> None:
+    lay = Layout.plan((28, 28), (13, 13))  # an MNIST digit, 3×3 kernel, stride 2
+    assert lay.out_cell > lay.cell
+    assert 13 * lay.out_cell <= 28 * lay.cell
+    assert lay.output_box(0, 0)[0] > lay.grid_box(0, 27)[2]  # the output right of the input
+    same = Layout.plan((6, 6), (6, 6))
+    assert same.out_cell == same.cell
