@@ -269,7 +269,7 @@ def pad(
             v = fmt_number(out[i, j])
             if s < 0:
                 windows.append([(i, j)])
-                captions.append(f"output[{i}, {j}] = {v}    the constant ({mode} padding)")
+                captions.append(f"output[{i}, {j}] = {v}    the fill value ({mode} padding)")
             else:
                 r, c = divmod(s, W)
                 windows.append([(r + top, c + left)])

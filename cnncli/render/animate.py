@@ -265,13 +265,14 @@ class _Painter:
         """(colour, label) of the colours this animation uses."""
         anim = self.anim
         padded, outside = (anim.kinds == PADDING).any(), (anim.kinds == OUTSIDE).any()
+        tapped_padding = any(anim.kinds[r, c] == PADDING for w in anim.windows for r, c in w)
         from_padding = anim.output_kinds is not None and (anim.output_kinds == PADDING).any()
         items = [
             ("input", "input", True),
             ("padding", "padding", padded),
             ("outside", "past the padding (not read)", outside),
             ("tap", "window", True),
-            ("tap_padding", "window on padding", padded),
+            ("tap_padding", "window on padding", tapped_padding),
             ("output_done", "output", True),
             ("output_padding", "output from padding", from_padding),
             ("output_current", "current", True),
