@@ -146,8 +146,9 @@ def pool(
     pd: tuple[int, int],
     dl: tuple[int, int],
     ceil_mode: bool,
+    op: str,
 ) -> Animation:
-    """Channel 0 of max or average pooling with a window (global pooling too).
+    """Channel 0 of max or average pooling with a window (global pooling too: ``op`` names it).
 
     The padding reads −∞ for max and 0 for avg, as the op reads it; a ceil_mode
     window's part past the padding is drawn outside the grid's padding (never read).
@@ -180,7 +181,7 @@ def pool(
     ]
     fill = "-inf (never the max)" if mode == "max" else "0"
     title = (
-        f"{mode}_pool2d  kernel {_pair(k)}  stride {_pair(st)}  padding {_pair(pd)}"
+        f"{op}  kernel {_pair(k)}  stride {_pair(st)}  padding {_pair(pd)}"
         + (f"  dilation {_pair(dl)}" if mode == "max" else "")
         + ("  ceil_mode" if ceil_mode else "")
     )

@@ -184,8 +184,9 @@ AnimateOpt = Annotated[
     typer.Option(
         "--animate",
         metavar="FILE.gif",
-        help="Write an animated GIF: the window sliding over the padded input, the output "
-        "filling cell by cell (batch 0, channel 0; one frame per output cell, at most 400).",
+        help="Write an animated GIF of the op: the padded input, the cells each output cell "
+        "reads, the output filling cell by cell (batch 0, channel 0; one frame per output "
+        "cell, at most 400).",
         rich_help_panel=OUTPUT_PANEL,
         show_default=False,
     ),

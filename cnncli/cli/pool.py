@@ -140,7 +140,7 @@ def pool(
         if adaptive is not None:
             anim = animation.adaptive_pool(x, y, mode)
         else:
-            anim = animation.pool(x, y, mode, k, st, pd, dl, ceil_mode)
+            anim = animation.pool(x, y, mode, k, st, pd, dl, ceil_mode, op)
         wrote = animation.write(animate, anim, fps, "pool")
     run.out.finish(run.header, sections, payload, save)
     animation.announce(wrote)
