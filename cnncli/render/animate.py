@@ -49,6 +49,8 @@ OUTPUT_TARGET_WIDTH = 1280  # the output's cells may grow while the frame stays 
 CAPTION_SIZE = 13
 LINE = 18  # caption line height
 MIN_TEXT_SIZE, MAX_TEXT_SIZE = 8, 16
+_TOP = MARGIN + 3 * LINE + LINE + 6  # three caption lines, then the grid labels
+_BOTTOM = 6 + LINE + MARGIN  # the legend
 
 #: The frame colours by name; a frame's palette index is the position here.
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -125,19 +127,36 @@ class Layout:
 
     @classmethod
     def plan(cls, grid_shape: tuple[int, int], output_shape: tuple[int, int]) -> Layout:
-        """The layout for a (GH, GW) grid and an (OH, OW) output, captions not counted."""
+        """The layout for a (GH, GW) grid and an (OH, OW) output, captions not counted.
+
+        The cells are as large as fits TARGET_WIDTH × TARGET_HEIGHT (at most
+        MAX_CELL), then shrink, the output's first, until the frames fit
+        MAX_PIXELS, down to MIN_CELL (past that :func:`check_bounds` refuses).
+        """
         (GH, GW), (OH, OW) = grid_shape, output_shape
-        top = MARGIN + 3 * LINE + LINE + 6  # three caption lines, then the grid labels
-        bottom = 6 + LINE + MARGIN  # the legend
+        frames = OH * OW + 1
         fit_w = (TARGET_WIDTH - 2 * MARGIN - GAP) // (GW + OW)
-        fit_h = (TARGET_HEIGHT - top - bottom) // max(GH, OH)
-        cell = max(MIN_CELL, min(MAX_CELL, fit_w, fit_h))
+        fit_h = (TARGET_HEIGHT - _TOP - _BOTTOM) // max(GH, OH)
+        largest = max(MIN_CELL, min(MAX_CELL, fit_w, fit_h))
+        for cell in range(largest, MIN_CELL - 1, -1):
+            right_x = MARGIN + GW * cell + GAP
+            out_fit_w = (OUTPUT_TARGET_WIDTH - right_x - MARGIN) // OW
+            out_largest = max(cell, min(MAX_CELL, GH * cell // OH, out_fit_w))
+            for out_cell in range(out_largest, cell - 1, -1):
+                layout = cls._make(grid_shape, output_shape, cell, out_cell)
+                if frames * layout.width * layout.height <= MAX_PIXELS:
+                    return layout
+        return cls._make(grid_shape, output_shape, MIN_CELL, MIN_CELL)
+
+    @classmethod
+    def _make(
+        cls, grid_shape: tuple[int, int], output_shape: tuple[int, int], cell: int, out_cell: int
+    ) -> Layout:
+        (GH, GW), (OH, OW) = grid_shape, output_shape
         right_x = MARGIN + GW * cell + GAP
-        out_fit_w = (OUTPUT_TARGET_WIDTH - right_x - MARGIN) // OW
-        out_cell = max(cell, min(MAX_CELL, GH * cell // OH, out_fit_w))
         width = right_x + OW * out_cell + MARGIN
-        height = top + max(GH * cell, OH * out_cell) + bottom
-        return cls(grid_shape, output_shape, cell, out_cell, MARGIN, right_x, top, width, height)
+        height = _TOP + max(GH * cell, OH * out_cell) + _BOTTOM
+        return cls(grid_shape, output_shape, cell, out_cell, MARGIN, right_x, _TOP, width, height)
 
     def grid_box(self, r: int, c: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the left grid's cell (r, c), the last pixel included."""

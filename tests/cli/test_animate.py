@@ -399,3 +399,18 @@ def test_a_smaller_output_gets_larger_cells_but_is_no_taller_than_the_input() ->
     assert lay.output_box(0, 0)[0] > lay.grid_box(0, 27)[2]  # the output right of the input
     same = Layout.plan((6, 6), (6, 6))
     assert same.out_cell == same.cell
+
+
+def test_cells_shrink_to_keep_the_most_frames_within_the_pixel_budget(
+    cli: Callable, npy: Callable, tmp_path: Path
+) -> None:
+    """38×42 pooled 2×2: 19×21 cells + 1 = 400 frames, the most allowed, drawn in smaller cells."""
+    lay = Layout.plan((38, 42), (19, 21))
+    assert 400 * lay.width * lay.height <= ra.MAX_PIXELS
+    larger = Layout._make((38, 42), (19, 21), lay.cell + 1, lay.cell + 1)
+    assert 400 * larger.width * larger.height > ra.MAX_PIXELS  # the largest cells that fit
+    x = npy(np.random.default_rng(0).standard_normal((38, 42)).astype(np.float32))
+    gif = tmp_path / "a.gif"
+    r = cli("pool", x, "--animate", str(gif), "--show", "none")
+    assert r.code == 0, r.stderr
+    assert _wrote(r.stderr)[1:] == (ra.MAX_FRAMES, lay.width, lay.height)
