@@ -122,6 +122,7 @@ def conv(
     title = (
         f"conv2d  kernel {geo.KH}×{geo.KW}  stride {_pair(geo.stride)}  padding "
         f"{_sides(geo.padding)} ({pad_mode})  dilation {_pair(geo.dilation)}"
+        + (f"  groups {geo.groups}" if geo.groups > 1 else "")
     )
     return Animation(
         title=title,

@@ -414,3 +414,18 @@ def test_cells_shrink_to_keep_the_most_frames_within_the_pixel_budget(
     r = cli("pool", x, "--animate", str(gif), "--show", "none")
     assert r.code == 0, r.stderr
     assert _wrote(r.stderr)[1:] == (ra.MAX_FRAMES, lay.width, lay.height)
+
+
+def test_depthwise_conv_names_its_groups_and_shows_channel_0() -> None:
+    from cnncli import engine
+    from cnncli.engine import shapes
+
+    x = np.arange(3 * 5 * 5, dtype=np.float32).reshape(1, 3, 5, 5)
+    w = np.ones((3, 1, 3, 3), np.float32)
+    geo = shapes.conv2d_geometry(x.shape, w.shape, 1, 1, 1, 3)
+    y = engine.conv2d(x, w, None, 1, 1, 1, 3)
+    anim = animation.conv(x, y, w, geo, "zeros")
+    assert "groups 3" in anim.title
+    assert "output channel 0 of 3 over input channel 0" in anim.note
+    assert "sums" not in anim.note  # one input channel per group
+    assert np.array_equal(anim.grid[1:-1, 1:-1], x[0, 0])
