@@ -86,15 +86,19 @@ def conv(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    animate: opt.AnimateOpt = None,
+    fps: opt.FpsOpt = None,
 ) -> None:
     """Convolve an image or matrix with named, file or inline kernels and show the maps."""
     import numpy as np
 
     from cnncli import engine
+    from cnncli.cli import animation
     from cnncli.engine import shapes
     from cnncli.engine.activations import activation_backward, activation_forward
     from cnncli.nn.kernels import build_weight
 
+    animation.check_options(animate, fps, [input, *(kernel or [])])
     run = begin(ctx, "digit8", files=kernel or [])
     x, out, notes = run.x, run.out, run.notes
     specs = list(kernel or [])
@@ -148,7 +152,15 @@ def conv(
         payload["grad"] = {"grad_output": "ones" if grad.lower() == "ones" else grad,
                            "grad_input": dx, "grad_weight": dw, "grad_bias": db}  # fmt: skip
         save = {"output": result, "grad_input": dx, "grad_weight": dw, "grad_bias": db}
+    wrote = None
+    if animate is not None:
+        after = "; before " + " and ".join(
+            f for f, on in (("--magnitude", magnitude), ("-a", activation)) if on
+        )
+        anim = animation.conv(x, y, weight, geo, pad_mode, after if magnitude or activation else "")
+        wrote = animation.write(animate, anim, fps, "conv")
     out.finish(run.header, sections, payload, save, labels)
+    animation.announce(wrote)
 
 
 def _memory_check(

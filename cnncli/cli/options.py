@@ -176,3 +176,30 @@ WeightsOpt = Annotated[
         rich_help_panel=NETWORK_PANEL,
     ),
 ]
+
+# ------------------------------------------- issue 15, item 18: --animate ---
+
+AnimateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--animate",
+        metavar="FILE.gif",
+        help="Write an animated GIF of the op: the padded input, the cells each output cell "
+        "reads, the output filling cell by cell (batch 0, channel 0; one frame per output "
+        "cell, at most 400).",
+        rich_help_panel=OUTPUT_PANEL,
+        show_default=False,
+    ),
+]
+FpsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--fps",
+        min=0.1,
+        max=50.0,
+        help="Frames per second of --animate (the last frame stays 4 times as long). "
+        "\\[default: 2]",
+        rich_help_panel=OUTPUT_PANEL,
+        show_default=False,
+    ),
+]

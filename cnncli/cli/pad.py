@@ -39,14 +39,18 @@ def pad(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    animate: opt.AnimateOpt = None,
+    fps: opt.FpsOpt = None,
 ) -> None:
     """Pad the border of each map (zeros, a constant, reflection, replication, wrap-around)."""
     import math
 
     from cnncli import engine
+    from cnncli.cli import animation
     from cnncli.render.format import fmt_shape
     from cnncli.render.header import padding_by_name
 
+    animation.check_options(animate, fps, [input])
     run = begin(ctx)
     x, header = run.x, run.header
     N, C, H, W = x.shape
@@ -77,4 +81,9 @@ def pad(
     )
     parameters = {"pad": sides, "pad_order": "left,right,top,bottom", "mode": mode, "value": fill}
     payload = run.base_payload("pad", parameters, y)
+    wrote = None
+    if animate is not None:
+        anim = animation.pad(x, y, sides, mode, fill)
+        wrote = animation.write(animate, anim, fps, "pad")
     run.out.finish(header, [run.out.maps(y, "output")], payload, y)
+    animation.announce(wrote)

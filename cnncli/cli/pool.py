@@ -70,10 +70,14 @@ def pool(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    animate: opt.AnimateOpt = None,
+    fps: opt.FpsOpt = None,
 ) -> None:
     """Pool each channel with a window (max or average) and show the maps."""
+    from cnncli.cli import animation
     from cnncli.render.format import fmt_shape
 
+    animation.check_options(animate, fps, [input])
     run = begin(ctx)
     x = run.x
     H, W = x.shape[2:]
@@ -131,7 +135,15 @@ def pool(
         sections.append(run.out.maps(dx, "dL/dX"))
         payload["grad"] = {"grad_input": dx}
         save = {"output": y, "grad_input": dx}
+    wrote = None
+    if animate is not None:
+        if adaptive is not None:
+            anim = animation.adaptive_pool(x, y, mode)
+        else:
+            anim = animation.pool(x, y, mode, k, st, pd, dl, ceil_mode, op)
+        wrote = animation.write(animate, anim, fps, "pool")
     run.out.finish(run.header, sections, payload, save)
+    animation.announce(wrote)
 
 
 def _window_args(

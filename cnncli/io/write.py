@@ -349,6 +349,34 @@ def _grid(maps: list[np.ndarray], labels: list[str], png_scale: str) -> Any:
     return canvas
 
 
+def gif_bytes(frames: Sequence[Any], duration_ms: int, last_ms: int) -> bytes:
+    """An animated GIF of Pillow images: each frame ``duration_ms``, the last ``last_ms``, looping.
+
+    GIF counts time in hundredths of a second, so durations round to 10 ms.
+    """
+    if not frames:
+        raise OutputFileError("nothing to save: no frames")
+    durations = [duration_ms] * (len(frames) - 1) + [last_ms]
+    buf = io.BytesIO()
+    frames[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=list(frames[1:]),
+        duration=durations,
+        loop=0,
+        optimize=False,
+    )
+    return buf.getvalue()
+
+
+def save_gif(
+    path: str | os.PathLike[str], frames: Sequence[Any], duration_ms: int, last_ms: int
+) -> None:
+    """Write :func:`gif_bytes` to ``path`` whole or not at all."""
+    atomic_write_bytes(path, gif_bytes(frames, duration_ms, last_ms))
+
+
 # ---------------------------------------------------------------- save_result
 
 
@@ -451,9 +479,11 @@ __all__ = [
     "atomic_write_bytes",
     "check_output_path",
     "csv_text",
+    "gif_bytes",
     "json_text",
     "npy_bytes",
     "npz_bytes",
     "png_bytes",
+    "save_gif",
     "save_result",
 ]
