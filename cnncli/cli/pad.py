@@ -39,6 +39,7 @@ def pad(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Pad the border of each map (zeros, a constant, reflection, replication, wrap-around)."""
     import math
@@ -49,6 +50,7 @@ def pad(
 
     run = begin(ctx)
     x, header = run.x, run.header
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
     N, C, H, W = x.shape
     pd = parse_padding(padding, words=False)
     assert not isinstance(pd, str)

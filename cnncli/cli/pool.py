@@ -70,12 +70,14 @@ def pool(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Pool each channel with a window (max or average) and show the maps."""
     from cnncli.render.format import fmt_shape
 
     run = begin(ctx)
     x = run.x
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
     H, W = x.shape[2:]
     if global_ and adaptive is not None:
         raise ParameterError("--global and --adaptive both choose the output size; give one")

@@ -72,7 +72,9 @@ def shapes(
 
         check_output_path(output, [model])
         if summary.failure is None:  # a failed run leaves an earlier file as it was
-            _write_rows(output, summary)
+            from cnncli.cli.output import say_wrote
+
+            say_wrote(output, _write_rows(output, summary))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -92,8 +94,8 @@ def shapes(
         )
 
 
-def _write_rows(path: Path, summary: object) -> None:
-    """Write the summary as CSV (one row per layer) or JSON, atomically."""
+def _write_rows(path: Path, summary: object) -> str:
+    """Write the summary as CSV (one row per layer) or JSON, atomically; say what it holds."""
     import csv
     import io
     import json
@@ -138,3 +140,5 @@ def _write_rows(path: Path, summary: object) -> None:
     else:
         raise OutputFileError(f"-o must end in .csv or .json, got {path.name!r}")
     atomic_write_bytes(path, data)
+    kind = "JSON, the summary with" if suffix == ".json" else "CSV, one row for each of"
+    return f"{kind} {len(summary.layers)} layers"

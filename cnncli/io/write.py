@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +30,8 @@ from cnncli.io.common import display_name, one_line
 
 OUTPUT_EXTENSIONS = (".npy", ".npz", ".csv", ".json", ".png")
 PNG_SCALES = ("minmax", "clip", "abs")
+#: How a .png output draws its maps (auto is decided by the command: see save_result).
+PNG_MODES = ("auto", "rgb", "grid")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -295,57 +298,186 @@ def _to_gray_u8(v: np.ndarray, png_scale: str) -> tuple[np.ndarray, str]:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), note
 
 
+def rgb_u8(
+    chw: np.ndarray, png_scale: str = "minmax", pixel_top: float | None = None
+) -> tuple[np.ndarray, str]:
+    """Three channels (3, H, W) as an (H, W, 3) uint8 colour image; and how they were scaled.
+
+    With ``pixel_top`` (the input image's white: 255, or 1 for --scale unit) and every
+    value finite in [0, pixel_top], the values are pixels as in the input:
+    v / pixel_top · 255, so an unchanged image comes back as it was.  Otherwise one
+    ``png_scale`` scale is shared by the three channels, which keeps their balance.
+    """
+    v = np.asarray(chw, dtype=np.float64)
+    if pixel_top is not None and pixel_top > 0 and v.size:
+        lo, hi = float(v.min()), float(v.max())  # NaN propagates and fails the test
+        if lo >= 0 and hi <= pixel_top:
+            u8 = np.clip(np.rint(v * (255.0 / pixel_top)), 0, 255).astype(np.uint8)
+            note = f"pixel values as in the input image (0–{pixel_top:g})"
+            return np.ascontiguousarray(u8.transpose(1, 2, 0)), note
+    u8, note = to_gray_u8(v, png_scale)
+    return np.ascontiguousarray(u8.transpose(1, 2, 0)), f"one {png_scale} scale for R, G, B: {note}"
+
+
 def png_bytes(
-    array: np.ndarray, png_scale: str = "minmax", labels: Sequence[str] | None = None
-) -> tuple[bytes, list[str]]:
-    """PNG: one map as a grayscale image, several as a labelled grid (each map scaled alone)."""
+    array: np.ndarray,
+    png_scale: str = "minmax",
+    labels: Sequence[str] | None = None,
+    *,
+    rgb: bool = False,
+    pixel_top: float | None = None,
+    title: str | None = None,
+) -> tuple[bytes, str]:
+    """PNG bytes and what they hold: one map as a grayscale image, several as a labelled grid
+    (each map scaled alone), or with ``rgb`` three channels as one colour image
+    (:func:`rgb_u8`).  ``title`` is drawn above a grid.
+    """
     from PIL import Image
 
-    maps = _maps(np.asarray(array))
-    ndim = np.asarray(array).ndim
-    if len(maps) == 1:
-        u8, note = to_gray_u8(maps[0][1], png_scale)
-        img = Image.fromarray(u8, "L")
-        notes = [f"PNG: {note}"]
+    arr = np.asarray(array)
+    if rgb:
+        chw = arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
+        if chw.ndim != 3 or chw.shape[0] != 3:
+            raise ParameterError(
+                f"--png-mode rgb needs a result of 3 channels (one image), got shape {arr.shape}",
+                hint="use --png-mode grid for a grey tile per channel",
+            )
+        u8, note = rgb_u8(chw, png_scale, pixel_top)
+        img = Image.fromarray(u8, "RGB")
+        what = f"PNG, an RGB colour image {img.size[0]}×{img.size[1]} (W×H); {note}"
     else:
-        names = list(labels) if labels is not None else []
-        if len(names) < len(maps):
-            batched = ndim == 4 and np.asarray(array).shape[0] > 1
-            names += [
-                (f"n{idx[0]} c{idx[1]}" if batched else f"ch {idx[-1]}") if idx else ""
-                for idx, _ in maps[len(names) :]
-            ]
-        img = _grid([m for _, m in maps], names, png_scale)
-        notes = [f"PNG: a grid of {len(maps)} maps, each scaled on its own ({png_scale})"]
+        maps = _maps(arr)
+        if len(maps) == 1 and title is None:
+            u8, note = to_gray_u8(maps[0][1], png_scale)
+            img = Image.fromarray(u8, "L")
+            what = f"PNG, a grayscale image {img.size[0]}×{img.size[1]} (W×H); {note}"
+        else:
+            names = list(labels) if labels is not None else []
+            if len(names) < len(maps):
+                batched = arr.ndim == 4 and arr.shape[0] > 1
+                names += [
+                    (f"n{idx[0]} c{idx[1]}" if batched else f"ch {idx[-1]}") if idx else ""
+                    for idx, _ in maps[len(names) :]
+                ]
+            img = _grid([m for _, m in maps], names, png_scale, title)
+            what = f"PNG, a grid of {len(maps)} maps, each scaled on its own ({png_scale})"
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
-    return buf.getvalue(), notes
+    return buf.getvalue(), what
 
 
-def _grid(maps: list[np.ndarray], labels: list[str], png_scale: str) -> Any:
-    from PIL import Image, ImageDraw, ImageFont
+#: Gap between grid tiles, in pixels.
+GRID_PAD = 4
+#: Grid columns are at least this wide, and widened for labels up to this many pixels.
+GRID_MIN_COL, GRID_MAX_LABEL = 24, 160
+#: A grid's title is cut to fit at most this many pixels.
+GRID_MAX_TITLE = 1200
 
-    H, W = maps[0].shape
-    zoom = max(1, min(16, 64 // max(H, W)))
+
+def grid_font() -> Any:
+    """The font of grid labels (Pillow's built-in font)."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def text_width(text: str, font: Any) -> int:
+    """The width in pixels that ``text`` covers when drawn at x = 0 with ``font``."""
+    if not text:
+        return 0
+    left, _, right, _ = font.getbbox(text)
+    return math.ceil(max(right, font.getlength(text)) - min(left, 0))
+
+
+#: Where text drawn in a PNG is cut (ASCII: Pillow's built-in font has no "…").
+CUT = "..."
+
+
+def fit_text(text: str, width: int, font: Any) -> str:
+    """``text``, cut with "..." where needed so that it covers at most ``width`` pixels."""
+    if text_width(text, font) <= width:
+        return text
+    lo, hi = 0, len(text)  # the longest prefix whose cut text fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if text_width(text[:mid] + CUT, font) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + CUT if lo else ""
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Where :func:`_grid` puts things: tiles of ``tile_w``×``tile_h`` in columns of ``col_w``."""
+
+    zoom: int
+    tile_w: int
+    tile_h: int
+    col_w: int
+    label_h: int
+    title_h: int
+    cols: int
+    rows: int
+    width: int
+    height: int
+    labels: tuple[str, ...]
+    title: str | None
+
+    def origin(self, i: int) -> tuple[int, int]:
+        """The top-left pixel of map ``i``'s label; its tile starts ``label_h`` below."""
+        r, c = divmod(i, self.cols)
+        return GRID_PAD + c * (self.col_w + GRID_PAD), self.title_h + GRID_PAD + r * (
+            self.label_h + self.tile_h + GRID_PAD
+        )
+
+
+def grid_layout(
+    n: int, shape: tuple[int, int], labels: Sequence[str], title: str | None, font: Any
+) -> GridLayout:
+    """The layout of ``n`` maps of ``shape``: every label fits its column (cut with "..." if
+    longer than :data:`GRID_MAX_LABEL`), and the title fits the image."""
+    H, W = shape
+    zoom = max(1, min(16, 64 // max(H, W, 1)))
     tile_h, tile_w = H * zoom, W * zoom
-    font = ImageFont.load_default()
-    label_h = 14
-    tile_w_full = max(tile_w, 48)
-    cols = math.ceil(math.sqrt(len(maps)))
-    rows = math.ceil(len(maps) / cols)
-    pad = 4
-    canvas = Image.new(
-        "L", (pad + cols * (tile_w_full + pad), pad + rows * (label_h + tile_h + pad)), 32
+    widest = max((text_width(t, font) for t in labels), default=0)
+    col_w = max(tile_w, GRID_MIN_COL, min(widest, GRID_MAX_LABEL))
+    fitted = tuple(fit_text(t, col_w, font) for t in labels)
+    _, _, _, bottom = font.getbbox("Agjy|")
+    label_h = int(bottom) + 3
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    width = GRID_PAD + cols * (col_w + GRID_PAD)
+    cut_title = None
+    title_h = 0
+    if title:
+        width = max(width, min(text_width(title, font), GRID_MAX_TITLE) + 2 * GRID_PAD)
+        cut_title = fit_text(title, width - 2 * GRID_PAD, font)
+        title_h = GRID_PAD + label_h
+    height = title_h + GRID_PAD + rows * (label_h + tile_h + GRID_PAD)
+    return GridLayout(
+        zoom, tile_w, tile_h, col_w, label_h, title_h, cols, rows, width, height, fitted, cut_title
     )
+
+
+def _grid(
+    maps: list[np.ndarray], labels: list[str], png_scale: str, title: str | None = None
+) -> Any:
+    from PIL import Image, ImageDraw
+
+    font = grid_font()
+    lay = grid_layout(len(maps), maps[0].shape, labels[: len(maps)], title, font)
+    canvas = Image.new("L", (lay.width, lay.height), 32)
     draw = ImageDraw.Draw(canvas)
-    for i, (m, label) in enumerate(zip(maps, labels, strict=False)):
-        r, c = divmod(i, cols)
-        x = pad + c * (tile_w_full + pad)
-        y = pad + r * (label_h + tile_h + pad)
-        draw.text((x, y), label[:24], fill=255, font=font)
+    if lay.title:
+        draw.text((GRID_PAD, GRID_PAD), lay.title, fill=255, font=font)
+    for i, m in enumerate(maps):
+        x, y = lay.origin(i)
+        if i < len(lay.labels):
+            draw.text((x, y), lay.labels[i], fill=255, font=font)
         u8, _ = to_gray_u8(m, png_scale)
-        tile = Image.fromarray(u8, "L").resize((tile_w, tile_h), Image.Resampling.NEAREST)
-        canvas.paste(tile, (x, y + label_h))
+        tile = Image.fromarray(u8, "L").resize((lay.tile_w, lay.tile_h), Image.Resampling.NEAREST)
+        canvas.paste(tile, (x, y + lay.label_h))
     return canvas
 
 
@@ -359,13 +491,18 @@ def save_result(
     png_scale: str = "minmax",
     labels: Sequence[str] | None = None,
     stdout: IO[bytes] | None = None,
-) -> list[str]:
+    rgb: bool = False,
+    pixel_top: float | None = None,
+    title: str | None = None,
+) -> str:
     """Save a result by extension (.npy .npz .csv .json .png) or as .npy bytes to ``-``.
 
     A dict of named arrays goes to .npz or .json whole; .npy, .csv and .png take
     one array (a dict with one entry, or the ``"output"`` entry for .png).  ``-``
     writes .npy bytes (an .npz archive for several arrays) to ``stdout`` (binary).
-    Returns notes for the user (how a PNG was scaled).
+    A .png is a grid of grey maps, or with ``rgb`` one colour image of 3 channels
+    (``pixel_top``, ``title``: see :func:`png_bytes`).
+    Returns what was written, for the user's ``wrote PATH (what)`` line.
     """
     if png_scale not in PNG_SCALES:
         raise ParameterError(f"png scale must be one of {', '.join(PNG_SCALES)}, got {png_scale!r}")
@@ -375,37 +512,51 @@ def save_result(
         if not arrays:
             raise OutputFileError("nothing to save: no arrays")
     if os.fspath(path_or_dash) == "-":
-        data = (
-            npz_bytes(arrays)
-            if arrays is not None and len(arrays) > 1
-            else npy_bytes(_single(arrays, array_or_dict, "-", ".npy"))
-        )
+        if arrays is not None and len(arrays) > 1:
+            data, what = npz_bytes(arrays), _describe_arrays("NumPy .npz", arrays)
+        else:
+            one = _single(arrays, array_or_dict, "-", ".npy")
+            data, what = npy_bytes(one), _describe_arrays("NumPy .npy", {"": one})
         _write_stdout(data, stdout)
-        return []
+        return what
     path = Path(path_or_dash)
     name = display_name(path_or_dash)
     ext = path.suffix.lower()
-    notes: list[str] = []
     if ext == ".npy":
-        data = npy_bytes(_single(arrays, array_or_dict, name, ".npy"))
+        one = _single(arrays, array_or_dict, name, ".npy")
+        data, what = npy_bytes(one), _describe_arrays("NumPy .npy", {"": one})
     elif ext == ".npz":
-        data = npz_bytes(arrays if arrays is not None else {"output": np.asarray(array_or_dict)})
+        named = arrays if arrays is not None else {"output": np.asarray(array_or_dict)}
+        data, what = npz_bytes(named), _describe_arrays("NumPy .npz", named)
     elif ext == ".csv":
-        data = csv_text(_single(arrays, array_or_dict, name, ".csv")).encode("utf-8")
+        one = _single(arrays, array_or_dict, name, ".csv")
+        data = csv_text(one).encode("utf-8")
+        what = _describe_arrays("CSV", {"": one}) + f", {len(_maps(one))} map(s)"
     elif ext == ".json":
+        named = arrays if arrays is not None else {"": np.asarray(array_or_dict)}
         data = json_text(arrays if arrays is not None else np.asarray(array_or_dict)).encode(
             "utf-8"
         )
+        what = _describe_arrays("JSON", named)
     elif ext == ".png":
         arr = _single(arrays, array_or_dict, name, ".png", prefer="output")
-        data, notes = png_bytes(arr, png_scale, labels)
+        data, what = png_bytes(arr, png_scale, labels, rgb=rgb, pixel_top=pixel_top, title=title)
     else:
         raise OutputFileError(
             f"{name}: unsupported output type {ext or '(no extension)'}; "
             f"cnncli writes {' '.join(OUTPUT_EXTENSIONS)} or - (standard output)"
         )
     atomic_write_bytes(path, data)
-    return notes
+    return what
+
+
+def _describe_arrays(kind: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """``NumPy .npz: output float32 (1, 2, 3, 3), grad_input float32 (1, 1, 7, 7)``."""
+    parts = [
+        f"{k + ' ' if k else ''}{np.asarray(v).dtype.name} {tuple(np.asarray(v).shape)}"
+        for k, v in arrays.items()
+    ]
+    return f"{kind}, " + ", ".join(parts)
 
 
 def _single(
@@ -446,14 +597,17 @@ def _write_stdout(data: bytes, stdout: IO[bytes] | None) -> None:
 
 __all__ = [
     "OUTPUT_EXTENSIONS",
+    "PNG_MODES",
     "PNG_SCALES",
     "atomic_open",
     "atomic_write_bytes",
     "check_output_path",
     "csv_text",
+    "grid_layout",
     "json_text",
     "npy_bytes",
     "npz_bytes",
     "png_bytes",
+    "rgb_u8",
     "save_result",
 ]
