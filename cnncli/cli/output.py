@@ -2,7 +2,7 @@
 
 :class:`Output` holds the output options (--show, --channels, --json, -o,
 --png-scale, --png-mode): it checks them before any work, draws 4-D maps or
-vectors as --show asks, saves
+vectors as --show asks (huge ones through :mod:`cnncli.render.bounded`), saves
 with ``-o`` (saying ``wrote PATH (what)`` on stderr) and prints once.  Rich,
 NumPy and the io/render modules are imported inside the methods, so that
 ``--help`` stays fast.
@@ -88,8 +88,7 @@ class Output:
 
             raise OutputFileError(
                 "-o - writes binary .npy data to standard output, which is a terminal",
-                hint="redirect it (-o - > y.npy), pipe it on (-o - | cnncli conv -) "
-                "or give a file name (-o y.npy)",
+                hint="pipe it on (-o - | cnncli conv -), redirect it (> y.npy) or use -o y.npy",
             )
         if self.png_mode != "auto" and not (self.path or "").lower().endswith(".png"):
             raise ParameterError(f"--png-mode {self.png_mode} is for a .png output (-o FILE.png)")
@@ -147,10 +146,35 @@ class Output:
         from cnncli.render.maps import render_maps, render_vector
 
         mode: Any = self.mode
+        if mode == "none":
+            return None
+        from cnncli.render import bounded
+
         if array.ndim == 4:
+            from cnncli.cli.core import check_memory
+
             picks = self.picks(array.shape) if follow_picks else None
+            shape = tuple(array.shape)
+            check_memory(
+                bounded.render_bytes(shape, self.width), self.max_memory, f"drawing {name}"
+            )
+            if mode != "stats" and bounded.is_huge(shape, self.width):
+                from cnncli.render.maps import select_maps
+
+                views, note = select_maps(array, name, picks)
+                return bounded.huge_maps(
+                    array, name, self.width, self.color, views, note, asked_table=mode == "table"
+                )
             return render_maps(array, name, mode, self.width, self.color, picks)
         rows = array.reshape(1, -1) if array.ndim < 2 else array.reshape(array.shape[0], -1)
+        if mode != "stats" and rows.shape[1] > bounded.MAX_VECTOR:
+            huge: list[RenderableType] = [
+                bounded.huge_vector(
+                    rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, self.color
+                )
+                for n in range(min(rows.shape[0], 4))
+            ]
+            return Group(*huge)
         parts = [
             render_vector(rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, mode)
             for n in range(min(rows.shape[0], 4))

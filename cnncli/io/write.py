@@ -313,7 +313,7 @@ def rgb_u8(
         lo, hi = float(v.min()), float(v.max())  # NaN propagates and fails the test
         if lo >= 0 and hi <= pixel_top:
             u8 = np.clip(np.rint(v * (255.0 / pixel_top)), 0, 255).astype(np.uint8)
-            note = f"pixel values as in the input image (0–{pixel_top:g})"
+            note = f"the input's pixel values 0–{pixel_top:g}"
             return np.ascontiguousarray(u8.transpose(1, 2, 0)), note
     u8, note = to_gray_u8(v, png_scale)
     return np.ascontiguousarray(u8.transpose(1, 2, 0)), f"one {png_scale} scale for R, G, B: {note}"
@@ -344,13 +344,13 @@ def png_bytes(
             )
         u8, note = rgb_u8(chw, png_scale, pixel_top)
         img = Image.fromarray(u8, "RGB")
-        what = f"PNG, an RGB colour image {img.size[0]}×{img.size[1]} (W×H); {note}"
+        what = f"PNG, RGB colour {img.size[0]}×{img.size[1]}, {note}"
     else:
         maps = _maps(arr)
         if len(maps) == 1 and title is None:
             u8, note = to_gray_u8(maps[0][1], png_scale)
             img = Image.fromarray(u8, "L")
-            what = f"PNG, a grayscale image {img.size[0]}×{img.size[1]} (W×H); {note}"
+            what = f"PNG, grayscale {img.size[0]}×{img.size[1]}, {note}"
         else:
             names = list(labels) if labels is not None else []
             if len(names) < len(maps):

@@ -54,7 +54,7 @@ def rgb_png(tmp_path: Path) -> tuple[Path, np.ndarray]:
         (["act", "--grad", "ones"], ".npz", "NumPy .npz, output float32 (1, 1, 4, 4), grad_input"),
         (["flatten"], ".npy", "NumPy .npy, float32 (1, 16)"),
         (["linear"], ".npy", "NumPy .npy, float32 (1, 3)"),
-        (["dropout"], ".png", "PNG, a grayscale image 4×4 (W×H); min 0 → 0"),
+        (["dropout"], ".png", "PNG, grayscale 4×4, min 0 → 0"),
         (["conv", "-k", "sobel"], ".png", "PNG, a grid of 2 maps, each scaled on its own"),
     ],
 )
@@ -184,14 +184,14 @@ def test_pad_of_an_rgb_image_is_an_rgb_png_of_its_colours(
         assert img.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(img), pixels)
     what = _wrote(r.stderr, out)
-    assert what == "PNG, an RGB colour image 12×9 (W×H); pixel values as in the input image (0–255)"
+    assert what == "PNG, RGB colour 12×9, the input's pixel values 0–255"
     r = cli("pad", str(src), "-p", "2", "-o", str(out), "--scale", "unit")
     assert r.code == 0, r.stderr
     with Image.open(out) as img:
         padded = np.asarray(img)
     np.testing.assert_array_equal(padded[2:-2, 2:-2], pixels)
     assert (padded[:2] == 0).all() and (padded[:, -2:] == 0).all()
-    assert "(0–1)" in _wrote(r.stderr, out)
+    assert _wrote(r.stderr, out).endswith("the input's pixel values 0–1")
 
 
 def test_png_mode_grid_and_the_commands_that_keep_colour(
@@ -214,7 +214,7 @@ def test_png_mode_grid_and_the_commands_that_keep_colour(
         with Image.open(out) as img:
             assert img.mode == mode, args
         what = _wrote(r.stderr, out)
-        assert ("RGB colour image" in what) == (mode == "RGB"), what
+        assert ("RGB colour" in what) == (mode == "RGB"), what
 
 
 def test_png_mode_rgb_for_a_three_channel_array(cli, tmp_path: Path, npy) -> None:
@@ -266,7 +266,9 @@ def test_dash_output_into_a_terminal_is_refused(cli, monkeypatch: pytest.MonkeyP
     assert r.stdout_bytes == b""
     lines = r.stderr.splitlines()
     assert lines[0].startswith("error: -o - writes binary .npy data to standard output")
-    assert lines[1].startswith("hint: redirect it (-o - > y.npy), pipe it on")
+    assert (
+        lines[1] == "hint: pipe it on (-o - | cnncli conv -), redirect it (> y.npy) or use -o y.npy"
+    )
     assert len(lines) == 2
 
 

@@ -121,7 +121,7 @@ def test_png_single_map_scales(
     with Image.open(tmp_path / "m.png") as img:
         assert img.mode == "L"
         np.testing.assert_array_equal(np.asarray(img), expected)
-    assert what.startswith(f"PNG, a grayscale image {len(values[0])}×1 (W×H); ")
+    assert what.startswith(f"PNG, grayscale {len(values[0])}×1, ")
 
 
 def test_png_minmax_matches_formula(result: np.ndarray) -> None:
@@ -198,7 +198,7 @@ def test_rgb_png_keeps_pixel_values_or_shares_one_scale(tmp_path: Path) -> None:
     with Image.open(tmp_path / "c.png") as img:
         assert img.mode == "RGB" and img.size == (7, 5)
         np.testing.assert_array_equal(np.asarray(img), pixels.transpose(1, 2, 0))
-    assert what.startswith("PNG, an RGB colour image 7×5 (W×H); pixel values as in the input")
+    assert what == "PNG, RGB colour 7×5, the input's pixel values 0–255"
     unit, note = rgb_u8(pixels / 255, pixel_top=1.0)
     np.testing.assert_array_equal(unit, pixels.transpose(1, 2, 0))
     # values outside the pixel range: one min–max scale for the three channels
