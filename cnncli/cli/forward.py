@@ -79,6 +79,7 @@ def forward(
 ) -> None:
     """Run a network forward and show every layer's output (shape, range, zeros, time)."""
     import json
+    import sys
 
     import numpy as np
 
@@ -132,12 +133,11 @@ def forward(
     top_rows = top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
     from cnncli.cli.output import say_wrote
 
+    written: list[tuple[Any, str]] = []  # said last, after the result
     if output is not None:
-        say_wrote(output, files.save_outputs(output, out, result.records, inputs))
+        written.append((output, files.save_outputs(output, out, result.records, inputs)))
     if save_maps is not None:
-        written = files.save_maps(save_maps, result.records, max_channels, kinds)
-        for path, what in written:
-            say_wrote(path, what)
+        written += files.save_maps(save_maps, result.records, max_channels, kinds)
         cut = [
             r.name
             for r in result.records
@@ -154,8 +154,13 @@ def forward(
     if as_json:
         data = _json(net, shape, weight_note, notes, result, top_rows, label_names)
         typer.echo(json.dumps(jsonable(data), indent=2, allow_nan=False))
-        return
-    _show(net, x, result, notes, weight_note if weights is None else None, top_rows, label_names)
+    else:
+        _show(
+            net, x, result, notes, weight_note if weights is None else None, top_rows, label_names
+        )
+        sys.stdout.flush()
+    for path, what in written:
+        say_wrote(path, what)
 
 
 def _map_kinds(text: str) -> tuple[str, ...]:

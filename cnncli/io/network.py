@@ -178,7 +178,7 @@ def save_maps(
         title = f"{rec.name} ({rec.type}), sample 0: {which}, {H}x{W} each"  # ASCII for the font
         labels = [f"ch {c}" for c in range(shown)]
         save_result(target, maps, labels=labels, title=title)
-        written.append((folder / file_name, f"PNG grid of {rec.name} ({rec.type}): {which}"))
+        written.append((folder / file_name, f"PNG grid: {rec.type}, {which}"))
         index.append(
             {
                 "file": file_name,

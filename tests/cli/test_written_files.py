@@ -111,7 +111,7 @@ def test_save_maps_states_the_channels_and_titles_each_grid(cli, tmp_path: Path)
     for e in index:  # tinyvgg has 10 channels: all drawn, and said so
         assert e["channels"] == e["maps_shown"] == 10
         what = _wrote(r.stderr, folder / e["file"])
-        assert what == f"PNG grid of {e['layer']} ({e['type']}): all 10 channels"
+        assert what == f"PNG grid: {e['type']}, all 10 channels"
     assert _wrote(r.stderr, folder / "index.json") == "index of the 6 PNG grids"
     assert "--max-channels" not in r.stderr  # nothing was left out
 
@@ -125,7 +125,7 @@ def test_max_channels_is_chosen_and_stated(cli, tmp_path: Path) -> None:
     assert r.code == 0, r.stderr
     index = json.loads((folder / "index.json").read_text())
     assert all(e["maps_shown"] == 3 and e["channels"] == 10 for e in index)
-    assert _wrote(r.stderr, folder / index[0]["file"]).endswith(": channels 0-2 of 10")
+    assert _wrote(r.stderr, folder / index[0]["file"]) == "PNG grid: Conv2d, channels 0-2 of 10"
     assert "--save-maps drew the first 3 channels of 6 layer(s)" in r.stderr
     # three tiles: a 2-column grid of 2 rows, narrower than the grid of all ten
     with Image.open(folder / index[0]["file"]) as few:
