@@ -160,7 +160,7 @@ def test_save_maps_png_of_lenet_is_a_titled_grid(cli, tmp_path: Path) -> None:
     first = json.loads((folder / "index.json").read_text())[0]
     with Image.open(folder / first["file"]) as img:
         arr = np.asarray(img)
-    from cnncli.io.write import GRID_PAD, grid_font, grid_layout
+    from cnncli.io.png import GRID_PAD, grid_font, grid_layout
 
     labels = [f"ch {c}" for c in range(6)]
     title = f"{first['layer']} (Conv2d), sample 0: all 6 channels, 28x28 each"

@@ -20,7 +20,7 @@ from cnncli.io import (
     load_tensor,
     save_result,
 )
-from cnncli.io.write import (
+from cnncli.io.png import (
     GRID_PAD,
     fit_text,
     grid_font,
