@@ -49,6 +49,7 @@ def act(
     run = begin(ctx)
     x, out = run.x, run.out
     run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
+    run.out.pixel_values = fn in ("relu", "leaky-relu")  # sigmoid's 0.5–1 are not pixels
     f = named_activation(fn)
     if f.parameter == "dim":
         dim = normalize_dim(dim, x.ndim, "--dim")

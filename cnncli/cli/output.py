@@ -77,6 +77,9 @@ class Output:
     image_white: float | None = None
     #: Set by a command whose output channels are its input's channels (pad, pool, …).
     keeps_channels: bool = False
+    #: False when the command's values are no longer pixels (sigmoid, tanh, softmax, …):
+    #: then an RGB image's three channels share one --png-scale scale.
+    pixel_values: bool = True
     max_memory: str | None = None
     _console: Console | None = None
 
@@ -187,7 +190,8 @@ class Output:
 
         auto: RGB when the input is an RGB image, the command keeps its channels
         (pad, pool, act, dropout, depthwise conv) and ``array`` is (1, 3, H, W).
-        An RGB image keeps the input's pixel values unless --png-scale is given.
+        An RGB image keeps the input's pixel values unless --png-scale is given or the
+        command's values are no longer pixels (:attr:`pixel_values`).
         """
         rgb = self.png_mode == "rgb" or (
             self.png_mode == "auto"
@@ -196,7 +200,7 @@ class Output:
             and array.ndim == 4
             and tuple(array.shape[:2]) == (1, 3)
         )
-        white = None if self.png_scale_given else self.image_white
+        white = None if self.png_scale_given or not self.pixel_values else self.image_white
         return {"rgb": rgb, "pixel_top": white if rgb else None}
 
     def finish(

@@ -244,6 +244,23 @@ def test_png_scale_given_scales_an_image_jointly(
         np.testing.assert_array_equal(np.asarray(img), expected)
 
 
+def test_an_activation_that_leaves_the_pixel_range_shares_one_scale(
+    cli, tmp_path: Path, rgb_png: tuple[Path, np.ndarray]
+) -> None:
+    src, pixels = rgb_png
+    out = tmp_path / "x.png"
+    r = cli("act", str(src), "-f", "sigmoid", "-o", str(out))
+    assert r.code == 0, r.stderr
+    assert "RGB colour 12×9, one minmax scale for R, G, B" in _wrote(r.stderr, out)
+    with Image.open(out) as img:
+        rgb = np.asarray(img)
+    # one scale for the three channels; as pixels, sigmoid's 0.5–1 would be black
+    assert img.mode == "RGB" and rgb.min() == 0 and rgb.max() == 255
+    r = cli("act", str(src), "-f", "relu", "-o", str(out))
+    with Image.open(out) as img:
+        np.testing.assert_array_equal(np.asarray(img), pixels)  # relu keeps the pixels
+
+
 def test_png_mode_mistakes_are_one_error_line(cli, tmp_path: Path) -> None:
     r = cli("conv", "-k", "sobel", "-o", str(tmp_path / "x.png"), "--png-mode", "rgb")
     assert r.code == 2
