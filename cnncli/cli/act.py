@@ -39,6 +39,7 @@ def act(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Apply relu, leaky-relu, sigmoid, tanh, softmax or log-softmax and show the maps."""
     from cnncli.engine._checks import normalize_dim
@@ -47,6 +48,8 @@ def act(
 
     run = begin(ctx)
     x, out = run.x, run.out
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
+    run.out.pixel_values = fn in ("relu", "leaky-relu")  # sigmoid's 0.5–1 are not pixels
     f = named_activation(fn)
     if f.parameter == "dim":
         dim = normalize_dim(dim, x.ndim, "--dim")

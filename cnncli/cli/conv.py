@@ -88,6 +88,7 @@ def conv(
     png_scale: opt.PngScaleOpt = "minmax",
     animate: opt.AnimateOpt = None,
     fps: opt.FpsOpt = None,
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Convolve an image or matrix with named, file or inline kernels and show the maps."""
     import numpy as np
@@ -123,6 +124,8 @@ def conv(
         result = activation_forward(activation, result, slope, 1)
     _describe(run.header, x.shape, geo, weight.shape, kernel_labels, b, pad_mode, depthwise,
               magnitude, activation, slope, result.shape)  # fmt: skip
+    # depthwise: output channel c comes from input channel c (a .png stays in colour)
+    out.keeps_channels = G == x.shape[1] == result.shape[1]
     sections: list[Any] = [out.maps(result, "output")]
     parameters = {
         "kernels": labels, "stride": geo.stride, "padding": geo.padding,

@@ -5,7 +5,8 @@
 the shared options of :mod:`cnncli.cli.options` from the command's context by
 their parameter names (``input``, ``layout``, ``key``, ``gray``, ``scale``,
 ``dtype``, ``allow_nonfinite``, ``show``, ``channels``, ``json_``, ``output``,
-``png_scale``), so a command declares them and says no more about them.
+``png_scale``; ``png_mode`` and ``max_memory`` where declared), so a command
+declares them and says no more about them.
 """
 
 from __future__ import annotations
@@ -78,14 +79,26 @@ def begin(
     p = ctx.params
     source = p["input"]
     inputs = [source or "", *(f or "" for f in files)]
-    out = Output(p["show"], p["channels"], p["json_"], p["output"], p["png_scale"], inputs=inputs)
+    out = Output(
+        p["show"], p["channels"], p["json_"], p["output"], p["png_scale"], inputs=inputs,
+        png_mode=p.get("png_mode") or "auto", png_scale_given=_given(ctx, "png_scale"),
+        max_memory=p.get("max_memory"),
+    )  # fmt: skip
     loaded, x, notes = load_input(
         source, default=default, layout=p["layout"], key=p["key"], gray=p["gray"],
         scale=p["scale"], dtype=p["dtype"], allow_nonfinite=p["allow_nonfinite"], stdin=stdin(),
     )  # fmt: skip
+    if getattr(loaded, "kind", "") == "image" and x.ndim == 4 and x.shape[1] == 3:
+        out.image_white = 1.0 if p["scale"] == "unit" else 255.0
     header = Header(notes=notes)
     header.add("input", describe_input(loaded, x))
     return Run(out, loaded, x, notes, header, source)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given (on the command line or by the environment)."""
+    source = ctx.get_parameter_source(name)  # an enum of Typer's own Click: compare names
+    return getattr(source, "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def describe_input(loaded: Any, array: np.ndarray) -> str:

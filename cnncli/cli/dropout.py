@@ -30,6 +30,7 @@ def dropout(
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Drop units at random with probability p and scale the rest by 1/(1−p)."""
     import numpy as np
@@ -41,6 +42,7 @@ def dropout(
         raise ParameterError(f"--p must be between 0 and 1, got {p}")
     run = begin(ctx)
     x, out, header = run.x, run.out, run.header
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
     gen = np.random.default_rng(seed)
     y, mask = engine.dropout(x, p=p, training=train, generator=gen, return_mask=True)
     kept = np.ones(x.shape, dtype=bool) if mask is None else np.asarray(mask).astype(bool)

@@ -40,10 +40,31 @@ def forward(
         Path | None,
         typer.Option(
             "--save-maps",
-            help="Write every conv and pool layer's feature maps as PNG grids here.",
+            help="Write each conv and pool layer's feature maps (sample 0) as a titled PNG "
+            "grid here, plus index.json.",
             rich_help_panel=opt.OUTPUT_PANEL,
         ),
     ] = None,
+    max_channels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-channels",
+            min=1,
+            help="--save-maps: draw the first N channels of each layer.  \\[default: all, "
+            "at most 512]",
+            rich_help_panel=opt.OUTPUT_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    maps_layers: Annotated[
+        str,
+        typer.Option(
+            "--maps-layers",
+            help="--save-maps: the layer kinds to draw, from conv, pool, act (ReLU, …), "
+            "norm, or all.",
+            rich_help_panel=opt.OUTPUT_PANEL,
+        ),
+    ] = "conv,pool",
     output: Annotated[
         Path | None,
         typer.Option(
@@ -58,6 +79,7 @@ def forward(
 ) -> None:
     """Run a network forward and show every layer's output (shape, range, zeros, time)."""
     import json
+    import sys
 
     import numpy as np
 
@@ -71,6 +93,7 @@ def forward(
 
     if normalize not in files.NORMALIZE:
         raise ParameterError(f"--normalize must be imagenet or none, got {normalize!r}")
+    kinds = _map_kinds(maps_layers)
     inputs = [source, weights, labels, model]
     if output is not None:
         check_output_path(output, inputs)
@@ -108,15 +131,52 @@ def forward(
     out = result.output
     label_names = files.read_labels(labels) if labels is not None else None
     top_rows = top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
+    from cnncli.cli.output import say_wrote
+
+    written: list[tuple[Any, str]] = []  # said last, after the result
     if output is not None:
-        files.save_outputs(output, out, result.records, inputs)
+        written.append((output, files.save_outputs(output, out, result.records, inputs)))
     if save_maps is not None:
-        files.save_maps(save_maps, result.records)
+        written += files.save_maps(save_maps, result.records, max_channels, kinds)
+        cut = [
+            r.name
+            for r in result.records
+            if r.output.ndim == 4
+            and files.map_kinds(r.type) & set(kinds)
+            and r.output.shape[1] > (max_channels or files.DEFAULT_MAX_CHANNELS)
+        ]
+        if cut:
+            notes.append(
+                f"--save-maps drew the first {max_channels or files.DEFAULT_MAX_CHANNELS} "
+                f"channels of {len(cut)} layer(s) with more ({', '.join(cut[:3])}"
+                f"{', …' if len(cut) > 3 else ''}); --max-channels N chooses how many"
+            )
     if as_json:
         data = _json(net, shape, weight_note, notes, result, top_rows, label_names)
         typer.echo(json.dumps(jsonable(data), indent=2, allow_nan=False))
-        return
-    _show(net, x, result, notes, weight_note if weights is None else None, top_rows, label_names)
+    else:
+        _show(
+            net, x, result, notes, weight_note if weights is None else None, top_rows, label_names
+        )
+        sys.stdout.flush()
+    for path, what in written:
+        say_wrote(path, what)
+
+
+def _map_kinds(text: str) -> tuple[str, ...]:
+    """``--maps-layers conv,pool,act`` → the kinds; ``all`` is every kind."""
+    from cnncli.errors import ParameterError
+    from cnncli.io.network import MAP_KINDS
+
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if "all" in words:
+        return tuple(MAP_KINDS)
+    bad = [w for w in words if w not in MAP_KINDS]
+    if bad or not words:
+        raise ParameterError(
+            f"--maps-layers takes {', '.join(MAP_KINDS)} or all (comma-separated), got {text!r}"
+        )
+    return tuple(dict.fromkeys(words))
 
 
 def _set_weights(net: Any, weights: Path | None, seed: int, limit: int, notes: list[str]) -> str:

@@ -203,3 +203,16 @@ FpsOpt = Annotated[
         show_default=False,
     ),
 ]
+
+# ------------------------------------ issue 15, items 5–7 and 12 (h15-outputs) ---
+
+PngModeOpt = Annotated[
+    Literal["auto", "rgb", "grid"],
+    typer.Option(
+        "--png-mode",
+        help="How a .png output draws the maps: rgb (3 channels as one colour image), grid "
+        "(a grey tile per map), auto (rgb when the 3 channels are an RGB image's, as after "
+        "pad, pool, act, dropout or a depthwise conv; else grid).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]

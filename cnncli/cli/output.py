@@ -1,9 +1,11 @@
 """The one place a tensor command's result leaves the process: printed, saved, or both.
 
 :class:`Output` holds the output options (--show, --channels, --json, -o,
---png-scale): it checks them before any work, draws 4-D maps or vectors as
---show asks, saves with ``-o`` and prints once.  Rich, NumPy and the io/render
-modules are imported inside the methods, so that ``--help`` stays fast.
+--png-scale, --png-mode): it checks them before any work, draws 4-D maps or
+vectors as --show asks (huge ones through :mod:`cnncli.render.bounded`), saves
+with ``-o`` (saying ``wrote PATH (what)`` on stderr) and prints once.  Rich,
+NumPy and the io/render modules are imported inside the methods, so that
+``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def stdout_is_terminal() -> bool:
+    """Whether standard output is a terminal (then binary data must not go there)."""
+    stream = sys.stdout
+    try:
+        return stream is not None and bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def say_wrote(path: Any, what: str) -> None:
+    """``wrote PATH (what)`` on stderr: where a file went and what it holds."""
+    from cnncli.io.common import display_name
+
+    sys.stderr.write(f"wrote {display_name(str(path))} ({what})\n")
+    sys.stderr.flush()
+
+
 @dataclass
 class Output:
     """The output options of one command and the one place its result leaves the process."""
@@ -50,11 +69,32 @@ class Output:
     path: str | None = None
     png_scale: str = "minmax"
     inputs: list[str] = field(default_factory=list)
+    #: --png-mode: auto, rgb or grid (see :meth:`png_options`).
+    png_mode: str = "auto"
+    #: Whether --png-scale was given (else an RGB image keeps its pixel values).
+    png_scale_given: bool = False
+    #: The input image's white (255, or 1 with --scale unit) when it is an RGB image.
+    image_white: float | None = None
+    #: Set by a command whose output channels are its input's channels (pad, pool, …).
+    keeps_channels: bool = False
+    #: False when the command's values are no longer pixels (sigmoid, tanh, softmax, …):
+    #: then an RGB image's three channels share one --png-scale scale.
+    pixel_values: bool = True
+    max_memory: str | None = None
     _console: Console | None = None
 
     def __post_init__(self) -> None:
         if self.as_json and self.path == "-":
             raise ParameterError("--json and -o - both write to standard output; choose one")
+        if self.path == "-" and stdout_is_terminal():
+            from cnncli.errors import OutputFileError
+
+            raise OutputFileError(
+                "-o - writes binary .npy data to standard output, which is a terminal",
+                hint="pipe it on (-o - | cnncli conv -), redirect it (> y.npy) or use -o y.npy",
+            )
+        if self.png_mode != "auto" and not (self.path or "").lower().endswith(".png"):
+            raise ParameterError(f"--png-mode {self.png_mode} is for a .png output (-o FILE.png)")
         if self.path is not None and self.path != "-":
             import os
 
@@ -109,16 +149,59 @@ class Output:
         from cnncli.render.maps import render_maps, render_vector
 
         mode: Any = self.mode
+        if mode == "none":
+            return None
+        from cnncli.render import bounded
+
         if array.ndim == 4:
+            from cnncli.cli.core import check_memory
+
             picks = self.picks(array.shape) if follow_picks else None
+            shape = tuple(array.shape)
+            check_memory(
+                bounded.render_bytes(shape, self.width), self.max_memory, f"drawing {name}"
+            )
+            if mode != "stats" and bounded.is_huge(shape, self.width):
+                from cnncli.render.maps import select_maps
+
+                views, note = select_maps(array, name, picks)
+                return bounded.huge_maps(
+                    array, name, self.width, self.color, views, note, asked_table=mode == "table"
+                )
             return render_maps(array, name, mode, self.width, self.color, picks)
         rows = array.reshape(1, -1) if array.ndim < 2 else array.reshape(array.shape[0], -1)
+        if mode != "stats" and rows.shape[1] > bounded.MAX_VECTOR:
+            huge: list[RenderableType] = [
+                bounded.huge_vector(
+                    rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, self.color
+                )
+                for n in range(min(rows.shape[0], 4))
+            ]
+            return Group(*huge)
         parts = [
             render_vector(rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, mode)
             for n in range(min(rows.shape[0], 4))
         ]
         shown = [p for p in parts if p is not None]
         return Group(*shown) if shown else None
+
+    def png_options(self, array: np.ndarray) -> dict[str, Any]:
+        """How a .png of ``array`` is drawn: an RGB colour image or a grid of grey maps.
+
+        auto: RGB when the input is an RGB image, the command keeps its channels
+        (pad, pool, act, dropout, depthwise conv) and ``array`` is (1, 3, H, W).
+        An RGB image keeps the input's pixel values unless --png-scale is given or the
+        command's values are no longer pixels (:attr:`pixel_values`).
+        """
+        rgb = self.png_mode == "rgb" or (
+            self.png_mode == "auto"
+            and self.image_white is not None
+            and self.keeps_channels
+            and array.ndim == 4
+            and tuple(array.shape[:2]) == (1, 3)
+        )
+        white = None if self.png_scale_given or not self.pixel_values else self.image_white
+        return {"rgb": rgb, "pixel_top": white if rgb else None}
 
     def finish(
         self,
@@ -128,7 +211,9 @@ class Output:
         save: np.ndarray | dict[str, np.ndarray],
         labels: list[str] | None = None,
     ) -> None:
-        """Save (-o), then print once: the header and sections, or the JSON object."""
+        """Save (-o), print once (the header and sections, or the JSON object), then say
+        ``wrote PATH (what)`` on stderr."""
+        what = ""
         if self.path is not None:
             from cnncli.io.write import save_result
 
@@ -137,7 +222,16 @@ class Output:
                 kwargs["stdout"] = sys.stdout.buffer
             if isinstance(save, dict) and not self.path.lower().endswith(".npz"):
                 save = save["output"]  # gradients go to an .npz only
-            header.notes += list(save_result(self.path, save, **kwargs) or [])
+            if self.path.lower().endswith(".png") and not isinstance(save, dict):
+                kwargs.update(self.png_options(save))
+            what = save_result(self.path, save, **kwargs)
+        self._print(header, sections, payload)
+        if self.path is not None and self.path != "-":
+            say_wrote(self.path, what)  # last: where the result went, after the result
+
+    def _print(
+        self, header: Header, sections: list[RenderableType | None], payload: dict[str, Any]
+    ) -> None:
         if self.as_json:
             import json
 
@@ -156,3 +250,4 @@ class Output:
 
         shown = [s for s in sections if s is not None]
         self.console.print(Group(render_header(header), *shown))
+        self.console.file.flush()

@@ -41,6 +41,7 @@ def pad(
     png_scale: opt.PngScaleOpt = "minmax",
     animate: opt.AnimateOpt = None,
     fps: opt.FpsOpt = None,
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Pad the border of each map (zeros, a constant, reflection, replication, wrap-around)."""
     import math
@@ -53,6 +54,7 @@ def pad(
     animation.check_options(animate, fps, [input])
     run = begin(ctx)
     x, header = run.x, run.header
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
     N, C, H, W = x.shape
     pd = parse_padding(padding, words=False)
     assert not isinstance(pd, str)

@@ -72,6 +72,7 @@ def pool(
     png_scale: opt.PngScaleOpt = "minmax",
     animate: opt.AnimateOpt = None,
     fps: opt.FpsOpt = None,
+    png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Pool each channel with a window (max or average) and show the maps."""
     from cnncli.cli import animation
@@ -80,6 +81,7 @@ def pool(
     animation.check_options(animate, fps, [input])
     run = begin(ctx)
     x = run.x
+    run.out.keeps_channels = True  # a .png of an RGB image's result stays in colour
     H, W = x.shape[2:]
     if global_ and adaptive is not None:
         raise ParameterError("--global and --adaptive both choose the output size; give one")

@@ -80,7 +80,9 @@ def shapes(
 
         check_output_path(output, [model])
         if summary.failure is None:  # a failed run leaves an earlier file as it was
-            _write_rows(output, summary)
+            from cnncli.cli.output import say_wrote
+
+            say_wrote(output, _write_rows(output, summary))
     if diagram is not None:
         _check_diagram_path(diagram, model)
         if summary.failure is None:  # a failed run leaves an earlier file as it was
@@ -104,8 +106,8 @@ def shapes(
         )
 
 
-def _write_rows(path: Path, summary: object) -> None:
-    """Write the summary as CSV (one row per layer) or JSON, atomically."""
+def _write_rows(path: Path, summary: object) -> str:
+    """Write the summary as CSV (one row per layer) or JSON, atomically; say what it holds."""
     import csv
     import io
     import json
@@ -150,6 +152,8 @@ def _write_rows(path: Path, summary: object) -> None:
     else:
         raise OutputFileError(f"-o must end in .csv or .json, got {path.name!r}")
     atomic_write_bytes(path, data)
+    kind = "JSON, the summary with" if suffix == ".json" else "CSV, one row for each of"
+    return f"{kind} {len(summary.layers)} layers"
 
 
 def _check_diagram_path(path: Path, model: str) -> None:
@@ -177,8 +181,9 @@ def _write_diagram(path: Path, summary: Any) -> None:
     picture = D.draw(title, drawn)
     svg = path.suffix.lower() == ".svg"
     atomic_write_bytes(path, picture.to_svg() if svg else picture.to_png())
-    typer.echo(
-        f"wrote {path} ({'SVG' if svg else 'PNG'} diagram, {len(drawn)} blocks, "
-        f"{picture.width}x{picture.height})",
-        err=True,
+    from cnncli.cli.output import say_wrote
+
+    say_wrote(
+        path,
+        f"{'SVG' if svg else 'PNG'} diagram, {len(drawn)} blocks, {picture.width}x{picture.height}",
     )

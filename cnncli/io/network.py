@@ -24,8 +24,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZE = ("imagenet", "none")
 
-#: Feature maps per PNG grid at most (the first ones); the index says when more exist.
-MAX_MAPS = 64
+#: Channels per PNG grid of ``--save-maps`` when --max-channels is not given: all, up to this.
+DEFAULT_MAX_CHANNELS = 512
+#: The layer kinds ``--save-maps`` can draw, by the layer types' names.
+MAP_KINDS = {
+    "conv": ("Conv2d",),
+    "pool": ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"),
+    "act": ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"),
+    "norm": ("BatchNorm2d",),
+}
 #: A labels file larger than this is refused before reading.
 MAX_LABELS_BYTES = 10_000_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.#-]+")
@@ -105,18 +112,21 @@ def read_labels(path: Path) -> list[str]:
 
 def save_outputs(
     path: Path, output: np.ndarray, records: Sequence[LayerOutput], inputs: list[Any]
-) -> None:
-    """FILE.npy: the final output; FILE.npz: every layer's output under its name."""
+) -> str:
+    """FILE.npy: the final output; FILE.npz: every layer's output under its name.
+
+    Returns what was written (for ``wrote PATH (what)``).
+    """
     check_output_path(path, inputs)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        save_result(path, output)
-    elif suffix == ".npz":
+        return save_result(path, output)
+    if suffix == ".npz":
         arrays = {rec.name: rec.output for rec in records}
         arrays["output"] = output
         save_result(path, arrays)
-    else:
-        raise OutputFileError(f"-o must end in .npy or .npz, got {path.name!r}")
+        return f"NumPy .npz, the output and {len(records)} layers' outputs, by layer name"
+    raise OutputFileError(f"-o must end in .npy or .npz, got {path.name!r}")
 
 
 def safe_file_name(name: str) -> str:
@@ -125,32 +135,61 @@ def safe_file_name(name: str) -> str:
     return text[:80] or "layer"
 
 
-def save_maps(folder: Path, records: Sequence[LayerOutput]) -> None:
-    """Each conv/pool layer's maps (sample 0) as a labelled PNG grid, plus index.json."""
+def map_kinds(record_type: str) -> set[str]:
+    """The kinds (conv, pool, act, norm) a layer type belongs to."""
+    return {kind for kind, types in MAP_KINDS.items() if record_type in types}
+
+
+def save_maps(
+    folder: Path,
+    records: Sequence[LayerOutput],
+    max_channels: int | None = None,
+    kinds: Sequence[str] = ("conv", "pool"),
+) -> list[tuple[Path, str]]:
+    """Each chosen layer's maps (sample 0) as a labelled PNG grid, plus index.json.
+
+    ``kinds`` picks the layers (conv, pool, act, norm; see :data:`MAP_KINDS`);
+    ``max_channels`` the first channels drawn per layer (None: all, up to
+    :data:`DEFAULT_MAX_CHANNELS`).  Each grid's title names the layer and the
+    channels shown.  Returns (path, what) for every file written.
+    """
+    limit = DEFAULT_MAX_CHANNELS if max_channels is None else max_channels
+    if limit < 1:
+        raise ParameterError(f"--max-channels must be at least 1, got {limit}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputFileError(f"cannot create {str(folder)!r}: {exc.strerror or exc}") from None
     root = folder.resolve()
     index = []
+    written: list[tuple[Path, str]] = []
     for i, rec in enumerate(records):
-        if ("Conv" not in rec.type and "Pool" not in rec.type) or rec.output.ndim != 4:
+        if not map_kinds(rec.type) & set(kinds) or rec.output.ndim != 4:
             continue
-        maps = rec.output[0, :MAX_MAPS]
+        C = int(rec.output.shape[1])
+        maps = rec.output[0, :limit]
+        shown = int(maps.shape[0])
         file_name = f"{i:03d}_{safe_file_name(rec.name)}.png"
         target = (root / file_name).resolve()
         if target.parent != root:  # never outside the chosen folder
             raise OutputFileError(f"refusing to write {file_name!r} outside {str(folder)!r}")
-        labels = [f"{rec.name[:16]} ch{c}" for c in range(maps.shape[0])]
-        save_result(target, maps, labels=labels)
+        which = f"all {C} channels" if shown == C else f"channels 0-{shown - 1} of {C}"
+        H, W = maps.shape[1:]
+        title = f"{rec.name} ({rec.type}), sample 0: {which}, {H}x{W} each"  # ASCII for the font
+        labels = [f"ch {c}" for c in range(shown)]
+        save_result(target, maps, labels=labels, title=title)
+        written.append((folder / file_name, f"PNG grid: {rec.type}, {which}"))
         index.append(
             {
                 "file": file_name,
                 "layer": rec.name,
                 "type": rec.type,
                 "output_shape": list(rec.output.shape),
-                "maps_shown": int(maps.shape[0]),
+                "channels": C,
+                "maps_shown": shown,
                 "sample": 0,
             }
         )
     atomic_write_bytes(root / "index.json", (json.dumps(index, indent=2) + "\n").encode())
+    written.append((folder / "index.json", f"index of the {len(index)} PNG grids"))
+    return written

@@ -26,9 +26,13 @@ import numpy as np
 
 from cnncli.errors import OutputFileError, ParameterError
 from cnncli.io.common import display_name, one_line
+from cnncli.io.png import png_bytes, to_gray_u8
+from cnncli.io.png import split_maps as _maps
 
 OUTPUT_EXTENSIONS = (".npy", ".npz", ".csv", ".json", ".png")
 PNG_SCALES = ("minmax", "clip", "abs")
+#: How a .png output draws its maps (auto is decided by the command: see save_result).
+PNG_MODES = ("auto", "rgb", "grid")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -193,19 +197,6 @@ def _number_text(dtype: np.dtype) -> Any:
     return fmt
 
 
-def _maps(array: np.ndarray) -> list[tuple[tuple[int, ...], np.ndarray]]:
-    """Split an array into 2-D maps with their leading index: NCHW → ((n, c), H×W)."""
-    arr = np.asarray(array)
-    if arr.ndim == 0:
-        arr = arr.reshape(1, 1)
-    elif arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim == 2:
-        return [((), arr)]
-    lead = arr.shape[:-2]
-    return [(idx, arr[idx]) for idx in np.ndindex(*lead)]
-
-
 def _map_label(idx: tuple[int, ...], ndim: int) -> str:
     if ndim == 3:
         return f"channel {idx[0]}"
@@ -264,91 +255,6 @@ def json_text(value: np.ndarray | Mapping[str, np.ndarray]) -> str:
     return json.dumps(obj, allow_nan=True) + "\n"
 
 
-def to_gray_u8(m: np.ndarray, png_scale: str) -> tuple[np.ndarray, str]:
-    """Scale one map to uint8 0–255; return it and a note saying how.
-
-    minmax: (v − min)/(max − min)·255; clip: v clipped to [0, 255]; abs: |v|/max|v|·255.
-    NaN becomes 0.
-    """
-    with np.errstate(all="ignore"):  # huge spans overflow to inf; the clip below handles it
-        return _to_gray_u8(np.asarray(m, dtype=np.float64), png_scale)
-
-
-def _to_gray_u8(v: np.ndarray, png_scale: str) -> tuple[np.ndarray, str]:
-    finite = np.isfinite(v)
-    vals = v[finite]
-    if png_scale == "clip":
-        out = np.clip(np.nan_to_num(v, nan=0.0, posinf=255.0, neginf=0.0), 0, 255)
-        note = "values clipped to 0–255"
-    elif png_scale == "abs":
-        a = np.abs(np.nan_to_num(v, nan=0.0))
-        top = float(np.abs(vals).max()) if vals.size else 0.0
-        out = np.where(np.isfinite(a), a / top * 255 if top > 0 else 0.0, 255.0)
-        note = f"|v| scaled: 0 → 0, {top:.6g} → 255"
-    else:
-        lo = float(vals.min()) if vals.size else 0.0
-        hi = float(vals.max()) if vals.size else 0.0
-        span = hi - lo
-        w = np.nan_to_num(v, nan=lo, posinf=hi, neginf=lo)
-        out = (w - lo) / span * 255 if span > 0 else np.zeros_like(w)
-        note = f"min {lo:.6g} → 0, max {hi:.6g} → 255" if span > 0 else f"constant {lo:.6g} → 0"
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8), note
-
-
-def png_bytes(
-    array: np.ndarray, png_scale: str = "minmax", labels: Sequence[str] | None = None
-) -> tuple[bytes, list[str]]:
-    """PNG: one map as a grayscale image, several as a labelled grid (each map scaled alone)."""
-    from PIL import Image
-
-    maps = _maps(np.asarray(array))
-    ndim = np.asarray(array).ndim
-    if len(maps) == 1:
-        u8, note = to_gray_u8(maps[0][1], png_scale)
-        img = Image.fromarray(u8, "L")
-        notes = [f"PNG: {note}"]
-    else:
-        names = list(labels) if labels is not None else []
-        if len(names) < len(maps):
-            batched = ndim == 4 and np.asarray(array).shape[0] > 1
-            names += [
-                (f"n{idx[0]} c{idx[1]}" if batched else f"ch {idx[-1]}") if idx else ""
-                for idx, _ in maps[len(names) :]
-            ]
-        img = _grid([m for _, m in maps], names, png_scale)
-        notes = [f"PNG: a grid of {len(maps)} maps, each scaled on its own ({png_scale})"]
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=False)
-    return buf.getvalue(), notes
-
-
-def _grid(maps: list[np.ndarray], labels: list[str], png_scale: str) -> Any:
-    from PIL import Image, ImageDraw, ImageFont
-
-    H, W = maps[0].shape
-    zoom = max(1, min(16, 64 // max(H, W)))
-    tile_h, tile_w = H * zoom, W * zoom
-    font = ImageFont.load_default()
-    label_h = 14
-    tile_w_full = max(tile_w, 48)
-    cols = math.ceil(math.sqrt(len(maps)))
-    rows = math.ceil(len(maps) / cols)
-    pad = 4
-    canvas = Image.new(
-        "L", (pad + cols * (tile_w_full + pad), pad + rows * (label_h + tile_h + pad)), 32
-    )
-    draw = ImageDraw.Draw(canvas)
-    for i, (m, label) in enumerate(zip(maps, labels, strict=False)):
-        r, c = divmod(i, cols)
-        x = pad + c * (tile_w_full + pad)
-        y = pad + r * (label_h + tile_h + pad)
-        draw.text((x, y), label[:24], fill=255, font=font)
-        u8, _ = to_gray_u8(m, png_scale)
-        tile = Image.fromarray(u8, "L").resize((tile_w, tile_h), Image.Resampling.NEAREST)
-        canvas.paste(tile, (x, y + label_h))
-    return canvas
-
-
 def gif_bytes(frames: Sequence[Any], duration_ms: int, last_ms: int) -> bytes:
     """An animated GIF of Pillow images: each frame ``duration_ms``, the last ``last_ms``, looping.
 
@@ -387,13 +293,18 @@ def save_result(
     png_scale: str = "minmax",
     labels: Sequence[str] | None = None,
     stdout: IO[bytes] | None = None,
-) -> list[str]:
+    rgb: bool = False,
+    pixel_top: float | None = None,
+    title: str | None = None,
+) -> str:
     """Save a result by extension (.npy .npz .csv .json .png) or as .npy bytes to ``-``.
 
     A dict of named arrays goes to .npz or .json whole; .npy, .csv and .png take
     one array (a dict with one entry, or the ``"output"`` entry for .png).  ``-``
     writes .npy bytes (an .npz archive for several arrays) to ``stdout`` (binary).
-    Returns notes for the user (how a PNG was scaled).
+    A .png is a grid of grey maps, or with ``rgb`` one colour image of 3 channels
+    (``pixel_top``, ``title``: see :func:`png_bytes`).
+    Returns what was written, for the user's ``wrote PATH (what)`` line.
     """
     if png_scale not in PNG_SCALES:
         raise ParameterError(f"png scale must be one of {', '.join(PNG_SCALES)}, got {png_scale!r}")
@@ -403,37 +314,51 @@ def save_result(
         if not arrays:
             raise OutputFileError("nothing to save: no arrays")
     if os.fspath(path_or_dash) == "-":
-        data = (
-            npz_bytes(arrays)
-            if arrays is not None and len(arrays) > 1
-            else npy_bytes(_single(arrays, array_or_dict, "-", ".npy"))
-        )
+        if arrays is not None and len(arrays) > 1:
+            data, what = npz_bytes(arrays), _describe_arrays("NumPy .npz", arrays)
+        else:
+            one = _single(arrays, array_or_dict, "-", ".npy")
+            data, what = npy_bytes(one), _describe_arrays("NumPy .npy", {"": one})
         _write_stdout(data, stdout)
-        return []
+        return what
     path = Path(path_or_dash)
     name = display_name(path_or_dash)
     ext = path.suffix.lower()
-    notes: list[str] = []
     if ext == ".npy":
-        data = npy_bytes(_single(arrays, array_or_dict, name, ".npy"))
+        one = _single(arrays, array_or_dict, name, ".npy")
+        data, what = npy_bytes(one), _describe_arrays("NumPy .npy", {"": one})
     elif ext == ".npz":
-        data = npz_bytes(arrays if arrays is not None else {"output": np.asarray(array_or_dict)})
+        named = arrays if arrays is not None else {"output": np.asarray(array_or_dict)}
+        data, what = npz_bytes(named), _describe_arrays("NumPy .npz", named)
     elif ext == ".csv":
-        data = csv_text(_single(arrays, array_or_dict, name, ".csv")).encode("utf-8")
+        one = _single(arrays, array_or_dict, name, ".csv")
+        data = csv_text(one).encode("utf-8")
+        what = _describe_arrays("CSV", {"": one}) + f", {len(_maps(one))} map(s)"
     elif ext == ".json":
+        named = arrays if arrays is not None else {"": np.asarray(array_or_dict)}
         data = json_text(arrays if arrays is not None else np.asarray(array_or_dict)).encode(
             "utf-8"
         )
+        what = _describe_arrays("JSON", named)
     elif ext == ".png":
         arr = _single(arrays, array_or_dict, name, ".png", prefer="output")
-        data, notes = png_bytes(arr, png_scale, labels)
+        data, what = png_bytes(arr, png_scale, labels, rgb=rgb, pixel_top=pixel_top, title=title)
     else:
         raise OutputFileError(
             f"{name}: unsupported output type {ext or '(no extension)'}; "
             f"cnncli writes {' '.join(OUTPUT_EXTENSIONS)} or - (standard output)"
         )
     atomic_write_bytes(path, data)
-    return notes
+    return what
+
+
+def _describe_arrays(kind: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """``NumPy .npz: output float32 (1, 2, 3, 3), grad_input float32 (1, 1, 7, 7)``."""
+    parts = [
+        f"{k + ' ' if k else ''}{np.asarray(v).dtype.name} {tuple(np.asarray(v).shape)}"
+        for k, v in arrays.items()
+    ]
+    return f"{kind}, " + ", ".join(parts)
 
 
 def _single(
@@ -474,6 +399,7 @@ def _write_stdout(data: bytes, stdout: IO[bytes] | None) -> None:
 
 __all__ = [
     "OUTPUT_EXTENSIONS",
+    "PNG_MODES",
     "PNG_SCALES",
     "atomic_open",
     "atomic_write_bytes",
@@ -486,4 +412,5 @@ __all__ = [
     "png_bytes",
     "save_gif",
     "save_result",
+    "to_gray_u8",
 ]

@@ -20,7 +20,15 @@ from cnncli.io import (
     load_tensor,
     save_result,
 )
-from cnncli.io.write import to_gray_u8
+from cnncli.io.png import (
+    GRID_PAD,
+    fit_text,
+    grid_font,
+    grid_layout,
+    rgb_u8,
+    text_width,
+    to_gray_u8,
+)
 
 # A warning printed by a loader or writer would be an extra stderr line in the CLI.
 pytestmark = pytest.mark.filterwarnings("error")
@@ -109,11 +117,11 @@ def test_png_single_map_scales(
     tmp_path: Path, scale: str, values: list[list[float]], expected: list[list[int]]
 ) -> None:
     arr = np.array(values, dtype=np.float32)[None, None]
-    notes = save_result(tmp_path / "m.png", arr, png_scale=scale)
+    what = save_result(tmp_path / "m.png", arr, png_scale=scale)
     with Image.open(tmp_path / "m.png") as img:
         assert img.mode == "L"
         np.testing.assert_array_equal(np.asarray(img), expected)
-    assert notes and notes[0].startswith("PNG:")
+    assert what.startswith(f"PNG, grayscale {len(values[0])}×1, ")
 
 
 def test_png_minmax_matches_formula(result: np.ndarray) -> None:
@@ -125,17 +133,82 @@ def test_png_minmax_matches_formula(result: np.ndarray) -> None:
 
 
 def test_png_grid_for_several_maps(tmp_path: Path, result: np.ndarray) -> None:
-    notes = save_result(tmp_path / "g.png", result, labels=["sobel-x", "sobel-y", "laplacian"])
+    labels = ["sobel-x", "sobel-y", "laplacian"]
+    what = save_result(tmp_path / "g.png", result, labels=labels)
     with Image.open(tmp_path / "g.png") as img:
         assert img.mode == "L"
         arr = np.asarray(img)
     # 3 maps of 4×5 are drawn 12× larger (48×60 tiles) in a 2-column grid with labels
     assert arr.shape[0] > 2 * 48 and arr.shape[1] > 2 * 60
-    assert "grid of 3 maps" in notes[0]
+    assert "grid of 3 maps" in what
     # the first tile (below its label) holds the first map's minmax scaling, 12× nearest
+    lay = grid_layout(3, (4, 5), labels, None, grid_font())
+    assert (lay.zoom, lay.tile_h, lay.tile_w, lay.cols) == (12, 48, 60, 2)
+    assert arr.shape == (lay.height, lay.width)
     u8, _ = to_gray_u8(result[0, 0], "minmax")
-    tile = arr[4 + 14 : 4 + 14 + 48, 4 : 4 + 60]
+    x, y = lay.origin(0)
+    assert (x, y) == (4, 4)
+    tile = arr[y + lay.label_h : y + lay.label_h + 48, x : x + 60]
     np.testing.assert_array_equal(tile, np.kron(u8, np.ones((12, 12), dtype=np.uint8)))
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (28, 28), (1, 1), (60, 2)])
+def test_grid_labels_fit_their_columns(shape: tuple[int, int]) -> None:
+    """Measured with the font's metrics: no label is wider than its column."""
+    font = grid_font()
+    labels = ["conv_block_1.0 ch 63", "x" * 200, "sobel-x", "ch 511", ""]
+    lay = grid_layout(len(labels), shape, labels, "a title " * 80, font)
+    for text in lay.labels:
+        assert text_width(text, font) <= lay.col_w
+    assert lay.labels[2:] == ("sobel-x", "ch 511", "")  # short ones are not cut
+    assert lay.labels[1].endswith("...") and len(lay.labels[1]) < 200
+    assert lay.title is not None and text_width(lay.title, font) <= lay.width - 2 * GRID_PAD
+    assert lay.col_w >= lay.tile_w
+    assert fit_text("abc", 0, font) == ""
+
+
+def test_grid_labels_never_overprint_the_next_column(tmp_path: Path) -> None:
+    """In the drawn PNG, the gaps between columns stay background behind long labels."""
+    maps = np.zeros((1, 4, 3, 3), dtype=np.float32)
+    labels = ["W" * 60] * 4
+    save_result(tmp_path / "g.png", maps, labels=labels)
+    with Image.open(tmp_path / "g.png") as img:
+        arr = np.asarray(img)
+    lay = grid_layout(4, (3, 3), labels, None, grid_font())
+    assert lay.cols == 2 and arr.shape == (lay.height, lay.width)
+    for i in range(4):
+        x, y = lay.origin(i)
+        band = arr[y : y + lay.label_h]
+        assert (band[:, x : x + lay.col_w] != 32).any()  # the label is drawn
+        assert (band[:, x + lay.col_w : x + lay.col_w + GRID_PAD] == 32).all()  # and stops
+
+
+def test_grid_title_is_drawn_above_the_tiles(tmp_path: Path, result: np.ndarray) -> None:
+    save_result(tmp_path / "t.png", result, title="layer conv1")
+    save_result(tmp_path / "n.png", result)
+    with Image.open(tmp_path / "t.png") as t, Image.open(tmp_path / "n.png") as n:
+        assert t.size[1] > n.size[1]
+        assert (np.asarray(t)[GRID_PAD : GRID_PAD + 8] != 32).any()
+
+
+def test_rgb_png_keeps_pixel_values_or_shares_one_scale(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, size=(3, 5, 7)).astype(np.float32)
+    what = save_result(tmp_path / "c.png", pixels[None], rgb=True, pixel_top=255.0)
+    with Image.open(tmp_path / "c.png") as img:
+        assert img.mode == "RGB" and img.size == (7, 5)
+        np.testing.assert_array_equal(np.asarray(img), pixels.transpose(1, 2, 0))
+    assert what == "PNG, RGB colour 7×5, the input's pixel values 0–255"
+    unit, note = rgb_u8(pixels / 255, pixel_top=1.0)
+    np.testing.assert_array_equal(unit, pixels.transpose(1, 2, 0))
+    # values outside the pixel range: one min–max scale for the three channels
+    shifted, note = rgb_u8(pixels - 100, pixel_top=255.0)
+    lo, hi = float(pixels.min()) - 100, float(pixels.max()) - 100
+    expected = np.rint((pixels - 100 - lo) / (hi - lo) * 255).transpose(1, 2, 0)
+    np.testing.assert_array_equal(shifted, expected)
+    assert note.startswith("one minmax scale for R, G, B")
+    with pytest.raises(ParameterError, match="3 channels"):
+        save_result(tmp_path / "bad.png", pixels[None, :2], rgb=True)
 
 
 def test_png_has_no_time_chunk_and_is_deterministic(tmp_path: Path, result: np.ndarray) -> None:
