@@ -17,7 +17,9 @@ def shapes(
     depth: Annotated[
         int | None,
         typer.Option(
-            "--depth", min=0, help="Show nested blocks down to this depth (default: all)."
+            "--depth",
+            min=0,
+            help="Show nested blocks down to this depth (default: all); --json and -o too.",
         ),
     ] = None,
     formulas: Annotated[
@@ -72,9 +74,9 @@ def shapes(
 
         check_output_path(output, [model])
         if summary.failure is None:  # a failed run leaves an earlier file as it was
-            _write_rows(output, summary)
+            _write_rows(output, summary, depth)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json.dumps(summary.to_dict(depth), indent=2))
     else:
         console = make_console()
         console.print(render_summary(summary, depth, formulas, limit, console.width))
@@ -92,8 +94,8 @@ def shapes(
         )
 
 
-def _write_rows(path: Path, summary: object) -> None:
-    """Write the summary as CSV (one row per layer) or JSON, atomically."""
+def _write_rows(path: Path, summary: object, depth: int | None) -> None:
+    """Write the summary as CSV (one row per layer down to ``depth``) or JSON, atomically."""
     import csv
     import io
     import json
@@ -105,7 +107,7 @@ def _write_rows(path: Path, summary: object) -> None:
     assert isinstance(summary, Summary)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        data = json.dumps(summary.to_dict(), indent=2).encode()
+        data = json.dumps(summary.to_dict(depth), indent=2).encode()
     elif suffix == ".csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -124,7 +126,7 @@ def _write_rows(path: Path, summary: object) -> None:
             "jump",
         ]
         writer.writerow(cols)
-        for rec in summary.layers:
+        for rec in summary.rows(depth):
             d: dict[str, Any] = rec.to_dict()
             writer.writerow(
                 [

@@ -46,9 +46,7 @@ def _rf_text(r: tuple[int, int] | None) -> str:
 def visible_rows(summary: Summary, depth: int | None) -> list[tuple[LayerRecord, bool]]:
     """Rows shown at ``depth`` and whether each one's children are hidden (then it shows totals)."""
     rows = []
-    for rec in summary.layers:
-        if depth is not None and rec.depth > depth:
-            continue
+    for rec in summary.rows(depth):
         collapsed = not rec.is_leaf and depth is not None and rec.depth == depth
         rows.append((rec, collapsed))
     return rows
