@@ -107,7 +107,8 @@ def forward(
     result = run_forward(net, x)
     out = result.output
     label_names = files.read_labels(labels) if labels is not None else None
-    top_rows = top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
+    is_prob = result.is_probability
+    top_rows = top_k(out, top, is_prob) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
     if output is not None:
         files.save_outputs(output, out, result.records, inputs)
     if save_maps is not None:
@@ -151,6 +152,8 @@ def _json(
     label_names: list[str] | None,
 ) -> dict[str, Any]:
     """The ``--json`` object: the model, every layer's statistics and the top classes."""
+    from cnncli.render.network import TOPK_SOURCE
+
     return {
         "model": net.title,
         "input_shape": list(shape),
@@ -169,6 +172,7 @@ def _json(
             }
             for r in result.records
         ],
+        "top_values": TOPK_SOURCE[result.is_probability],
         "top": [
             [
                 {
@@ -214,4 +218,4 @@ def _show(
     console.print(Text(f"output shape: {tuple(result.output.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:
-        console.print(topk_table(top_rows, label_names))
+        console.print(topk_table(top_rows, label_names, result.is_probability))

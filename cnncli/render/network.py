@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -58,19 +59,32 @@ def forward_table(records: Sequence[ForwardRecord], title: str = "Forward pass")
     return table
 
 
+#: What the top-k values are, by whether the output already is a distribution.
+TOPK_SOURCE = {
+    True: "the output itself (the last layer is Softmax: these are probabilities)",
+    False: "softmax of the output logits",
+}
+
+
 def topk_table(
-    probs: Sequence[Sequence[tuple[int, float]]], labels: Sequence[str] | None = None
-) -> Table:
-    """Top-K softmax probabilities per sample: rank, class index, label, probability."""
-    table = Table(
-        title="Top classes (softmax of the output)", title_justify="left", header_style="bold"
-    )
+    probs: Sequence[Sequence[tuple[int, float]]],
+    labels: Sequence[str] | None = None,
+    probabilities: bool = False,
+) -> Group:
+    """Top-K per sample: rank, class index, label, value.
+
+    ``probabilities``: the values are the model's output (its last layer is Softmax),
+    headed "Probability"; otherwise they are the softmax of the logits, headed so.
+    """
+    # the title is a line of its own: as the table's title it would wrap to the table's width
+    title = Text(f"Top classes: {TOPK_SOURCE[probabilities]}", style="italic")
+    table = Table(header_style="bold")
     table.add_column("Sample", justify="right")
     table.add_column("Rank", justify="right")
     table.add_column("Class", justify="right")
     if labels:
         table.add_column("Label")
-    table.add_column("Probability", justify="right")
+    table.add_column("Probability" if probabilities else "softmax", justify="right")
     for n, rows in enumerate(probs):
         for rank, (index, p) in enumerate(rows, start=1):
             cells: list[str | Text] = [str(n) if rank == 1 else "", str(rank), str(index)]
@@ -79,4 +93,4 @@ def topk_table(
                 cells.append(Text(one_line(labels[index])) if index < len(labels) else "")
             cells.append(f"{p:.6f}")
             table.add_row(*cells)
-    return table
+    return Group(title, table)
