@@ -31,6 +31,24 @@ def forward(
         str,
         typer.Option("--normalize", help="Normalise an image input: imagenet (mean/std) or none."),
     ] = "none",
+    resize_to: Annotated[
+        int | None,
+        typer.Option(
+            "--resize",
+            min=0,
+            help="Resize an image's shorter side to N, keeping its aspect ratio, as torchvision's "
+            "Resize(N); 0: off. Default: 256 for models with 3x224x224 inputs, else off.",
+        ),
+    ] = None,
+    crop_to: Annotated[
+        int | None,
+        typer.Option(
+            "--crop",
+            min=0,
+            help="Cut the central NxN of an image (after --resize), as torchvision's "
+            "CenterCrop(N); 0: off. Default: 224 for models with 3x224x224 inputs, else off.",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Show the top K classes (0: none).")] = 5,
     labels: Annotated[
         Path | None,
@@ -86,7 +104,9 @@ def forward(
     x: Any = None
     shape: tuple[int, ...] = (batch, *chw)
     if source is not None:
-        x, notes = files.load_model_input(source, chw, normalize, limit)
+        x, notes = files.load_model_input(
+            source, chw, normalize, limit, resize_to=resize_to, crop_to=crop_to
+        )
         shape = tuple(int(s) for s in x.shape)
         if batch != 1:
             notes.append(f"--batch {batch} is ignored: the input file sets the batch ({shape[0]})")
@@ -99,6 +119,16 @@ def forward(
             f"layer {f.name} ({f.type}) does not fit its input {tuple(f.input_shape)}: {f.message}",
             hint="; ".join(f.formulas) or f.hint,
         )
+    label_names = None
+    if labels is not None:
+        label_names = files.read_labels(labels)
+        classes = summary.output_shape
+        if classes is not None and len(classes) == 2 and len(label_names) != classes[1]:
+            raise ParameterError(
+                f"--labels {labels.name}: {len(label_names)} lines (class names) "
+                f"but the model has {classes[1]} classes",
+                hint="give one class name per line, in the order of the model's outputs",
+            )
     weight_note = _set_weights(net, weights, seed, limit, notes)
     if x is None:
         x = np.random.default_rng([seed, 1]).standard_normal(shape, dtype=np.float32)
@@ -106,7 +136,6 @@ def forward(
     net.eval()
     result = run_forward(net, x)
     out = result.output
-    label_names = files.read_labels(labels) if labels is not None else None
     is_prob = result.is_probability
     top_rows = top_k(out, top, is_prob) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
     if output is not None:

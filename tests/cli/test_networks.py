@@ -105,3 +105,154 @@ def test_a_softmax_over_another_axis_is_not_taken_for_class_probabilities(
     run = cli("forward", str(ones), "-m", str(spec), "-w", str(_weights(tmp_path)), "--json")
     assert run.code == 0, run.stderr
     assert json.loads(run.stdout)["top_values"] == "softmax of the output logits"
+
+
+# ------------------------------------------------------------------ input routes (item 8)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def _photo(path: Path, h: int, w: int, fmt: str) -> Path:
+    """A smooth colour picture (gradients and a disc) written as ``fmt``."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    disc = ((yy - h / 3) ** 2 + (xx - w / 2) ** 2 < (min(h, w) / 4) ** 2) * 90.0
+    rgb = np.stack([255 * xx / w, 255 * yy / h, 60 + disc + 40 * np.sin(xx / 7)], axis=-1)
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB").save(path, fmt)
+    return path
+
+
+def test_the_same_bytes_give_the_same_result_from_a_path_and_from_stdin(
+    cli, tmp_path: Path
+) -> None:
+    cases = [
+        ("lenet5", SAMPLES / "digit8.png"),  # grey PNG, 28x28, to one channel
+        ("alexnet", _photo(tmp_path / "photo.jpg", 120, 180, "JPEG")),  # resized and cropped
+    ]
+    for model, image in cases:
+        by_path = cli("forward", str(image), "-m", model, "-o", str(tmp_path / "a.npz"), "--json")
+        piped = cli(
+            "forward", "-", "-m", model, "-o", str(tmp_path / "b.npz"), "--json",
+            input=image.read_bytes(),
+        )  # fmt: skip
+        assert by_path.code == 0 and piped.code == 0, piped.stderr
+        a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            assert np.array_equal(a[name], b[name]), (model, name)
+        one, two = json.loads(by_path.stdout), json.loads(piped.stdout)
+        assert one["top"] == two["top"] and one["input_shape"] == two["input_shape"]
+        # the same steps are listed (the input line names the route)
+        assert one["notes"][1:] == two["notes"][1:]
+
+
+def test_a_tensor_on_stdin_is_still_used_as_it_is(cli, tmp_path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.full((1, 1, 28, 28), 7.0, np.float32))
+    run = cli("forward", "-", "-m", "lenet5", "--json", input=buf.getvalue())
+    assert run.code == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert "used as it is" in data["notes"][0]
+    assert data["layers"][0]["name"] == "features.0"
+
+
+# ------------------------------------------------------------- ImageNet preprocessing (item 10)
+
+
+def _torchvision_resize_crop(x: np.ndarray, size: int, crop: int) -> np.ndarray:
+    """torchvision's Resize(size) + CenterCrop(crop) on a (1, C, H, W) float tensor, written
+    from its documented arithmetic (torchvision itself cannot be imported here): output size
+    int(size * long / short), bilinear with antialias as F.interpolate, crop offsets
+    int(round((h - crop) / 2.0))."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="torch.nn.functional.interpolate is the oracle")
+    h, w = x.shape[2:]
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    y = torch.nn.functional.interpolate(
+        torch.from_numpy(x.astype(np.float64)),
+        size=(new_h, new_w),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    ).numpy()
+    top, left = round((new_h - crop) / 2.0), round((new_w - crop) / 2.0)
+    return y[:, :, top : top + crop, left : left + crop]
+
+
+def test_imagenet_models_get_resize_256_and_center_crop_224(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnncli.io.network import load_model_input
+
+    for h, w in ((427, 640), (640, 427), (300, 301)):
+        image = _photo(tmp_path / f"p{h}.png", h, w, "PNG")
+        x, notes = load_model_input(str(image), (3, 224, 224), "none", 2**30)
+        pixels = np.asarray(Image.open(image), dtype=np.float64).transpose(2, 0, 1)[None] / 255
+        expected = _torchvision_resize_crop(pixels, 256, 224)
+        assert x.shape == (1, 3, 224, 224)
+        assert np.abs(x - expected).max() < 1e-6, (h, w)
+        # not the old squash to 224x224
+        squashed = np.asarray(
+            Image.open(image).resize((224, 224), Image.Resampling.BILINEAR), dtype=np.float64
+        )
+        assert np.abs(x - squashed.transpose(2, 0, 1)[None] / 255).max() > 0.05
+    # 427x640: the long side is int(256 * 640 / 427) = 383 (not rounded to 384), and the
+    # crop's left offset round(79.5) = 80
+    assert notes[2].startswith("Resize(256): 300x301 → 256x256")
+    _, notes = load_model_input(str(tmp_path / "p427.png"), (3, 224, 224), "imagenet", 2**30)
+    assert "Resize(256): 427x640 → 256x383" in notes[2]
+    assert "CenterCrop(224): 256x383 → 224x224 (rows 16–239, columns 80–303)" in notes[3]
+    steps = [n.split(":")[0].split("(")[0] for n in notes]
+    assert steps == ["input", "pixel values scaled to 0–1 ", "Resize", "CenterCrop", "normalised"]
+
+
+def test_resize_and_crop_options(cli, tmp_path: Path) -> None:
+    image = _photo(tmp_path / "p.png", 90, 120, "PNG")
+    base = ("forward", str(image), "-m", "alexnet", "--top", "0", "--json")
+
+    def notes(*extra: str) -> list[str]:
+        run = cli(*base, *extra)
+        assert run.code == 0, run.stderr
+        return json.loads(run.stdout)["notes"]
+
+    # off: the old plain resize to the model's input, said once, with the aspect note
+    off = notes("--resize", "0", "--crop", "0")
+    assert [n for n in off if "224" in n] == [
+        "resized from 90x120 to 224x224, the model's input (bilinear; aspect ratio not kept)"
+    ]
+    assert sum("0–1" in n for n in off) == 1  # scaling is listed once
+    chosen = notes("--resize", "240", "--crop", "200")
+    assert any(n.startswith("Resize(240): 90x120 → 240x320") for n in chosen)
+    assert any(n.startswith("CenterCrop(200): 240x320 → 200x200") for n in chosen)
+    assert chosen[-1].startswith("resized from 200x200 to 224x224")
+    # a model without ImageNet inputs keeps the plain resize by default
+    run = cli("forward", str(image), "-m", "lenet5", "--top", "0", "--json")
+    lenet = json.loads(run.stdout)["notes"]
+    assert not any("Resize" in n or "CenterCrop" in n for n in lenet)
+    assert any(n.startswith("resized from 90x120 to 28x28") for n in lenet)
+    # a crop larger than the image is a user mistake
+    bad = cli(*base, "--resize", "100", "--crop", "224")
+    assert bad.code == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[0] == (
+        "error: --crop 224 is larger than the image (100x133 after --resize 100)"
+    )
+
+
+def test_labels_must_name_every_class(cli, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"digit {i}\n" for i in range(9)) + "\n\n")
+    run = cli("forward", "-m", "lenet5", "--labels", str(labels))
+    assert run.code == 2 and run.stdout == ""
+    lines = run.stderr.splitlines()
+    assert (
+        lines[0] == "error: --labels labels.txt: 9 lines (class names) but the model has 10 classes"
+    )
+    assert len(lines) <= 2 and (len(lines) == 1 or lines[1].startswith("hint: "))
+    labels.write_text("".join(f"digit {i}\n" for i in range(10)))
+    assert cli("forward", "-m", "lenet5", "--labels", str(labels)).code == 0
