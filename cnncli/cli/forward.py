@@ -243,7 +243,7 @@ def _show(
     console.print(architecture(net))
     rows = [ForwardRecord("input", "", x, 0.0), *result.records]
     title = f"Forward pass of {escape(one_line(net.title))}, eval mode"  # the spec's name is text
-    console.print(forward_table(rows, title))
+    console.print(forward_table(rows, title, console.width))
     console.print(Text(f"output shape: {tuple(result.output.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:

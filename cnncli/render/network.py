@@ -11,6 +11,7 @@ from rich.text import Text
 
 from cnncli.errors import one_line
 from cnncli.nn.run import ForwardRecord
+from cnncli.render.columns import fit_columns, left_out_caption
 
 
 def architecture(model: object) -> Text:
@@ -24,12 +25,40 @@ def _num(v: float) -> str:
     return f"{v:.3g}"
 
 
-def forward_table(records: Sequence[ForwardRecord], title: str = "Forward pass") -> Table:
+#: Columns a narrow terminal leaves out first: ms, zeros, mean, Type (values stay in --json).
+_FORWARD_OPTIONAL = (7, 6, 4, 1)
+_FORWARD_HEADERS = ("Layer", "Type", "Output shape", "min", "mean", "max", "zeros", "ms")
+
+
+def forward_table(
+    records: Sequence[ForwardRecord], title: str = "Forward pass", width: int | None = None
+) -> Table:
     """Output shape, min / mean / max, share of zeros and time of every layer call.
 
     Compact (no vertical rules, three significant digits) so that a row of the
-    seed's AlexNet at batch 8 fits 100 columns without cutting a number.
+    seed's AlexNet at batch 8 fits 100 columns without cutting a number.  When
+    ``width`` (the terminal's) is too small, whole columns are left out (ms, zeros,
+    mean, then Type; as ``cnncli shapes`` does) and the caption says so: a name or
+    number is never cut.
     """
+    rows: list[list[str | Text]] = []
+    for rec in records:
+        s = rec.stats
+        zeros = "—" if math.isnan(s["zeros"]) else f"{100 * s['zeros']:.1f}%"
+        rows.append(
+            [
+                Text(rec.name),
+                rec.type,
+                "(" + ", ".join(str(d) for d in rec.output.shape) + ")",
+                _num(s["min"]),
+                _num(s["mean"]),
+                _num(s["max"]),
+                zeros,
+                f"{1000 * rec.seconds:.1f}" if rec.type else "",  # the input row has no time
+            ]
+        )
+    # box=None, padding (0, 1) without edge padding: two spaces between columns
+    fit = fit_columns(_FORWARD_HEADERS, rows, _FORWARD_OPTIONAL, width, gap=2)
     table = Table(
         title=title,
         title_justify="left",
@@ -37,25 +66,18 @@ def forward_table(records: Sequence[ForwardRecord], title: str = "Forward pass")
         box=None,
         padding=(0, 1),
         pad_edge=False,
+        caption=left_out_caption(fit.dropped) if fit.dropped else None,
+        caption_justify="left",
     )
-    table.add_column("Layer", no_wrap=True)
-    table.add_column("Type", no_wrap=True)
-    table.add_column("Output shape", no_wrap=True)
-    for col in ("min", "mean", "max", "zeros", "ms"):
-        table.add_column(col, justify="right", no_wrap=True)
-    for rec in records:
-        s = rec.stats
-        zeros = "—" if math.isnan(s["zeros"]) else f"{100 * s['zeros']:.1f}%"
-        table.add_row(
-            rec.name,
-            rec.type,
-            "(" + ", ".join(str(d) for d in rec.output.shape) + ")",
-            _num(s["min"]),
-            _num(s["mean"]),
-            _num(s["max"]),
-            zeros,
-            f"{1000 * rec.seconds:.1f}" if rec.type else "",  # the input row has no time
+    for i in fit.keep:
+        table.add_column(
+            _FORWARD_HEADERS[i],
+            justify="left" if i < 3 else "right",
+            no_wrap=True,
+            min_width=fit.widths[i],
         )
+    for row in rows:
+        table.add_row(*[row[i] for i in fit.keep])
     return table
 
 

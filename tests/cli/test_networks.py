@@ -256,3 +256,86 @@ def test_labels_must_name_every_class(cli, tmp_path: Path) -> None:
     assert len(lines) <= 2 and (len(lines) == 1 or lines[1].startswith("hint: "))
     labels.write_text("".join(f"digit {i}\n" for i in range(10)))
     assert cli("forward", "-m", "lenet5", "--labels", str(labels)).code == 0
+
+
+# ------------------------------------------------------- narrow terminals (items 3 and 4)
+
+
+def test_fit_columns_leaves_out_whole_optional_columns_in_order() -> None:
+    from cnncli.render.columns import fit_columns
+
+    headers = ["a", "b", "c", "d"]
+    rows = [["x" * 10, "y" * 5, "z" * 8, "w" * 3]]  # widths 10, 5, 8, 3
+    assert fit_columns(headers, rows, (3, 1), None, gap=2).keep == [0, 1, 2, 3]
+    wide = fit_columns(headers, rows, (3, 1), 32, gap=2)  # 26 + 3 gaps of 2 = 32
+    assert wide.keep == [0, 1, 2, 3] and wide.fits and wide.total == 32
+    one = fit_columns(headers, rows, (3, 1), 31, gap=2)
+    assert one.keep == [0, 1, 2] and one.dropped == ["d"] and one.total == 27
+    two = fit_columns(headers, rows, (3, 1), 26, gap=2, edges=1)
+    assert two.keep == [0, 2] and two.dropped == ["d", "b"] and two.total == 21
+    none_left = fit_columns(headers, rows, (3, 1), 10, gap=2)
+    assert none_left.keep == [0, 2] and not none_left.fits  # required columns stay
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def test_forward_at_80_columns_leaves_out_columns_instead_of_cutting(cli) -> None:
+    names = [f"feature_extraction.{i}" for i in range(13)] + [f"classifier.{i}" for i in range(5)]
+    narrow = cli("forward", "-m", "alexnet", "--top", "0", env={"COLUMNS": "80"})
+    assert narrow.code == 0, narrow.stderr
+    table = narrow.stdout[narrow.stdout.index("Forward pass") :]
+    assert "…" not in table
+    assert max(len(line) for line in _lines(table)) <= 80
+    rows = [line.split() for line in _lines(table)]
+    assert [r[0] for r in rows if r and r[0] in names] == names  # every name whole, in order
+    assert "(narrow terminal: ms, zeros left out; see --json)" in table
+    header = next(r for r in rows if r and r[0] == "Layer")
+    assert header == ["Layer", "Type", "Output", "shape", "min", "mean", "max"]
+    # each number is whole: the row of feature_extraction.0 ends in min, mean, max as computed
+    data = json.loads(cli("forward", "-m", "alexnet", "--top", "0", "--json").stdout)
+    stats = next(layer for layer in data["layers"] if layer["name"] == "feature_extraction.0")
+    row = next(r for r in rows if r and r[0] == "feature_extraction.0")
+    assert row[-3:] == [f"{stats[k]:.3g}" for k in ("min", "mean", "max")]
+    wide = cli("forward", "-m", "alexnet", "--top", "0", env={"COLUMNS": "120"}).stdout
+    assert "narrow terminal" not in wide and " zeros " in wide and " ms" in wide
+    assert "…" not in wide
+
+
+def test_shapes_formulas_are_never_broken(cli) -> None:
+    net = zoo.build("alexnet")
+    formulas = [f for r in summarize(net, (3, 224, 224)).layers for f in r.formulas]
+    merged = [f.replace("H_out =", "H_out = W_out =") for f in formulas if f.startswith("H_out")]
+    merged += [f for f in formulas if not f.startswith(("H_out", "W_out"))]
+    for columns in (80, 120, 200):
+        run = cli("shapes", "alexnet", "--formulas", env={"COLUMNS": str(columns)})
+        assert run.code == 0, run.stderr
+        lines = _lines(run.stdout)
+        assert max(len(line) for line in lines) <= columns
+        assert "…" not in run.stdout
+        for formula in merged:  # each one whole on one line
+            assert any(formula in line for line in lines), (columns, formula)
+        heads = [i for i, line in enumerate(lines) if line.startswith("Output size formulas")]
+        assert bool(heads) == (columns < 200), columns
+        if heads:  # said where they are, and the arithmetic is not in the table too
+            assert "too wide for the table" in lines[heads[0]]
+            assert all("⌊" not in line for line in lines[: heads[0]])
+        else:
+            assert "Output size formula" in run.stdout  # the table's column
+    # 80 columns: whole columns left out first, the formulas below, named by layer
+    narrow = _lines(cli("shapes", "alexnet", "--formulas", env={"COLUMNS": "80"}).stdout)
+    start = next(i for i, line in enumerate(narrow) if line.startswith("Output size formulas"))
+    assert narrow[start + 1 : start + 3] == [
+        "  feature_extraction.0",
+        "    H_out = W_out = ⌊(224 + 2·2 − 1·(11 − 1) − 1) / 4⌋ + 1 = 55",
+    ]
+    assert "  classifier.4  y = x·Wᵀ + b: 4096 → 1000" in narrow
+
+
+def test_shapes_depth_2_fits_80_columns(cli) -> None:
+    for columns in (80, 120):
+        run = cli("shapes", "resnet18", "--depth", "2", env={"COLUMNS": str(columns)})
+        assert run.code == 0, run.stderr
+        assert max(len(line) for line in _lines(run.stdout)) <= columns
+        assert "…" not in run.stdout and "layer4.1" in run.stdout
