@@ -186,16 +186,21 @@ def resize(x: np.ndarray, H: int, W: int) -> np.ndarray:
 
 
 def read_labels(path: Path) -> list[str]:
-    """One class name per line of a UTF-8 text file (blank lines at the end dropped)."""
+    """One class name per line of a UTF-8 text file (blank lines at the end dropped).
+
+    Only ``\n`` ends a line (``\r\n`` too: the name is stripped).
+    """
     try:
         if path.stat().st_size > MAX_LABELS_BYTES:
             raise InputFileError(f"labels file {path.name!r} is larger than 10 MB")
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # no newline translation
     except OSError as exc:
         raise InputFileError(f"cannot read labels {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise InputFileError(f"labels file {path.name!r} is not UTF-8 text") from None
-    names = [line.strip() for line in text.splitlines()]
+    # lines end at "\n" (or "\r\n") only: str.splitlines would also split at a "\r",
+    # "\x1c" or "\x85" inside a name and shift every later name to another class
+    names = [line.strip() for line in text.split("\n")]
     while names and not names[-1]:  # blank lines at the end name no class
         names.pop()
     return names

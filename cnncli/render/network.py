@@ -32,14 +32,14 @@ _FORWARD_HEADERS = ("Layer", "Type", "Output shape", "min", "mean", "max", "zero
 
 def forward_table(
     records: Sequence[ForwardRecord], title: str = "Forward pass", width: int | None = None
-) -> Table:
+) -> Table | Group:
     """Output shape, min / mean / max, share of zeros and time of every layer call.
 
     Compact (no vertical rules, three significant digits) so that a row of the
     seed's AlexNet at batch 8 fits 100 columns without cutting a number.  When
     ``width`` (the terminal's) is too small, whole columns are left out (ms, zeros,
     mean, then Type; as ``cnncli shapes`` does) and the caption says so: a name or
-    number is never cut.
+    number is never cut.  Then the table comes with that note under it (a Group).
     """
     rows: list[list[str | Text]] = []
     for rec in records:
@@ -66,8 +66,6 @@ def forward_table(
         box=None,
         padding=(0, 1),
         pad_edge=False,
-        caption=left_out_caption(fit.dropped) if fit.dropped else None,
-        caption_justify="left",
     )
     for i in fit.keep:
         table.add_column(
@@ -78,6 +76,8 @@ def forward_table(
         )
     for row in rows:
         table.add_row(*[row[i] for i in fit.keep])
+    if fit.dropped:  # a line of its own: as the caption it would wrap to the narrowed table
+        return Group(table, Text(left_out_caption(fit.dropped), style="table.caption"))
     return table
 
 

@@ -142,12 +142,12 @@ def summary_parts(
         inline = fit.fits
     if not inline:
         fit = fit_columns(_HEADERS, cells, _OPTIONAL, width, gap=_GAP, edges=_EDGES)
-    caption = (
-        "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
-        "RF: receptive field / jump in input pixels"
-    )
-    if fit.dropped:
-        caption = left_out_caption(fit.dropped)
+    caption = None
+    if not fit.dropped:
+        caption = (
+            "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
+            "RF: receptive field / jump in input pixels"
+        )
     table = Table(
         title=f"{escape(one_line(summary.model))}  input {shape_text(summary.input_shape)}",
         title_justify="left",
@@ -164,10 +164,13 @@ def summary_parts(
         table.add_column(_FORMULA_HEADER, no_wrap=True)
     for row in cells:
         table.add_row(*[row[i] for i in fit.keep], *(row[7:] if inline else []))
+    parts: list[RenderableType] = [table]
+    if fit.dropped:  # a line of its own: as the caption it would wrap to the narrowed table
+        parts.append(Text(left_out_caption(fit.dropped), style="table.caption"))
     if formulas and not inline:
         # the failing layer's formulas are printed with the failure, under the table
-        return [table, formula_list(listed, width)]
-    return [table]
+        parts.append(formula_list(listed, width))
+    return parts
 
 
 def formula_list(listed: list[tuple[str, list[str]]], width: int | None) -> Text:
@@ -204,7 +207,6 @@ def formula_list(listed: list[tuple[str, list[str]]], width: int | None) -> Text
             "left out; see --json)\n",
             style="dim",
         )
-    text.rstrip()
     return text
 
 

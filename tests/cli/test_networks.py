@@ -339,3 +339,11 @@ def test_shapes_depth_2_fits_80_columns(cli) -> None:
         assert run.code == 0, run.stderr
         assert max(len(line) for line in _lines(run.stdout)) <= columns
         assert "…" not in run.stdout and "layer4.1" in run.stdout
+
+
+def test_labels_are_counted_by_newlines_only(tmp_path: Path) -> None:
+    from cnncli.io.network import read_labels
+
+    path = tmp_path / "labels.txt"
+    path.write_bytes("cat\r\ndog\x1c1\rx\r\nbird \x85\n\n\n".encode())
+    assert read_labels(path) == ["cat", "dog\x1c1\rx", "bird"]
