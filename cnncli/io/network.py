@@ -141,7 +141,7 @@ def load_model_input(
         h, w = x.shape[2:]
         x = resize(x, H, W)
         kept = "" if h * W == w * H else "; aspect ratio not kept"
-        notes.append(f"resized from {h}x{w} to {H}x{W}, the model's input (bilinear{kept})")
+        notes.append(f"resized from {h}x{w} to {H}x{W} (bilinear{kept})")
     if normalize == "imagenet":
         if C != 3:
             raise ParameterError(f"--normalize imagenet needs 3 channels, the model takes {C}")

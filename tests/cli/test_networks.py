@@ -224,7 +224,7 @@ def test_resize_and_crop_options(cli, tmp_path: Path) -> None:
     # off: the old plain resize to the model's input, said once, with the aspect note
     off = notes("--resize", "0", "--crop", "0")
     assert [n for n in off if "224" in n] == [
-        "resized from 90x120 to 224x224, the model's input (bilinear; aspect ratio not kept)"
+        "resized from 90x120 to 224x224 (bilinear; aspect ratio not kept)"
     ]
     assert sum("0–1" in n for n in off) == 1  # scaling is listed once
     chosen = notes("--resize", "240", "--crop", "200")
