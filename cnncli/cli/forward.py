@@ -31,6 +31,24 @@ def forward(
         str,
         typer.Option("--normalize", help="Normalise an image input: imagenet (mean/std) or none."),
     ] = "none",
+    resize_to: Annotated[
+        int | None,
+        typer.Option(
+            "--resize",
+            min=0,
+            help="Resize an image's shorter side to N, keeping its aspect ratio, as torchvision's "
+            "Resize(N); 0: off. Default: 256 for models with 3x224x224 inputs, else off.",
+        ),
+    ] = None,
+    crop_to: Annotated[
+        int | None,
+        typer.Option(
+            "--crop",
+            min=0,
+            help="Cut the central NxN of an image (after --resize), as torchvision's "
+            "CenterCrop(N); 0: off. Default: 224 for models with 3x224x224 inputs, else off.",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", min=0, help="Show the top K classes (0: none).")] = 5,
     labels: Annotated[
         Path | None,
@@ -109,7 +127,9 @@ def forward(
     x: Any = None
     shape: tuple[int, ...] = (batch, *chw)
     if source is not None:
-        x, notes = files.load_model_input(source, chw, normalize, limit)
+        x, notes = files.load_model_input(
+            source, chw, normalize, limit, resize_to=resize_to, crop_to=crop_to
+        )
         shape = tuple(int(s) for s in x.shape)
         if batch != 1:
             notes.append(f"--batch {batch} is ignored: the input file sets the batch ({shape[0]})")
@@ -122,6 +142,16 @@ def forward(
             f"layer {f.name} ({f.type}) does not fit its input {tuple(f.input_shape)}: {f.message}",
             hint="; ".join(f.formulas) or f.hint,
         )
+    label_names = None
+    if labels is not None:
+        label_names = files.read_labels(labels)
+        classes = summary.output_shape
+        if classes is not None and len(classes) == 2 and len(label_names) != classes[1]:
+            raise ParameterError(
+                f"--labels {labels.name}: {len(label_names)} lines (class names) "
+                f"but the model has {classes[1]} classes",
+                hint="give one class name per line, in the order of the model's outputs",
+            )
     weight_note = _set_weights(net, weights, seed, limit, notes)
     if x is None:
         x = np.random.default_rng([seed, 1]).standard_normal(shape, dtype=np.float32)
@@ -129,8 +159,8 @@ def forward(
     net.eval()
     result = run_forward(net, x)
     out = result.output
-    label_names = files.read_labels(labels) if labels is not None else None
-    top_rows = top_k(out, top) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
+    is_prob = result.is_probability
+    top_rows = top_k(out, top, is_prob) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
     from cnncli.cli.output import say_wrote
 
     written: list[tuple[Any, str]] = []  # said last, after the result
@@ -211,6 +241,8 @@ def _json(
     label_names: list[str] | None,
 ) -> dict[str, Any]:
     """The ``--json`` object: the model, every layer's statistics and the top classes."""
+    from cnncli.render.network import TOPK_SOURCE
+
     return {
         "model": net.title,
         "input_shape": list(shape),
@@ -229,6 +261,7 @@ def _json(
             }
             for r in result.records
         ],
+        "top_values": TOPK_SOURCE[result.is_probability],
         "top": [
             [
                 {
@@ -270,8 +303,8 @@ def _show(
     console.print(architecture(net))
     rows = [ForwardRecord("input", "", x, 0.0), *result.records]
     title = f"Forward pass of {escape(one_line(net.title))}, eval mode"  # the spec's name is text
-    console.print(forward_table(rows, title))
+    console.print(forward_table(rows, title, console.width))
     console.print(Text(f"output shape: {tuple(result.output.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:
-        console.print(topk_table(top_rows, label_names))
+        console.print(topk_table(top_rows, label_names, result.is_probability))

@@ -17,7 +17,9 @@ def shapes(
     depth: Annotated[
         int | None,
         typer.Option(
-            "--depth", min=0, help="Show nested blocks down to this depth (default: all)."
+            "--depth",
+            min=0,
+            help="Show nested blocks down to this depth (default: all); --json and -o too.",
         ),
     ] = None,
     formulas: Annotated[
@@ -82,13 +84,13 @@ def shapes(
         if summary.failure is None:  # a failed run leaves an earlier file as it was
             from cnncli.cli.output import say_wrote
 
-            say_wrote(output, _write_rows(output, summary))
+            say_wrote(output, _write_rows(output, summary, depth))
     if diagram is not None:
         _check_diagram_path(diagram, model)
         if summary.failure is None:  # a failed run leaves an earlier file as it was
             _write_diagram(diagram, summary)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        typer.echo(json.dumps(summary.to_dict(depth), indent=2))
     else:
         console = make_console()
         console.print(render_summary(summary, depth, formulas, limit, console.width))
@@ -106,8 +108,9 @@ def shapes(
         )
 
 
-def _write_rows(path: Path, summary: object) -> str:
-    """Write the summary as CSV (one row per layer) or JSON, atomically; say what it holds."""
+def _write_rows(path: Path, summary: object, depth: int | None) -> str:
+    """Write the summary as CSV (one row per layer down to ``depth``) or JSON, atomically;
+    say what it holds."""
     import csv
     import io
     import json
@@ -119,7 +122,7 @@ def _write_rows(path: Path, summary: object) -> str:
     assert isinstance(summary, Summary)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        data = json.dumps(summary.to_dict(), indent=2).encode()
+        data = json.dumps(summary.to_dict(depth), indent=2).encode()
     elif suffix == ".csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -138,7 +141,7 @@ def _write_rows(path: Path, summary: object) -> str:
             "jump",
         ]
         writer.writerow(cols)
-        for rec in summary.layers:
+        for rec in summary.rows(depth):
             d: dict[str, Any] = rec.to_dict()
             writer.writerow(
                 [
@@ -153,7 +156,7 @@ def _write_rows(path: Path, summary: object) -> str:
         raise OutputFileError(f"-o must end in .csv or .json, got {path.name!r}")
     atomic_write_bytes(path, data)
     kind = "JSON, the summary with" if suffix == ".json" else "CSV, one row for each of"
-    return f"{kind} {len(summary.layers)} layers"
+    return f"{kind} {len(summary.rows(depth))} layers"
 
 
 def _check_diagram_path(path: Path, model: str) -> None:

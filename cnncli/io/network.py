@@ -1,8 +1,9 @@
 """The files of ``cnncli forward``: the model input, class labels, layer outputs and map grids.
 
 :func:`load_model_input` makes an image fit a model as torchvision's transforms
-would (channels, bilinear resize, 0–1, optional ImageNet normalisation); a
-tensor file is used as it is.
+would (channels, ``Resize`` + ``CenterCrop`` for ImageNet inputs, 0–1, optional
+ImageNet normalisation), from a path or standard input alike; a tensor file is
+used as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
 
@@ -46,32 +47,108 @@ class LayerOutput(Protocol):
     output: np.ndarray
 
 
-def load_model_input(
-    source: str, chw: tuple[int, int, int], normalize: str, limit: int
-) -> tuple[np.ndarray, list[str]]:
-    """An image (channels converted, resized, scaled to 0–1, normalised) or a tensor file.
+#: The input of torchvision's ImageNet classifiers, and its evaluation transform's sizes.
+IMAGENET_INPUT = (3, 224, 224)
+IMAGENET_RESIZE = 256
+IMAGENET_CROP = 224
 
-    Returns the (N, C, H, W) float32 array and a note per step, to be printed.
+
+def default_resize_crop(chw: tuple[int, int, int]) -> tuple[int, int]:
+    """``--resize`` / ``--crop`` when not given: torchvision's Resize(256) + CenterCrop(224)
+    for models with ImageNet inputs (3x224x224), else off (0)."""
+    if tuple(chw) == IMAGENET_INPUT:
+        return IMAGENET_RESIZE, IMAGENET_CROP
+    return 0, 0
+
+
+def load_model_input(
+    source: str,
+    chw: tuple[int, int, int],
+    normalize: str,
+    limit: int,
+    *,
+    resize_to: int | None = None,
+    crop_to: int | None = None,
+    stdin: IO[bytes] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """An image (channels converted, resized, cropped, scaled to 0–1, normalised) or a tensor.
+
+    ``source`` is a path or ``-`` (standard input, ``stdin`` or ``sys.stdin``); whether it
+    is an image is decided as :func:`cnncli.io.load.load_tensor` decides it (a path by its
+    extension, standard input by its first bytes), so the same bytes get the same
+    preprocessing by either route.  For an image, in order: the model's channels,
+    ``Resize(resize_to)`` (shorter side, aspect kept; 0: off), ``CenterCrop(crop_to)``
+    (0: off), a plain resize to the model's H×W if the size still differs, then the
+    optional ImageNet normalisation; ``None`` takes :func:`default_resize_crop`.
+
+    Returns the (N, C, H, W) float32 array and one note per step, in order, to be printed.
     """
+    import io
+
+    from cnncli.io.common import MAX_TEXT_BYTES
+    from cnncli.io.images import is_image_bytes
+    from cnncli.io.load import read_stdin_bytes
+
     C, H, W = chw
-    if Path(source).suffix.lower() not in IMAGE_EXTENSIONS:
-        loaded = load_tensor(source, scale="raw", dtype="float32", max_bytes=limit)
+    stream: IO[bytes] | None = None
+    if source == "-":
+        data = read_stdin_bytes(stdin, max(MAX_TEXT_BYTES, limit))
+        is_image = is_image_bytes(data[:16])
+        stream = io.BytesIO(data)
+    else:
+        is_image = Path(source).suffix.lower() in IMAGE_EXTENSIONS
+    if not is_image:
+        loaded = load_tensor(source, scale="raw", dtype="float32", max_bytes=limit, stdin=stream)
         notes = [f"input: {loaded.description or loaded.source}, used as it is: {loaded.shape}"]
         if normalize != "none":
             notes.append("--normalize applies to images only; the tensor is used as it is")
+        if resize_to or crop_to:
+            notes.append("--resize and --crop apply to images only; the tensor is used as it is")
         return loaded.array, notes + list(loaded.notes)
-    loaded = load_tensor(source, scale="unit", dtype="float32", gray=C == 1, max_bytes=limit)
+    loaded = load_tensor(
+        source, scale="unit", dtype="float32", gray=C == 1, max_bytes=limit, stdin=stream
+    )
     x = loaded.array
-    notes = [f"input: {loaded.description or loaded.source} {loaded.shape}", *loaded.notes]
+    # the input line gives the tensor's shape: the loader's "→ tensor" note would repeat it
+    notes = [f"input: {loaded.description or loaded.source} {loaded.shape}"]
+    notes += [n for n in loaded.notes if "→ tensor" not in n]
     if x.shape[1] != C:
         if x.shape[1] != 1:
             raise ParameterError(f"the image has {x.shape[1]} channels but the model takes {C}")
         x = np.repeat(x, C, axis=1)
         notes.append(f"grey channel repeated {C} times for the model's {C} channels")
+    default_resize, default_crop = default_resize_crop(chw)
+    size = default_resize if resize_to is None else resize_to
+    crop = default_crop if crop_to is None else crop_to
+    if size:
+        h, w = x.shape[2:]
+        new_h, new_w = resized_size(h, w, size)
+        if (new_h, new_w) != (h, w):
+            x = resize(x, new_h, new_w)
+            notes.append(
+                f"Resize({size}): {h}x{w} → {new_h}x{new_w} "
+                f"(shorter side {size}, bilinear, antialiased)"
+            )
+    if crop:
+        h, w = x.shape[2:]
+        if crop > h or crop > w:
+            raise ParameterError(
+                f"--crop {crop} is larger than the image ({h}x{w}"
+                + (f" after --resize {size})" if size else ")"),
+                hint="give a larger --resize, a smaller --crop, or --crop 0 for none",
+            )
+        top, left = center_crop_offsets(h, w, crop)
+        if (crop, crop) != (h, w):
+            x = x[:, :, top : top + crop, left : left + crop]
+            notes.append(
+                f"CenterCrop({crop}): {h}x{w} → {crop}x{crop} (rows {top}–{top + crop - 1}, "
+                f"columns {left}–{left + crop - 1})"
+            )
     if x.shape[2:] != (H, W):
+        h, w = x.shape[2:]
         x = resize(x, H, W)
-        notes.append(f"resized from {loaded.shape[2]}x{loaded.shape[3]} to {H}x{W} (bilinear)")
-    notes.append("scaled to 0–1 (pixel / 255)")
+        kept = "" if h * W == w * H else "; aspect ratio not kept"
+        notes.append(f"resized from {h}x{w} to {H}x{W} (bilinear{kept})")
     if normalize == "imagenet":
         if C != 3:
             raise ParameterError(f"--normalize imagenet needs 3 channels, the model takes {C}")
@@ -82,8 +159,26 @@ def load_model_input(
     return np.ascontiguousarray(x, dtype=np.float32), notes
 
 
+def resized_size(h: int, w: int, size: int) -> tuple[int, int]:
+    """The (H, W) of torchvision's ``Resize(size)``: the shorter side becomes ``size``, the
+    longer ``int(size · long / short)`` (truncated, as torchvision computes it)."""
+    if h <= w:
+        return size, int(size * w / h)
+    return int(size * h / w), size
+
+
+def center_crop_offsets(h: int, w: int, crop: int) -> tuple[int, int]:
+    """(top, left) of torchvision's ``CenterCrop(crop)``: ``int(round((h − crop) / 2.0))``
+    (Python's round: halves to even), likewise for the width."""
+    return round((h - crop) / 2.0), round((w - crop) / 2.0)
+
+
 def resize(x: np.ndarray, H: int, W: int) -> np.ndarray:
-    """Bilinear resize of every (n, c) plane with Pillow's float mode: (N, C, *, *) → (N, C, H, W)."""
+    """Bilinear resize of every (n, c) plane: (N, C, *, *) → (N, C, H, W).
+
+    Pillow's float mode: when shrinking, the filter widens with the scale (antialiased),
+    as torchvision's Resize of a PIL image and ``interpolate(antialias=True)`` of a tensor.
+    """
     from PIL import Image
 
     N, C = x.shape[:2]
@@ -98,16 +193,24 @@ def resize(x: np.ndarray, H: int, W: int) -> np.ndarray:
 
 
 def read_labels(path: Path) -> list[str]:
-    """One class name per line of a UTF-8 text file."""
+    """One class name per line of a UTF-8 text file (blank lines at the end dropped).
+
+    Only ``\n`` ends a line (``\r\n`` too: the name is stripped).
+    """
     try:
         if path.stat().st_size > MAX_LABELS_BYTES:
             raise InputFileError(f"labels file {path.name!r} is larger than 10 MB")
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # no newline translation
     except OSError as exc:
         raise InputFileError(f"cannot read labels {str(path)!r}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise InputFileError(f"labels file {path.name!r} is not UTF-8 text") from None
-    return [line.strip() for line in text.splitlines()]
+    # lines end at "\n" (or "\r\n") only: str.splitlines would also split at a "\r",
+    # "\x1c" or "\x85" inside a name and shift every later name to another class
+    names = [line.strip() for line in text.split("\n")]
+    while names and not names[-1]:  # blank lines at the end name no class
+        names.pop()
+    return names
 
 
 def save_outputs(

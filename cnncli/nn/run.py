@@ -38,6 +38,26 @@ class ForwardResult:
     output: np.ndarray
     records: list[ForwardRecord]
     seconds: float
+    #: The last leaf layer called (the one that made ``output`` in a Sequential model).
+    last_layer: Layer | None = None
+
+    @property
+    def is_probability(self) -> bool:
+        """Whether ``output`` (N, classes) is a probability distribution by construction.
+
+        True when the last layer call is a Softmax over the class axis (dim 1) and its
+        output is the model's output; then top-k shows the output itself, no second softmax.
+        """
+        from cnncli.nn.layers import Softmax
+
+        layer = self.last_layer
+        return (
+            isinstance(layer, Softmax)
+            and self.output.ndim == 2
+            and bool(self.records)
+            and self.records[-1].output is self.output
+            and layer._dim(2) % 2 == 1
+        )
 
 
 def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
@@ -51,6 +71,7 @@ def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
     names = {id(layer): path for path, layer in model.named_modules()}
     records: list[ForwardRecord] = []
     seen: dict[str, int] = {}
+    last: list[Layer] = []
 
     def tracer(layer: Layer, _x: np.ndarray, out: np.ndarray, seconds: float) -> None:
         if not layer.is_leaf:
@@ -60,21 +81,26 @@ def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
         records.append(ForwardRecord(name, layer.type_name, out, seconds))
+        last[:] = [layer]
 
     start = time.perf_counter()
     with trace(tracer):
         output = model(x)
-    return ForwardResult(output, records, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return ForwardResult(output, records, seconds, last[0] if last else None)
 
 
-def top_k(output: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-    """The ``k`` most probable classes of each row of logits (N, classes), as (index, p).
+def top_k(output: np.ndarray, k: int, probabilities: bool = False) -> list[list[tuple[int, float]]]:
+    """The ``k`` most probable classes of each row of (N, classes), as (index, p).
 
-    p is the softmax over the row, in float64; ties go to the lower index.
+    p is the softmax over the row of logits, in float64; when ``probabilities``
+    (the output already is a distribution, e.g. after a Softmax layer) p is the
+    output value itself.  Ties go to the lower index.
     """
     from cnncli.engine.activations import softmax
 
-    probs = softmax(output.astype("float64"), 1)
+    scores = output.astype("float64")
+    probs = scores if probabilities else softmax(scores, 1)
     k = min(k, output.shape[1])
     rows = []
     for n in range(output.shape[0]):

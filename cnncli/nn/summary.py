@@ -139,7 +139,12 @@ class Summary:
     def param_bytes(self) -> int:
         return self.itemsize * (self.total_params + self.total_buffers)
 
-    def to_dict(self) -> dict[str, object]:
+    def rows(self, depth: int | None = None) -> list[LayerRecord]:
+        """The rows down to ``depth`` (all when None); a container's row holds its totals."""
+        return [r for r in self.layers if depth is None or r.depth <= depth]
+
+    def to_dict(self, depth: int | None = None) -> dict[str, object]:
+        """Totals (always of the whole network) and the rows down to ``depth`` (all when None)."""
         out: dict[str, object] = {
             "model": self.model,
             "input_shape": list(self.input_shape),
@@ -153,7 +158,8 @@ class Summary:
             "activation_bytes": self.activation_bytes,
             "param_bytes": self.param_bytes,
             "input_bytes": self.input_bytes,
-            "layers": [r.to_dict() for r in self.layers],
+            "depth": depth,
+            "layers": [r.to_dict() for r in self.rows(depth)],
         }
         if self.failure is not None:
             out["error"] = {

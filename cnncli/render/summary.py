@@ -4,6 +4,7 @@ beyond unit scaling."""
 from __future__ import annotations
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -11,6 +12,7 @@ from rich.text import Text
 
 from cnncli.errors import one_line
 from cnncli.nn.summary import LayerRecord, Summary
+from cnncli.render.columns import cell_width, fit_columns, left_out_caption
 
 
 def human(n: int | float, unit: str = "") -> str:
@@ -46,9 +48,7 @@ def _rf_text(r: tuple[int, int] | None) -> str:
 def visible_rows(summary: Summary, depth: int | None) -> list[tuple[LayerRecord, bool]]:
     """Rows shown at ``depth`` and whether each one's children are hidden (then it shows totals)."""
     rows = []
-    for rec in summary.layers:
-        if depth is not None and rec.depth > depth:
-            continue
+    for rec in summary.rows(depth):
         collapsed = not rec.is_leaf and depth is not None and rec.depth == depth
         rows.append((rec, collapsed))
     return rows
@@ -70,6 +70,19 @@ def window_text(rec: LayerRecord) -> str:
 
 #: Columns a narrow terminal drops first (their values stay in --json and -o).
 _OPTIONAL = (6, 2, 1)  # RF / jump, Kernel, Type
+_HEADERS = (
+    "Layer (state_dict name)",
+    "Type",
+    "Kernel s p d",
+    "Output shape",
+    "Params",
+    "MACs",
+    "RF / jump",
+)
+_FORMULA_HEADER = "Output size formula"
+#: box.SIMPLE_HEAD with pad_edge=False: padding, a rule and padding between columns; an edge
+#: character on each side.
+_GAP, _EDGES = 3, 2
 
 
 def summary_table(
@@ -78,7 +91,20 @@ def summary_table(
     """One row per module call (torchinfo's rows plus kernel, receptive field and formulas).
 
     Numbers are never cut: when ``width`` (the terminal's) is too small, whole columns are
-    left out (receptive field, then kernel, then type) and the caption says so.
+    left out (receptive field, then kernel, then type) and the caption says so; formulas
+    that would not fit whole go below the table (:func:`summary_parts`).
+    """
+    return summary_parts(summary, depth, formulas, width)[0]  # type: ignore[return-value]
+
+
+def summary_parts(
+    summary: Summary, depth: int | None = None, formulas: bool = False, width: int | None = None
+) -> list[RenderableType]:
+    """The table, and, when its formulas do not fit ``width`` whole, the formulas below it.
+
+    A formula is never broken: it is a column wide enough for its longest line, or, in a
+    narrow terminal, a line of its own under the table; one wider than the terminal even
+    there is left out and the list says so (``--json`` has them all).
     """
     rows = visible_rows(summary, depth)
     names = [
@@ -88,6 +114,10 @@ def summary_table(
     cells = [
         _row_cells(rec, collapsed, name, formulas)
         for (rec, collapsed), name in zip(rows, names, strict=False)
+    ]
+    listed = [
+        (f"({rec.name})" if rec.functional else rec.name, merge_axes(rec.formulas))
+        for rec, _ in rows
     ]
     if summary.failure is not None:
         f = summary.failure
@@ -104,31 +134,20 @@ def summary_table(
         if formulas:
             failed.append("\n".join(merge_axes(f.formulas)))
         cells.append(failed)
-    headers = [
-        "Layer (state_dict name)",
-        "Type",
-        "Kernel s p d",
-        "Output shape",
-        "Params",
-        "MACs",
-        "RF / jump",
-    ]
-    widths = [max([len(headers[i])] + [len(str(c[i])) for c in cells]) for i in range(7)]
-    keep = list(range(7))
-    dropped: list[str] = []
-    if width is not None:
-        extra = 26 if formulas else 0
-        for i in _OPTIONAL:
-            if sum(widths[k] + 2 for k in keep) + extra <= width:
-                break
-            keep.remove(i)
-            dropped.append(headers[i])
-    caption = (
-        "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
-        "RF: receptive field / jump in input pixels"
-    )
-    if dropped:
-        caption = f"(narrow terminal: {', '.join(dropped)} left out; see --json)"
+    inline = formulas
+    if formulas:
+        formula_width = max([cell_width(_FORMULA_HEADER)] + [cell_width(c[7]) for c in cells])
+        extra = formula_width + _GAP
+        fit = fit_columns(_HEADERS, cells, _OPTIONAL, width, gap=_GAP, edges=_EDGES, extra=extra)
+        inline = fit.fits
+    if not inline:
+        fit = fit_columns(_HEADERS, cells, _OPTIONAL, width, gap=_GAP, edges=_EDGES)
+    caption = None
+    if not fit.dropped:
+        caption = (
+            "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
+            "RF: receptive field / jump in input pixels"
+        )
     table = Table(
         title=f"{escape(one_line(summary.model))}  input {shape_text(summary.input_shape)}",
         title_justify="left",
@@ -138,14 +157,57 @@ def summary_table(
         caption=caption,
         caption_justify="left",
     )
-    for i in keep:
+    for i in fit.keep:
         justify = "right" if i >= 4 else "left"
-        table.add_column(headers[i], justify=justify, no_wrap=True, min_width=widths[i])  # type: ignore[arg-type]
-    if formulas:
-        table.add_column("Output size formula", no_wrap=False, min_width=24)
+        table.add_column(_HEADERS[i], justify=justify, no_wrap=True, min_width=fit.widths[i])  # type: ignore[arg-type]
+    if inline:
+        table.add_column(_FORMULA_HEADER, no_wrap=True)
     for row in cells:
-        table.add_row(*[row[i] for i in keep], *row[7:])
-    return table
+        table.add_row(*[row[i] for i in fit.keep], *(row[7:] if inline else []))
+    parts: list[RenderableType] = [table]
+    if fit.dropped:  # a line of its own: as the caption it would wrap to the narrowed table
+        parts.append(Text(left_out_caption(fit.dropped), style="table.caption"))
+    if formulas and not inline:
+        # the failing layer's formulas are printed with the failure, under the table
+        parts.append(formula_list(listed, width))
+    return parts
+
+
+def formula_list(listed: list[tuple[str, list[str]]], width: int | None) -> Text:
+    """Each layer's output-size formulas under the table, never broken across lines.
+
+    ``name  formula`` on one line when that fits ``width``, else the name and then each
+    formula indented on a line of its own; a formula wider than that is left out (noted).
+    """
+    text = Text()
+    text.append(_FORMULA_HEADER + "s", style="bold")
+    text.append(" (here: too wide for the table in this terminal)\n")
+    limit = width if width is not None else 10**9
+    single = [(name, lines[0]) for name, lines in listed if len(lines) == 1]
+    pad = max(
+        (cell_len(name) for name, line in single if 4 + cell_len(name + line) <= limit), default=0
+    )
+    left_out = 0
+    for name, lines in listed:
+        if not lines:
+            continue
+        if len(lines) == 1 and 4 + max(pad, cell_len(name)) + cell_len(lines[0]) <= limit:
+            text.append(f"  {name}", style="dim")
+            text.append(" " * (pad - cell_len(name)) + f"  {lines[0]}\n")
+            continue
+        text.append(f"  {name}\n", style="dim")
+        for line in lines:
+            if cell_len(line) + 4 <= limit:
+                text.append(f"    {line}\n")
+            else:
+                left_out += 1
+    if left_out:
+        text.append(
+            f"({left_out} formula{'s' if left_out > 1 else ''} wider than the terminal "
+            "left out; see --json)\n",
+            style="dim",
+        )
+    return text
 
 
 def _row_cells(rec: LayerRecord, collapsed: bool, name: str, formulas: bool) -> list[Text | str]:
@@ -231,7 +293,7 @@ def render_summary(
     width: int | None = None,
 ) -> RenderableType:
     """Table, then the failure (if any), then the totals."""
-    parts: list[RenderableType] = [summary_table(summary, depth, formulas, width)]
+    parts: list[RenderableType] = summary_parts(summary, depth, formulas, width)
     if summary.failure is not None:
         parts.append(failure_text(summary))
     parts.append(totals_table(summary, memory_limit))
