@@ -82,7 +82,7 @@ def test_heat_map_uses_true_colour_half_blocks_with_colour_and_ascii_without() -
     assert "@" in plain  # the top of the ASCII ramp marks the maximum
 
 
-def test_heat_map_downsamples_by_block_means() -> None:
+def test_heat_map_says_how_many_values_one_character_holds() -> None:
     values = np.zeros((4, 400))
     text = _text(heatmap(values, 100, False))
     assert "1 character = 5×5 values" in text
@@ -146,7 +146,9 @@ def test_stats_line_reads_the_map_in_place_or_skips_non_finite(bad: float | None
     assert ("non-finite 1" in text) == (bad is not None)
 
 
-def test_render_tests_ignore_the_callers_colour_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_tests_ignore_the_callers_colour_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Issue 15 item 17: NO_COLOR (or FORCE_COLOR) where pytest runs changes no render test."""
     values = np.linspace(-1, 1, 64).reshape(8, 8)
     monkeypatch.setenv("NO_COLOR", "1")
