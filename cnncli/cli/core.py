@@ -5,7 +5,7 @@
 the shared options of :mod:`cnncli.cli.options` from the command's context by
 their parameter names (``input``, ``layout``, ``key``, ``gray``, ``scale``,
 ``dtype``, ``allow_nonfinite``, ``show``, ``channels``, ``json_``, ``output``,
-``png_scale``), so a command declares them and says no more about them.
+``png_scale``, ``region``), so a command declares them and says no more about them.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def begin(
     source = p["input"]
     inputs = [source or "", *(f or "" for f in files)]
     out = Output(p["show"], p["channels"], p["json_"], p["output"], p["png_scale"], inputs=inputs)
+    out.set_region(p.get("region"))
     loaded, x, notes = load_input(
         source, default=default, layout=p["layout"], key=p["key"], gray=p["gray"],
         scale=p["scale"], dtype=p["dtype"], allow_nonfinite=p["allow_nonfinite"], stdin=stdin(),

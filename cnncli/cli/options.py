@@ -176,3 +176,16 @@ WeightsOpt = Annotated[
         rich_help_panel=NETWORK_PANEL,
     ),
 ]
+
+# ------------------------------------- issue 15 items 1, 2: --region (maps) ---
+
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="Show this window of each map (tables and heat maps): ROWS,COLS as Python slices, "
+        "e.g. 100:112,200:212 or :20,:20.",
+        rich_help_panel=OUTPUT_PANEL,
+        show_default=False,
+    ),
+]

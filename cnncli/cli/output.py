@@ -1,7 +1,7 @@
 """The one place a tensor command's result leaves the process: printed, saved, or both.
 
-:class:`Output` holds the output options (--show, --channels, --json, -o,
---png-scale): it checks them before any work, draws 4-D maps or vectors as
+:class:`Output` holds the output options (--show, --channels, --region, --json,
+-o, --png-scale): it checks them before any work, draws 4-D maps or vectors as
 --show asks, saves with ``-o`` and prints once.  Rich, NumPy and the io/render
 modules are imported inside the methods, so that ``--help`` stays fast.
 """
@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cnncli.cli.argtypes import parse_channels
+from cnncli.cli.argtypes import RegionSpec, parse_channels, parse_region, resolve_region
 from cnncli.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Output:
     png_scale: str = "minmax"
     inputs: list[str] = field(default_factory=list)
     _console: Console | None = None
+    _region: tuple[str, RegionSpec] | None = None
 
     def __post_init__(self) -> None:
         if self.as_json and self.path == "-":
@@ -69,6 +70,10 @@ class Output:
                     f"cnncli writes {' '.join(OUTPUT_EXTENSIONS)} or - (standard output)"
                 )
             check_output_path(self.path, [p for p in self.inputs if p and p != "-"])
+
+    def set_region(self, text: str | None) -> None:
+        """``--region ROWS,COLS``: its syntax is checked now, the window against each map."""
+        self._region = None if text is None else (text, parse_region(text))
 
     @property
     def to_stdout_pipe(self) -> bool:
@@ -97,13 +102,28 @@ class Output:
     def color(self) -> bool:
         return self.console.color_system is not None
 
+    @property
+    def palette(self) -> str:
+        """``truecolor``, or ``256`` for a terminal with 256 colours or fewer."""
+        return "truecolor" if self.console.color_system == "truecolor" else "256"
+
+    @property
+    def max_rows(self) -> int | None:
+        """How many table rows fit the terminal (None: not a terminal)."""
+        console = self.console
+        return max(1, console.height - 8) if console.is_terminal else None
+
     def picks(self, shape: tuple[int, ...]) -> list[tuple[int | None, int]] | None:
         return parse_channels(self.channels, shape[0], shape[1]) if len(shape) == 4 else None
 
     def maps(
         self, array: np.ndarray, name: str, follow_picks: bool = True
     ) -> RenderableType | None:
-        """A 4-D array's maps (or a 1-D/2-D array as vectors) as --show asks."""
+        """A 4-D array's maps (or a 1-D/2-D array as vectors) as --show asks.
+
+        ``follow_picks`` False: --channels and --region do not apply (dL/dW).  The
+        ``output`` maps have no heading line: the header's output line gives the shape.
+        """
         from rich.console import Group
 
         from cnncli.render.maps import render_maps, render_vector
@@ -111,7 +131,15 @@ class Output:
         mode: Any = self.mode
         if array.ndim == 4:
             picks = self.picks(array.shape) if follow_picks else None
-            return render_maps(array, name, mode, self.width, self.color, picks)
+            region = None
+            if self._region is not None and follow_picks and mode != "none":
+                text, spec = self._region
+                H, W = array.shape[2:]
+                region = resolve_region(spec, text, H, W, f"the {name} maps")
+            return render_maps(
+                array, name, mode, self.width, self.color, picks, region=region,
+                palette=self.palette, max_rows=self.max_rows, heading=name != "output",
+            )  # fmt: skip
         rows = array.reshape(1, -1) if array.ndim < 2 else array.reshape(array.shape[0], -1)
         parts = [
             render_vector(rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, mode)
