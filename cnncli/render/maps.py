@@ -327,8 +327,7 @@ def heat_scale(
         if bound >= max(-lo, hi):
             return scale, None
         return scale, (
-            f"scale clipped at ±{_value(bound)}, the {_ordinal(upper)} percentile of |value| "
-            f"in the cells shown; {true}"
+            f"scale clipped at ±{_value(bound)} ({_ordinal(upper)} percentile of |value|); {true}"
         )
     plo, phi = (lo, hi) if few else np.percentile(finite, [CLIP_PERCENTILE, upper]).tolist()
     if not phi > plo:
@@ -337,8 +336,8 @@ def heat_scale(
     if plo <= lo and phi >= hi:
         return scale, None
     return scale, (
-        f"scale clipped at the {_ordinal(CLIP_PERCENTILE)}/{_ordinal(upper)} percentile of "
-        f"the cells shown ({_value(plo)} to {_value(phi)}); {true}"
+        f"scale clipped at the {_ordinal(CLIP_PERCENTILE)}/{_ordinal(upper)} percentile "
+        f"({_value(plo)} to {_value(phi)}); {true}"
     )
 
 
@@ -383,7 +382,7 @@ def heatmap(
     lines: list[RenderableType] = []
     if title:
         lines.append(Text(title, style="bold"))
-    rule = "largest |value| of each block, sign kept"
+    rule = "largest |value|, sign kept"
     if color:
         small = downsample(values, f, f)
         scale, clip = heat_scale(small, (tlo, thi), palette)

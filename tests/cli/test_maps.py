@@ -89,7 +89,7 @@ def test_the_edge_shows_in_every_heat_map_kind(color: bool | str) -> None:
     text = _text(heatmap(_edge_map(), 100, bool(color), palette=palette), color=color)
     lines = text.splitlines()
     assert "1 half-block = 7×7 values" in text or "1 character = 14×7 values" in text
-    assert "largest |value| of each block, sign kept" in text
+    assert "values (largest |value|, sign kept)" in text
     rows = lines[: next(k for k, ln in enumerate(lines) if "heat map of" in ln)]
     assert len(rows) == 22  # 43 block rows: 22 lines, in colour (2 per line) or not (14 per line)
     if not color:
@@ -113,7 +113,7 @@ def test_the_colour_scale_is_clipped_at_percentiles_and_the_legend_says_so() -> 
     assert scale.vmax == pytest.approx(bound) and scale.vmin == pytest.approx(-bound)
     assert bound < 100  # not the outliers
     assert note is not None
-    assert f"±{bound:.4g}" in note and "99th percentile of |value|" in note
+    assert f"scale clipped at ±{bound:.4g} (99th percentile of |value|)" in note
     assert "true min -2774, max 2596" in note
     # most cells are not the middle colour any more: a value of 10 is a quarter of the way out
     assert scale.fraction(10.0) > 0.6
