@@ -283,6 +283,10 @@ def test_region_is_offered_by_every_command_that_shows_maps(cli) -> None:
     for command in ("conv", "pool", "pad", "act", "dropout", "flatten", "linear"):
         r = cli(command, "--help", env={"COLUMNS": "200"})
         assert "--region" in r.stdout, command
+    for command, size in (("conv", "26×26"), ("pool", "2×2"), ("act", "4×4"), ("dropout", "4×4")):
+        r = cli(command, "--region", "0:1,0:2")
+        assert r.code == 0, r.stderr
+        assert f"[0, 0]  rows 0:1, cols 0:2 of {size}" in r.stdout, command
 
 
 # ------------------------------------------------- item 16: plain text ---
