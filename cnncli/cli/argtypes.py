@@ -135,3 +135,63 @@ def parse_index(
                 f"for the output of shape {tuple(shape)}"
             )
     return (full[0], full[1], full[2], full[3])
+
+
+RegionSpec = tuple[tuple[int | None, int | None], tuple[int | None, int | None]]
+
+
+def parse_region(text: str) -> RegionSpec:
+    """``--region ROWS,COLS`` → ((start, stop), (start, stop)), Python slice syntax per axis.
+
+    ``100:112,200:212``; a part may be left out (``:20``, ``100:``, ``:``) or
+    negative (counted from the end); a single index ``5`` is ``5:6``.  Steps are
+    refused: a window is shown whole.  Checked against a map by :func:`resolve_region`.
+    """
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ParameterError(
+            f"--region takes ROWS,COLS as Python slices, e.g. 100:112,200:212; got {text!r}"
+        )
+    axes: list[tuple[int | None, int | None]] = []
+    for part in parts:
+        bits = [b.strip() for b in part.split(":")]
+        if len(bits) > 2:
+            raise ParameterError(
+                f"--region {text}: {part.strip()!r} has a step; give start:stop for each axis"
+            )
+        try:
+            if len(bits) == 1:
+                i = int(bits[0])
+                axes.append((i, i + 1 if i != -1 else None))
+            else:
+                axes.append((int(bits[0]) if bits[0] else None, int(bits[1]) if bits[1] else None))
+        except ValueError:
+            raise ParameterError(
+                f"--region takes ROWS,COLS as Python slices, e.g. 100:112,200:212; got {text!r}"
+            ) from None
+    return (axes[0], axes[1])
+
+
+def resolve_region(spec: RegionSpec, text: str, H: int, W: int, what: str) -> tuple[slice, slice]:
+    """The (rows, cols) slices of ``spec`` in a map of H×W; a window outside it is an error.
+
+    Negative indices count from the end as in Python; unlike a Python slice, a
+    start or stop beyond the map, or an empty window, is refused with the map's size.
+    """
+    out: list[slice] = []
+    for (start, stop), size, axis in zip(spec, (H, W), ("rows", "cols"), strict=True):
+        a = 0 if start is None else start + size if start < 0 else start
+        b = size if stop is None else stop + size if stop < 0 else stop
+        if 0 <= a <= size and 0 <= b <= size and a >= b:
+            raise ParameterError(f"--region {text}: {axis} {_span(start, stop)} is empty")
+        if not (0 <= a < b <= size):
+            raise ParameterError(
+                f"--region {text}: {axis} {_span(start, stop)} are not inside {what} of "
+                f"{H}×{W} ({axis} 0:{size})"
+            )
+        out.append(slice(a, b))
+    return (out[0], out[1])
+
+
+def _span(start: int | None, stop: int | None) -> str:
+    return f"{'' if start is None else start}:{'' if stop is None else stop}"

@@ -5,8 +5,8 @@
 the shared options of :mod:`cnncli.cli.options` from the command's context by
 their parameter names (``input``, ``layout``, ``key``, ``gray``, ``scale``,
 ``dtype``, ``allow_nonfinite``, ``show``, ``channels``, ``json_``, ``output``,
-``png_scale``; ``png_mode`` and ``max_memory`` where declared), so a command
-declares them and says no more about them.
+``png_scale``, ``region``; ``png_mode`` and ``max_memory`` where declared), so a
+command declares them and says no more about them.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def begin(
         png_mode=p.get("png_mode") or "auto", png_scale_given=_given(ctx, "png_scale"),
         max_memory=p.get("max_memory"),
     )  # fmt: skip
+    out.set_region(p.get("region"))
     loaded, x, notes = load_input(
         source, default=default, layout=p["layout"], key=p["key"], gray=p["gray"],
         scale=p["scale"], dtype=p["dtype"], allow_nonfinite=p["allow_nonfinite"], stdin=stdin(),

@@ -27,6 +27,7 @@ def dropout(
     allow_nonfinite: opt.NonfiniteOpt = False,
     show: opt.ShowOpt = None,
     channels: opt.ChannelsOpt = None,
+    region: opt.RegionOpt = None,
     json_: opt.JsonOpt = False,
     output: opt.OutputOpt = None,
     png_scale: opt.PngScaleOpt = "minmax",

@@ -216,3 +216,16 @@ PngModeOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
+
+# ------------------------------------- issue 15 items 1, 2: --region (maps) ---
+
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="Show this window of each map (tables and heat maps): ROWS,COLS as Python slices, "
+        "e.g. 100:112,200:212 or :20,:20.",
+        rich_help_panel=OUTPUT_PANEL,
+        show_default=False,
+    ),
+]

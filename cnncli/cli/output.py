@@ -1,7 +1,7 @@
 """The one place a tensor command's result leaves the process: printed, saved, or both.
 
-:class:`Output` holds the output options (--show, --channels, --json, -o,
---png-scale, --png-mode): it checks them before any work, draws 4-D maps or
+:class:`Output` holds the output options (--show, --channels, --region, --json,
+-o, --png-scale, --png-mode): it checks them before any work, draws 4-D maps or
 vectors as --show asks (huge ones through :mod:`cnncli.render.bounded`), saves
 with ``-o`` (saying ``wrote PATH (what)`` on stderr) and prints once.  Rich,
 NumPy and the io/render modules are imported inside the methods, so that
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cnncli.cli.argtypes import parse_channels
+from cnncli.cli.argtypes import RegionSpec, parse_channels, parse_region, resolve_region
 from cnncli.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class Output:
     pixel_values: bool = True
     max_memory: str | None = None
     _console: Console | None = None
+    _region: tuple[str, RegionSpec] | None = None
 
     def __post_init__(self) -> None:
         if self.as_json and self.path == "-":
@@ -110,6 +111,10 @@ class Output:
                 )
             check_output_path(self.path, [p for p in self.inputs if p and p != "-"])
 
+    def set_region(self, text: str | None) -> None:
+        """``--region ROWS,COLS``: its syntax is checked now, the window against each map."""
+        self._region = None if text is None else (text, parse_region(text))
+
     @property
     def to_stdout_pipe(self) -> bool:
         return self.path == "-"
@@ -137,13 +142,28 @@ class Output:
     def color(self) -> bool:
         return self.console.color_system is not None
 
+    @property
+    def palette(self) -> str:
+        """``truecolor``, or ``256`` for a terminal with 256 colours or fewer."""
+        return "truecolor" if self.console.color_system == "truecolor" else "256"
+
+    @property
+    def max_rows(self) -> int | None:
+        """How many table rows fit the terminal (None: not a terminal)."""
+        console = self.console
+        return max(1, console.height - 8) if console.is_terminal else None
+
     def picks(self, shape: tuple[int, ...]) -> list[tuple[int | None, int]] | None:
         return parse_channels(self.channels, shape[0], shape[1]) if len(shape) == 4 else None
 
     def maps(
         self, array: np.ndarray, name: str, follow_picks: bool = True
     ) -> RenderableType | None:
-        """A 4-D array's maps (or a 1-D/2-D array as vectors) as --show asks."""
+        """A 4-D array's maps (or a 1-D/2-D array as vectors) as --show asks.
+
+        ``follow_picks`` False: --channels and --region do not apply (dL/dW).  The
+        ``output`` maps have no heading line: the header's output line gives the shape.
+        """
         from rich.console import Group
 
         from cnncli.render.maps import render_maps, render_vector
@@ -161,14 +181,22 @@ class Output:
             check_memory(
                 bounded.render_bytes(shape, self.width), self.max_memory, f"drawing {name}"
             )
-            if mode != "stats" and bounded.is_huge(shape, self.width):
+            region = None
+            if self._region is not None and follow_picks:
+                text, spec = self._region
+                H, W = array.shape[2:]
+                region = resolve_region(spec, text, H, W, f"the {name} maps")
+            if region is None and mode != "stats" and bounded.is_huge(shape, self.width):
                 from cnncli.render.maps import select_maps
 
                 views, note = select_maps(array, name, picks)
                 return bounded.huge_maps(
                     array, name, self.width, self.color, views, note, asked_table=mode == "table"
                 )
-            return render_maps(array, name, mode, self.width, self.color, picks)
+            return render_maps(
+                array, name, mode, self.width, self.color, picks, region=region,
+                palette=self.palette, max_rows=self.max_rows, heading=name != "output",
+            )  # fmt: skip
         rows = array.reshape(1, -1) if array.ndim < 2 else array.reshape(array.shape[0], -1)
         if mode != "stats" and rows.shape[1] > bounded.MAX_VECTOR:
             huge: list[RenderableType] = [

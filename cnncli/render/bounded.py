@@ -1,9 +1,10 @@
 """Huge maps drawn with work bounded by what the terminal can show.
 
 A map with millions of values, or a very wide or very tall one (a 1×200,000 row,
-a 10×819,840 weight), is first reduced to block means of at most
-:data:`MAX_ROWS` × the width (:func:`block_means`, read in bounded chunks), then
-drawn as a heat map of those means with the whole map's statistics.  What is
+a 10×819,840 weight), is first reduced to blocks of at most :data:`MAX_ROWS` × the
+width by the heat maps' own rule (:func:`cnncli.render.maps.downsample`: each block's
+value of largest magnitude, read band by band), then drawn as a heat map with the
+whole map's statistics.  What is
 built for Rich is then of the terminal's size whatever the map's shape, and the
 extra memory is at most about :func:`render_bytes`.
 """
@@ -23,19 +24,19 @@ from cnncli.render.format import fmt_dims, fmt_shape
 if TYPE_CHECKING:
     from cnncli.render.maps import MapView
 
-#: Rows of block means drawn at most (two per line of half-blocks: 24 lines).
+#: Rows of blocks drawn at most (two per line of half-blocks: 24 lines).
 MAX_ROWS = 48
-#: A map with more values than this is huge (drawn from block means).
+#: A map with more values than this is huge (drawn from blocks).
 HUGE_VALUES = 1_000_000
 #: A map whose long side is this many times its short side, and wider or taller than
 #: the screen, is huge too.
 HUGE_ASPECT = 64
 #: A vector longer than this is drawn by :func:`huge_vector`.
 MAX_VECTOR = 65_536
+#: Bytes of float64 that downsampling reads at a time (maps.downsample's default band).
+BAND_BYTES = 4 << 20
 #: The first and last values a huge vector shows.
 VECTOR_ENDS = 6
-#: Values converted to float64 at a time by :func:`block_means`.
-CHUNK_VALUES = 1 << 18
 
 
 def is_huge(shape: tuple[int, ...], width: int) -> bool:
@@ -49,51 +50,21 @@ def is_huge(shape: tuple[int, ...], width: int) -> bool:
 
 def render_bytes(shape: tuple[int, ...], width: int) -> int:
     """Extra bytes drawing maps of ``shape`` needs at most: one map's float64 copy when it
-    is drawn whole, else one chunk of :func:`block_means` and the small result."""
+    is drawn whole, else a band of :func:`cnncli.render.maps.downsample` (at least one
+    row of blocks) and its temporaries, and the small result."""
     H, W = int(shape[-2]), int(shape[-1])
     small = 2 * MAX_ROWS * max(width, 1) * 8
     if is_huge((H, W), width):
-        return 2 * CHUNK_VALUES * 8 + max(W, 1) * 8 + small
+        fy, fx = factors((H, W), MAX_ROWS, max(width - 2, 1))
+        band = max(BAND_BYTES, fy * (W + fx) * 8)
+        return 3 * band + small
     return 2 * H * W * 8 + small
 
 
 def factors(shape: tuple[int, int], rows: int, cols: int) -> tuple[int, int]:
-    """Block sizes (fy, fx) that make a (H, W) map at most ``rows``×``cols`` block means."""
+    """Block sizes (fy, fx) that make a (H, W) map at most ``rows``×``cols`` blocks."""
     H, W = shape
     return max(1, math.ceil(H / max(rows, 1))), max(1, math.ceil(W / max(cols, 1)))
-
-
-def block_means(values: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """Means over fy×fx blocks (the last ones may be partial; non-finite values ignored,
-    NaN where a block has none), in float64.
-
-    The map is read in chunks of about :data:`CHUNK_VALUES` values, so no copy of
-    its size is made whatever its shape.
-    """
-    v = np.asarray(values)
-    H, W = v.shape
-    oh, ow = -(-H // fy), -(-W // fx)
-    sums = np.zeros((oh, ow), dtype=np.float64)
-    counts = np.zeros((oh, ow), dtype=np.int64)
-    blocks_per_chunk = max(1, CHUNK_VALUES // fx)  # column blocks read together
-    for b0 in range(0, ow, blocks_per_chunk):
-        b1 = min(ow, b0 + blocks_per_chunk)
-        c0, c1 = b0 * fx, min(W, b1 * fx)
-        starts = np.arange(0, c1 - c0, fx)
-        step = max(1, CHUNK_VALUES // (c1 - c0))  # rows read together
-        for r0 in range(0, H, step):
-            r1 = min(H, r0 + step)
-            chunk = v[r0:r1, c0:c1].astype(np.float64)
-            ok = np.isfinite(chunk)
-            chunk[~ok] = 0.0
-            row_sums = np.add.reduceat(chunk, starts, axis=1)
-            row_counts = np.add.reduceat(ok.astype(np.int64), starts, axis=1)
-            block_row = np.arange(r0, r1) // fy
-            first = np.flatnonzero(np.diff(block_row, prepend=-1))
-            sums[block_row[first], b0:b1] += np.add.reduceat(row_sums, first, axis=0)
-            counts[block_row[first], b0:b1] += np.add.reduceat(row_counts, first, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def huge_map(
@@ -104,18 +75,18 @@ def huge_map(
     asked_table: bool = False,
     extra: Text | None = None,
 ) -> RenderableType:
-    """A huge (H, W) map: a heat map of its block means, then the whole map's statistics."""
-    from cnncli.render.maps import heatmap, stats_line
+    """A huge (H, W) map: a heat map of its blocks, then the whole map's statistics."""
+    from cnncli.render.maps import downsample, heatmap, stats_line
 
     H, W = values.shape
     fy, fx = factors((H, W), MAX_ROWS, max(width - 2, 1))
-    small = block_means(values, fy, fx)
+    small = downsample(values, fy, fx, BAND_BYTES)  # the heat maps' one rule
     lines: list[RenderableType] = [
         Text(f"{title}  {fmt_dims((H, W))}", style="bold", no_wrap=True),
         *([extra] if extra is not None else []),
         Text(
-            f"too large to draw whole: {fmt_dims(small.shape)} block means of {fy}×{fx} values"
-            + ("; too large for a table" if asked_table else ""),
+            f"too large to draw whole: {fmt_dims(small.shape)} blocks of {fy}×{fx}, "
+            "each its largest |value|" + ("; too large for a table" if asked_table else ""),
             style="dim",
         ),
         heatmap(small, width, color),
@@ -149,8 +120,13 @@ def huge_maps(
     note: str | None,
     asked_table: bool = False,
 ) -> RenderableType:
-    """The chosen maps (``views``) of a 4-D array of huge maps, as :func:`huge_map` draws them."""
-    parts: list[RenderableType] = [Text(f"{name} {fmt_shape(array.shape)}", style="bold underline")]
+    """The chosen maps (``views``) of a 4-D array of huge maps, as :func:`huge_map` draws them.
+
+    The ``output`` maps have no heading line: the header's output line gives the shape.
+    """
+    parts: list[RenderableType] = []
+    if name != "output":
+        parts.append(Text(f"{name} {fmt_shape(array.shape)}", style="bold underline"))
     for view in views:
         parts.append(huge_map(view.values, view.label, width, color, asked_table))
         parts.append(Text(""))

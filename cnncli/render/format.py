@@ -3,7 +3,8 @@
 * Integers print as integers, floats with a precision chosen from the largest
   magnitude so that a column lines up, non-finite values as ``nan``/``inf``.
 * Values are coloured on a sequential scale (viridis) or, when a map holds both
-  signs, on a diverging scale centred on zero (blue < 0 < red).
+  signs, on a diverging scale centred on zero (blue < 0 < red); on a 256-colour
+  terminal each scale is a few exact palette levels that the terminal keeps apart.
 """
 
 from __future__ import annotations
@@ -25,6 +26,35 @@ _VIRIDIS: tuple[RGB, ...] = (
 )
 # coolwarm-like: blue, white, red
 _DIVERGING: tuple[RGB, ...] = ((59, 76, 192), (221, 221, 221), (180, 4, 38))
+# The same two scales as levels of exact xterm 256-colour entries (the 6×6×6 cube and
+# one grey), so that a 256-colour terminal shows every level as its own colour instead
+# of rounding neighbouring shades of a continuous scale to one entry.
+_VIRIDIS_256: tuple[RGB, ...] = (
+    (95, 0, 95),
+    (95, 0, 135),
+    (95, 95, 175),
+    (0, 135, 175),
+    (0, 175, 135),
+    (95, 175, 95),
+    (135, 215, 95),
+    (215, 215, 0),
+    (255, 255, 95),
+)
+_DIVERGING_256: tuple[RGB, ...] = (
+    (0, 0, 135),
+    (0, 0, 215),
+    (95, 95, 255),
+    (135, 135, 255),
+    (175, 175, 255),
+    (215, 215, 255),
+    (215, 215, 215),
+    (255, 215, 215),
+    (255, 175, 175),
+    (255, 135, 135),
+    (255, 95, 95),
+    (215, 0, 0),
+    (135, 0, 0),
+)
 
 #: Characters from dark to light for a heat map without colour.
 ASCII_RAMP = " .:-=+*#%@"
@@ -130,41 +160,60 @@ def _lerp(stops: Sequence[RGB], t: float) -> RGB:
 
 
 class ColorScale:
-    """Maps values to colours: diverging around 0 when the range spans both signs."""
+    """Maps values to colours: diverging around 0 when the range spans both signs.
 
-    def __init__(self, vmin: float, vmax: float) -> None:
+    Values beyond ``vmin``/``vmax`` take the end colours (a clipped scale).
+    ``palette`` ``"256"`` gives one of a few exact 256-colour levels
+    (:data:`_VIRIDIS_256`, :data:`_DIVERGING_256`) instead of a continuous colour.
+    """
+
+    def __init__(self, vmin: float, vmax: float, palette: str = "truecolor") -> None:
         self.vmin = float(vmin) if math.isfinite(vmin) else 0.0
         self.vmax = float(vmax) if math.isfinite(vmax) else 0.0
         self.diverging = self.vmin < 0 < self.vmax
+        self.palette = palette
 
     @classmethod
-    def for_values(cls, values: np.ndarray) -> ColorScale:
+    def for_values(cls, values: np.ndarray, palette: str = "truecolor") -> ColorScale:
         """The scale from the finite minimum to the finite maximum."""
         _, lo, hi = finite_values(values)
-        return cls(0.0, 0.0) if lo is None or hi is None else cls(lo, hi)
+        return cls(0.0, 0.0, palette) if lo is None or hi is None else cls(lo, hi, palette)
 
     def fraction(self, value: float) -> float:
-        """Position of ``value`` on the scale, 0..1 (0.5 is zero when diverging)."""
+        """Position of ``value`` on the scale, 0..1 (0.5 is zero when diverging; clipped)."""
         if not math.isfinite(value):
             return 1.0 if value > 0 else 0.0
         if self.diverging:
             bound = max(-self.vmin, self.vmax)
-            return 0.5 + 0.5 * value / bound
-        span = self.vmax - self.vmin
-        return 0.5 if span == 0 else (value - self.vmin) / span
+            t = 0.5 + 0.5 * value / bound
+        else:
+            span = self.vmax - self.vmin
+            t = 0.5 if span == 0 else (value - self.vmin) / span
+        return min(1.0, max(0.0, t))
 
     def rgb(self, value: float) -> RGB:
         if math.isnan(value):
             return (128, 128, 128)
+        if self.palette == "256":
+            levels = _DIVERGING_256 if self.diverging else _VIRIDIS_256
+            return levels[min(len(levels) - 1, int(self.fraction(value) * len(levels)))]
         stops = _DIVERGING if self.diverging else _VIRIDIS
         return _lerp(stops, self.fraction(value))
 
     def char(self, value: float) -> str:
-        """An ASCII-ramp character for ``value`` (for plain-text heat maps)."""
+        """An ASCII-ramp character for ``value`` (for plain-text heat maps).
+
+        A diverging scale ramps the magnitude: 0 is blank and ±bound is ``@``
+        (plain text shows where a signed map is large, not its sign).
+        """
         if math.isnan(value):
             return "?"
-        span = self.vmax - self.vmin
-        t = 0.5 if span == 0 else (value - self.vmin) / span
+        if self.diverging:
+            bound = max(-self.vmin, self.vmax)
+            t = abs(value) / bound if math.isfinite(value) else 1.0
+        else:
+            t = self.fraction(value)
+        t = min(1.0, max(0.0, t))
         return ASCII_RAMP[min(len(ASCII_RAMP) - 1, int(t * len(ASCII_RAMP)))]
 
 

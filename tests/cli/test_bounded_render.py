@@ -1,14 +1,13 @@
 """Issue 15, item 12: drawing any shape is bounded by what the terminal can show.
 
 A 10×819,840 weight (``linear photo.jpg --out 10``) or a 1×200,000 map is reduced to
-block means of the screen's size before Rich objects are built, and --max-memory
+blocks of the screen's size before Rich objects are built, and --max-memory
 covers the drawing too.  The assertions are on what is built (cells, lines), not time.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import pytest
@@ -17,43 +16,27 @@ from rich.console import Console
 from cnncli.render import bounded
 
 
-def _reference_means(values: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """NaN-padded blocks and np.nanmean: the plain way, with a copy of the whole map."""
-    H, W = values.shape
-    oh, ow = -(-H // fy), -(-W // fx)
-    padded = np.full((oh * fy, ow * fx), np.nan)
-    padded[:H, :W] = np.where(np.isfinite(values), values, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a block of NaN only: mean NaN
-        return np.nanmean(padded.reshape(oh, fy, ow, fx), axis=(1, 3))
+def _plain(group: object) -> str:
+    console = Console(width=100, file=io.StringIO(), color_system=None, record=True)
+    console.print(group)
+    return console.export_text()
 
 
-@pytest.mark.parametrize(
-    ("shape", "fy", "fx", "chunk"),
-    [
-        ((7, 11), 2, 3, 1 << 18),  # partial blocks at the bottom and right
-        ((7, 11), 2, 3, 5),  # tiny chunks: many row and column pieces
-        ((1, 1000), 1, 37, 64),
-        ((50, 3), 7, 1, 4),
-        ((9, 9), 9, 9, 2),  # one block bigger than a chunk
-    ],
-)
-def test_block_means_equal_the_padded_nanmean(
-    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], fy: int, fx: int, chunk: int
-) -> None:
-    monkeypatch.setattr(bounded, "CHUNK_VALUES", chunk)
-    rng = np.random.default_rng(sum(shape) + fy)
-    values = rng.normal(size=shape).astype(np.float32)
-    values.flat[::5] = np.nan
-    values.flat[1::7] = np.inf
-    got = bounded.block_means(values, fy, fx)
-    np.testing.assert_allclose(got, _reference_means(values.astype(np.float64), fy, fx))
+def test_a_huge_map_keeps_a_thin_edge_by_the_heat_maps_rule() -> None:
+    """Blocks show their value of largest magnitude (maps.downsample), not their mean: a
+    one-row edge of 5 outshines a thick band of 1, which a block mean would reverse."""
+    from cnncli.render import maps
 
-
-def test_block_means_of_a_block_without_finite_values_is_nan() -> None:
-    values = np.ones((2, 4), dtype=np.float32)
-    values[:, 2:] = np.nan
-    np.testing.assert_array_equal(bounded.block_means(values, 2, 2), [[1.0, np.nan]])
+    values = np.zeros((2400, 500), dtype=np.float32)  # 1.2 M values: huge
+    values[600] = 5.0  # one row
+    values[1200:1800] = 1.0  # a thick band
+    assert bounded.is_huge(values.shape, 100)
+    fy, fx = bounded.factors(values.shape, bounded.MAX_ROWS, 98)
+    small = maps.downsample(values, fy, fx)
+    assert small.max() == 5.0 and small[600 // fy].min() == 5.0
+    assert np.all(small[1200 // fy + 1 : 1800 // fy] == 1.0)
+    text = _plain(bounded.huge_map(values, "edge", 100, color=False))
+    assert "each its largest |value|" in text
 
 
 def test_which_maps_are_huge() -> None:
@@ -82,7 +65,7 @@ def test_a_huge_map_is_drawn_in_the_screen_size(shape: tuple[int, int], color: b
     oh, ow = -(-shape[0] // fy), -(-shape[1] // fx)
     assert oh <= bounded.MAX_ROWS and ow <= 98
     assert len(lines) <= bounded.MAX_ROWS + 8
-    if color:  # one half-block for each pair of block means: at most 24 lines of 98
+    if color:  # one half-block for each pair of blocks: at most 24 lines of 98
         assert sum(line.count("▀") for line in lines) == ow * -(-oh // 2)
     assert f"{shape[0]}×{shape[1]}" in text
     assert f"of {shape[0] * shape[1]})" in text  # the statistics are of the whole map
@@ -94,7 +77,7 @@ def test_linear_of_a_photo_with_ten_outputs_draws_its_weight(cli, npy) -> None:
     assert r.code == 0, r.stderr
     lines = r.stdout.splitlines()
     assert "weight W[0, 0]  10×819840" in r.stdout
-    assert "too large to draw whole: 10×98 block means of 1×8366 values" in r.stdout
+    assert "too large to draw whole: 10×98 blocks of 1×8366" in r.stdout
     assert len(lines) < 60 and max(len(line) for line in lines) <= 100
     assert "of 8198400)" in r.stdout  # stats of all the weights
 
@@ -103,7 +86,7 @@ def test_a_very_wide_map_is_one_strip_and_its_statistics(cli, npy) -> None:
     x = np.random.default_rng(2).standard_normal((1, 200_000)).astype(np.float32)
     r = cli("act", npy(x))
     assert r.code == 0, r.stderr
-    assert "too large to draw whole: 1×98 block means of 1×2041 values" in r.stdout
+    assert "too large to draw whole: 1×98 blocks of 1×2041" in r.stdout
     assert "of 200000)" in r.stdout
     assert len(r.stdout.splitlines()) < 20
 
@@ -113,7 +96,7 @@ def test_a_long_vector_shows_its_ends_and_a_strip(cli, npy) -> None:
     r = cli("flatten", npy(x))
     assert r.code == 0, r.stderr
     assert "first 6: 0, 1, 2, 3, 4, 5  …  last 6: 99994, 99995" in r.stdout
-    assert "1×98 block means of 1×1021 values" in r.stdout
+    assert "1×98 blocks of 1×1021" in r.stdout
 
 
 def test_show_table_of_a_huge_map_says_why_it_is_a_heat_map(cli, npy) -> None:

@@ -12,10 +12,21 @@ from cnncli.render import format as fm
 from cnncli.render.maps import heatmap, map_table, render_maps, stats_line, table_fits
 
 
-def _text(renderable: object, width: int = 100, color: bool = False) -> str:
+def _text(renderable: object, width: int = 100, color: bool | str = False) -> str:
+    """``renderable`` as printed: plain (False), true colour (True) or ``"256"`` colours.
+
+    Every setting Rich would read from the environment (NO_COLOR, FORCE_COLOR, the
+    terminal) is given here, so that the caller's environment changes nothing.
+    """
     buf = io.StringIO()
+    system = None if not color else "256" if color == "256" else "truecolor"
     console = Console(
-        file=buf, width=width, force_terminal=color, color_system="truecolor" if color else None
+        file=buf,
+        width=width,
+        force_terminal=bool(color),
+        color_system=system,  # type: ignore[arg-type]
+        no_color=False,
+        legacy_windows=False,
     )
     console.print(renderable)
     return buf.getvalue()
@@ -71,7 +82,7 @@ def test_heat_map_uses_true_colour_half_blocks_with_colour_and_ascii_without() -
     assert "@" in plain  # the top of the ASCII ramp marks the maximum
 
 
-def test_heat_map_downsamples_by_block_means() -> None:
+def test_heat_map_says_how_many_values_one_character_holds() -> None:
     values = np.zeros((4, 400))
     text = _text(heatmap(values, 100, False))
     assert "1 character = 5×5 values" in text
@@ -133,3 +144,15 @@ def test_stats_line_reads_the_map_in_place_or_skips_non_finite(bad: float | None
     assert f"min {finite.min():g}" in text and f"max {finite.max():g}" in text
     assert f"mean {finite.mean():.4g}" in text and f"std {finite.std():.4g}" in text
     assert ("non-finite 1" in text) == (bad is not None)
+
+
+def test_render_tests_ignore_the_callers_colour_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15 item 17: NO_COLOR (or FORCE_COLOR) where pytest runs changes no render test."""
+    values = np.linspace(-1, 1, 64).reshape(8, 8)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[38;2;" in _text(heatmap(values, 100, True), color=True)
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" not in _text(heatmap(values, 100, False))
