@@ -13,7 +13,10 @@ and ``scripts/make_datasets.py``.  A user's data (``--data PATH``):
   name); integer images are scaled from 0-255, floats taken as they are;
 * the MNIST IDX pair ``*-images-idx3-ubyte`` and ``*-labels-idx1-ubyte`` (optionally
   ``.gz``), given as either file or their folder;
-* ``.csv``: one image a row, its label in the first or last column, a header row detected.
+* ``.csv``: one image a row, its label in the first or last column, a header row detected;
+* a folder in torchvision's ImageFolder layout: one subfolder per class, classes in sorted
+  order, every file an image Pillow reads, converted to the model's channels and resized
+  (bilinear) to its input size, with a note saying so.
 
 Every problem with a file is one :class:`InputFileError` naming the file; nothing in a
 file is executed (no pickles).
@@ -109,14 +112,25 @@ def builtin_shape(name: str) -> tuple[int, tuple[int, int, int]]:
 
 
 def load_dataset(
-    source: str, key_x: str = "x", key_y: str = "y", label_column: str = "last"
+    source: str,
+    key_x: str = "x",
+    key_y: str = "y",
+    label_column: str = "last",
+    image_shape: tuple[int, int, int] | None = None,
+    skip_bad: bool = False,
 ) -> Dataset:
-    """A built-in dataset's name, or a file or folder of the kinds in the module docstring."""
+    """A built-in dataset's name, or a file or folder of the kinds in the module docstring.
+
+    ``image_shape`` (C, H, W), the model's input, is what an image folder's images are
+    converted and resized to; without it they must all have one size.
+    """
     if source in BUILTIN:
         return load_builtin(source)
     path = Path(source)
     name = display_name(source)
     if path.is_dir():
+        if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
+            return _image_folder(path, name, image_shape, skip_bad)
         return _idx_pair(path, name)
     lower = path.name.lower()
     if lower.endswith(".npz"):
@@ -287,3 +301,89 @@ def _csv(path: Path, name: str, label_column: str) -> Dataset:
     notes.append(f"{len(labels)} images of {side}x{side}, label in the {label_column} column")
     images = (x.reshape(-1, 1, side, side) / scale).astype(np.float32)
     return Dataset(name, images, labels, _classes(labels), notes)
+
+
+#: The most images an image folder may hold (a bound on memory before reading them).
+MAX_FOLDER_IMAGES = 200_000
+
+
+def _image_folder(
+    folder: Path, name: str, image_shape: tuple[int, int, int] | None, skip_bad: bool
+) -> Dataset:
+    """torchvision's ImageFolder layout: one subfolder per class, in sorted order."""
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[tuple[Path, int]] = []
+    for k, cls in enumerate(classes):
+        members = sorted(
+            p for p in (folder / cls).iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+        if not members:
+            raise InputFileError(f"{name}: the class folder {cls!r} has no images")
+        files += [(p, k) for p in members]
+    if len(classes) < 2:
+        raise InputFileError(
+            f"{name}: one class only ({classes[0]!r}); a classifier needs two or more folders"
+        )
+    if len(files) > MAX_FOLDER_IMAGES:
+        raise InputFileError(f"{name}: {len(files):,} images, more than {MAX_FOLDER_IMAGES:,}")
+    images, labels, skipped, notes = [], [], [], []
+    first: tuple[str, tuple[int, ...]] | None = None
+    for path, k in files:
+        try:
+            pixels = _read_image(path, image_shape)
+        except InputFileError:
+            if not skip_bad:
+                raise
+            skipped.append(path.name)
+            continue
+        if image_shape is None:
+            if first is None:
+                first = (path.name, pixels.shape)
+            elif pixels.shape != first[1]:
+                raise InputFileError(
+                    f"{name}: images of different sizes: {first[0]} is "
+                    f"{'x'.join(map(str, first[1]))}, {path.name} is "
+                    f"{'x'.join(map(str, pixels.shape))}",
+                    hint="train a model on them, which resizes them to its input size",
+                )
+        images.append(pixels)
+        labels.append(k)
+    if skipped:
+        notes.append(f"--skip-bad: skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:3])}"
+                     + (", …" if len(skipped) > 3 else ""))  # fmt: skip
+    if not images:
+        raise InputFileError(f"{name}: no readable images")
+    if image_shape is not None:
+        C, H, W = image_shape
+        notes.append(f"images converted to {C} channel(s) and resized to {H}x{W} (bilinear)")
+    y = np.asarray(labels, dtype=np.int64)
+    return Dataset(name, np.stack(images), y, classes, notes)
+
+
+def _read_image(path: Path, image_shape: tuple[int, int, int] | None) -> np.ndarray:
+    """One image file as (C, H, W) float32 in [0, 1], converted and resized to ``image_shape``."""
+    from PIL import Image
+
+    label = display_name(str(path))
+    data = read_input_bytes(path, label, 256 * 1024**2)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            im: Image.Image = opened
+            if image_shape is not None:
+                C, H, W = image_shape
+                im = im.convert("L" if C == 1 else "RGB")
+                if im.size != (W, H):
+                    im = im.resize((W, H), Image.Resampling.BILINEAR)
+            elif im.mode not in ("L", "RGB"):
+                im = im.convert("RGB" if im.mode in ("RGBA", "P", "CMYK", "LA") else "L")
+            arr = np.asarray(im, dtype=np.float32) / 255.0
+    except Exception as exc:  # Pillow raises many types on damaged data
+        raise InputFileError(
+            f"{label}: not an image Pillow can read ({one_line(exc, 80)})",
+            hint="remove it, or give --skip-bad to skip such files",
+        ) from None
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    if image_shape is not None and arr.shape[0] != image_shape[0]:
+        arr = np.repeat(arr[:1], image_shape[0], axis=0)  # 1 → 3 channels
+    return np.ascontiguousarray(arr, dtype=np.float32)

@@ -149,3 +149,56 @@ def test_unknown_sources(tmp_path: Path) -> None:
         load_dataset(str(tmp_path / "notes.txt"))
     with pytest.raises(ParameterError, match="no built-in dataset"):
         load_builtin("cifar")
+
+
+def _folder(tmp_path: Path, sizes: dict[str, list[tuple[int, int]]], mode: str = "L") -> Path:
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    rng = np.random.default_rng(2)
+    for cls, shapes in sizes.items():
+        (root / cls).mkdir(parents=True)
+        for i, (h, w) in enumerate(shapes):
+            shape = (h, w) if mode == "L" else (h, w, 3)
+            pixels = rng.integers(0, 256, shape).astype(np.uint8)
+            Image.fromarray(pixels, mode).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_image_folder_classes_in_sorted_order_and_exact_pixels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = _folder(tmp_path, {"zebra": [(6, 5)] * 2, "ant": [(6, 5)] * 3})
+    data = load_dataset(str(root))
+    assert data.classes == ["ant", "zebra"] and data.y.tolist() == [0, 0, 0, 1, 1]
+    assert data.x.shape == (5, 1, 6, 5)
+    first = np.asarray(Image.open(root / "ant" / "0.png"), dtype=np.float32) / 255
+    np.testing.assert_array_equal(data.x[0, 0], first)
+
+
+def test_image_folder_converted_and_resized_to_the_models_input(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a": [(10, 12), (7, 7)], "b": [(28, 28)]}, mode="RGB")
+    with pytest.raises(InputFileError, match=r"images of different sizes: 0\.png is 3x10x12"):
+        load_dataset(str(root))
+    data = load_dataset(str(root), image_shape=(1, 28, 28))
+    assert data.x.shape == (3, 1, 28, 28) and data.x.dtype == np.float32
+    assert any("resized to 28x28" in n for n in data.notes)
+    assert load_dataset(str(root), image_shape=(3, 8, 8)).x.shape == (3, 3, 8, 8)
+
+
+def test_image_folder_problems_name_the_file_or_folder(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a": [(4, 4)], "b": [(4, 4)]})
+    (root / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(InputFileError, match=r"broken\.png: not an image") as info:
+        load_dataset(str(root))
+    assert "--skip-bad" in (info.value.hint or "")
+    data = load_dataset(str(root), skip_bad=True)
+    assert len(data.y) == 2 and any(
+        "skipped 1 unreadable file(s): broken.png" in n for n in data.notes
+    )
+    (root / "c").mkdir()
+    with pytest.raises(InputFileError, match="class folder 'c' has no images"):
+        load_dataset(str(root))
+    one = _folder(tmp_path / "one", {"only": [(4, 4)]})
+    with pytest.raises(InputFileError, match="one class only"):
+        load_dataset(str(one))
