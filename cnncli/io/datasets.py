@@ -387,3 +387,24 @@ def _read_image(path: Path, image_shape: tuple[int, int, int] | None) -> np.ndar
     if image_shape is not None and arr.shape[0] != image_shape[0]:
         arr = np.repeat(arr[:1], image_shape[0], axis=0)  # 1 → 3 channels
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def stratified_split(
+    y: np.ndarray, fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) holding out about ``fraction`` of every class, seeded.
+
+    Each class keeps at least one training image; a class with two or more images gives
+    at least one to validation.  The same labels, fraction and seed give the same split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ParameterError(f"--val-split must be between 0 and 1, got {fraction:g}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for k in np.unique(y):
+        members = np.flatnonzero(y == k)
+        rng.shuffle(members)
+        n_val = min(len(members) - 1, max(1, round(fraction * len(members))))
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

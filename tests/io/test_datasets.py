@@ -202,3 +202,18 @@ def test_image_folder_problems_name_the_file_or_folder(tmp_path: Path) -> None:
     one = _folder(tmp_path / "one", {"only": [(4, 4)]})
     with pytest.raises(InputFileError, match="one class only"):
         load_dataset(str(one))
+
+
+def test_stratified_split_holds_out_each_class_alike_and_is_seeded() -> None:
+    from cnncli.io.datasets import stratified_split
+
+    y = load_builtin("digits").y
+    train, val = stratified_split(y, 0.1, seed=3)
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == len(y)
+    counts = np.bincount(y[val], minlength=10)
+    assert np.all(np.abs(counts - 0.1 * np.bincount(y)) <= 1)  # 17-18 of each class
+    again = stratified_split(y, 0.1, seed=3)
+    np.testing.assert_array_equal(val, again[1])
+    assert not np.array_equal(val, stratified_split(y, 0.1, seed=4)[1])
+    with pytest.raises(ParameterError, match="--val-split"):
+        stratified_split(y, 1.0)
