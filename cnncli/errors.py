@@ -81,3 +81,7 @@ class ResourceLimitError(CnncliError):
 
 class MissingExtraError(CnncliError):
     """An optional dependency (an extra) is needed but not installed."""
+
+
+class TrainingError(CnncliError):
+    """Training cannot go on: the loss became NaN or infinite."""
