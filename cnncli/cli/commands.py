@@ -17,4 +17,5 @@ from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
     forward,
     models,
     datasets,
+    train,
 )

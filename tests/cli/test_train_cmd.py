@@ -1,0 +1,63 @@
+"""``cnncli train``: it learns, says so, saves weights that `forward -w` and torch can load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.conftest import run_cli
+
+
+def test_one_epoch_of_lenet5_on_mnist_learns_and_saves_loadable_weights(tmp_path: Path) -> None:
+    out = tmp_path / "w.npz"
+    r = run_cli("train", "lenet5", "--epochs", "1", "--json", "-o", str(out))
+    assert r.code == 0, r.stderr
+    data = json.loads(r.stdout)
+    (epoch,) = data["history"]
+    assert data["data"] == "mnist-5k" and epoch["val_acc"] > 0.6  # chance is 0.1
+    confusion = np.array(data["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 500  # 10% of 5,000 held out
+    assert np.trace(confusion) == round(epoch["val_acc"] * 500)
+    assert r.stderr.startswith(f"wrote {out} (weights of lenet5")
+    with np.load(out) as z:
+        assert "features.0.weight" in z.files and z["features.0.weight"].shape == (6, 1, 5, 5)
+    # The weights drive `forward -w`: the predicted class of held-in digits is mostly right.
+    digits = np.load(Path(__file__).parents[2] / "cnncli" / "data" / "mnist5k.npz")
+    pick = np.random.default_rng(0).choice(5000, 20, replace=False)
+    x = (digits["x"][pick][:, None] / 255).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    f = run_cli("forward", str(tmp_path / "x.npy"), "-m", "lenet5", "-w", str(out), "--json")
+    assert f.code == 0, f.stderr
+    predicted = [row[0]["index"] for row in json.loads(f.stdout)["top"]]
+    assert np.mean(np.array(predicted) == digits["y"][pick]) >= 0.6
+
+
+def test_the_table_shows_every_epoch_and_the_confusion_matrix() -> None:
+    r = run_cli("train", "lenet5", "--epochs", "1", "--optimizer", "adam", "--lr", "0.002")
+    assert r.code == 0, r.stderr
+    assert "train lenet5 on mnist-5k: 4,500 images, 500 held out" in r.stdout
+    assert "Adam (lr 0.002" in r.stdout
+    lines = r.stdout.splitlines()
+    header = next(
+        i for i, line in enumerate(lines) if line.split()[:3] == ["epoch", "train", "loss"]
+    )
+    assert lines[header + 1].split()[0] == "1"
+    assert "held-out images: true class (rows) by predicted class" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["alexnet"], "alexnet takes 3x224x224 images; give --data"),
+        (["lenet5", "--data", "digits"], "digits: images are 1x8x8, but lenet5 takes 1x28x28"),
+        (["lenet5", "-o", "w.pt"], "-o must end in .npz"),
+        (["lenet5", "--data", "nothing.npz"], "nothing.npz: no such file"),
+    ],
+)
+def test_mistakes_are_one_error_line(tmp_path: Path, args: list[str], message: str) -> None:
+    r = run_cli("train", *[str(tmp_path / a) if a in ("w.pt",) else a for a in args])
+    assert r.code == 2 and r.stdout == ""
+    assert r.stderr.startswith("error: ") and message in r.stderr and "Traceback" not in r.stderr
