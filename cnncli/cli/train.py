@@ -57,6 +57,19 @@ def train(
         float, typer.Option("--label-smoothing", min=0.0, max=0.99, rich_help_panel=TRAIN_PANEL,
                             help="Cross-entropy's label smoothing.")
     ] = 0.0,
+    val: Annotated[
+        str | None,
+        typer.Option("--val", help="A separate validation set (instead of --val-split)."),
+    ] = None,
+    key_x: Annotated[str, typer.Option("--key-x", help="The images' array in a .npz.")] = "x",
+    key_y: Annotated[str, typer.Option("--key-y", help="The labels' array in a .npz.")] = "y",
+    label_column: Annotated[
+        Literal["first", "last"],
+        typer.Option("--label-column", help="Where a CSV row's label is."),
+    ] = "last",
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip unreadable images in a folder, counting them.")
+    ] = False,
     val_split: Annotated[
         float, typer.Option("--val-split", help="Hold out this fraction of every class.")
     ] = 0.1,
@@ -95,20 +108,35 @@ def train(
                 hint="a built-in dataset (cnncli datasets) or a folder or file of your own",
             )
         data = "mnist-5k"
-    dataset = load_dataset(data, image_shape=tuple(declared))  # type: ignore[arg-type]
-    if dataset.image_shape != tuple(declared):
-        raise ShapeError(
-            f"{dataset.name}: images are {'x'.join(map(str, dataset.image_shape))}, but {model} "
-            f"takes {'x'.join(map(str, declared))}"
-        )
+    shape = (int(declared[0]), int(declared[1]), int(declared[2]))
+
+    def read(source: str) -> Any:
+        loaded = load_dataset(source, key_x, key_y, label_column, shape, skip_bad)
+        return _fitting(loaded, shape, model)
+
+    dataset = read(data)
+    held_out = read(val) if val else None
     classes = len(dataset.classes)
+    if held_out is not None and held_out.classes != dataset.classes[: len(held_out.classes)]:
+        # Class names (an image folder's subfolders) index the training set's classes by name.
+        unknown = [c for c in held_out.classes if c not in dataset.classes]
+        if unknown:
+            raise ShapeError(
+                f"{held_out.name}: classes {', '.join(unknown[:3])} are not classes of "
+                f"{dataset.name} ({', '.join(dataset.classes[:10])})"
+            )
+        index = np.array([dataset.classes.index(c) for c in held_out.classes])
+        held_out.y = index[held_out.y]
     out_shape = net.output_shape((1, *declared))
     if out_shape[-1] < classes:
         raise ShapeError(f"{model} has {out_shape[-1]} outputs, the data has {classes} classes")
     net.reset_parameters(np.random.default_rng(seed))
-    train_idx, val_idx = stratified_split(dataset.y, val_split, seed)
-    x_tr, y_tr = dataset.x[train_idx], dataset.y[train_idx]
-    x_va, y_va = dataset.x[val_idx], dataset.y[val_idx]
+    if held_out is None:
+        train_idx, val_idx = stratified_split(dataset.y, val_split, seed)
+        x_tr, y_tr = dataset.x[train_idx], dataset.y[train_idx]
+        x_va, y_va = dataset.x[val_idx], dataset.y[val_idx]
+    else:
+        x_tr, y_tr, x_va, y_va = dataset.x, dataset.y, held_out.x, held_out.y
     opt_ = _optimizer(optim, net, optimizer, lr, momentum, nesterov, weight_decay)
     sched = (
         optim.StepLR(opt_, max(1, epochs // 3)) if schedule == "step"
@@ -118,11 +146,11 @@ def train(
     if not as_json:
         console.print(
             f"train {net.title} on {dataset.name}: {len(y_tr):,} images, {len(y_va):,} held out "
-            f"({val_split:g} of each class), {classes} classes, "
+            f"({held_out.name if held_out else f'{val_split:g} of each class'}), {classes} classes, "
             f"{'x'.join(map(str, dataset.image_shape))}",
             highlight=False,
         )
-        for note in dataset.notes:
+        for note in dataset.notes + (held_out.notes if held_out else []):
             console.print(f"note: {note}", highlight=False)
         settings = ", ".join(
             f"{k.replace('_', ' ')} {v}"
@@ -169,6 +197,18 @@ def train(
                                "history": history, "confusion": counts.tolist()}, indent=2))  # fmt: skip
         return
     console.print(_confusion_table(counts, dataset.classes))
+
+
+def _fitting(dataset: Any, shape: tuple[int, int, int], model: str) -> Any:
+    """The dataset, if its images are the model's input shape; else a ShapeError."""
+    from cnncli.errors import ShapeError
+
+    if dataset.image_shape != shape:
+        raise ShapeError(
+            f"{dataset.name}: images are {'x'.join(map(str, dataset.image_shape))}, but {model} "
+            f"takes {'x'.join(map(str, shape))}"
+        )
+    return dataset
 
 
 _ROW = "{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}"

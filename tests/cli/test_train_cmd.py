@@ -61,3 +61,28 @@ def test_mistakes_are_one_error_line(tmp_path: Path, args: list[str], message: s
     r = run_cli("train", *[str(tmp_path / a) if a in ("w.pt",) else a for a in args])
     assert r.code == 2 and r.stdout == ""
     assert r.stderr.startswith("error: ") and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_own_data_with_named_keys_and_a_separate_validation_folder(tmp_path: Path) -> None:
+    """A .npz with other key names trains; an ImageFolder of PNGs is the held-out set."""
+    from PIL import Image
+
+    digits = np.load(Path(__file__).parents[2] / "cnncli" / "data" / "mnist5k.npz")
+    rng = np.random.default_rng(0)
+    pick = rng.choice(5000, 600, replace=False)
+    np.savez(tmp_path / "own.npz", images=digits["x"][pick], labels=digits["y"][pick])
+    folder = tmp_path / "val"
+    val = [i for i in rng.choice(5000, 60, replace=False) if digits["y"][i] != 3][:40]
+    for i in val:  # no 3s: the folders' names, not their order, give the classes
+        label = int(digits["y"][i])
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits["x"][i]).save(folder / str(label) / f"{i}.png")
+    r = run_cli("train", "lenet5", "--data", str(tmp_path / "own.npz"), "--key-x", "images",
+                "--key-y", "labels", "--val", str(folder), "--epochs", "2", "--json")  # fmt: skip
+    assert r.code == 0, r.stderr
+    data = json.loads(r.stdout)
+    confusion = np.array(data["confusion"])
+    assert confusion.sum() == 40 and confusion[3].sum() == 0
+    truth = np.bincount([int(digits["y"][i]) for i in val], minlength=10)
+    np.testing.assert_array_equal(confusion.sum(axis=1), truth)
+    assert data["history"][-1]["train_loss"] < data["history"][0]["train_loss"]
