@@ -106,7 +106,7 @@ def forward(
     from cnncli.io import network as files
     from cnncli.nn import resources
     from cnncli.nn.run import run_forward, top_k
-    from cnncli.nn.spec import load_model, parse_input_shape
+    from cnncli.nn.spec import load_model
     from cnncli.nn.summary import summarize
 
     if normalize not in files.NORMALIZE:
@@ -116,7 +116,7 @@ def forward(
     if output is not None:
         check_output_path(output, inputs)
     limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
-    override = parse_input_shape(input_size) if input_size else None
+    override = _input_size(input_size, model) if input_size else None
     net, declared = load_model(model, override)
     chw = override or declared
     if chw is None:
@@ -191,6 +191,33 @@ def forward(
         sys.stdout.flush()
     for path, what in written:
         say_wrote(path, what)
+
+
+def _input_size(text: str, model: str) -> tuple[int, int, int]:
+    """``--input CxHxW`` → (C, H, W); a file name there gets told where a file goes."""
+    import os
+    import re
+    import shlex
+
+    from cnncli.errors import ParameterError
+    from cnncli.nn.spec import parse_input_shape
+
+    try:
+        return parse_input_shape(text)
+    except ParameterError:
+        looks_like_file = (
+            text == "-"
+            or "/" in text
+            or "\\" in text
+            or re.search(r"\.[A-Za-z][A-Za-z0-9]*$", text.strip()) is not None
+            or os.path.exists(text)
+        )
+        if not looks_like_file:
+            raise
+        raise ParameterError(
+            "--input takes a size such as 3x224x224; give the image as the first argument: "
+            f"cnncli forward {shlex.quote(text)} -m {shlex.quote(model)}"
+        ) from None
 
 
 def _map_kinds(text: str) -> tuple[str, ...]:
