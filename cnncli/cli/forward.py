@@ -92,6 +92,21 @@ def forward(
             rich_help_panel=opt.OUTPUT_PANEL,
         ),
     ] = None,
+    show_layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--show-layer",
+            metavar="NAME",
+            help="Show this layer's output maps (a name from the layer table, e.g. features.0; "
+            "repeat or comma-separate for several), as conv shows its maps. --show, --channels "
+            "and --region apply to them.",
+            rich_help_panel=opt.OUTPUT_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    show: opt.ShowOpt = None,
+    channels: opt.ChannelsOpt = None,
+    region: opt.RegionOpt = None,
     as_json: opt.JsonOpt = False,
     max_memory: opt.MaxMemoryOpt = None,
 ) -> None:
@@ -106,7 +121,7 @@ def forward(
     from cnncli.io import network as files
     from cnncli.nn import resources
     from cnncli.nn.run import run_forward, top_k
-    from cnncli.nn.spec import load_model, parse_input_shape
+    from cnncli.nn.spec import load_model
     from cnncli.nn.summary import summarize
 
     if normalize not in files.NORMALIZE:
@@ -116,8 +131,11 @@ def forward(
     if output is not None:
         check_output_path(output, inputs)
     limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
-    override = parse_input_shape(input_size) if input_size else None
+    override = _input_size(input_size, model) if input_size else None
+    wanted = _wanted_layers(show_layer)
+    maps_out = _maps_output(wanted, show, channels, region, as_json, max_memory)
     net, declared = load_model(model, override)
+    _check_layer_names(wanted, net)
     chw = override or declared
     if chw is None:
         raise SpecError(
@@ -161,6 +179,10 @@ def forward(
     out = result.output
     is_prob = result.is_probability
     top_rows = top_k(out, top, is_prob) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
+    shown = _pick_records(wanted, x, result.records, net.title)
+    # Drawn before anything is printed or written: a --channels or --region that does not
+    # fit a layer is one error, not half an output.
+    sections = [_layer_maps(maps_out, r) for r in shown] if maps_out is not None else []
     from cnncli.cli.output import say_wrote
 
     written: list[tuple[Any, str]] = []  # said last, after the result
@@ -183,14 +205,186 @@ def forward(
             )
     if as_json:
         data = _json(net, shape, weight_note, notes, result, top_rows, label_names)
+        if wanted:
+            data["shown_layers"] = [
+                {"name": r.name, "type": r.type, "shape": list(r.output.shape), "values": r.output}
+                for r in shown
+            ]
         typer.echo(json.dumps(jsonable(data), indent=2, allow_nan=False))
     else:
         _show(
-            net, x, result, notes, weight_note if weights is None else None, top_rows, label_names
+            net,
+            x,
+            result,
+            notes,
+            weight_note if weights is None else None,
+            top_rows,
+            label_names,
+            sections,
         )
         sys.stdout.flush()
     for path, what in written:
         say_wrote(path, what)
+
+
+def _input_size(text: str, model: str) -> tuple[int, int, int]:
+    """``--input CxHxW`` → (C, H, W); a file name there gets told where a file goes."""
+    import os
+    import re
+    import shlex
+
+    from cnncli.errors import ParameterError
+    from cnncli.nn.spec import parse_input_shape
+
+    try:
+        return parse_input_shape(text)
+    except ParameterError:
+        looks_like_file = (
+            text == "-"
+            or "/" in text
+            or "\\" in text
+            or re.search(r"\.[A-Za-z][A-Za-z0-9]*$", text.strip()) is not None
+            or os.path.exists(text)
+        )
+        if not looks_like_file:
+            raise
+        raise ParameterError(
+            "--input takes a size such as 3x224x224; give the image as the first argument: "
+            f"cnncli forward {shlex.quote(text)} -m {shlex.quote(model)}"
+        ) from None
+
+
+def _wanted_layers(texts: list[str] | None) -> list[str]:
+    """``--show-layer a --show-layer b,c`` → [a, b, c], each once, in the order given."""
+    from cnncli.errors import ParameterError
+
+    names: list[str] = []
+    for text in texts or []:
+        words = [w.strip() for w in text.split(",")]
+        if not any(words):
+            raise ParameterError(
+                f"--show-layer takes layer names from the layer table, e.g. features.0, "
+                f"got {text!r}"
+            )
+        names += [w for w in words if w]
+    return list(dict.fromkeys(names))
+
+
+def _maps_output(
+    wanted: list[str],
+    show: str | None,
+    channels: str | None,
+    region: str | None,
+    as_json: bool,
+    max_memory: str | None,
+) -> Any:
+    """The :class:`Output` that draws the --show-layer maps (None without --show-layer)."""
+    import sys
+
+    from cnncli.cli.argtypes import parse_channels
+    from cnncli.cli.output import Output
+    from cnncli.errors import ParameterError
+
+    if not wanted:
+        given = [
+            flag
+            for flag, value in (("--show", show), ("--channels", channels), ("--region", region))
+            if value is not None
+        ]
+        if given:
+            verb = "chooses" if len(given) == 1 else "choose"
+            raise ParameterError(
+                f"{' and '.join(given)} {verb} how --show-layer draws a layer's maps; "
+                "give --show-layer NAME too (a name from the layer table, e.g. features.0)"
+            )
+        return None
+    if channels is not None:  # the syntax now; each index against each layer when drawn
+        parse_channels(channels, sys.maxsize, sys.maxsize)
+    out = Output(show, channels, as_json, max_memory=max_memory)
+    out.set_region(region)
+    return out
+
+
+def _leaf_names(net: Any) -> list[str]:
+    """The names :func:`cnncli.nn.run.run_forward` gives the layers it records."""
+    return [path or layer.type_name for path, layer in net.named_modules() if layer.is_leaf]
+
+
+def _check_layer_names(wanted: list[str], net: Any) -> None:
+    """Refuse, before the forward pass, a --show-layer name the network does not have.
+
+    ``NAME#2`` (a layer's second call, as torchvision's BasicBlock's ``relu``) is
+    checked against the records after the pass.
+    """
+    if not wanted:
+        return
+    leaves = _leaf_names(net)
+    known = {"input", *leaves}
+    blocks = {path: layer for path, layer in net.named_modules() if path and not layer.is_leaf}
+    for name in wanted:
+        base = name.split("#", 1)[0] if "#" in name else name
+        if base in known:
+            continue
+        if name in blocks:
+            from cnncli.errors import ParameterError
+
+            inner = [n for n in leaves if n.startswith(name + ".")]
+            raise ParameterError(
+                f"--show-layer {name} is a block of {len(inner)} layers, not one layer; "
+                f"give one of them: {_some(inner)}",
+                hint="the last layer of a Sequential block gives the block's output",
+            )
+        raise _unknown_layer(name, ["input", *leaves], net.title)
+
+
+def _pick_records(wanted: list[str], x: Any, records: list[Any], title: str) -> list[Any]:
+    """The records of the --show-layer names, in the order given (``input``: the input)."""
+    from cnncli.nn.run import ForwardRecord
+
+    by_name = {"input": ForwardRecord("input", "", x, 0.0), **{r.name: r for r in records}}
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise _unknown_layer(missing[0], list(by_name), title)
+    return [by_name[n] for n in wanted]
+
+
+def _unknown_layer(name: str, names: list[str], title: str) -> Exception:
+    """``--show-layer NAME: no such layer`` with the closest names (difflib)."""
+    import difflib
+
+    from cnncli.errors import ParameterError, one_line
+
+    close = difflib.get_close_matches(name, names, n=4, cutoff=0.6)
+    if not close:  # a near miss in case only ("Features.0") is still a near miss
+        lower = {n.lower(): n for n in names}
+        close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=4)]
+    if close:
+        return ParameterError(
+            f"--show-layer {name}: no such layer in {one_line(title)}; closest: {', '.join(close)}"
+        )
+    return ParameterError(
+        f"--show-layer {name}: no such layer in {one_line(title)}; its layers: {_some(names)}",
+        hint="the names are the first column of forward's layer table (state_dict names)",
+    )
+
+
+def _some(names: list[str], limit: int = 6) -> str:
+    """The first few ``names``, then how many in all."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[: limit - 1]) + f", …, {names[-1]} ({len(names)} in all)"
+
+
+def _layer_maps(out: Any, record: Any) -> Any:
+    """One layer's output as --show asks: maps (4-D) or vectors, as conv shows its output."""
+    from cnncli.errors import CnncliError
+
+    try:
+        return out.maps(record.output, record.name)
+    except CnncliError as exc:  # say which layer a --channels or --region did not fit
+        if record.name in exc.message:
+            raise
+        raise type(exc)(f"{exc.message} (layer {record.name})", hint=exc.hint) from None
 
 
 def _map_kinds(text: str) -> tuple[str, ...]:
@@ -284,8 +478,10 @@ def _show(
     random_weights: str | None,
     top_rows: list[list[tuple[int, float]]],
     label_names: list[str] | None,
+    sections: list[Any],
 ) -> None:
-    """Notes on stderr; the architecture, the layer table, the output and top classes on stdout."""
+    """Notes on stderr; the architecture, the layer table, the --show-layer maps, the output
+    and top classes on stdout."""
     from rich.markup import escape
     from rich.text import Text
 
@@ -304,7 +500,26 @@ def _show(
     rows = [ForwardRecord("input", "", x, 0.0), *result.records]
     title = f"Forward pass of {escape(one_line(net.title))}, eval mode"  # the spec's name is text
     console.print(forward_table(rows, title, console.width))
+    drawn = [s for s in sections if s is not None]
+    blank = False  # one empty line between the table, each layer's maps and the output
+    for section in drawn:
+        if not blank:
+            console.print()
+        console.print(section)
+        blank = _ends_blank(section)
+    if drawn and not blank:
+        console.print()
     console.print(Text(f"output shape: {tuple(result.output.shape)}", style="bold"))
     console.print(Text(f"total time: {1000 * result.seconds:.1f} ms"))
     if top_rows:
         console.print(topk_table(top_rows, label_names, result.is_probability))
+
+
+def _ends_blank(renderable: Any) -> bool:
+    """Whether a (nested) Group of the map renderer ends with an empty line already."""
+    from rich.console import Group
+    from rich.text import Text
+
+    while isinstance(renderable, Group) and renderable.renderables:
+        renderable = renderable.renderables[-1]
+    return isinstance(renderable, Text) and not renderable.plain.strip()
