@@ -77,6 +77,9 @@ CLAIMS: dict[str, list[str]] = {
     ],
     "cnncli shapes alexnet --diagram alexnet.svg": ["wrote alexnet.svg (SVG diagram"],
     "cnncli forward -m alexnet --batch 8": ["AlexNet(", "(8, 1000)"],
+    # Run with the stand-ins: --labels names the classes, --normalize is applied.
+    "cnncli forward photo.jpg -m alexnet-torchvision -w alexnet.npz --normalize imagenet "
+    "--labels imagenet.txt": ["mean (0.485, 0.456, 0.406)", "(1, 1000)", "Label", "class-"],
 }
 
 _BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
