@@ -18,7 +18,14 @@ FORMULAS = {
 }
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli act -f softmax --dim 3  # softmax along each row",
+        "cnncli act samples/sobel_x.csv -f leaky-relu --slope 0.1",
+        "cnncli act samples/shapes.png -f sigmoid --scale unit --show stats",
+    ),
+)
 def act(
     ctx: typer.Context,
     input: opt.InputArg = None,

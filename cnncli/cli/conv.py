@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from cnncli.render.header import Header
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli conv  # the built-in digit 8 with the Sobel pair",
+        "cnncli conv samples/shapes.png -k sobel --magnitude -p same",
+        "cnncli conv samples/seed_pool.csv -k laplacian -p 1 --grad ones",
+    ),
+)
 def conv(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -6,7 +6,13 @@ from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
-@app.command(rich_help_panel="Whole networks")
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli datasets  # name, images, image shape, classes, licence",
+        "cnncli datasets --json",
+    ),
+)
 def datasets(
     as_json: opt.JsonOpt = False,
 ) -> None:

@@ -10,7 +10,14 @@ from cnncli.cli.main import app
 from cnncli.errors import ParameterError
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli dropout --p 0.5 --seed 1  # which units are dropped, the scale",
+        "cnncli dropout samples/digit8.png --p 0.2 --show stats",
+        "cnncli dropout --eval  # eval mode passes the input through",
+    ),
+)
 def dropout(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -12,7 +12,13 @@ from cnncli.cli.main import app
 ENDS = 5
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli flatten  # the seed's 4×4 matrix → 1×16",
+        "cnncli flatten samples/seed_multichannel.npz --key x --order hwc",
+    ),
+)
 def flatten(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -10,7 +10,14 @@ from cnncli.cli.main import app
 from cnncli.cli.output import jsonable
 
 
-@app.command(rich_help_panel="Whole networks")
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli forward -m lenet5  # a seeded random input, random weights",
+        "cnncli forward samples/digit8.png -m lenet5 --top 3",
+        "cnncli forward -m samples/tinyvgg.toml --batch 2",
+    ),
+)
 def forward(
     model: opt.ModelOpt,
     source: Annotated[

@@ -8,7 +8,15 @@ from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
-@app.command("kernels", rich_help_panel="Tensor ops")
+@app.command(
+    "kernels",
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli kernels  # every named kernel with its matrix",
+        "cnncli kernels sobel",
+        "cnncli kernels gaussian5",
+    ),
+)
 def kernels_(
     name: Annotated[
         str | None, typer.Argument(help="Show only this kernel or pair.", show_default=False)

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from cnncli.render.header import Header
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli linear --out 3 --seed 0  # a seeded random layer, 16 → 3",
+        "cnncli linear samples/seed_pool.csv --out 2 -b 0.5,-0.5 --grad ones",
+    ),
+)
 def linear(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -6,7 +6,13 @@ from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
-@app.command(rich_help_panel="Whole networks")
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli models  # name, description, input size, parameters",
+        "cnncli models --json",
+    ),
+)
 def models(
     as_json: opt.JsonOpt = False,
 ) -> None:

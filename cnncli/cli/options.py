@@ -229,3 +229,15 @@ RegionOpt = Annotated[
         show_default=False,
     ),
 ]
+
+# ------------------------------- issue 15 item 13: --help examples (h15-readme) ---
+
+
+def examples(*lines: str) -> str:
+    """A command's ``--help`` epilog: "Examples:" then one runnable command a line.
+
+    Each line is ``cnncli ...`` run from the repository root (samples/ files or the
+    built-in examples), optionally followed by ``  # a comment``; at most 78
+    characters, so that an 80-column terminal does not wrap it (tests/cli/test_help_examples.py).
+    """
+    return "Examples:\n" + "\n".join(lines)

@@ -11,7 +11,14 @@ from cnncli.cli.main import app
 from cnncli.errors import ParameterError
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli pad -p 1 --mode reflect",
+        "cnncli pad samples/seed_pool.csv -p 1,2,0,0 --mode circular  # left 1, right 2",
+        "cnncli pad samples/digit8.png -p 2 --mode constant --value 255",
+    ),
+)
 def pad(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 Pair = tuple[int, int]
 
 
-@app.command(rich_help_panel="Tensor ops")
+@app.command(
+    rich_help_panel="Tensor ops",
+    epilog=opt.examples(
+        "cnncli pool  # max pooling of the seed's 4×4 example",
+        "cnncli pool --mode avg --explain 1,0  # one output cell step by step",
+        "cnncli pool samples/shapes.png -k 3 -s 2 -p 1 --ceil-mode",
+    ),
+)
 def pool(
     ctx: typer.Context,
     input: opt.InputArg = None,

@@ -9,7 +9,14 @@ from cnncli.cli import options as opt
 from cnncli.cli.main import app
 
 
-@app.command(rich_help_panel="Whole networks")
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli shapes alexnet  # every layer's shape, parameters and MACs",
+        "cnncli shapes lenet5 -n 4 --formulas  # batch 4, each output-size formula",
+        "cnncli shapes samples/resnet_mini.toml --depth 2",
+    ),
+)
 def shapes(
     model: opt.ModelArg,
     input: opt.InputSizeOpt = None,

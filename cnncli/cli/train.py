@@ -11,7 +11,13 @@ from cnncli.cli.main import app
 TRAIN_PANEL = "Training"
 
 
-@app.command(rich_help_panel="Whole networks")
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli train lenet5 --epochs 1",
+        "cnncli train lenet5 --epochs 1 --optimizer adam --lr 0.002 --schedule cosine",
+    ),
+)
 def train(
     model: opt.ModelArg,
     data: Annotated[
