@@ -21,17 +21,23 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnncli.engine.shapes import PADDING_MODES
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
 from cnncli.nn import layers as L  # noqa: N812
+from cnncli.nn.spec_schema import (
+    NESTED,
+    REQUIRED,
+    SCHEMA,
+    TORCH_UNSUPPORTED,
+    BadValueError,
+    pos_int,
+    show,
+)
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 8
@@ -49,220 +55,8 @@ class SpecModel:
     source: str
 
 
-# ---- value checkers: each returns the clean value or raises _BadValueError(reason) ------------------
-class _BadValueError(Exception):
-    pass
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _pos_int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be a positive integer, got {_show(v)}")
-    if v < 1:
-        raise _BadValueError(f"must be at least 1, got {v}")
-    return int(v)
-
-
-def _nonneg_int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be an integer, got {_show(v)}")
-    if v < 0:
-        raise _BadValueError(f"must not be negative, got {v}")
-    return int(v)
-
-
-def _int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be an integer, got {_show(v)}")
-    return int(v)
-
-
-def _pair_of(check: Callable[[Any], int]) -> Callable[[Any], Any]:
-    def inner(v: Any) -> Any:
-        if isinstance(v, list):
-            if len(v) != 2:
-                raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
-            return (check(v[0]), check(v[1]))
-        return check(v)
-
-    return inner
-
-
-def _padding(v: Any) -> Any:
-    if isinstance(v, str):
-        if v.lower() not in ("same", "valid"):
-            raise _BadValueError(
-                f"must be an integer, [h, w], [left, right, top, bottom], 'same' or 'valid', got {_show(v)}"
-            )
-        return v.lower()
-    if isinstance(v, list):
-        if len(v) not in (2, 4):
-            raise _BadValueError(
-                f"must be an integer, [h, w] or [left, right, top, bottom], got {_show(v)}"
-            )
-        return tuple(_nonneg_int(x) for x in v)
-    return _nonneg_int(v)
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise _BadValueError(f"must be true or false, got {_show(v)}")
-    return v
-
-
-def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _BadValueError(f"must be a finite number, got {_show(v)}")
-    return float(v)
-
-
-def _prob(v: Any) -> float:
-    x = _float(v)
-    if not 0.0 <= x <= 1.0:
-        raise _BadValueError(f"must be between 0 and 1, got {v}")
-    return x
-
-
-def _positive_float(v: Any) -> float:
-    x = _float(v)
-    if x <= 0:
-        raise _BadValueError(f"must be positive, got {v}")
-    return x
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def inner(v: Any) -> Any:
-        if v is None or v == "none":
-            return None
-        return check(v)
-
-    return inner
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def inner(v: Any) -> str:
-        if not isinstance(v, str) or v not in options:
-            raise _BadValueError(f"must be one of {', '.join(options)}, got {_show(v)}")
-        return v
-
-    return inner
-
-
-def _output_size(v: Any) -> Any:
-    if isinstance(v, list):
-        if len(v) != 2:
-            raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
-        return tuple(None if x is None or x == "none" else _pos_int(x) for x in v)
-    return _pos_int(v)
-
-
-def _show(v: Any) -> str:
-    text = json.dumps(v) if isinstance(v, (str, list, dict, bool)) or v is None else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _false_only(v: Any) -> bool:
-    if _bool(v):
-        raise _BadValueError("true is not supported in a network (its output would be a pair)")
-    return False
-
-
-#: type -> {key: checker}; "required" keys are listed separately.
-SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "Conv2d": {
-        "in_channels": _pos_int,
-        "out_channels": _pos_int,
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _pair_of(_pos_int),
-        "padding": _padding,
-        "dilation": _pair_of(_pos_int),
-        "groups": _pos_int,
-        "bias": _bool,
-        "padding_mode": _choice(*PADDING_MODES),
-    },
-    "MaxPool2d": {
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _optional(_pair_of(_pos_int)),
-        "padding": _pair_of(_nonneg_int),
-        "dilation": _pair_of(_pos_int),
-        "return_indices": _false_only,
-        "ceil_mode": _bool,
-    },
-    "AvgPool2d": {
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _optional(_pair_of(_pos_int)),
-        "padding": _pair_of(_nonneg_int),
-        "ceil_mode": _bool,
-        "count_include_pad": _bool,
-        "divisor_override": _optional(_pos_int),
-    },
-    "AdaptiveAvgPool2d": {"output_size": _output_size},
-    "ReLU": {"inplace": _bool},
-    "LeakyReLU": {"negative_slope": _float, "inplace": _bool},
-    "Sigmoid": {},
-    "Tanh": {},
-    "Softmax": {"dim": _optional(_int)},
-    "Flatten": {"start_dim": _int, "end_dim": _int},
-    "Dropout": {"p": _prob, "inplace": _bool},
-    "Linear": {"in_features": _pos_int, "out_features": _pos_int, "bias": _bool},
-    "BatchNorm2d": {
-        "num_features": _pos_int,
-        "eps": _positive_float,
-        "momentum": _optional(_prob),
-        "affine": _bool,
-        "track_running_stats": _bool,
-        "bias": _bool,
-    },
-    "BasicBlock": {
-        "inplanes": _pos_int,
-        "planes": _pos_int,
-        "stride": _pos_int,
-        "downsample": _bool,
-    },
-    "Sequential": {},
-    "Residual": {"relu": _bool},
-}
-#: Well-known torch.nn layers cnncli has no counterpart for: a spec naming one is told so,
-#: not offered a near-miss name (ConvTranspose2d is no misspelt Conv2d).
-TORCH_UNSUPPORTED = frozenset(
-    {
-        "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-        "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool3d", "BatchNorm1d",
-        "BatchNorm3d", "Bilinear", "CELU", "ChannelShuffle", "ConstantPad1d", "ConstantPad2d",
-        "ConstantPad3d", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-        "ConvTranspose3d", "CosineSimilarity", "Dropout1d", "Dropout2d", "Dropout3d", "ELU",
-        "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "Fold", "FractionalMaxPool2d",
-        "GELU", "GLU", "GRU", "GRUCell", "GroupNorm", "Hardshrink", "Hardsigmoid", "Hardswish",
-        "Hardtanh", "Identity", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-        "LPPool1d", "LPPool2d", "LSTM", "LSTMCell", "LayerNorm", "LazyConv2d", "LazyLinear",
-        "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool3d",
-        "MaxUnpool2d", "Mish", "ModuleDict", "ModuleList", "MultiheadAttention", "PReLU",
-        "PixelShuffle", "PixelUnshuffle", "RMSNorm", "RNN", "RNNCell", "RReLU", "ReLU6",
-        "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SELU",
-        "SiLU", "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign", "SyncBatchNorm",
-        "Tanhshrink", "Threshold", "Transformer", "TransformerDecoder",
-        "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "Unflatten",
-        "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad2d",
-    }
-)  # fmt: skip
 #: At most this many problems of one spec are listed in its error (then "and N more").
 MAX_PROBLEMS = 10
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "Conv2d": ("out_channels", "kernel_size"),
-    "MaxPool2d": ("kernel_size",),
-    "AvgPool2d": ("kernel_size",),
-    "AdaptiveAvgPool2d": ("output_size",),
-    "Linear": ("out_features",),
-    "BasicBlock": ("planes",),
-}
-#: keys holding nested layer lists, per container type.
-NESTED: dict[str, tuple[str, ...]] = {
-    "Sequential": ("layers",),
-    "Residual": ("layers", "shortcut"),
-}
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
@@ -391,7 +185,7 @@ class _Builder:
                 f"{self.source}: {where}: containers are nested more than {MAX_DEPTH} deep"
             )
         if not isinstance(items, list):
-            raise self.error(where, None, f"must be an array of layer tables, got {_show(items)}")
+            raise self.error(where, None, f"must be an array of layer tables, got {show(items)}")
         built: list[tuple[str, L.Layer]] = []
         names: set[str] = set()
         for i, item in enumerate(items):
@@ -432,11 +226,11 @@ class _Builder:
         self, item: Any, where: str, shape: L.Shape | None, depth: int
     ) -> tuple[L.Layer | None, str | None]:
         if not isinstance(item, dict):
-            raise self.error(where, None, f"must be a table with a 'type' key, got {_show(item)}")
+            raise self.error(where, None, f"must be a table with a 'type' key, got {show(item)}")
         typ = item.get("type")
         if not isinstance(typ, str):
             raise self.error(
-                where, None, f"key 'type' is missing or not a string (got {_show(typ)})"
+                where, None, f"key 'type' is missing or not a string (got {show(typ)})"
             )
         if typ not in SCHEMA:
             known = f"known types: {', '.join(SCHEMA)}"
@@ -457,7 +251,7 @@ class _Builder:
                 where,
                 typ,
                 f"key 'name' must be letters, digits and _ (not starting with a digit, "
-                f"at most 64), got {_show(name)}",
+                f"at most 64), got {show(name)}",
             )
         args: dict[str, Any] = {}
         before = len(self.problems)
@@ -482,7 +276,7 @@ class _Builder:
                 continue
             try:
                 args[key] = schema[key](value)
-            except _BadValueError as bad:
+            except BadValueError as bad:
                 self.record(self.error(where, typ, f"key {key!r} {bad}"))
         for key in REQUIRED.get(typ, ()):
             if key not in item and key not in suggested:
@@ -595,13 +389,13 @@ def build_spec(
     if "input" in data:
         value = data["input"]
         if not isinstance(value, list) or len(value) != 3:
-            problem(f"key 'input' must be [C, H, W], got {_show(value)}")
+            problem(f"key 'input' must be [C, H, W], got {show(value)}")
             builder.failed = builder.problems[-1]  # no shapes to follow
         else:
             try:
-                c, h, w = (_pos_int(v) for v in value)
+                c, h, w = (pos_int(v) for v in value)
                 declared = (c, h, w)
-            except _BadValueError as bad:
+            except BadValueError as bad:
                 problem(f"key 'input' {bad}")
                 builder.failed = builder.problems[-1]
     title = data.get("name", Path(source).stem if source else "Sequential")
