@@ -96,10 +96,6 @@ def parse_channels(text: str | None, N: int, C: int) -> list[tuple[int | None, i
             if ":" in token:
                 a, b = token.split(":", 1)
                 n, c = int(a), int(b)
-                if not 0 <= n < N:
-                    raise ParameterError(
-                        f"--channels {token}: batch item {n} is out of range 0..{N - 1}"
-                    )
                 items: list[tuple[int | None, int]] = [(n, c)]
             elif "-" in token[1:]:
                 a, b = token.split("-", 1)
@@ -111,6 +107,13 @@ def parse_channels(text: str | None, N: int, C: int) -> list[tuple[int | None, i
                 f"--channels takes indices like 0,3 or 0-5 or 1:0, got {text!r}"
             ) from None
         for n_pick, c_pick in items:
+            # checked after the parse: ParameterError is a ValueError, and a good N:C with
+            # N out of range is no syntax error
+            if n_pick is not None and not 0 <= n_pick < N:
+                raise ParameterError(
+                    f"--channels {token}: batch item {n_pick} is out of range 0..{N - 1} "
+                    f"(the input has {N} batch item{'s' if N != 1 else ''})"
+                )
             if not 0 <= c_pick < C:
                 raise ParameterError(f"--channels: channel {c_pick} is out of range 0..{C - 1}")
             picks.append((n_pick, c_pick))

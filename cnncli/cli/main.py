@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from typing import Literal
 
@@ -104,6 +105,67 @@ def _print_error(message: str, hint: str | None = None) -> None:
         sys.stderr.write(f"hint: {hint}\n")
 
 
+#: Short flags a command lost (issue 14: one meaning per short flag), with the long option
+#: that took their place there.
+RETIRED_SHORT_FLAGS = {
+    ("pool", "-m"): "--mode",
+    ("pad", "-m"): "--mode",
+    ("dropout", "-p"): "--p",
+    ("forward", "-b"): "--batch",
+    ("forward", "-s"): "--seed",
+    ("forward", "-k"): "--top",
+    ("shapes", "-b"): "--batch",
+    ("shapes", "-d"): "--depth",
+}
+
+#: The options of ``cnncli`` itself, given before the command.
+ROOT_OPTIONS = ("--engine", "--version")
+
+_NOT_ONE_OF = re.compile(r"^Value error, (?P<value>.*) is not one of (?P<choices>.*?)\.?$")
+
+
+def _option_name(param: object) -> str | None:
+    """An option's longest name (``--mode``), or None for an argument."""
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("-")]
+    return max(opts, key=len) if opts else None
+
+
+def _usage_error(exc: TyperException, args: list[str]) -> tuple[str, str | None]:
+    """A Typer usage error as cnncli's one ``error:`` line and an optional ``hint:``.
+
+    A bad choice reads like cnncli's own ("--mode must be one of max, avg, got 'median'"),
+    not Typer's "Value error, ..."; an unknown option names the command it is not an
+    option of, and a short flag the command lost points to its long option.
+    """
+    from typer._click.exceptions import BadParameter, NoSuchOption
+
+    raw = str(getattr(exc, "message", "") or "")
+    command = getattr(getattr(exc, "ctx", None), "command", None)
+    cmd = getattr(command, "name", None)
+    if isinstance(exc, BadParameter) and raw.startswith("Value error, "):
+        name = _option_name(exc.param) or "the value"
+        found = _NOT_ONE_OF.match(raw)
+        if found:
+            choices = ", ".join(c.strip().strip("'") for c in found["choices"].split(","))
+            return f"{name} must be one of {choices}, got {found['value']}", None
+        return f"{name}: {raw.removeprefix('Value error, ')}", None
+    if isinstance(exc, NoSuchOption) and cmd and cmd != "cnncli":
+        flag = exc.option_name
+        message = f"{flag} is not an option of {cmd}"
+        new = RETIRED_SHORT_FLAGS.get((cmd, flag))
+        if new is not None:
+            at = args.index(flag) if flag in args else -1
+            value = args[at + 1] if 0 <= at < len(args) - 1 else None
+            example = f"{new} {value}" if value and not value.startswith("-") else new
+            return message, f"did you mean {example}? ({flag} is no longer short for {new})"
+        if flag in ROOT_OPTIONS:
+            return message, f"{flag} goes before the command: cnncli {flag} ... {cmd} ..."
+        if exc.possibilities:
+            return message, f"did you mean {' or '.join(sorted(exc.possibilities))}?"
+        return message, f"run `cnncli {cmd} --help` for its options"
+    return exc.format_message(), None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run cnncli with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     global _help_requested
@@ -130,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     except TyperException as exc:  # Typer's (vendored Click's) usage errors
         if debug:
             raise
-        message = exc.format_message()
+        message, hint = _usage_error(exc, args)
         if message.strip():  # empty for "no arguments: help was shown"
-            _print_error(message)
+            _print_error(message, hint)
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -75,7 +75,10 @@ def check_non_negative(values: tuple[int, ...], name: str) -> None:
 
 
 def _fmt(values: tuple[int, ...]) -> str:
-    return "x".join(str(v) for v in values) if len(values) > 1 else str(values[0])
+    """One value when all are equal (``-s 0`` → "0", not "0x0"), else ``(H, W)`` as PyTorch prints it."""
+    if len(set(values)) == 1:
+        return str(values[0])
+    return "(" + ", ".join(str(v) for v in values) + ")"
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:

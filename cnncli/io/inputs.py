@@ -77,6 +77,14 @@ def load_grad(
         return np.ones(shape, dtype=dtype)
     if spec == "-" and input_path == "-":
         raise ParameterError("--grad - and INPUT - cannot both read standard input")
+    if spec != "-" and not os.path.splitext(spec)[1] and not os.path.lexists(spec):
+        # a word such as "zeros" or "random", not a file: say what --grad takes
+        raise ParameterError(
+            f"--grad takes 'ones' or a file of dL/dY with the output's shape "
+            f"{tuple(shape)}, got {spec!r}",
+            hint="--grad ones for L = sum of Y; or save an array of that shape as .npy "
+            "and give its path",
+        )
     kwargs: dict[str, Any] = {"allow_nonfinite": False}
     if spec == "-":
         kwargs["stdin"] = stdin

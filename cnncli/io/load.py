@@ -186,6 +186,7 @@ def load_tensor(
             text=True,
             blocks=True,
         )
+    stat_input(path, name)  # a directory or a missing file is said so, not "no extension"
     raise InputFileError(
         f"{name}: unsupported file type {ext or '(no extension)'}; "
         f"cnncli reads {_ext_list(INPUT_EXTENSIONS)}"
@@ -339,6 +340,7 @@ def load_kernel_file(
     elif ext in TEXT_EXTENSIONS:
         raw = parse_text_matrix(read_input_bytes(p, name, MAX_TEXT_BYTES), name)
     else:
+        stat_input(p, name)  # a directory or a missing file is said so, not "no extension"
         raise InputFileError(
             f"{name}: unsupported kernel file type {ext or '(no extension)'}; "
             f"cnncli reads kernels from {_ext_list(KERNEL_EXTENSIONS)}"

@@ -160,6 +160,12 @@ def kernel_arrays(
         arr = np.asarray(cio.parse_inline_matrix(text, dtype=np.dtype(dtype).name))
         label = f"'{text}'" if len(text) <= 24 else "inline"
     else:
+        parts = [part.strip() for part in text.replace(";", ",").split(",")]
+        if len(parts) > 1 and all(is_name(part) for part in parts):
+            repeated = " ".join(f"-k {part}" for part in parts)
+            raise ParameterError(
+                f"-k takes one kernel name, got {text!r}; repeat -k for several: {repeated}"
+            )
         resolve(text)  # raises with the close names
         raise AssertionError("unreachable")
     if arr.dtype.kind not in "fiub":

@@ -9,7 +9,10 @@ and an optional ``name``. ``in_channels``, ``in_features``, ``num_features`` and
 docs/spec-format.md.
 
 Every mistake raises :class:`SpecError` naming the layer (its path, e.g.
-``layers[3]`` or ``layers[2].shortcut[0]``, and its type) and the key. Parsing is
+``layers[3]`` or ``layers[2].shortcut[0]``, and its type) and the key; a spec with
+several mistakes (unknown keys, bad values, unknown types) gets one SpecError listing
+them all, joined by "; " on its one line. A PyTorch layer cnncli has no counterpart
+for (``ConvTranspose2d``, ``LSTM``, ...) is named as such, never "corrected". Parsing is
 bounded: files over 1 MB, nesting deeper than 8 containers and more than 10 000
 layers are refused before any work.
 """
@@ -18,17 +21,23 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnncli.engine.shapes import PADDING_MODES
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
 from cnncli.nn import layers as L  # noqa: N812
+from cnncli.nn.spec_schema import (
+    NESTED,
+    REQUIRED,
+    SCHEMA,
+    TORCH_UNSUPPORTED,
+    BadValueError,
+    pos_int,
+    show,
+)
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 8
@@ -46,206 +55,26 @@ class SpecModel:
     source: str
 
 
-# ---- value checkers: each returns the clean value or raises _BadValueError(reason) ------------------
-class _BadValueError(Exception):
-    pass
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _pos_int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be a positive integer, got {_show(v)}")
-    if v < 1:
-        raise _BadValueError(f"must be at least 1, got {v}")
-    return int(v)
-
-
-def _nonneg_int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be an integer, got {_show(v)}")
-    if v < 0:
-        raise _BadValueError(f"must not be negative, got {v}")
-    return int(v)
-
-
-def _int(v: Any) -> int:
-    if not _is_int(v):
-        raise _BadValueError(f"must be an integer, got {_show(v)}")
-    return int(v)
-
-
-def _pair_of(check: Callable[[Any], int]) -> Callable[[Any], Any]:
-    def inner(v: Any) -> Any:
-        if isinstance(v, list):
-            if len(v) != 2:
-                raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
-            return (check(v[0]), check(v[1]))
-        return check(v)
-
-    return inner
-
-
-def _padding(v: Any) -> Any:
-    if isinstance(v, str):
-        if v.lower() not in ("same", "valid"):
-            raise _BadValueError(
-                f"must be an integer, [h, w], [left, right, top, bottom], 'same' or 'valid', got {_show(v)}"
-            )
-        return v.lower()
-    if isinstance(v, list):
-        if len(v) not in (2, 4):
-            raise _BadValueError(
-                f"must be an integer, [h, w] or [left, right, top, bottom], got {_show(v)}"
-            )
-        return tuple(_nonneg_int(x) for x in v)
-    return _nonneg_int(v)
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise _BadValueError(f"must be true or false, got {_show(v)}")
-    return v
-
-
-def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _BadValueError(f"must be a finite number, got {_show(v)}")
-    return float(v)
-
-
-def _prob(v: Any) -> float:
-    x = _float(v)
-    if not 0.0 <= x <= 1.0:
-        raise _BadValueError(f"must be between 0 and 1, got {v}")
-    return x
-
-
-def _positive_float(v: Any) -> float:
-    x = _float(v)
-    if x <= 0:
-        raise _BadValueError(f"must be positive, got {v}")
-    return x
-
-
-def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def inner(v: Any) -> Any:
-        if v is None or v == "none":
-            return None
-        return check(v)
-
-    return inner
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def inner(v: Any) -> str:
-        if not isinstance(v, str) or v not in options:
-            raise _BadValueError(f"must be one of {', '.join(options)}, got {_show(v)}")
-        return v
-
-    return inner
-
-
-def _output_size(v: Any) -> Any:
-    if isinstance(v, list):
-        if len(v) != 2:
-            raise _BadValueError(f"must be an integer or a list of 2 integers, got {_show(v)}")
-        return tuple(None if x is None or x == "none" else _pos_int(x) for x in v)
-    return _pos_int(v)
-
-
-def _show(v: Any) -> str:
-    text = json.dumps(v) if isinstance(v, (str, list, dict, bool)) or v is None else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _false_only(v: Any) -> bool:
-    if _bool(v):
-        raise _BadValueError("true is not supported in a network (its output would be a pair)")
-    return False
-
-
-#: type -> {key: checker}; "required" keys are listed separately.
-SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "Conv2d": {
-        "in_channels": _pos_int,
-        "out_channels": _pos_int,
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _pair_of(_pos_int),
-        "padding": _padding,
-        "dilation": _pair_of(_pos_int),
-        "groups": _pos_int,
-        "bias": _bool,
-        "padding_mode": _choice(*PADDING_MODES),
-    },
-    "MaxPool2d": {
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _optional(_pair_of(_pos_int)),
-        "padding": _pair_of(_nonneg_int),
-        "dilation": _pair_of(_pos_int),
-        "return_indices": _false_only,
-        "ceil_mode": _bool,
-    },
-    "AvgPool2d": {
-        "kernel_size": _pair_of(_pos_int),
-        "stride": _optional(_pair_of(_pos_int)),
-        "padding": _pair_of(_nonneg_int),
-        "ceil_mode": _bool,
-        "count_include_pad": _bool,
-        "divisor_override": _optional(_pos_int),
-    },
-    "AdaptiveAvgPool2d": {"output_size": _output_size},
-    "ReLU": {"inplace": _bool},
-    "LeakyReLU": {"negative_slope": _float, "inplace": _bool},
-    "Sigmoid": {},
-    "Tanh": {},
-    "Softmax": {"dim": _optional(_int)},
-    "Flatten": {"start_dim": _int, "end_dim": _int},
-    "Dropout": {"p": _prob, "inplace": _bool},
-    "Linear": {"in_features": _pos_int, "out_features": _pos_int, "bias": _bool},
-    "BatchNorm2d": {
-        "num_features": _pos_int,
-        "eps": _positive_float,
-        "momentum": _optional(_prob),
-        "affine": _bool,
-        "track_running_stats": _bool,
-        "bias": _bool,
-    },
-    "BasicBlock": {
-        "inplanes": _pos_int,
-        "planes": _pos_int,
-        "stride": _pos_int,
-        "downsample": _bool,
-    },
-    "Sequential": {},
-    "Residual": {"relu": _bool},
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "Conv2d": ("out_channels", "kernel_size"),
-    "MaxPool2d": ("kernel_size",),
-    "AvgPool2d": ("kernel_size",),
-    "AdaptiveAvgPool2d": ("output_size",),
-    "Linear": ("out_features",),
-    "BasicBlock": ("planes",),
-}
-#: keys holding nested layer lists, per container type.
-NESTED: dict[str, tuple[str, ...]] = {
-    "Sequential": ("layers",),
-    "Residual": ("layers", "shortcut"),
-}
+#: At most this many problems of one spec are listed in its error (then "and N more").
+MAX_PROBLEMS = 10
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
     """Read and parse a .toml or .json spec (bounded), returning its top-level table."""
     p = Path(path)
+    name = str(path)  # as the user typed it, like a missing INPUT: "NAME: no such file"
     try:
         size = p.stat().st_size
+    except FileNotFoundError:
+        raise InputFileError(f"{name}: no such file") from None
+    except PermissionError:
+        raise InputFileError(f"{name}: permission denied") from None
     except OSError as exc:
-        raise InputFileError(f"cannot read spec {str(p)!r}: {exc.strerror or exc}") from None
+        raise InputFileError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+    if p.is_dir():
+        raise InputFileError(f"{name}: is a directory, not a file")
     if not p.is_file():
-        raise InputFileError(f"spec {str(p)!r} is not a file")
+        raise InputFileError(f"{name}: is not a regular file")
     if size > MAX_BYTES:
         raise SpecError(
             f"spec {p.name!r} is {size:,} bytes; specs are limited to {MAX_BYTES:,} bytes"
@@ -284,25 +113,79 @@ def parse_spec_text(text: str, fmt: str, source: str = "spec") -> dict[str, Any]
     return data
 
 
+class _ProblemError(SpecError):
+    """One problem of a spec, at ``what`` (``layers[3] (Conv2d)``; empty: the top level).
+
+    ``short`` is the wording in a list of several problems (without a long list of types).
+    """
+
+    def __init__(
+        self, source: str, what: str, message: str, hint: str | None, short: str | None
+    ) -> None:
+        super().__init__(f"{source}: {what + ': ' if what else ''}{message}", hint=hint)
+        self.what = what
+        self.short = short or message
+
+
 class _Builder:
+    """Builds a spec's layers, collecting every problem it finds (see :meth:`raise_problems`).
+
+    A layer with a problem is left out and the shapes after it are no longer followed (as
+    after a too-small input), so that one mistake does not set off others.
+    """
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.count = 0
         self.failed: CnncliError | None = None
+        self.problems: list[_ProblemError] = []
 
     def error(
-        self, where: str, typ: str | None, message: str, hint: str | None = None
-    ) -> SpecError:
+        self,
+        where: str,
+        typ: str | None,
+        message: str,
+        hint: str | None = None,
+        short: str | None = None,
+    ) -> _ProblemError:
         what = f"{where} ({typ})" if typ else where
-        return SpecError(f"{self.source}: {what}: {message}", hint=hint)
+        return _ProblemError(self.source, what, message, hint, short)
+
+    def record(self, problem: _ProblemError) -> None:
+        """Keep ``problem``; the shapes after it are not followed any more."""
+        self.problems.append(problem)
+        if self.failed is None:
+            self.failed = problem
+
+    def raise_problems(self) -> None:
+        """Raise the one problem as it is, or all of them in one SpecError (one line)."""
+        if not self.problems:
+            return
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        shown = self.problems[:MAX_PROBLEMS]
+        parts = []
+        for p in shown:
+            text = f"{p.what}: {p.short}" if p.what else p.short
+            parts.append(f"{text} ({p.hint})" if p.hint else text)
+        more = len(self.problems) - len(shown)
+        tail = f"; and {more} more" if more else ""
+        hint = None
+        if any(p.short.startswith("unknown layer type") for p in self.problems):
+            hint = f"known layer types: {', '.join(SCHEMA)}"
+        raise SpecError(
+            f"{self.source}: {len(self.problems)} problems: {'; '.join(parts)}{tail}", hint=hint
+        )
 
     def layers(
         self, items: Any, where: str, shape: L.Shape | None, depth: int
     ) -> tuple[list[tuple[str, L.Layer]], L.Shape | None]:
-        if depth > MAX_DEPTH:
-            raise self.error(where, None, f"containers are nested more than {MAX_DEPTH} deep")
+        if depth > MAX_DEPTH:  # a bound, not a problem to collect: stop here
+            raise SpecError(
+                f"{self.source}: {where}: containers are nested more than {MAX_DEPTH} deep"
+            )
         if not isinstance(items, list):
-            raise self.error(where, None, f"must be an array of layer tables, got {_show(items)}")
+            raise self.error(where, None, f"must be an array of layer tables, got {show(items)}")
         built: list[tuple[str, L.Layer]] = []
         names: set[str] = set()
         for i, item in enumerate(items):
@@ -310,11 +193,17 @@ class _Builder:
             if self.count > MAX_LAYERS:
                 raise SpecError(f"{self.source}: more than {MAX_LAYERS:,} layers")
             here = f"{where}[{i}]"
-            layer, name = self.layer(item, here, shape, depth)
+            try:
+                layer, name = self.layer(item, here, shape, depth)
+            except _ProblemError as problem:
+                self.record(problem)
+                layer, name = None, None
             if name is None:
                 name = str(i)
             elif name in names or name.isdigit():
-                raise self.error(here, item.get("type"), f"key 'name': {name!r} is used twice")
+                self.record(
+                    self.error(here, item.get("type"), f"key 'name': {name!r} is used twice")
+                )
             names.add(name)
             if layer is None:
                 continue
@@ -337,17 +226,22 @@ class _Builder:
         self, item: Any, where: str, shape: L.Shape | None, depth: int
     ) -> tuple[L.Layer | None, str | None]:
         if not isinstance(item, dict):
-            raise self.error(where, None, f"must be a table with a 'type' key, got {_show(item)}")
+            raise self.error(where, None, f"must be a table with a 'type' key, got {show(item)}")
         typ = item.get("type")
         if not isinstance(typ, str):
             raise self.error(
-                where, None, f"key 'type' is missing or not a string (got {_show(typ)})"
+                where, None, f"key 'type' is missing or not a string (got {show(typ)})"
             )
         if typ not in SCHEMA:
+            known = f"known types: {', '.join(SCHEMA)}"
+            if typ in TORCH_UNSUPPORTED:
+                unsupported = f"{typ} is a PyTorch layer that cnncli does not support yet"
+                supported = f"cnncli's layer types: {', '.join(SCHEMA)}"
+                raise self.error(where, typ, f"{unsupported}; {supported}", short=unsupported)
             close = difflib.get_close_matches(typ, SCHEMA, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}?" if close else None
             raise self.error(
-                where, typ, f"unknown layer type; known types: {', '.join(SCHEMA)}", hint=hint
+                where, typ, f"unknown layer type; {known}", hint=hint, short="unknown layer type"
             )
         schema = SCHEMA[typ]
         nested = NESTED.get(typ, ())
@@ -357,24 +251,38 @@ class _Builder:
                 where,
                 typ,
                 f"key 'name' must be letters, digits and _ (not starting with a digit, "
-                f"at most 64), got {_show(name)}",
+                f"at most 64), got {show(name)}",
             )
         args: dict[str, Any] = {}
-        for key, value in item.items():
+        before = len(self.problems)
+        suggested: set[str] = set()  # a misspelt key is not missing too
+        for key, value in item.items():  # every key's problem, not only the first
             if key in ("type", "name") or key in nested:
                 continue
             if key not in schema:
                 close = difflib.get_close_matches(key, list(schema) + list(nested), n=2, cutoff=0.6)
                 known = ", ".join(list(schema) + list(nested)) or "none"
                 hint = f"did you mean {', '.join(close)}?" if close else None
-                raise self.error(where, typ, f"unknown key {key!r} (keys: {known})", hint=hint)
+                suggested.update(close[:1])
+                self.record(
+                    self.error(
+                        where,
+                        typ,
+                        f"unknown key {key!r} (keys: {known})",
+                        hint=hint,
+                        short=f"unknown key {key!r}",
+                    )
+                )
+                continue
             try:
                 args[key] = schema[key](value)
-            except _BadValueError as bad:
-                raise self.error(where, typ, f"key {key!r} {bad}") from None
+            except BadValueError as bad:
+                self.record(self.error(where, typ, f"key {key!r} {bad}"))
         for key in REQUIRED.get(typ, ()):
-            if key not in args:
-                raise self.error(where, typ, f"key {key!r} is required")
+            if key not in item and key not in suggested:
+                self.record(self.error(where, typ, f"key {key!r} is required"))
+        if len(self.problems) > before:
+            return None, name
         if typ in NESTED:
             return self.container(typ, item, args, where, shape, depth), name
         self.infer(typ, args, where, shape)
@@ -466,35 +374,49 @@ def build_spec(
 
     ``input_shape`` (C, H, W) overrides the spec's own ``input``.
     """
+    builder = _Builder(source)
+
+    def problem(message: str, short: str | None = None) -> None:
+        builder.problems.append(_ProblemError(source, "", message, None, short))
+
     for key in data:
         if key not in _TOP_KEYS:
-            raise SpecError(
-                f"{source}: unknown top-level key {key!r} (keys: {', '.join(sorted(_TOP_KEYS))})"
+            problem(
+                f"unknown top-level key {key!r} (keys: {', '.join(sorted(_TOP_KEYS))})",
+                f"unknown top-level key {key!r}",
             )
     declared: tuple[int, int, int] | None = None
     if "input" in data:
         value = data["input"]
         if not isinstance(value, list) or len(value) != 3:
-            raise SpecError(f"{source}: key 'input' must be [C, H, W], got {_show(value)}")
-        try:
-            c, h, w = (_pos_int(v) for v in value)
-            declared = (c, h, w)
-        except _BadValueError as bad:
-            raise SpecError(f"{source}: key 'input' {bad}") from None
-    if "layers" not in data:
-        raise SpecError(f"{source}: key 'layers' is missing (an array of layer tables)")
-    if not data["layers"]:
-        raise SpecError(f"{source}: 'layers' is empty")
+            problem(f"key 'input' must be [C, H, W], got {show(value)}")
+            builder.failed = builder.problems[-1]  # no shapes to follow
+        else:
+            try:
+                c, h, w = (pos_int(v) for v in value)
+                declared = (c, h, w)
+            except BadValueError as bad:
+                problem(f"key 'input' {bad}")
+                builder.failed = builder.problems[-1]
     title = data.get("name", Path(source).stem if source else "Sequential")
     if not isinstance(title, str):
-        raise SpecError(f"{source}: key 'name' must be a string")
+        problem("key 'name' must be a string")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise SpecError(f"{source}: key 'description' must be a string")
+        problem("key 'description' must be a string")
+    if "layers" not in data:
+        problem("key 'layers' is missing (an array of layer tables)")
+    elif not data["layers"]:
+        problem("'layers' is empty")
+    if "layers" not in data or not data["layers"]:
+        builder.raise_problems()
     shape_chw = input_shape or declared
     shape = (1, *shape_chw) if shape_chw is not None else None
-    builder = _Builder(source)
-    kids, _ = builder.layers(data["layers"], "layers", shape, 1)
+    try:
+        kids, _ = builder.layers(data["layers"], "layers", shape, 1)
+    except _ProblemError as problem_:  # a problem of the top-level 'layers' value itself
+        builder.record(problem_)
+    builder.raise_problems()
     net = L.Network("Sequential", kids, description or f"architecture from {source}", declared)
     net.title = title
     return SpecModel(net, declared, source)

@@ -36,12 +36,19 @@ _MAX_HEADER = 100 * 1024 * 1024
 def load_weights(path: str | Path, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     """Arrays by state_dict name from a .npz or .safetensors file."""
     p = Path(path)
+    name = str(path)  # as the user typed it, like a missing INPUT: "NAME: no such file"
     try:
         size = p.stat().st_size
+    except FileNotFoundError:
+        raise WeightsError(f"{name}: no such file") from None
+    except PermissionError:
+        raise WeightsError(f"{name}: permission denied") from None
     except OSError as exc:
-        raise WeightsError(f"cannot read weights {str(p)!r}: {exc.strerror or exc}") from None
+        raise WeightsError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+    if p.is_dir():
+        raise WeightsError(f"{name}: is a directory, not a file")
     if not p.is_file():
-        raise WeightsError(f"weights {str(p)!r} is not a file")
+        raise WeightsError(f"{name}: is not a regular file")
     suffix = p.suffix.lower()
     if suffix == ".npz":
         return _load_npz(p, max_bytes)

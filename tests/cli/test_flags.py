@@ -52,20 +52,25 @@ def test_each_short_flag_means_one_thing_in_every_command() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "flag", "hint"),
     [
-        ["pool", "-m", "avg"],
-        ["pad", "-m", "reflect"],
-        ["dropout", "-p", "0.5"],
-        ["forward", "-m", "lenet5", "-b", "2"],
-        ["forward", "-m", "lenet5", "-s", "1"],
-        ["forward", "-m", "lenet5", "-k", "3"],
-        ["shapes", "lenet5", "-b", "2"],
-        ["shapes", "lenet5", "-d", "1"],
+        (
+            ["pool", "-m", "avg"],
+            "-m",
+            "did you mean --mode avg? (-m is no longer short for --mode)",
+        ),
+        (["pad", "-m", "reflect"], "-m", "did you mean --mode reflect?"),
+        (["dropout", "-p", "0.5"], "-p", "did you mean --p 0.5?"),
+        (["forward", "-m", "lenet5", "-b", "2"], "-b", "did you mean --batch 2?"),
+        (["forward", "-m", "lenet5", "-s", "1"], "-s", "did you mean --seed 1?"),
+        (["forward", "-m", "lenet5", "-k", "3"], "-k", "did you mean --top 3?"),
+        (["shapes", "lenet5", "-b", "2"], "-b", "did you mean --batch 2?"),
+        (["shapes", "lenet5", "-d", "1"], "-d", "did you mean --depth 1?"),
     ],
 )
-def test_retired_short_flags_are_usage_errors(cli, argv: list[str]) -> None:
-    _assert_usage_error(cli(*argv), "No such option")
+def test_retired_short_flags_are_usage_errors(cli, argv: list[str], flag: str, hint: str) -> None:
+    r = cli(*argv)
+    _assert_usage_error(r, f"error: {flag} is not an option of {argv[0]}\nhint: {hint}")
 
 
 def test_renamed_long_options_say_their_name(cli) -> None:

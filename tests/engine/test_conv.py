@@ -239,7 +239,7 @@ W = np.zeros((4, 3, 3, 3))
         ),
         (lambda: conv2d(X, W, groups=0), ParameterError, ["groups", "0"]),
         (lambda: conv2d(X, W, stride=0), ParameterError, ["stride", "0"]),
-        (lambda: conv2d(X, W, dilation=(1, 0)), ParameterError, ["dilation", "1x0"]),
+        (lambda: conv2d(X, W, dilation=(1, 0)), ParameterError, ["dilation", "(1, 0)"]),
         (lambda: conv2d(X, W, padding=-1), ParameterError, ["padding", "negative", "-1"]),
         (lambda: conv2d(X, W, padding="full"), ParameterError, ["'full'", "same"]),
         (lambda: conv2d(X, W, padding=(1, 2, 3)), ParameterError, ["3", "(1, 2, 3)"]),

@@ -325,3 +325,99 @@ def test_random_specs_give_a_network_or_a_cnncli_error(
         summarize(spec.model, chw, 2)
     except CnncliError:
         pass
+
+
+# ---- issue 15 item 14: every problem of a spec at once; PyTorch layers cnncli lacks ------------
+
+
+def test_a_spec_reports_every_problem_in_one_error() -> None:
+    message = error_of(
+        [
+            {"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "stride": 0, "bias": "no"},
+            {"type": "ReLU", "inplace": 1},
+            {"type": "Dropout", "p": 2},
+            {"type": "Linaer", "out_features": 2},
+        ]
+    )
+    assert message == (
+        "t.json: 5 problems: layers[0] (Conv2d): key 'stride' must be at least 1, got 0; "
+        "layers[0] (Conv2d): key 'bias' must be true or false, got \"no\"; "
+        "layers[1] (ReLU): key 'inplace' must be true or false, got 1; "
+        "layers[2] (Dropout): key 'p' must be between 0 and 1, got 2; "
+        "layers[3] (Linaer): unknown layer type (did you mean Linear?)"
+    )
+
+
+def test_several_problems_hint_at_the_known_types_only_for_an_unknown_type() -> None:
+    with pytest.raises(SpecError) as info:
+        S.build_spec({"layers": [{"type": "Relu"}, {"type": "Tanh", "x": 1}]}, "t.json")
+    assert info.value.hint is not None and info.value.hint.startswith("known layer types: Conv2d")
+    with pytest.raises(SpecError) as info:
+        S.build_spec({"layers": [{"type": "ReLU", "y": 1}, {"type": "Tanh", "x": 1}]}, "t.json")
+    assert info.value.hint is None and "2 problems" in str(info.value)
+
+
+def test_one_problem_keeps_its_own_wording_and_hint() -> None:
+    with pytest.raises(SpecError) as info:
+        S.build_spec({"layers": [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3}]}, "t")
+    assert str(info.value).startswith("t: layers[0] (Conv2D): unknown layer type; known types: ")
+    assert info.value.hint == "did you mean Conv2d?"
+
+
+def test_a_misspelt_required_key_is_not_also_reported_missing() -> None:
+    message = error_of([{"type": "Conv2d", "out_channels": 2, "kernal_size": 3}])
+    assert "'kernal_size'" in message and "is required" not in message
+    message = error_of([{"type": "Conv2d", "out_channels": 2}])
+    assert "'kernel_size' is required" in message
+
+
+def test_top_level_and_layer_problems_are_reported_together() -> None:
+    message = error_of([{"type": "ReLU", "x": 1}], inputs=[3, 8, 8])
+    assert message.startswith("t.json: 2 problems: unknown top-level key 'inputs'; ")
+    assert message.endswith("layers[0] (ReLU): unknown key 'x'")
+
+
+def test_a_bad_input_does_not_set_off_inference_errors() -> None:
+    message = error_of(
+        [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Lstm"}], input=[3, 0, 8]
+    )
+    assert message.startswith("t.json: 2 problems: key 'input' must be at least 1, got 0; ")
+    assert "inferred" not in message and "layers[1] (Lstm)" in message
+
+
+def test_problems_in_nested_layers_are_collected_too() -> None:
+    message = error_of(
+        [
+            {"type": "Sequential", "layers": [{"type": "ReLU", "a": 1}, {"type": "Tanh", "b": 2}]},
+            {"type": "Sigmoid", "c": 3},
+        ]
+    )
+    assert "3 problems" in message
+    for part in ("layers[0].layers[0] (ReLU)", "layers[0].layers[1] (Tanh)", "layers[1] (Sigmoid)"):
+        assert part in message
+
+
+def test_many_problems_are_cut_after_the_limit() -> None:
+    message = error_of([{"type": "ReLU", "x": 1}] * (S.MAX_PROBLEMS + 5))
+    assert message.startswith(f"t.json: {S.MAX_PROBLEMS + 5} problems: ")
+    assert message.count("unknown key 'x'") == S.MAX_PROBLEMS
+    assert message.endswith("; and 5 more")
+
+
+@pytest.mark.parametrize(
+    "torch_type",
+    ["ConvTranspose2d", "LSTM", "GRU", "Embedding", "MultiheadAttention", "Upsample", "Conv1d"],
+)
+def test_an_unsupported_pytorch_layer_is_named_not_corrected(torch_type: str) -> None:
+    with pytest.raises(SpecError) as info:
+        S.build_spec({"input": [3, 8, 8], "layers": [{"type": torch_type}]}, "t.json")
+    message = str(info.value)
+    assert message.startswith(
+        f"t.json: layers[0] ({torch_type}): {torch_type} is a PyTorch layer that cnncli does "
+        "not support yet; cnncli's layer types: Conv2d, "
+    )
+    assert info.value.hint is None and "did you mean" not in message
+
+
+def test_no_supported_type_is_listed_as_unsupported() -> None:
+    assert not S.TORCH_UNSUPPORTED & set(S.SCHEMA)
