@@ -18,4 +18,5 @@ from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
     models,
     datasets,
     train,
+    evaluate,
 )

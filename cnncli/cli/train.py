@@ -95,7 +95,7 @@ def train(
 
     from cnncli.errors import ParameterError, ShapeError
     from cnncli.io import check_output_path
-    from cnncli.io.datasets import load_dataset, stratified_split
+    from cnncli.io.datasets import stratified_split
     from cnncli.nn import optim
     from cnncli.nn.spec import load_model
     from cnncli.nn.train import confusion_matrix, evaluate, train_epoch
@@ -105,23 +105,10 @@ def train(
         if output.suffix.lower() != ".npz":
             raise ParameterError(f"-o must end in .npz, got {output.name!r}")
     net, declared = load_model(model)
-    if declared is None:
-        raise ParameterError(f"{model}: no input size; put input = [C, H, W] in the spec")
-    if data is None:
-        if tuple(declared) != (1, 28, 28):
-            raise ParameterError(
-                f"{model} takes {'x'.join(map(str, declared))} images; give --data",
-                hint="a built-in dataset (cnncli datasets) or a folder or file of your own",
-            )
-        data = "mnist-5k"
-    shape = (int(declared[0]), int(declared[1]), int(declared[2]))
-
-    def read(source: str) -> Any:
-        loaded = load_dataset(source, key_x, key_y, label_column, shape, skip_bad)
-        return _fitting(loaded, shape, model)
-
-    dataset = read(data)
-    held_out = read(val) if val else None
+    how = (key_x, key_y, label_column, skip_bad)
+    dataset = dataset_for(model, declared, data, *how)
+    held_out = dataset_for(model, declared, val, *how) if val else None
+    assert declared is not None  # dataset_for refuses a model without an input size
     classes = len(dataset.classes)
     if held_out is not None and held_out.classes != dataset.classes[: len(held_out.classes)]:
         # Class names (an image folder's subfolders) index the training set's classes by name.
@@ -202,13 +189,33 @@ def train(
         typer.echo(json.dumps({"model": net.title, "data": dataset.name, "classes": dataset.classes,
                                "history": history, "confusion": counts.tolist()}, indent=2))  # fmt: skip
         return
-    console.print(_confusion_table(counts, dataset.classes))
+    console.print(confusion_table(counts, dataset.classes, "held-out images"))
 
 
-def _fitting(dataset: Any, shape: tuple[int, int, int], model: str) -> Any:
-    """The dataset, if its images are the model's input shape; else a ShapeError."""
-    from cnncli.errors import ShapeError
+def dataset_for(
+    model: str,
+    declared: Any,
+    data: str | None,
+    key_x: str = "x",
+    key_y: str = "y",
+    label_column: str = "last",
+    skip_bad: bool = False,
+) -> Any:
+    """The dataset ``--data`` names (default mnist-5k for 1x28x28 models), checked to fit."""
+    from cnncli.errors import ParameterError, ShapeError
+    from cnncli.io.datasets import load_dataset
 
+    if declared is None:
+        raise ParameterError(f"{model}: no input size; put input = [C, H, W] in the spec")
+    if data is None:
+        if tuple(declared) != (1, 28, 28):
+            raise ParameterError(
+                f"{model} takes {'x'.join(map(str, declared))} images; give --data",
+                hint="a built-in dataset (cnncli datasets) or a folder or file of your own",
+            )
+        data = "mnist-5k"
+    shape = (int(declared[0]), int(declared[1]), int(declared[2]))
+    dataset = load_dataset(data, key_x, key_y, label_column, shape, skip_bad)
     if dataset.image_shape != shape:
         raise ShapeError(
             f"{dataset.name}: images are {'x'.join(map(str, dataset.image_shape))}, but {model} "
@@ -275,10 +282,11 @@ class _progress:  # noqa: N801 (a context manager used like a function)
             self.bar.__exit__(*exc)
 
 
-def _confusion_table(counts: Any, classes: list[str]) -> Any:
+def confusion_table(counts: Any, classes: list[str], what: str) -> Any:
+    """The confusion matrix as a Rich table, with each class's accuracy."""
     from rich.table import Table
 
-    table = Table(title="held-out images: true class (rows) by predicted class",
+    table = Table(title=f"{what}: true class (rows) by predicted class",
                   title_justify="left")  # fmt: skip
     table.add_column("true", justify="right", style="bold")
     for name in classes:

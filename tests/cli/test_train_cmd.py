@@ -86,3 +86,49 @@ def test_own_data_with_named_keys_and_a_separate_validation_folder(tmp_path: Pat
     truth = np.bincount([int(digits["y"][i]) for i in val], minlength=10)
     np.testing.assert_array_equal(confusion.sum(axis=1), truth)
     assert data["history"][-1]["train_loss"] < data["history"][0]["train_loss"]
+
+
+def test_evaluate_reports_what_the_weights_do_and_saves_the_worst(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnncli.io.datasets import load_builtin
+    from cnncli.nn import zoo
+    from cnncli.nn.train import evaluate
+
+    w = tmp_path / "w.npz"
+    assert run_cli("train", "lenet5", "--epochs", "1", "-o", str(w), "--json").code == 0
+    r = run_cli("evaluate", "lenet5", "-w", str(w), "--json", "--worst", str(tmp_path / "bad.png"))
+    assert r.code == 0, r.stderr
+    report = json.loads(r.stdout)
+    # The same numbers as evaluating the loaded weights directly, on all 5,000 images.
+    model = zoo.lenet5()
+    with np.load(w) as z:
+        model.load_state_dict(dict(z))
+    data = load_builtin("mnist-5k")
+    loss, accuracy, _ = evaluate(model, data.x, data.y)
+    assert report["images"] == 5000 and report["accuracy"] == pytest.approx(accuracy)
+    assert report["loss"] == pytest.approx(loss) and sum(map(sum, report["confusion"])) == 5000
+    assert r.stderr.startswith(f"wrote {tmp_path / 'bad.png'} (PNG grid of the 36 most")
+    grid = Image.open(tmp_path / "bad.png")
+    assert grid.size[0] > 6 * 64 and grid.size[1] > 6 * 64
+    text = run_cli("evaluate", "lenet5", "-w", str(w)).stdout
+    assert f"accuracy {accuracy:.2%}" in text and "images: true class (rows)" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-w", "missing.npz"], "missing.npz: no such file"),
+        (["-w", "w.npz", "--worst", "worst.jpg"], "--worst must end in .png"),
+        (["-w", "w.npz", "--data", "digits"], "digits: images are 1x8x8, but lenet5 takes 1x28x28"),
+        (["-w", "w.npz"], "the weights do not fit the model"),
+    ],
+)
+def test_evaluate_mistakes_are_one_error_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    np.savez(tmp_path / "w.npz", nothing=np.zeros(1))
+    paths = [str(tmp_path / a) if a.endswith((".npz", ".jpg")) else a for a in args]
+    r = run_cli("evaluate", "lenet5", *paths)
+    assert r.code == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and message in r.stderr

@@ -1,0 +1,138 @@
+"""``cnncli evaluate MODEL|SPEC -w WEIGHTS [--data NAME|PATH]``: how well trained weights do."""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from cnncli.cli import options as opt
+from cnncli.cli.main import app
+
+
+@app.command(
+    rich_help_panel="Whole networks",
+    epilog=opt.examples(
+        "cnncli evaluate lenet5 -w w.npz  # w.npz from: cnncli train lenet5 -o w.npz",
+        "cnncli evaluate lenet5 -w w.npz --worst worst.png --json",
+    ),
+)
+def evaluate(
+    model: opt.ModelArg,
+    weights: Annotated[
+        Path, typer.Option("-w", "--weights", help="Trained weights (.npz or .safetensors).")
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="A built-in dataset or a .npz, .csv, IDX or image folder. "
+                     "Default: mnist-5k for models with 1x28x28 inputs."),
+    ] = None,
+    key_x: Annotated[str, typer.Option("--key-x", help="The images' array in a .npz.")] = "x",
+    key_y: Annotated[str, typer.Option("--key-y", help="The labels' array in a .npz.")] = "y",
+    label_column: Annotated[
+        Literal["first", "last"], typer.Option("--label-column", help="Where a CSV row's label is.")
+    ] = "last",
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Skip unreadable images in a folder, counting them.")
+    ] = False,
+    worst: Annotated[
+        Path | None,
+        typer.Option("--worst", help="Save the most confidently wrong images as a PNG grid, "
+                     "with their true and predicted classes.", rich_help_panel=opt.OUTPUT_PANEL),
+    ] = None,
+    as_json: opt.JsonOpt = False,
+) -> None:  # fmt: skip
+    """Accuracy, mean loss, per-class accuracy and the confusion matrix of trained weights."""
+    import json
+
+    import numpy as np
+
+    from cnncli.cli.train import dataset_for
+    from cnncli.engine.activations import softmax
+    from cnncli.errors import ParameterError
+    from cnncli.io import check_output_path
+    from cnncli.nn.spec import load_model
+    from cnncli.nn.train import confusion_matrix
+    from cnncli.nn.train import evaluate as run_eval
+    from cnncli.nn.weights import load_weights
+
+    if worst is not None:
+        check_output_path(worst, [model, str(weights), data or ""])
+        if worst.suffix.lower() != ".png":
+            raise ParameterError(f"--worst must end in .png, got {worst.name!r}")
+    net, declared = load_model(model)
+    dataset = dataset_for(model, declared, data, key_x, key_y, label_column, skip_bad)
+    net.load_state_dict(load_weights(weights))
+    loss, accuracy, pred = run_eval(net, dataset.x, dataset.y)
+    classes = len(dataset.classes)
+    counts = confusion_matrix(dataset.y, pred, max(classes, int(pred.max()) + 1))[
+        :classes, :classes
+    ]
+    if worst is not None:
+        probs = np.concatenate(
+            [softmax(net(dataset.x[i : i + 256]), 1) for i in range(0, len(dataset.y), 256)]
+        )
+        wrong = np.flatnonzero(pred != dataset.y)
+        order = wrong[np.argsort(-probs[wrong, pred[wrong]])][:36]
+        _save_worst(worst, dataset, order, pred, probs)
+    if as_json:
+        typer.echo(json.dumps({"model": net.title, "weights": weights.name, "data": dataset.name,
+                               "images": len(dataset.y), "loss": loss, "accuracy": accuracy,
+                               "classes": dataset.classes, "confusion": counts.tolist()}, indent=2))  # fmt: skip
+    else:
+        _show(net.title, weights.name, dataset, accuracy, loss, counts)
+    if worst is not None:  # said after the result, as every written file is
+        batches = range(0, len(dataset.y), 256)
+        probs = np.concatenate([softmax(net(dataset.x[i : i + 256]), 1) for i in batches])
+        wrong = np.flatnonzero(pred != dataset.y)
+        order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:36]
+        _save_worst(worst, dataset, order, pred, probs)
+
+
+def _show(
+    title: str, weights: str, dataset: Any, accuracy: float, loss: float, counts: Any
+) -> None:
+    from cnncli.cli.train import confusion_table
+    from cnncli.render.console import make_console
+
+    console = make_console()
+    console.print(
+        f"evaluate {title} with {weights} on {dataset.name}: {len(dataset.y):,} images, "
+        f"accuracy {accuracy:.2%}, mean loss {loss:.4f}",
+        highlight=False,
+    )
+    for note in dataset.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(confusion_table(counts, dataset.classes, "images"))
+
+
+def _save_worst(path: Path, dataset: Any, order: Any, pred: Any, probs: Any) -> None:
+    """A grid of the most confidently wrong images, each titled true → predicted (p)."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from cnncli.cli.output import say_wrote
+    from cnncli.io.write import atomic_write_bytes
+
+    C, H, W = dataset.image_shape
+    zoom = max(1, 64 // max(H, W))
+    tile_w, tile_h, label = max(W * zoom, 72), H * zoom, 24
+    cols = max(1, min(6, len(order)))
+    rows = max(1, -(-len(order) // cols))
+    canvas = Image.new("RGB", (cols * (tile_w + 6) + 6, rows * (tile_h + label + 6) + 6), "white")
+    draw = ImageDraw.Draw(canvas)
+    for n, i in enumerate(order):
+        x0, y0 = 6 + (n % cols) * (tile_w + 6), 6 + (n // cols) * (tile_h + label + 6)
+        pixels = np.clip(dataset.x[i] * 255, 0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels[0] if C == 1 else pixels.transpose(1, 2, 0))
+        canvas.paste(image.resize((W * zoom, H * zoom), Image.Resampling.NEAREST), (x0, y0))
+        true, guess = dataset.classes[dataset.y[i]], dataset.classes[pred[i]]
+        draw.text((x0, y0 + tile_h + 2), f"{true} -> {guess}", fill=(20, 20, 20))
+        draw.text((x0, y0 + tile_h + 12), f"p {probs[i, pred[i]]:.2f}", fill=(120, 20, 20))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    say_wrote(
+        path, f"PNG grid of the {len(order)} most confidently wrong images, true -> predicted"
+    )
