@@ -85,6 +85,17 @@ def train(
         typer.Option("-o", "--output", help="Save the trained weights (.npz, state_dict names).",
                      rich_help_panel=opt.OUTPUT_PANEL),
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="Write DIR/checkpoint.npz at the end of each epoch "
+                     "(weights, optimizer, schedule, generators, history).",
+                     rich_help_panel=opt.OUTPUT_PANEL),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue the run checkpointed in DIR up to --epochs, "
+                     "exactly as if it had not stopped."),
+    ] = None,
     as_json: opt.JsonOpt = False,
 ) -> None:  # fmt: skip
     """Train a network on real images and show it learn: loss and accuracy per epoch."""
@@ -160,9 +171,28 @@ def train(
         )
     rng = np.random.default_rng(seed)
     history: list[dict[str, Any]] = []
-    for epoch in range(1, epochs + 1):
+    run_settings = {"model": model, "data": dataset.name, "seed": seed, "batch_size": batch_size,
+                "schedule": schedule, "epochs_planned": epochs}  # fmt: skip
+    first = 1
+    if resume is not None:
+        from cnncli.nn import checkpoint as ckpt
+
+        meta, saved, saved_optim = ckpt.load(resume)
+        if meta["settings"].get("model") != model:
+            raise ParameterError(
+                f"{resume}: the checkpoint is of {meta['settings'].get('model')}, not {model}"
+            )
+        if meta["epoch"] >= epochs:
+            raise ParameterError(
+                f"{resume}: already trained {meta['epoch']} epochs; ask for more with --epochs"
+            )
+        ckpt.restore(meta, saved, saved_optim, net, opt_, sched, rng)
+        history, first = list(meta["history"]), int(meta["epoch"]) + 1
+        if not as_json:
+            console.print(f"resumed from {resume} after epoch {meta['epoch']}", highlight=False)
+    for epoch in range(first, epochs + 1):
         start, lr_now = time.perf_counter(), opt_.lr
-        with _progress(console, epoch, as_json) as on_step:
+        with _progress(console, epoch, as_json) as on_step, _said_on_interrupt(epoch, checkpoint):
             loss, acc = train_epoch(net, opt_, x_tr, y_tr, batch_size, rng, epoch=epoch,
                                     label_smoothing=label_smoothing, on_step=on_step)  # fmt: skip
         val_loss, val_acc, _ = evaluate(net, x_va, y_va)
@@ -175,6 +205,10 @@ def train(
                                       f"{val_acc:.2%}", f"{lr_now:.3g}", f"{seconds:.1f} s"))  # fmt: skip
         if sched is not None:
             sched.step()
+        if checkpoint is not None:
+            from cnncli.nn import checkpoint as ckpt
+
+            ckpt.save(checkpoint, net, opt_, sched, rng, epoch, history, run_settings)
     _, _, pred = evaluate(net, x_va, y_va)
     counts = confusion_matrix(y_va, pred, classes)
     if output is not None:
@@ -244,6 +278,29 @@ def _optimizer(
     if name == "adam":
         return optim.Adam(net, lr=lr, weight_decay=weight_decay or 0.0)
     return optim.AdamW(net, lr=lr, weight_decay=1e-2 if weight_decay is None else weight_decay)
+
+
+class _said_on_interrupt:  # noqa: N801 (a context manager used like a function)
+    """On Ctrl-C, say on stderr which checkpoint is kept, then let the interrupt through."""
+
+    def __init__(self, epoch: int, checkpoint: Path | None) -> None:
+        self.epoch, self.checkpoint = epoch, checkpoint
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        import sys
+
+        if kind is not KeyboardInterrupt:
+            return
+        if self.checkpoint is None:
+            kept = "no checkpoint was kept (give --checkpoint DIR to keep one)"
+        elif self.epoch > 1:
+            kept = f"{self.checkpoint / 'checkpoint.npz'} holds epoch {self.epoch - 1}; --resume {self.checkpoint} continues"
+        else:
+            kept = "no epoch had ended, so no checkpoint was written"
+        sys.stderr.write(f"stopped in epoch {self.epoch}: {kept}\n")
 
 
 def _console() -> Any:

@@ -132,3 +132,48 @@ def test_evaluate_mistakes_are_one_error_line(
     r = run_cli("evaluate", "lenet5", *paths)
     assert r.code == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: ") and message in r.stderr
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_run_stopped_after_epoch_2_and_resumed_ends_bit_for_bit_as_one_run(
+    tmp_path: Path, optimizer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 3-epoch run stopped by Ctrl-C in epoch 3 (its checkpoint is of epoch 2), then resumed,
+    ends with the weights of a 3-epoch run that never stopped: weights, optimizer state,
+    cosine schedule, shuffling and Dropout generators all carried over."""
+    import cnncli.nn.train as train_module
+
+    spec = tmp_path / "net.toml"
+    spec.write_text(
+        'input = [1, 8, 8]\n[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernel_size = 3\n'
+        '[[layers]]\ntype = "ReLU"\n[[layers]]\ntype = "Dropout"\np = 0.2\n'
+        '[[layers]]\ntype = "Flatten"\n[[layers]]\ntype = "Linear"\nout_features = 10\n'
+    )
+    common = ["train", str(spec), "--data", "digits", "--optimizer", optimizer, "--lr", "0.01",
+              "--schedule", "cosine", "--epochs", "3", "--json"]  # fmt: skip
+    straight, resumed, ck = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "ck"
+    assert run_cli(*common, "-o", str(straight)).code == 0
+    real_epoch = train_module.train_epoch
+
+    def stop_in_epoch_3(*args: object, **kwargs: object) -> object:
+        if kwargs.get("epoch") == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_module, "train_epoch", stop_in_epoch_3)
+    stopped = run_cli(*common, "--checkpoint", str(ck), "-o", str(resumed))
+    assert stopped.code == 130 and not resumed.exists()
+    assert f"stopped in epoch 3: {ck / 'checkpoint.npz'} holds epoch 2" in stopped.stderr
+    monkeypatch.setattr(train_module, "train_epoch", real_epoch)
+    r = run_cli(*common, "--resume", str(ck), "-o", str(resumed))
+    assert r.code == 0, r.stderr
+    assert [h["epoch"] for h in json.loads(r.stdout)["history"]] == [1, 2, 3]
+    with np.load(straight) as a, np.load(resumed) as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    done = [a if a != "3" else "2" for a in common]  # --epochs 2: nothing left to train
+    again = run_cli(*done, "--resume", str(ck))
+    assert again.code == 2 and "already trained 2 epochs" in again.stderr
+    missing = run_cli(*common, "--resume", str(tmp_path / "none"))
+    assert missing.code == 2 and "no checkpoint.npz here to resume from" in missing.stderr
