@@ -146,6 +146,32 @@ def train(
         optim.StepLR(opt_, max(1, epochs // 3)) if schedule == "step"
         else optim.CosineAnnealingLR(opt_, epochs) if schedule == "cosine" else None
     )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    history: list[dict[str, Any]] = []
+    run_settings = {"model": model, "data": dataset.name, "seed": seed, "batch_size": batch_size,
+                "schedule": schedule, "epochs_planned": epochs}  # fmt: skip
+    first = 1
+    if resume is not None:
+        from cnncli.nn import checkpoint as ckpt
+
+        meta, saved, saved_optim = ckpt.load(resume)
+        if meta["settings"].get("model") != model:
+            raise ParameterError(
+                f"{resume}: the checkpoint is of {meta['settings'].get('model')}, not {model}"
+            )
+        if meta["epoch"] >= epochs:
+            raise ParameterError(
+                f"{resume}: already trained {meta['epoch']} epochs; ask for more with --epochs"
+            )
+        try:
+            ckpt.restore(meta, saved, saved_optim, net, opt_, sched, rng)
+        except (KeyError, TypeError, ValueError) as exc:
+            from cnncli.errors import InputFileError
+
+            raise InputFileError(
+                f"{resume}: the checkpoint does not fit this run ({exc})"
+            ) from None
+        history, first = list(meta["history"]), int(meta["epoch"]) + 1
     console = _console()
     if not as_json:
         console.print(
@@ -166,30 +192,11 @@ def train(
             f"batch {batch_size}, seed {seed}",
             highlight=False,
         )
+        if first > 1:
+            console.print(f"resumed from {resume} after epoch {first - 1}", highlight=False)
         console.print(
             _ROW.format("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "time")
         )
-    rng = np.random.default_rng(seed)
-    history: list[dict[str, Any]] = []
-    run_settings = {"model": model, "data": dataset.name, "seed": seed, "batch_size": batch_size,
-                "schedule": schedule, "epochs_planned": epochs}  # fmt: skip
-    first = 1
-    if resume is not None:
-        from cnncli.nn import checkpoint as ckpt
-
-        meta, saved, saved_optim = ckpt.load(resume)
-        if meta["settings"].get("model") != model:
-            raise ParameterError(
-                f"{resume}: the checkpoint is of {meta['settings'].get('model')}, not {model}"
-            )
-        if meta["epoch"] >= epochs:
-            raise ParameterError(
-                f"{resume}: already trained {meta['epoch']} epochs; ask for more with --epochs"
-            )
-        ckpt.restore(meta, saved, saved_optim, net, opt_, sched, rng)
-        history, first = list(meta["history"]), int(meta["epoch"]) + 1
-        if not as_json:
-            console.print(f"resumed from {resume} after epoch {meta['epoch']}", highlight=False)
     for epoch in range(first, epochs + 1):
         start, lr_now = time.perf_counter(), opt_.lr
         with _progress(console, epoch, as_json) as on_step, _said_on_interrupt(epoch, checkpoint):

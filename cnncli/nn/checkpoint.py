@@ -81,8 +81,19 @@ def load(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str,
         with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta.json").tobytes().decode())
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not an object")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputFileError(f"{path}: not a readable cnncli checkpoint ({exc})") from None
+    required = {"epoch": int, "settings": dict, "optimizer": dict, "rng": dict,
+                "dropout_rngs": dict, "history": list}  # fmt: skip
+    bad = [k for k, kind in required.items() if not isinstance(meta.get(k), kind)]
+    optimizer = meta.get("optimizer") if isinstance(meta, dict) else None
+    if bad or not isinstance(optimizer, dict) or not {"lr", "initial_lr", "hyperparameters",
+                                                      "scalars"} <= set(optimizer):  # fmt: skip
+        raise InputFileError(
+            f"{path}: not a cnncli checkpoint (its metadata lacks {bad or 'optimizer fields'})"
+        )
     weights = {k[len("weights/") :]: v for k, v in arrays.items() if k.startswith("weights/")}
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
     return meta, weights, optim

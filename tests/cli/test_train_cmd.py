@@ -177,3 +177,26 @@ def test_a_run_stopped_after_epoch_2_and_resumed_ends_bit_for_bit_as_one_run(
     assert again.code == 2 and "already trained 2 epochs" in again.stderr
     missing = run_cli(*common, "--resume", str(tmp_path / "none"))
     assert missing.code == 2 and "no checkpoint.npz here to resume from" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a zip", "not a readable cnncli checkpoint"),
+        ("meta-only", "not a cnncli checkpoint (its metadata lacks"),
+        ("no-meta", "not a readable cnncli checkpoint"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_error(tmp_path: Path, content: object, message: str) -> None:
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    path = ck / "checkpoint.npz"
+    if content == "meta-only":
+        np.savez(path, **{"meta.json": np.frombuffer(b'{"epoch": 1}', dtype=np.uint8)})
+    elif content == "no-meta":
+        np.savez(path, w=np.zeros(2))
+    else:
+        path.write_bytes(content)  # type: ignore[arg-type]
+    r = run_cli("train", "lenet5", "--epochs", "2", "--resume", str(ck))
+    assert r.code == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and message in r.stderr
