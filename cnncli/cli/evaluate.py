@@ -67,13 +67,6 @@ def evaluate(
     counts = confusion_matrix(dataset.y, pred, max(classes, int(pred.max()) + 1))[
         :classes, :classes
     ]
-    if worst is not None:
-        probs = np.concatenate(
-            [softmax(net(dataset.x[i : i + 256]), 1) for i in range(0, len(dataset.y), 256)]
-        )
-        wrong = np.flatnonzero(pred != dataset.y)
-        order = wrong[np.argsort(-probs[wrong, pred[wrong]])][:36]
-        _save_worst(worst, dataset, order, pred, probs)
     if as_json:
         typer.echo(json.dumps({"model": net.title, "weights": weights.name, "data": dataset.name,
                                "images": len(dataset.y), "loss": loss, "accuracy": accuracy,
@@ -127,7 +120,8 @@ def _save_worst(path: Path, dataset: Any, order: Any, pred: Any, probs: Any) -> 
         pixels = np.clip(dataset.x[i] * 255, 0, 255).astype(np.uint8)
         image = Image.fromarray(pixels[0] if C == 1 else pixels.transpose(1, 2, 0))
         canvas.paste(image.resize((W * zoom, H * zoom), Image.Resampling.NEAREST), (x0, y0))
-        true, guess = dataset.classes[dataset.y[i]], dataset.classes[pred[i]]
+        true = dataset.classes[dataset.y[i]]
+        guess = dataset.classes[pred[i]] if pred[i] < len(dataset.classes) else str(pred[i])
         draw.text((x0, y0 + tile_h + 2), f"{true} -> {guess}", fill=(20, 20, 20))
         draw.text((x0, y0 + tile_h + 12), f"p {probs[i, pred[i]]:.2f}", fill=(120, 20, 20))
     buf = io.BytesIO()

@@ -109,6 +109,7 @@ def test_evaluate_reports_what_the_weights_do_and_saves_the_worst(tmp_path: Path
     assert report["images"] == 5000 and report["accuracy"] == pytest.approx(accuracy)
     assert report["loss"] == pytest.approx(loss) and sum(map(sum, report["confusion"])) == 5000
     assert r.stderr.startswith(f"wrote {tmp_path / 'bad.png'} (PNG grid of the 36 most")
+    assert r.stderr.count("wrote ") == 1  # the grid is drawn and written once
     grid = Image.open(tmp_path / "bad.png")
     assert grid.size[0] > 6 * 64 and grid.size[1] > 6 * 64
     text = run_cli("evaluate", "lenet5", "-w", str(w)).stdout
