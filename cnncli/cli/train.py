@@ -107,6 +107,7 @@ def train(
     from cnncli.errors import ParameterError, ShapeError
     from cnncli.io import check_output_path
     from cnncli.io.datasets import stratified_split
+    from cnncli.nn import checkpoint as ckpt
     from cnncli.nn import optim
     from cnncli.nn.spec import load_model
     from cnncli.nn.train import confusion_matrix, evaluate, train_epoch
@@ -152,8 +153,6 @@ def train(
                 "schedule": schedule, "epochs_planned": epochs}  # fmt: skip
     first = 1
     if resume is not None:
-        from cnncli.nn import checkpoint as ckpt
-
         meta, saved, saved_optim = ckpt.load(resume)
         if meta["settings"].get("model") != model:
             raise ParameterError(
@@ -202,7 +201,7 @@ def train(
         with _progress(console, epoch, as_json) as on_step, _said_on_interrupt(epoch, checkpoint):
             loss, acc = train_epoch(net, opt_, x_tr, y_tr, batch_size, rng, epoch=epoch,
                                     label_smoothing=label_smoothing, on_step=on_step)  # fmt: skip
-        val_loss, val_acc, _ = evaluate(net, x_va, y_va)
+        val_loss, val_acc, pred = evaluate(net, x_va, y_va)
         seconds = time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": loss, "train_acc": acc,
                         "val_loss": val_loss, "val_acc": val_acc, "lr": lr_now,
@@ -213,19 +212,15 @@ def train(
         if sched is not None:
             sched.step()
         if checkpoint is not None:
-            from cnncli.nn import checkpoint as ckpt
-
             ckpt.save(checkpoint, net, opt_, sched, rng, epoch, history, run_settings)
-    _, _, pred = evaluate(net, x_va, y_va)
-    counts = confusion_matrix(y_va, pred, classes)
+    counts = confusion_matrix(y_va, pred, classes)  # the last epoch's predictions
     if output is not None:
         from cnncli.cli.output import say_wrote
         from cnncli.io.write import atomic_write_bytes, npz_bytes
 
-        atomic_write_bytes(output, npz_bytes(net.state_dict()))
-        say_wrote(
-            output, f"weights of {net.title}, {len(net.state_dict())} arrays, state_dict names"
-        )
+        state = net.state_dict()
+        atomic_write_bytes(output, npz_bytes(state))
+        say_wrote(output, f"weights of {net.title}, {len(state)} arrays, state_dict names")
     if as_json:
         typer.echo(json.dumps({"model": net.title, "data": dataset.name, "classes": dataset.classes,
                                "history": history, "confusion": counts.tolist()}, indent=2))  # fmt: skip
