@@ -85,6 +85,10 @@ class Dataset:
         return C, H, W
 
 
+def _builtin_bytes(info: BuiltinDataset) -> bytes:
+    return resources.files("cnncli.data").joinpath(info.file).read_bytes()
+
+
 def load_builtin(name: str) -> Dataset:
     """A built-in dataset by name (see :data:`BUILTIN`)."""
     info = BUILTIN.get(name)
@@ -92,8 +96,7 @@ def load_builtin(name: str) -> Dataset:
         raise ParameterError(
             f"no built-in dataset {name!r}; the built-in ones are {', '.join(BUILTIN)}"
         )
-    data = resources.files("cnncli.data").joinpath(info.file).read_bytes()
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+    with np.load(io.BytesIO(_builtin_bytes(info)), allow_pickle=False) as z:
         x, y = z["x"], z["y"]
     images = (x[:, None].astype(np.float32) / info.scale).astype(np.float32)
     return Dataset(name, images, y.astype(np.int64), [str(i) for i in range(10)], [])
@@ -101,9 +104,7 @@ def load_builtin(name: str) -> Dataset:
 
 def builtin_shape(name: str) -> tuple[int, tuple[int, int, int]]:
     """(N, (C, H, W)) of a built-in dataset, read from its file's header only."""
-    info = BUILTIN[name]
-    data = resources.files("cnncli.data").joinpath(info.file).read_bytes()
-    with zipfile.ZipFile(io.BytesIO(data)) as z, z.open("x.npy") as fh:
+    with zipfile.ZipFile(io.BytesIO(_builtin_bytes(BUILTIN[name]))) as z, z.open("x.npy") as fh:
         fmt = np.lib.format
         version = fmt.read_magic(fh)
         read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
@@ -255,12 +256,12 @@ def _idx_pair(folder: Path, name: str, given: Path | None = None) -> Dataset:
     return Dataset(name, _images(x, name), labels_, _classes(labels_), [note])
 
 
-def _numbers(line: str) -> bool:
+def _row(line: str) -> list[float] | None:
+    """A CSV line's numbers, or None when one of its cells is not a number."""
     try:
-        [float(v) for v in line.split(",")]
+        return [float(v) for v in line.split(",")]
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _csv(path: Path, name: str, label_column: str) -> Dataset:
@@ -269,17 +270,17 @@ def _csv(path: Path, name: str, label_column: str) -> Dataset:
     text = _read_maybe_gzip(path, name).decode("utf-8", errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
     notes = []
-    if lines and not _numbers(lines[0]):
+    if lines and _row(lines[0]) is None:
         lines = lines[1:]
         notes.append("the first row is a header and was skipped")
     rows = []
     for number, line in enumerate(lines, start=2 if notes else 1):
-        try:
-            rows.append([float(v) for v in line.split(",")])
-        except ValueError:
+        row = _row(line)
+        if row is None:
             raise InputFileError(
                 f"{name}: row {number} holds something that is not a number: {one_line(line, 60)!r}"
-            ) from None
+            )
+        rows.append(row)
     if not rows:
         raise InputFileError(f"{name}: no rows")
     width = len(rows[0])

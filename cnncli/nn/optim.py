@@ -69,10 +69,10 @@ class Optimizer:
         for name, g in grads.items():
             p = params[name]  # computed in the parameter's dtype, as torch does
             state = self.state.setdefault(name, {})
-            new[name] = self._update(name, p, np.asarray(g, dtype=p.dtype), state)
+            new[name] = self._update(p, np.asarray(g, dtype=p.dtype), state)
         self.model.set_parameters(new)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class SGD(Optimizer):
                 "weight_decay": self.weight_decay, "nesterov": self.nesterov,
                 "maximize": self.maximize}  # fmt: skip
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
         g = -g if self.maximize else g
         if self.weight_decay:
             g = g + self.weight_decay * p
@@ -175,7 +175,7 @@ class Adam(Optimizer):
                 "weight_decay": self.weight_decay, "amsgrad": self.amsgrad,
                 "maximize": self.maximize}  # fmt: skip
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
         b1, b2 = self.betas
         g = -g if self.maximize else g
         if self.decoupled:

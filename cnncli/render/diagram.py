@@ -19,6 +19,7 @@ SVG text or, with Pillow, as PNG; both show the same geometry.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,9 @@ class Drawing:
         return buf.getvalue()
 
 
+@functools.cache
 def _font() -> Any:
+    """Pillow's default font at FONT_SIZE, loaded once (every label is measured with it)."""
     from PIL import ImageFont
 
     try:
