@@ -1,7 +1,7 @@
 """``cnncli evaluate MODEL|SPEC -w WEIGHTS [--data NAME|PATH]``: how well trained weights do."""
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
@@ -21,19 +21,11 @@ def evaluate(
     weights: Annotated[
         Path, typer.Option("-w", "--weights", help="Trained weights (.npz or .safetensors).")
     ],
-    data: Annotated[
-        str | None,
-        typer.Option("--data", help="A built-in dataset or a .npz, .csv, IDX or image folder. "
-                     "Default: mnist-5k for models with 1x28x28 inputs."),
-    ] = None,
-    key_x: Annotated[str, typer.Option("--key-x", help="The images' array in a .npz.")] = "x",
-    key_y: Annotated[str, typer.Option("--key-y", help="The labels' array in a .npz.")] = "y",
-    label_column: Annotated[
-        Literal["first", "last"], typer.Option("--label-column", help="Where a CSV row's label is.")
-    ] = "last",
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable images in a folder, counting them.")
-    ] = False,
+    data: opt.DataOpt = None,
+    key_x: opt.KeyXOpt = "x",
+    key_y: opt.KeyYOpt = "y",
+    label_column: opt.LabelColumnOpt = "last",
+    skip_bad: opt.SkipBadOpt = False,
     worst: Annotated[
         Path | None,
         typer.Option("--worst", help="Save the most confidently wrong images as a PNG grid, "

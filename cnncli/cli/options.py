@@ -230,6 +230,37 @@ RegionOpt = Annotated[
     ),
 ]
 
+# ------------------------------------------------- datasets (train, evaluate) ---
+
+DATA_PANEL = "Data"
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="A built-in dataset (cnncli datasets) or a .npz, .csv, MNIST IDX or image "
+        "folder. Default: mnist-5k for models with 1x28x28 inputs.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+KeyXOpt = Annotated[
+    str, typer.Option("--key-x", help="The images' array in a .npz.", rich_help_panel=DATA_PANEL)
+]
+KeyYOpt = Annotated[
+    str, typer.Option("--key-y", help="The labels' array in a .npz.", rich_help_panel=DATA_PANEL)
+]
+LabelColumnOpt = Annotated[
+    Literal["first", "last"],
+    typer.Option("--label-column", help="Where a CSV row's label is.", rich_help_panel=DATA_PANEL),
+]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad",
+        help="Skip unreadable images in a folder, counting them.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+
 # ------------------------------- issue 15 item 13: --help examples (h15-readme) ---
 
 

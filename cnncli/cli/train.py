@@ -20,14 +20,7 @@ TRAIN_PANEL = "Training"
 )
 def train(
     model: opt.ModelArg,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="A built-in dataset (cnncli datasets) or a .npz, .csv, MNIST IDX or image "
-            "folder. Default: mnist-5k for models with 1x28x28 inputs.",
-        ),
-    ] = None,
+    data: opt.DataOpt = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.")] = 10,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Images per step.", rich_help_panel=TRAIN_PANEL)
@@ -67,15 +60,10 @@ def train(
         str | None,
         typer.Option("--val", help="A separate validation set (instead of --val-split)."),
     ] = None,
-    key_x: Annotated[str, typer.Option("--key-x", help="The images' array in a .npz.")] = "x",
-    key_y: Annotated[str, typer.Option("--key-y", help="The labels' array in a .npz.")] = "y",
-    label_column: Annotated[
-        Literal["first", "last"],
-        typer.Option("--label-column", help="Where a CSV row's label is."),
-    ] = "last",
-    skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Skip unreadable images in a folder, counting them.")
-    ] = False,
+    key_x: opt.KeyXOpt = "x",
+    key_y: opt.KeyYOpt = "y",
+    label_column: opt.LabelColumnOpt = "last",
+    skip_bad: opt.SkipBadOpt = False,
     val_split: Annotated[
         float, typer.Option("--val-split", help="Hold out this fraction of every class.")
     ] = 0.1,
