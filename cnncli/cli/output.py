@@ -198,18 +198,14 @@ class Output:
                 palette=self.palette, max_rows=self.max_rows, heading=name != "output",
             )  # fmt: skip
         rows = array.reshape(1, -1) if array.ndim < 2 else array.reshape(array.shape[0], -1)
+        titles = [f"{name}[{n}]" if len(rows) > 1 else name for n in range(min(len(rows), 4))]
         if mode != "stats" and rows.shape[1] > bounded.MAX_VECTOR:
             huge: list[RenderableType] = [
-                bounded.huge_vector(
-                    rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, self.color
-                )
-                for n in range(min(rows.shape[0], 4))
+                bounded.huge_vector(rows[n], title, self.width, self.color)
+                for n, title in enumerate(titles)
             ]
             return Group(*huge)
-        parts = [
-            render_vector(rows[n], f"{name}[{n}]" if rows.shape[0] > 1 else name, self.width, mode)
-            for n in range(min(rows.shape[0], 4))
-        ]
+        parts = [render_vector(rows[n], title, self.width, mode) for n, title in enumerate(titles)]
         shown = [p for p in parts if p is not None]
         return Group(*shown) if shown else None
 
