@@ -8,7 +8,8 @@ Commands live one per module in this package and are registered on :data:`app`.
 * :class:`cnncli.errors.CnncliError` → ``error: <message>`` (+ optional hint) on
   stderr, exit status 2;
 * Typer usage errors → ``error: <message>``, exit status 2;
-* ``KeyboardInterrupt`` → ``interrupted`` on stderr, exit status 130;
+* ``KeyboardInterrupt`` → ``interrupted`` on stderr, exit status 130; a command that stopped
+  cleanly at Ctrl-C (:class:`~cnncli.cli.status.Interrupted`) → its own message, 130;
 * a closed stdout (``| head``) → a quiet exit;
 * anything else → a short bug report request, exit status 1
   (``--debug`` or ``CNNCLI_DEBUG=1`` shows the traceback instead).
@@ -27,7 +28,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from cnncli import __version__
 from cnncli.cli.helpfast import load_help_renderer
-from cnncli.cli.status import ExitStatus
+from cnncli.cli.status import ExitStatus, Interrupted
 from cnncli.errors import CnncliError
 
 HELP_OPTIONS = ("-h", "--help")
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitStatus.USAGE
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
+        return ExitStatus.INTERRUPTED
+    except Interrupted as stop:  # a command that stopped cleanly at Ctrl-C says how
+        sys.stderr.write(f"{stop.message}\n")
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()

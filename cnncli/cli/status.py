@@ -10,3 +10,14 @@ class ExitStatus(IntEnum):
     BUG = 1
     USAGE = 2
     INTERRUPTED = 130
+
+
+class Interrupted(Exception):  # noqa: N818 (the user's Ctrl-C, handled, not an error)
+    """A command stopped at the user's Ctrl-C after tidying up; ``message`` says what was kept.
+
+    :func:`cnncli.cli.main.main` prints the message on stderr and returns 130.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -7,6 +7,7 @@ import typer
 
 from cnncli.cli import options as opt
 from cnncli.cli.main import app
+from cnncli.cli.train_loop import ROW, Run, finish, run_epochs
 
 TRAIN_PANEL = "Training"
 
@@ -70,7 +71,7 @@ def train(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of weights, split and order.")] = 0,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Save the trained weights (.npz, state_dict names).",
+        typer.Option("-o", "--output", help="Save the trained weights (.npz or .safetensors, state_dict names).",
                      rich_help_panel=opt.OUTPUT_PANEL),
     ] = None,
     checkpoint: Annotated[
@@ -84,45 +85,47 @@ def train(
         typer.Option("--resume", help="Continue the run checkpointed in DIR up to --epochs, "
                      "exactly as if it had not stopped."),
     ] = None,
+    betas: Annotated[
+        str | None,
+        typer.Option("--betas", help="Adam's and AdamW's (beta1, beta2).  \\[default: 0.9,0.999]",
+                     rich_help_panel=TRAIN_PANEL, show_default=False),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the loss and accuracy curves as a PNG.",
+                     rich_help_panel=opt.OUTPUT_PANEL),
+    ] = None,
+    filters: Annotated[
+        Path | None,
+        typer.Option("--filters", help="Write the first convolution's learned kernels as a PNG.",
+                     rich_help_panel=opt.OUTPUT_PANEL),
+    ] = None,
+    max_memory: opt.MaxMemoryOpt = None,
     as_json: opt.JsonOpt = False,
 ) -> None:  # fmt: skip
     """Train a network on real images and show it learn: loss and accuracy per epoch."""
-    import json
-    import time
-
     import numpy as np
 
-    from cnncli.errors import ParameterError, ShapeError
-    from cnncli.io import check_output_path
+    from cnncli.errors import ShapeError
     from cnncli.io.datasets import stratified_split
     from cnncli.nn import checkpoint as ckpt
     from cnncli.nn import optim
     from cnncli.nn.spec import load_model
-    from cnncli.nn.train import confusion_matrix, evaluate, train_epoch
 
-    if output is not None:
-        check_output_path(output, [model, data or ""])
-        if output.suffix.lower() != ".npz":
-            raise ParameterError(f"-o must end in .npz, got {output.name!r}")
+    _check_outputs(output, plot, filters, [model, data])
     net, declared = load_model(model)
+    first_conv = _first_conv(net, model) if filters is not None else None
     how = (key_x, key_y, label_column, skip_bad)
     dataset = dataset_for(model, declared, data, *how)
     held_out = dataset_for(model, declared, val, *how) if val else None
     assert declared is not None  # dataset_for refuses a model without an input size
     classes = len(dataset.classes)
-    if held_out is not None and held_out.classes != dataset.classes[: len(held_out.classes)]:
-        # Class names (an image folder's subfolders) index the training set's classes by name.
-        unknown = [c for c in held_out.classes if c not in dataset.classes]
-        if unknown:
-            raise ShapeError(
-                f"{held_out.name}: classes {', '.join(unknown[:3])} are not classes of "
-                f"{dataset.name} ({', '.join(dataset.classes[:10])})"
-            )
-        index = np.array([dataset.classes.index(c) for c in held_out.classes])
-        held_out.y = index[held_out.y]
+    if held_out is not None:
+        _index_by_name(held_out, dataset)
     out_shape = net.output_shape((1, *declared))
     if out_shape[-1] < classes:
         raise ShapeError(f"{model} has {out_shape[-1]} outputs, the data has {classes} classes")
+    _guard_memory(net, declared, min(batch_size, len(dataset.y)), optimizer, momentum, max_memory)
     net.reset_parameters(np.random.default_rng(seed))
     if held_out is None:
         train_idx, val_idx = stratified_split(dataset.y, val_split, seed)
@@ -130,90 +133,178 @@ def train(
         x_va, y_va = dataset.x[val_idx], dataset.y[val_idx]
     else:
         x_tr, y_tr, x_va, y_va = dataset.x, dataset.y, held_out.x, held_out.y
-    opt_ = _optimizer(optim, net, optimizer, lr, momentum, nesterov, weight_decay)
+    opt_ = _optimizer(optim, net, optimizer, lr, momentum, nesterov, weight_decay, betas)
     sched = (
         optim.StepLR(opt_, max(1, epochs // 3)) if schedule == "step"
         else optim.CosineAnnealingLR(opt_, epochs) if schedule == "cosine" else None
     )  # fmt: skip
-    rng = np.random.default_rng(seed)
-    history: list[dict[str, Any]] = []
-    run_settings = {"model": model, "data": dataset.name, "seed": seed, "batch_size": batch_size,
-                "schedule": schedule, "epochs_planned": epochs}  # fmt: skip
-    first = 1
+    run = Run(net, opt_, sched, np.random.default_rng(seed), [], (x_tr, y_tr, x_va, y_va),
+               batch_size, label_smoothing, checkpoint,
+               {"model": model, "data": dataset.name, "seed": seed, "batch_size": batch_size,
+                "schedule": schedule, "epochs_planned": epochs})  # fmt: skip
+    first, partial = 1, None
     if resume is not None:
         meta, saved, saved_optim = ckpt.load(resume)
-        if meta["settings"].get("model") != model:
-            raise ParameterError(
-                f"{resume}: the checkpoint is of {meta['settings'].get('model')}, not {model}"
-            )
-        if meta["epoch"] >= epochs:
-            raise ParameterError(
-                f"{resume}: already trained {meta['epoch']} epochs; ask for more with --epochs"
-            )
+        _check_resumable(meta, resume, model, epochs)
         try:
-            ckpt.restore(meta, saved, saved_optim, net, opt_, sched, rng)
+            ckpt.restore(meta, saved, saved_optim, net, opt_, sched, run.rng)
         except (KeyError, TypeError, ValueError) as exc:
-            from cnncli.errors import InputFileError
-
-            raise InputFileError(
-                f"{resume}: the checkpoint does not fit this run ({exc})"
-            ) from None
-        history, first = list(meta["history"]), int(meta["epoch"]) + 1
+            _does_not_fit(resume, exc)
+        run.history, first, partial = (
+            list(meta["history"]),
+            int(meta["epoch"]) + 1,
+            meta.get("partial"),
+        )
     console = _console()
     if not as_json:
+        _say_plan(console, run, dataset, held_out, val_split, lr, schedule, seed)
+        if first > 1 or partial:
+            where = (
+                f"step {partial['state']['step']} of epoch {partial['epoch']}"
+                if partial
+                else f"epoch {first - 1}"
+            )
+            console.print(f"resumed from {resume} after {where}", highlight=False)
         console.print(
-            f"train {net.title} on {dataset.name}: {len(y_tr):,} images, {len(y_va):,} held out "
-            f"({held_out.name if held_out else f'{val_split:g} of each class'}), {classes} classes, "
-            f"{'x'.join(map(str, dataset.image_shape))}",
-            highlight=False,
+            ROW.format("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "time")
         )
-        for note in dataset.notes + (held_out.notes if held_out else []):
-            console.print(f"note: {note}", highlight=False)
-        settings = ", ".join(
-            f"{k.replace('_', ' ')} {v}"
-            for k, v in opt_.hyperparameters().items()
-            if k != "optimizer"
-        )
-        console.print(
-            f"{type(opt_).__name__} (lr {lr:g}, {settings}), schedule {schedule}, "
-            f"batch {batch_size}, seed {seed}",
-            highlight=False,
-        )
-        if first > 1:
-            console.print(f"resumed from {resume} after epoch {first - 1}", highlight=False)
-        console.print(
-            _ROW.format("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "time")
-        )
-    for epoch in range(first, epochs + 1):
-        start, lr_now = time.perf_counter(), opt_.lr
-        with _progress(console, epoch, as_json) as on_step, _said_on_interrupt(epoch, checkpoint):
-            loss, acc = train_epoch(net, opt_, x_tr, y_tr, batch_size, rng, epoch=epoch,
-                                    label_smoothing=label_smoothing, on_step=on_step)  # fmt: skip
-        val_loss, val_acc, pred = evaluate(net, x_va, y_va)
-        seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "train_loss": loss, "train_acc": acc,
-                        "val_loss": val_loss, "val_acc": val_acc, "lr": lr_now,
-                        "seconds": seconds})  # fmt: skip
-        if not as_json:
-            console.print(_ROW.format(epoch, f"{loss:.4f}", f"{acc:.2%}", f"{val_loss:.4f}",
-                                      f"{val_acc:.2%}", f"{lr_now:.3g}", f"{seconds:.1f} s"))  # fmt: skip
-        if sched is not None:
-            sched.step()
-        if checkpoint is not None:
-            ckpt.save(checkpoint, net, opt_, sched, rng, epoch, history, run_settings)
-    counts = confusion_matrix(y_va, pred, classes)  # the last epoch's predictions
-    if output is not None:
-        from cnncli.cli.output import say_wrote
-        from cnncli.io.write import atomic_write_bytes, npz_bytes
-
-        state = net.state_dict()
-        atomic_write_bytes(output, npz_bytes(state))
-        say_wrote(output, f"weights of {net.title}, {len(state)} arrays, state_dict names")
+    pred = run_epochs(run, first, epochs, partial, console, as_json)
+    counts = finish(run, pred, classes, output, plot, filters, first_conv)
     if as_json:
-        typer.echo(json.dumps({"model": net.title, "data": dataset.name, "classes": dataset.classes,
-                               "history": history, "confusion": counts.tolist()}, indent=2))  # fmt: skip
+        import json
+
+        typer.echo(
+            json.dumps(
+                {
+                    "model": net.title,
+                    "data": dataset.name,
+                    "classes": dataset.classes,
+                    "history": run.history,
+                    "confusion": counts.tolist(),
+                },
+                indent=2,
+            )
+        )
         return
     console.print(confusion_table(counts, dataset.classes, "held-out images"))
+    if len(run.history) > 1:
+        from cnncli.render.curves import training_curves
+
+        console.print(training_curves(run.history, console.width))
+
+
+def _check_outputs(output: Path | None, plot: Path | None, filters: Path | None,
+                   inputs: list[str | None]) -> None:  # fmt: skip
+    """Refuse a bad output name before any work."""
+    from cnncli.errors import ParameterError
+    from cnncli.io import check_output_path
+
+    for path, suffixes, name in (
+        (output, (".npz", ".safetensors"), "-o"),
+        (plot, (".png",), "--plot"),
+        (filters, (".png",), "--filters"),
+    ):
+        if path is None:
+            continue
+        check_output_path(path, inputs)
+        if path.suffix.lower() not in suffixes:
+            raise ParameterError(f"{name} must end in {' or '.join(suffixes)}, got {path.name!r}")
+    named = [p for p in (output, plot, filters) if p is not None]
+    if len({str(p) for p in named}) < len(named):
+        raise ParameterError("-o, --plot and --filters must name different files")
+
+
+def _first_conv(net: Any, model: str) -> str:
+    """The name of the network's first Conv2d (its kernels are what --filters draws)."""
+    from cnncli.errors import ParameterError
+    from cnncli.nn.layers import Conv2d
+
+    for name, layer in net.named_modules():
+        if isinstance(layer, Conv2d):
+            return name
+    raise ParameterError(f"--filters: {model} has no Conv2d layer to draw")
+
+
+def _index_by_name(held_out: Any, dataset: Any) -> None:
+    """Relabel a separate validation set by the training set's class names."""
+    import numpy as np
+
+    from cnncli.errors import ShapeError
+
+    if held_out.classes == dataset.classes[: len(held_out.classes)]:
+        return
+    unknown = [c for c in held_out.classes if c not in dataset.classes]
+    if unknown:
+        raise ShapeError(
+            f"{held_out.name}: classes {', '.join(unknown[:3])} are not classes of "
+            f"{dataset.name} ({', '.join(dataset.classes[:10])})"
+        )
+    index = np.array([dataset.classes.index(c) for c in held_out.classes])
+    held_out.y = index[held_out.y]
+
+
+def _guard_memory(net: Any, chw: Any, batch: int, optimizer: str, momentum: float,
+                  max_memory: str | None) -> None:  # fmt: skip
+    """Refuse a training step estimated above --max-memory, before allocating it."""
+    from cnncli.nn import resources
+    from cnncli.nn.summary import summarize
+
+    limit = resources.parse_size(max_memory) if max_memory else resources.default_limit()
+    summary = summarize(net, tuple(chw), batch=batch)
+    slots = (1 if momentum else 0) if optimizer == "sgd" else 2
+    needed = resources.training_estimate(net, summary, slots)
+    resources.check_memory(needed, limit, f"a training step at batch {batch}")
+
+
+def _check_resumable(meta: dict[str, Any], resume: Path, model: str, epochs: int) -> None:
+    from cnncli.errors import ParameterError
+
+    if meta["settings"].get("model") != model:
+        raise ParameterError(
+            f"{resume}: the checkpoint is of {meta['settings'].get('model')}, not {model}"
+        )
+    if meta["epoch"] >= epochs:
+        raise ParameterError(
+            f"{resume}: already trained {meta['epoch']} epochs; ask for more with --epochs"
+        )
+    partial = meta.get("partial")
+    if partial is not None:
+        try:
+            ok = int(partial["epoch"]) == meta["epoch"] + 1 and int(partial["state"]["step"]) >= 0
+            float(partial["seconds"]), dict(partial["rng"])
+        except (KeyError, TypeError, ValueError) as exc:
+            _does_not_fit(resume, exc)
+        if not ok:
+            _does_not_fit(resume, ValueError("its stopped epoch does not follow its last"))
+
+
+def _does_not_fit(resume: Path, exc: Exception) -> None:
+    from cnncli.errors import InputFileError
+
+    raise InputFileError(f"{resume}: the checkpoint does not fit this run ({exc})") from None
+
+
+def _say_plan(console: Any, run: Run, dataset: Any, held_out: Any, val_split: float, lr: float,
+              schedule: str, seed: int) -> None:  # fmt: skip
+    n_train, n_val = len(run.data[1]), len(run.data[3])
+    console.print(
+        f"train {run.net.title} on {dataset.name}: {n_train:,} images, {n_val:,} held out "
+        f"({held_out.name if held_out else f'{val_split:g} of each class'}), "
+        f"{len(dataset.classes)} classes, {'x'.join(map(str, dataset.image_shape))}",
+        highlight=False,
+    )
+    for note in dataset.notes + (held_out.notes if held_out else []):
+        console.print(f"note: {note}", highlight=False)
+    settings = ", ".join(
+        f"{k.replace('_', ' ')} {v}"
+        for k, v in run.opt.hyperparameters().items()
+        if k != "optimizer"
+    )
+    console.print(
+        f"{type(run.opt).__name__} (lr {lr:g}, {settings}), schedule {schedule}, "
+        f"batch {run.batch_size}, seed {seed}",
+        highlight=False,
+    )
 
 
 def dataset_for(
@@ -248,9 +339,6 @@ def dataset_for(
     return dataset
 
 
-_ROW = "{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}"
-
-
 def _optimizer(
     optim: Any,
     net: Any,
@@ -259,74 +347,34 @@ def _optimizer(
     momentum: float,
     nesterov: bool,
     weight_decay: float | None,
+    betas: str | None,
 ) -> Any:
+    from cnncli.errors import ParameterError
 
+    if name == "sgd" and betas is not None:
+        raise ParameterError("--betas is Adam's and AdamW's; SGD has none",
+                             hint="give --optimizer adam or adamw, or leave --betas out")  # fmt: skip
     if name == "sgd":
         return optim.SGD(
             net, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay or 0.0
         )
+    try:
+        pair = tuple(float(b) for b in (betas or "0.9,0.999").split(","))
+    except ValueError:
+        pair = ()
+    if len(pair) != 2:
+        raise ParameterError(f"--betas must be two numbers such as 0.9,0.999, got {betas!r}")
     if name == "adam":
-        return optim.Adam(net, lr=lr, weight_decay=weight_decay or 0.0)
-    return optim.AdamW(net, lr=lr, weight_decay=1e-2 if weight_decay is None else weight_decay)
-
-
-class _said_on_interrupt:  # noqa: N801 (a context manager used like a function)
-    """On Ctrl-C, say on stderr which checkpoint is kept, then let the interrupt through."""
-
-    def __init__(self, epoch: int, checkpoint: Path | None) -> None:
-        self.epoch, self.checkpoint = epoch, checkpoint
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, *rest: object) -> None:
-        import sys
-
-        if kind is not KeyboardInterrupt:
-            return
-        if self.checkpoint is None:
-            kept = "no checkpoint was kept (give --checkpoint DIR to keep one)"
-        elif self.epoch > 1:
-            kept = f"{self.checkpoint / 'checkpoint.npz'} holds epoch {self.epoch - 1}; --resume {self.checkpoint} continues"
-        else:
-            kept = "no epoch had ended, so no checkpoint was written"
-        sys.stderr.write(f"stopped in epoch {self.epoch}: {kept}\n")
+        return optim.Adam(net, lr=lr, betas=pair, weight_decay=weight_decay or 0.0)
+    return optim.AdamW(
+        net, lr=lr, betas=pair, weight_decay=1e-2 if weight_decay is None else weight_decay
+    )
 
 
 def _console() -> Any:
     from cnncli.render.console import make_console
 
     return make_console()
-
-
-class _progress:  # noqa: N801 (a context manager used like a function)
-    """A transient Rich progress bar for one epoch on a terminal; nothing otherwise."""
-
-    def __init__(self, console: Any, epoch: int, quiet: bool) -> None:
-        self.console, self.epoch, self.quiet = console, epoch, quiet
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if self.quiet or not self.console.is_terminal:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn(f"epoch {self.epoch}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
-            console=self.console, transient=True,
-        )  # fmt: skip
-        self.bar.__enter__()
-        task = self.bar.add_task("train", total=None, loss=float("nan"))
-
-        def on_step(info: Any) -> None:
-            self.bar.update(task, completed=info.step, total=info.steps, loss=info.loss)
-
-        return on_step
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
 
 def confusion_table(counts: Any, classes: list[str], what: str) -> Any:

@@ -184,6 +184,37 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+_SAFETENSORS_DTYPES = {
+    "float16": "F16", "float32": "F32", "float64": "F64", "int8": "I8", "uint8": "U8",
+    "int16": "I16", "uint16": "U16", "int32": "I32", "uint32": "U32", "int64": "I64",
+    "uint64": "U64", "bool": "BOOL",
+}  # fmt: skip
+
+
+def safetensors_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The .safetensors encoding of named arrays (no package needed).
+
+    Layout: an 8-byte little-endian header length n, n bytes of JSON (each tensor's dtype,
+    shape and [begin, end) byte offsets into the data, padded with spaces to a multiple
+    of 8), then every tensor's bytes, little-endian, C order, in key order.
+    """
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    chunks, offset = [], 0
+    for key in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[key])
+        code = _SAFETENSORS_DTYPES.get(arr.dtype.name)
+        if code is None:
+            raise ParameterError(f"{key}: dtype {arr.dtype} has no .safetensors code")
+        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[key] = {"dtype": code, "shape": list(arr.shape),
+                       "data_offsets": [offset, offset + len(data)]}  # fmt: skip
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
+
+
 def _number_text(dtype: np.dtype) -> Any:
     digits = 17 if dtype == np.float64 else 9
 

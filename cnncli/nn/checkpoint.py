@@ -1,16 +1,20 @@
 """Training checkpoints: everything needed to continue a run exactly where it stopped.
 
-One file, ``DIR/checkpoint.npz``, written whole or not at all at the end of each epoch:
+One file, ``DIR/checkpoint.npz``, written whole or not at all at the end of each epoch and
+when a run is stopped between two steps (Ctrl-C):
 
 * ``weights/NAME``: the model's state_dict;
 * ``optim/NAME/FIELD``: each parameter's optimizer arrays (momentum buffer, Adam's moments);
 * ``meta.json`` (UTF-8 bytes as a uint8 array): the epoch, the optimizer's learning rate,
   hyperparameters and step counts, the schedule's epoch, the states of the shuffling
-  generator and of every Dropout layer's generator, the history, and the run's settings.
+  generator and of every Dropout layer's generator, the history, and the run's settings;
+  a run stopped inside an epoch adds ``partial``: that epoch's number, the shuffling
+  generator's state when it began (its order is drawn again from it), the steps taken and
+  the sums of their losses and correct answers.
 
 Nothing in it is executed: arrays are read with pickles refused, the metadata is JSON.  A run
-stopped after epoch k and resumed ends with the same weights, bit for bit, as a run that was
-never stopped.
+stopped after epoch k, or after step s of an epoch, and resumed ends with the same weights,
+bit for bit, as a run that was never stopped.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ def save(
     epoch: int,
     history: list[dict[str, Any]],
     settings: dict[str, Any],
+    partial: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the checkpoint of the run after ``epoch`` atomically; return its path."""
+    """Write the checkpoint of the run after ``epoch`` (and ``partial``'s steps of the next)
+    atomically; return its path."""
     from cnncli.io.write import atomic_write_bytes, npz_bytes
 
     arrays: dict[str, np.ndarray] = {f"weights/{k}": v for k, v in model.state_dict().items()}
@@ -64,6 +70,7 @@ def save(
         "rng": rng.bit_generator.state,
         "dropout_rngs": {k: g.bit_generator.state for k, g in _generators(model).items()},
         "history": history,
+        "partial": partial,
     }  # fmt: skip
     arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     folder.mkdir(parents=True, exist_ok=True)

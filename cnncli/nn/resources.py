@@ -70,6 +70,7 @@ class MemoryEstimate:
     input_bytes: int
     activation_bytes: int
     workspace_bytes: int
+    param_label: str = "parameters"
 
     @property
     def total(self) -> int:
@@ -77,7 +78,7 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         return (
-            f"{format_bytes(self.total)} (parameters {format_bytes(self.param_bytes)}, input "
+            f"{format_bytes(self.total)} ({self.param_label} {format_bytes(self.param_bytes)}, input "
             f"{format_bytes(self.input_bytes)}, layer outputs {format_bytes(self.activation_bytes)}, "
             f"largest workspace {format_bytes(self.workspace_bytes)})"
         )
@@ -108,3 +109,25 @@ def check_memory(needed: MemoryEstimate, limit: int, what: str = "this forward p
             f"{format_bytes(limit)}",
             hint="use a smaller input or batch, or raise the limit with --max-memory",
         )
+
+
+def training_estimate(model: Layer, summary: Summary, optimizer_slots: int) -> MemoryEstimate:
+    """Estimate one training step's memory from a summary of the batch (no allocation).
+
+    On top of a forward pass (:func:`estimate`, where every layer's output is kept for
+    the backward): a gradient per parameter and ``optimizer_slots`` arrays per parameter
+    (SGD's momentum buffer 1, Adam's moments 2), two gradients of the largest layer output
+    in flight during the backward, and a second workspace of the largest size (a
+    convolution's backward unfolds its input as the forward did).
+    """
+    forward = estimate(model, summary)
+    largest = max((summary.itemsize * math.prod(r.output_shape) for r in summary.leaves
+                   if r.output_shape is not None), default=0)  # fmt: skip
+    extra_params = summary.itemsize * model.num_params() * (1 + optimizer_slots)
+    return MemoryEstimate(
+        forward.param_bytes + extra_params,
+        forward.input_bytes,
+        forward.activation_bytes + 2 * largest,
+        2 * forward.workspace_bytes,
+        "parameters, gradients and optimizer state",
+    )

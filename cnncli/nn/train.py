@@ -10,6 +10,10 @@ One training step, with L the mean cross-entropy over a batch of B images::
 
 An epoch visits every training image once, in an order drawn from a seeded generator.
 Evaluation runs the model in eval mode (dropout off, BatchNorm's running statistics).
+
+A run can stop between two steps (``stop()`` says so, e.g. after Ctrl-C): the epoch then
+raises :class:`Stopped` holding its :class:`EpochState`, and an epoch started again from the
+same generator state with that ``state`` continues at the next step as if never stopped.
 """
 
 from __future__ import annotations
@@ -32,8 +36,26 @@ class StepInfo:
 
     step: int
     steps: int
-    loss: float
+    loss: float  # the running mean over the epoch's steps so far
     seen: int
+
+
+@dataclass
+class EpochState:
+    """How far an epoch got: steps done and the sums its mean loss and accuracy come from."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+
+class Stopped(Exception):  # noqa: N818 (a request to stop, not an error)
+    """Training stopped between two steps because ``stop()`` said so; ``state`` is how far."""
+
+    def __init__(self, epoch: int, steps: int, state: EpochState) -> None:
+        super().__init__(f"stopped in epoch {epoch} after step {state.step} of {steps}")
+        self.epoch, self.steps, self.state = epoch, steps, state
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
@@ -54,17 +76,23 @@ def train_epoch(
     epoch: int = 1,
     label_smoothing: float = 0.0,
     on_step: Callable[[StepInfo], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    state: EpochState | None = None,
 ) -> tuple[float, float]:
     """One pass over (x, y) in mini-batches, shuffled by ``rng`` (in order without one);
     returns (mean loss, accuracy).
 
     A loss that is NaN or infinite stops training with :class:`TrainingError` naming the
-    epoch and step, before the step that would write it into the weights.
+    epoch and step, before the step that would write it into the weights.  After each step,
+    a true ``stop()`` raises :class:`Stopped` with the epoch's state; passing that ``state``
+    back (with ``rng`` as it was when the epoch began) skips the steps already taken.
     """
     model.train()
     steps = math.ceil(len(y) / batch_size)
-    total_loss, correct, seen = 0.0, 0, 0
+    done = state if state is not None else EpochState()
     for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
+        if step <= done.step:
+            continue  # taken before the run stopped
         logits = model(x[idx])
         target = y[idx]
         loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
@@ -77,12 +105,15 @@ def train_epoch(
         model.backward(grad)
         optimizer.step()
         optimizer.zero_grad()
-        total_loss += loss * len(idx)
-        correct += int((logits.argmax(axis=1) == target).sum())
-        seen += len(idx)
+        done.step = step
+        done.loss_sum += loss * len(idx)
+        done.correct += int((logits.argmax(axis=1) == target).sum())
+        done.seen += len(idx)
         if on_step is not None:
-            on_step(StepInfo(step, steps, loss, seen))
-    return total_loss / seen, correct / seen
+            on_step(StepInfo(step, steps, done.loss_sum / done.seen, done.seen))
+        if stop is not None and stop() and step < steps:
+            raise Stopped(epoch, steps, done)
+    return done.loss_sum / done.seen, done.correct / done.seen
 
 
 def evaluate(
