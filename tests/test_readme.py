@@ -61,7 +61,13 @@ CLAIMS: dict[str, list[str]] = {
         "dilation 2",
         "wrote conv.gif (GIF",
     ],
-    "cnncli models": ["Name", "Description", "Input", "Params", "alexnet", "resnet18"],
+    "cnncli models": ["Name", "Description", "Input", "Params", "alexnet", "resnet18", "trained"],
+    "cnncli train lenet5 --epochs 3 --plot curves.png --filters filters.png": [
+        "wrote curves.png (PNG of loss and accuracy over 3 epochs)",
+        "wrote filters.png (PNG of features.0's 6 learned kernels)",
+    ],
+    "cnncli forward samples/digit8.png -m lenet5-mnist": ["│      0 │    1 │     8 │"],
+    "cnncli evaluate lenet5-mnist --held-out 0.1": ["accuracy 97.60%", "seed 0): 500"],
     "cnncli shapes alexnet": ["[1, 3, 224, 224]", "[1, 256, 6, 6]", "[1, 1000]", "61,264,904"],
     "cnncli shapes lenet5 --input 1x8x8 --formulas": [
         "features.2",

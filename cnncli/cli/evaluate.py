@@ -14,13 +14,16 @@ from cnncli.cli.main import app
     epilog=opt.examples(
         "cnncli evaluate lenet5 -w w.npz  # w.npz from: cnncli train lenet5 -o w.npz",
         "cnncli evaluate lenet5 -w w.npz --worst worst.png --json",
+        "cnncli evaluate lenet5-mnist --held-out 0.1  # the 500 digits it never saw",
     ),
 )
 def evaluate(
     model: opt.ModelArg,
     weights: Annotated[
-        Path, typer.Option("-w", "--weights", help="Trained weights (.npz or .safetensors).")
-    ],
+        Path | None,
+        typer.Option("-w", "--weights", help="Trained weights (.npz or .safetensors); a trained "
+                     "zoo model (lenet5-mnist) has its own.", show_default=False),
+    ] = None,
     data: opt.DataOpt = None,
     key_x: opt.KeyXOpt = "x",
     key_y: opt.KeyYOpt = "y",
@@ -31,6 +34,13 @@ def evaluate(
         typer.Option("--worst", help="Save the most confidently wrong images as a PNG grid, "
                      "with their true and predicted classes.", rich_help_panel=opt.OUTPUT_PANEL),
     ] = None,
+    held_out: Annotated[
+        float | None,
+        typer.Option("--held-out", min=0.0, max=0.9, show_default=False,
+                     help="Only the part `cnncli train --val-split F --seed S` held out of "
+                     "the data (F here; the training's --seed below)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="The training's --seed.")] = 0,
     as_json: opt.JsonOpt = False,
 ) -> None:  # fmt: skip
     """Accuracy, mean loss, per-class accuracy and the confusion matrix of trained weights."""
@@ -48,11 +58,27 @@ def evaluate(
     from cnncli.nn.weights import load_weights
 
     if worst is not None:
-        check_output_path(worst, [model, str(weights), data or ""])
+        check_output_path(worst, [model, weights, data])
         if worst.suffix.lower() != ".png":
             raise ParameterError(f"--worst must end in .png, got {worst.name!r}")
     net, declared = load_model(model)
+    if weights is None:
+        from cnncli.nn import zoo
+        from cnncli.nn.spec import is_spec_path
+
+        weights = None if is_spec_path(model) else zoo.packaged_weights(model)
+        if weights is None:
+            raise ParameterError(
+                f"{model} has no trained weights of its own; give them with -w FILE",
+                hint=f"make some with: cnncli train {model} -o w.npz",
+            )
     dataset = dataset_for(model, declared, data, key_x, key_y, label_column, skip_bad)
+    if held_out is not None:
+        from cnncli.io.datasets import stratified_split
+
+        keep = stratified_split(dataset.y, held_out, seed)[1]
+        dataset.x, dataset.y = dataset.x[keep], dataset.y[keep]
+        dataset.name = f"{dataset.name} (held out: {held_out:g} of each class, seed {seed})"
     net.load_state_dict(load_weights(weights))
     loss, accuracy, pred = run_eval(net, dataset.x, dataset.y)
     classes = len(dataset.classes)

@@ -153,8 +153,9 @@ def forward(
     shape: tuple[int, ...] = (batch, *chw)
     if source is not None:
         x, notes = files.load_model_input(
-            source, chw, normalize, limit, resize_to=resize_to, crop_to=crop_to
-        )
+            source, chw, normalize, limit, resize_to=resize_to, crop_to=crop_to,
+            digit=_prepares(model) == "mnist-digit",
+        )  # fmt: skip
         shape = tuple(int(s) for s in x.shape)
         if batch != 1:
             notes.append(f"--batch {batch} is ignored: the input file sets the batch ({shape[0]})")
@@ -177,6 +178,8 @@ def forward(
                 f"but the model has {classes[1]} classes",
                 hint="give one class name per line, in the order of the model's outputs",
             )
+    if weights is None and (weights := _packaged(model)) is not None:  # a trained zoo entry
+        notes.append(f"weights: the trained ones shipped with cnncli ({weights.name})")
     weight_note = _set_weights(net, weights, seed, limit, notes)
     if x is None:
         x = np.random.default_rng([seed, 1]).standard_normal(shape, dtype=np.float32)
@@ -408,6 +411,22 @@ def _map_kinds(text: str) -> tuple[str, ...]:
             f"--maps-layers takes {', '.join(MAP_KINDS)} or all (comma-separated), got {text!r}"
         )
     return tuple(dict.fromkeys(words))
+
+
+def _prepares(model: str) -> str | None:
+    """How a trained zoo entry wants its image input prepared (None: as any other)."""
+    from cnncli.nn import zoo
+    from cnncli.nn.spec import is_spec_path
+
+    entry = None if is_spec_path(model) else zoo.ZOO.get(model.lower())
+    return entry.prepare if entry is not None else None
+
+
+def _packaged(model: str) -> Path | None:
+    from cnncli.nn import zoo
+    from cnncli.nn.spec import is_spec_path
+
+    return None if is_spec_path(model) else zoo.packaged_weights(model)
 
 
 def _set_weights(net: Any, weights: Path | None, seed: int, limit: int, notes: list[str]) -> str:

@@ -16,7 +16,7 @@ from cnncli.cli.main import app
 def models(
     as_json: opt.JsonOpt = False,
 ) -> None:
-    """List the model zoo: name, description, default input, parameters."""
+    """List the model zoo: name, description, default input, parameters, trained or not."""
     import json
 
     from rich.table import Table
@@ -34,6 +34,7 @@ def models(
                 "input": list(entry.input_shape),
                 "num_classes": entry.num_classes,
                 "params": net.num_params(),
+                "trained": entry.trained_on,
             }
         )
     if as_json:
@@ -46,9 +47,14 @@ def models(
     table.add_column("Description")
     table.add_column("Input", no_wrap=True)
     table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("Weights", no_wrap=True)
     for row in rows:
         c, h, w = zoo.ZOO[str(row["name"])].input_shape
         table.add_row(
-            str(row["name"]), str(row["description"]), f"{c}x{h}x{w}", f"{row['params']:,}"
+            str(row["name"]),
+            str(row["description"]),
+            f"{c}x{h}x{w}",
+            f"{row['params']:,}",
+            "[green]trained[/]" if row["trained"] else "[dim]random[/]",
         )
     make_console().print(table)

@@ -70,6 +70,7 @@ def load_model_input(
     resize_to: int | None = None,
     crop_to: int | None = None,
     stdin: IO[bytes] | None = None,
+    digit: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """An image (channels converted, resized, cropped, scaled to 0–1, normalised) or a tensor.
 
@@ -79,7 +80,9 @@ def load_model_input(
     preprocessing by either route.  For an image, in order: the model's channels,
     ``Resize(resize_to)`` (shorter side, aspect kept; 0: off), ``CenterCrop(crop_to)``
     (0: off), a plain resize to the model's H×W if the size still differs, then the
-    optional ImageNet normalisation; ``None`` takes :func:`default_resize_crop`.
+    optional ImageNet normalisation; ``None`` takes :func:`default_resize_crop`.  With
+    ``digit`` (a model trained on MNIST), a gray image is prepared as MNIST's digits were
+    instead of resized (:mod:`cnncli.io.digit`).
 
     Returns the (N, C, H, W) float32 array and one note per step, in order, to be printed.
     """
@@ -117,6 +120,11 @@ def load_model_input(
             raise ParameterError(f"the image has {x.shape[1]} channels but the model takes {C}")
         x = np.repeat(x, C, axis=1)
         notes.append(f"grey channel repeated {C} times for the model's {C} channels")
+    if digit and C == 1 and resize_to is None and crop_to is None:
+        from cnncli.io.digit import prepare_digit
+
+        x, said = prepare_digit(x)
+        notes += said
     default_resize, default_crop = default_resize_crop(chw)
     size = default_resize if resize_to is None else resize_to
     crop = default_crop if crop_to is None else crop_to

@@ -57,7 +57,7 @@ def _chart(
     return out
 
 
-def training_curves(history: Sequence[dict[str, Any]], width: int, height: int = 8) -> Any:
+def training_curves(history: Sequence[dict[str, Any]], width: int, height: int = 10) -> Any:
     """Loss and accuracy charts of a run's history (one dict per epoch), fit to ``width``."""
     from rich.console import Group
     from rich.text import Text

@@ -28,6 +28,7 @@ PARITY_INPUT = {
     "alexnet": (2, 3, 224, 224),
     "alexnet-torchvision": (2, 3, 96, 80),
     "lenet5": (3, 1, 28, 28),
+    "lenet5-mnist": (2, 1, 28, 28),
     "tinyvgg": (3, 3, 64, 64),
     "vgg11": (1, 3, 32, 32),
     "vgg16": (1, 3, 40, 32),

@@ -21,6 +21,7 @@ OTHER_INPUT = {
     "alexnet": (3, 227, 227),
     "alexnet-torchvision": (3, 256, 200),
     "lenet5": (1, 31, 29),
+    "lenet5-mnist": (1, 31, 29),
     "tinyvgg": (3, 67, 65),
     "vgg11": (3, 64, 64),
     "vgg16": (3, 64, 48),

@@ -261,7 +261,7 @@ def build(name: str) -> nn.Module:
         return AlexNet()
     if name == "alexnet-torchvision":
         return TorchvisionAlexNet()
-    if name == "lenet5":
+    if name in ("lenet5", "lenet5-mnist"):  # the same network; the second ships trained weights
         return LeNet5()
     if name == "tinyvgg":
         return TinyVGG()
