@@ -178,6 +178,7 @@ def train(
                 {
                     "model": net.title,
                     "data": dataset.name,
+                    "notes": dataset.notes + (held_out.notes if held_out else []),
                     "classes": dataset.classes,
                     "history": run.history,
                     "confusion": counts.tolist(),
