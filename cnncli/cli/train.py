@@ -145,7 +145,7 @@ def train(
     first, partial = 1, None
     if resume is not None:
         meta, saved, saved_optim = ckpt.load(resume)
-        _check_resumable(meta, resume, model, epochs)
+        _check_resumable(meta, resume, model, epochs, batch_size)
         try:
             ckpt.restore(meta, saved, saved_optim, net, opt_, sched, run.rng)
         except (KeyError, TypeError, ValueError) as exc:
@@ -257,7 +257,9 @@ def _guard_memory(net: Any, chw: Any, batch: int, optimizer: str, momentum: floa
     resources.check_memory(needed, limit, f"a training step at batch {batch}")
 
 
-def _check_resumable(meta: dict[str, Any], resume: Path, model: str, epochs: int) -> None:
+def _check_resumable(
+    meta: dict[str, Any], resume: Path, model: str, epochs: int, batch_size: int
+) -> None:
     from cnncli.errors import ParameterError
 
     if meta["settings"].get("model") != model:
@@ -277,6 +279,12 @@ def _check_resumable(meta: dict[str, Any], resume: Path, model: str, epochs: int
             _does_not_fit(resume, exc)
         if not ok:
             _does_not_fit(resume, ValueError("its stopped epoch does not follow its last"))
+        saved = meta["settings"].get("batch_size")
+        if saved != batch_size:  # the steps taken count batches of the saved size
+            raise ParameterError(
+                f"{resume}: the run stopped inside epoch {partial['epoch']} at batch size "
+                f"{saved}; resume it with --batch-size {saved}"
+            )
 
 
 def _does_not_fit(resume: Path, exc: Exception) -> None:

@@ -80,6 +80,9 @@ def test_ctrl_c_finishes_the_step_keeps_it_and_the_resumed_run_is_bit_for_bit(
     )
     assert "interrupted" not in stopped.stderr
     monkeypatch.undo()
+    other = [a if a != "32" else "16" for a in common]
+    refused = run_cli(*other, "--resume", str(ck))
+    assert refused.code == 2 and "resume it with --batch-size 32" in refused.stderr
     r = run_cli(*common, "--resume", str(ck), "-o", str(resumed))
     assert r.code == 0, r.stderr
     assert [h["epoch"] for h in json.loads(r.stdout)["history"]] == [1, 2, 3]
