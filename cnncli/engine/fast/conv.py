@@ -8,6 +8,10 @@ forward
     * 1x1 kernel, no zero padding: a plain matrix product over channels, nothing to gather;
     * one input channel per group (depthwise, a kernel on a grey image): shift-and-add,
       nothing for BLAS to multiply (:mod:`.shift_add`);
+    * one input channel and more filters (LeNet's first layer, a kernel bank on a grey
+      image) whose im2col matrix fits ``im2col.CHUNK_BYTES``: the plain path, whose NCHW
+      windows hold whole kernel rows, where the channels-last tiles would copy one value
+      at a time (1.3-5x slower, benchmarks/README.md, decision table);
     * one kernel repeated on every channel (a named kernel on RGB): that kernel on the
       channels' sum, one map instead of C (:func:`.shift_add.conv_summed_channels`);
     * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
@@ -71,6 +75,13 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
     # One input channel per group: no sum over channels, nothing for BLAS to multiply.
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return Method("fast: shift-and-add", shift_add.conv_shift_add)
+    # One input channel, more filters: the plain im2col gathers whole kernel rows.
+    if (
+        g.C == 1
+        and g.groups == 1
+        and g.KH * g.KW * g.N * g.OH * g.OW * x.itemsize <= (im2col.CHUNK_BYTES)
+    ):
+        return None
     # A kernel repeated on every channel: the kernel on the channels' sum, one map not C.
     if _channel_uniform(w, g) and moderate(x):
         return Method(
