@@ -33,6 +33,7 @@ from cnncli.engine.conv import (
     conv2d,
     conv2d_backward,
     conv2d_backward_method,
+    conv2d_backward_weight,
     conv2d_method,
     conv2d_workspace_bytes,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_backward_method",
+    "conv2d_backward_weight",
     "conv2d_method",
     "conv2d_workspace_bytes",
     "cross_entropy",

@@ -171,6 +171,41 @@ def conv2d_backward(
         return np.ascontiguousarray(dx, dtype=dtype), np.ascontiguousarray(dw, dtype=dtype), db
 
 
+def conv2d_backward_weight(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    stride: IntOrPair = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrPair = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(dw, db)`` of :func:`conv2d` without dx, for an input that needs no gradient.
+
+    The first layer of a network in training is such a layer: its input is the images,
+    and PyTorch too skips dL/dX there (``requires_grad`` is False).  Formulas as in
+    :func:`conv2d_backward`::
+
+        dW = dY_col @ X_col^T      (per group: (Fg, N*OH*OW) @ (N*OH*OW, Cg*KH*KW))
+        db[f] = sum_{n,i,j} dY[n, f, i, j]
+    """
+    args = (grad_output, input, weight, stride, padding, dilation, groups, padding_mode)
+    a, gy, dtype = _backward_args(*args)
+    ct = np.dtype(np.float32) if dtype == np.float16 else dtype  # float16: in float32
+    g = a.geom
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+        gy, x = gy.astype(ct, copy=False), a.x.astype(ct, copy=False)
+        db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
+        G, Fg = g.groups, g.F // g.groups
+        X_col = _im2col(x, g, a.zero_pads)  # (G, K, N*OH*OW)
+        dY_col = gy.reshape(g.N, G, Fg, g.OH * g.OW).transpose(1, 2, 0, 3).reshape(G, Fg, -1)
+        dW = dY_col @ X_col.transpose(0, 2, 1)  # (G, Fg, K): the sum over (n, i, j)
+        dw = dW.reshape(g.F, g.C // G, g.KH, g.KW)
+        return np.ascontiguousarray(dw, dtype=dtype), db
+
+
 def _backward_method(a: _Args, gy: np.ndarray, x: np.ndarray, w: np.ndarray) -> Method:
     """The one dispatch of the backward: a tuned method where fast/conv.py says one fits."""
     if (

@@ -88,31 +88,36 @@ def train_epoch(
     back (with ``rng`` as it was when the epoch began) skips the steps already taken.
     """
     model.train()
-    steps = math.ceil(len(y) / batch_size)
-    done = state if state is not None else EpochState()
-    for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
-        if step <= done.step:
-            continue  # taken before the run stopped
-        logits = model(x[idx])
-        target = y[idx]
-        loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
-        if not math.isfinite(loss):
-            raise TrainingError(
-                f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
-                hint=f"try a smaller --lr (now {optimizer.lr:g})",
-            )
-        grad = cross_entropy_backward(logits, target, label_smoothing=label_smoothing)
-        model.backward(grad)
-        optimizer.step()
-        optimizer.zero_grad()
-        done.step = step
-        done.loss_sum += loss * len(idx)
-        done.correct += int((logits.argmax(axis=1) == target).sum())
-        done.seen += len(idx)
-        if on_step is not None:
-            on_step(StepInfo(step, steps, done.loss_sum / done.seen, done.seen))
-        if stop is not None and stop() and step < steps:
-            raise Stopped(epoch, steps, done)
+    # The images need no gradient, so the first layer skips dL/dx (as PyTorch does).
+    wanted, model.needs_input_grad = model.needs_input_grad, False
+    try:
+        steps = math.ceil(len(y) / batch_size)
+        done = state if state is not None else EpochState()
+        for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
+            if step <= done.step:
+                continue  # taken before the run stopped
+            logits = model(x[idx])
+            target = y[idx]
+            loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
+                    hint=f"try a smaller --lr (now {optimizer.lr:g})",
+                )
+            grad = cross_entropy_backward(logits, target, label_smoothing=label_smoothing)
+            model.backward(grad)
+            optimizer.step()
+            optimizer.zero_grad()
+            done.step = step
+            done.loss_sum += loss * len(idx)
+            done.correct += int((logits.argmax(axis=1) == target).sum())
+            done.seen += len(idx)
+            if on_step is not None:
+                on_step(StepInfo(step, steps, done.loss_sum / done.seen, done.seen))
+            if stop is not None and stop() and step < steps:
+                raise Stopped(epoch, steps, done)
+    finally:
+        model.needs_input_grad = wanted
     return done.loss_sum / done.seen, done.correct / done.seen
 
 

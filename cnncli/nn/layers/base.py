@@ -68,6 +68,11 @@ class Layer:
     #: Parameters kept immutable (:func:`cnncli.engine.fast.frozen.freeze`), so that what the
     #: engine derives from them is reused without comparing values; replaced, never changed.
     frozen_params: tuple[str, ...] = ()
+    #: False where nothing upstream wants dL/dx: the first layer of a network in training,
+    #: whose input is the images (PyTorch's ``requires_grad=False``).  A layer may then skip
+    #: computing it (Conv2d does) and return a read-only array of zeros in its place.
+    #: :class:`~cnncli.nn.layers.Sequential` hands its own value to its first child.
+    needs_input_grad = True
 
     def __init__(self) -> None:
         self.training = True

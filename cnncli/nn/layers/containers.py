@@ -54,7 +54,10 @@ class Sequential(Layer):
         return x
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        for _, child in reversed(self._children):
+        for i in reversed(range(len(self._children))):
+            child = self._children[i][1]
+            if i == 0:  # the first child's input is this container's
+                child.needs_input_grad = self.needs_input_grad
             grad = child.backward(grad)
         return grad
 

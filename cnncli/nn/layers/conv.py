@@ -186,19 +186,15 @@ class Conv2d(Layer):
         )
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        from cnncli.engine.conv import conv2d_backward
+        from cnncli.engine.conv import conv2d_backward, conv2d_backward_weight
 
-        dx, dw, db = conv2d_backward(
-            grad,
-            self._x,
-            self._param("weight"),
-            stride=self.stride,
-            padding=self._padding_arg(),
-            dilation=self.dilation,
-            groups=self.groups,
-            padding_mode=self.padding_mode,
-            bias=self.bias,
-        )
+        how = {"stride": self.stride, "padding": self._padding_arg(), "dilation": self.dilation,
+               "groups": self.groups, "padding_mode": self.padding_mode, "bias": self.bias}  # fmt: skip
+        if self.needs_input_grad:
+            dx, dw, db = conv2d_backward(grad, self._x, self._param("weight"), **how)
+        else:  # the images: dL/dx is wanted by no one, so only dL/dW and dL/db
+            dw, db = conv2d_backward_weight(grad, self._x, self._param("weight"), **how)
+            dx = np.broadcast_to(np.zeros((), dtype=dw.dtype), self._x.shape)
         self.grads = {"weight": dw}
         if self.bias and db is not None:
             self.grads["bias"] = db
