@@ -34,6 +34,15 @@ class Run:
     checkpoint: Path | None
     settings: dict[str, Any]
 
+    def save(self, epoch: int, partial: dict[str, Any] | None = None) -> Path | None:
+        """Write the checkpoint after ``epoch`` (and ``partial``'s steps) if one is kept."""
+        from cnncli.nn import checkpoint as ckpt
+
+        if self.checkpoint is None:
+            return None
+        return ckpt.save(self.checkpoint, self.net, self.opt, self.sched, self.rng, epoch,
+                         self.history, self.settings, partial)  # fmt: skip
+
 
 def run_epochs(
     run: Run, first: int, last: int, partial: dict[str, Any] | None, console: Any, quiet: bool
@@ -46,7 +55,6 @@ def run_epochs(
     import time
     from dataclasses import asdict
 
-    from cnncli.nn import checkpoint as ckpt
     from cnncli.nn.train import EpochState, Stopped, evaluate, train_epoch
 
     x_tr, y_tr, x_va, y_va = run.data
@@ -77,24 +85,9 @@ def run_epochs(
                         state=state,
                     )
             except Stopped as halt:
-                kept = None
-                if run.checkpoint is not None:
-                    kept = ckpt.save(
-                        run.checkpoint,
-                        run.net,
-                        run.opt,
-                        run.sched,
-                        run.rng,
-                        epoch - 1,
-                        run.history,
-                        run.settings,
-                        {
-                            "epoch": epoch,
-                            "rng": began,
-                            "state": asdict(halt.state),
-                            "seconds": before + time.perf_counter() - start,
-                        },
-                    )
+                seconds = before + time.perf_counter() - start
+                kept = run.save(epoch - 1, {"epoch": epoch, "rng": began, "seconds": seconds,
+                                            "state": asdict(halt.state)})  # fmt: skip
                 _say_stopped(str(halt), kept, run.checkpoint)
             val_loss, val_acc, pred = evaluate(run.net, x_va, y_va)
             seconds = before + time.perf_counter() - start
@@ -123,18 +116,7 @@ def run_epochs(
                 )
             if run.sched is not None:
                 run.sched.step()
-            kept = None
-            if run.checkpoint is not None:
-                kept = ckpt.save(
-                    run.checkpoint,
-                    run.net,
-                    run.opt,
-                    run.sched,
-                    run.rng,
-                    epoch,
-                    run.history,
-                    run.settings,
-                )
+            kept = run.save(epoch)
             if stop() and epoch < last:
                 _say_stopped(f"stopped after epoch {epoch}", kept, run.checkpoint)
     return pred

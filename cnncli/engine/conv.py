@@ -160,8 +160,7 @@ def conv2d_backward(
     """
     args = (grad_output, input, weight, stride, padding, dilation, groups, padding_mode)
     a, gy, dtype = _backward_args(*args)
-    ct = np.dtype(np.float32) if dtype == np.float16 else dtype  # float16: in float32
-    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+    with _backward_guard(a, dtype) as ct:
         gy, x, w = gy.astype(ct, copy=False), a.x.astype(ct, copy=False), a.w.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
         method = _backward_method(a, gy, x, w)  # _backward below, or a tuned path of fast/conv.py
@@ -193,9 +192,8 @@ def conv2d_backward_weight(
     """
     args = (grad_output, input, weight, stride, padding, dilation, groups, padding_mode)
     a, gy, dtype = _backward_args(*args)
-    ct = np.dtype(np.float32) if dtype == np.float16 else dtype  # float16: in float32
     g = a.geom
-    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+    with _backward_guard(a, dtype) as ct:
         gy, x = gy.astype(ct, copy=False), a.x.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
         G, Fg = g.groups, g.F // g.groups
@@ -368,6 +366,15 @@ def _backward_args(
             f"{(g.N, g.F, g.OH, g.OW)}"
         )
     return a, gy, np.result_type(a.dtype, gy.dtype)
+
+
+@contextmanager
+def _backward_guard(a: _Args, dtype: np.dtype) -> Iterator[np.dtype]:
+    """A backward's context: the dtype it computes in (``dtype``; float16 in float32, as
+    PyTorch's CPU kernels), overflow warnings silenced, the memory guard."""
+    ct = np.dtype(np.float32) if dtype == np.float16 else dtype
+    with np.errstate(invalid="ignore", over="ignore"), _memory_guard(a, "conv2d_backward"):
+        yield ct
 
 
 @contextmanager
