@@ -36,6 +36,7 @@ from cnncli.engine.conv import (
     conv2d_method,
     conv2d_workspace_bytes,
 )
+from cnncli.engine.conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from cnncli.engine.fast.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
@@ -79,6 +80,8 @@ __all__ = [
     "conv2d_backward_method",
     "conv2d_method",
     "conv2d_workspace_bytes",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
     "dropout",
