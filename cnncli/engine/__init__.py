@@ -65,6 +65,7 @@ from cnncli.engine.pool import (
     pool2d_method,
 )
 from cnncli.engine.switch import get_engine, set_engine, use_engine
+from cnncli.engine.upsample import interpolate, interpolate_backward
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -94,6 +95,8 @@ __all__ = [
     "global_avg_pool2d_backward",
     "global_max_pool2d",
     "global_max_pool2d_backward",
+    "interpolate",
+    "interpolate_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "linear",

@@ -72,9 +72,12 @@ def test_forward_and_backward_equal_torch_over_the_grid(dtype: type) -> None:
         assert y.dtype == dtype
         g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
         yt, (dxt, dwt, dbt) = torch_op(
-            lambda x, w, b, c=case: F.conv_transpose2d(x, w, b, **_params(c)), x, w, b,
+            lambda x, w, b, c=case: F.conv_transpose2d(x, w, b, **_params(c)),
+            x,
+            w,
+            b,
             grad_output=g,
-        )  # fmt: skip
+        )
         dx, dw, db = conv_transpose2d_backward(g, x, w, **_params(case), bias=case["bias"])
         assert (db is None) == (b is None)
         for got, want in ((y, yt), (dx, dxt), (dw, dwt), (db, dbt)):
@@ -114,14 +117,24 @@ def test_it_is_conv2d_backward_dx() -> None:
 def test_numerical_gradients() -> None:
     rng = np.random.default_rng(5)
     params: dict[str, Any] = {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}
-    x, w, b = rng.standard_normal((1, 4, 3, 3)), rng.standard_normal((4, 1, 3, 2)), rng.standard_normal(2)  # fmt: skip
+    x, w, b = (
+        rng.standard_normal((1, 4, 3, 3)),
+        rng.standard_normal((4, 1, 3, 2)),
+        rng.standard_normal(2),
+    )
     y = conv_transpose2d(x, w, b, **params)
     g = rng.standard_normal(y.shape)
     dx, dw, db = conv_transpose2d_backward(g, x, w, **params)
-    assert_close(dx, numerical_gradient(lambda v: conv_transpose2d(v, w, b, **params), x, g), tol=1e-8)  # fmt: skip
-    assert_close(dw, numerical_gradient(lambda v: conv_transpose2d(x, v, b, **params), w, g), tol=1e-8)  # fmt: skip
+    assert_close(
+        dx, numerical_gradient(lambda v: conv_transpose2d(v, w, b, **params), x, g), tol=1e-8
+    )
+    assert_close(
+        dw, numerical_gradient(lambda v: conv_transpose2d(x, v, b, **params), w, g), tol=1e-8
+    )
     assert db is not None
-    assert_close(db, numerical_gradient(lambda v: conv_transpose2d(x, w, v, **params), b, g), tol=1e-8)  # fmt: skip
+    assert_close(
+        db, numerical_gradient(lambda v: conv_transpose2d(x, w, v, **params), b, g), tol=1e-8
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -133,8 +146,12 @@ def test_many_channels_stride_1_takes_the_tuned_paths_and_equals_torch(dtype: ty
     b = rng.standard_normal(64).astype(dtype)
     y = conv_transpose2d(x, w, b, padding=1)
     g = rng.standard_normal(y.shape).astype(dtype)
-    yt, (dxt, dwt, dbt) = torch_op(lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1), x, w, b, grad_output=g)  # fmt: skip
-    for got, want in zip((y, *conv_transpose2d_backward(g, x, w, padding=1)), (yt, dxt, dwt, dbt), strict=True):  # fmt: skip
+    yt, (dxt, dwt, dbt) = torch_op(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1), x, w, b, grad_output=g
+    )
+    for got, want in zip(
+        (y, *conv_transpose2d_backward(g, x, w, padding=1)), (yt, dxt, dwt, dbt), strict=True
+    ):
         assert_close(got, want)
 
 
@@ -142,7 +159,9 @@ def test_output_size_formula() -> None:
     assert conv_transpose_output_size(4, 3, stride=2, padding=1, output_padding=1) == 8
     text = conv_transpose_size_formula(4, 3, 2, 1, 1, 1)
     assert text == "H_out = (4 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 8"
-    assert conv_transpose2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 2, 3, 3)), None, 2, 1, 1).shape == (1, 2, 8, 8)  # fmt: skip
+    assert conv_transpose2d(
+        np.zeros((1, 1, 4, 4)), np.zeros((1, 2, 3, 3)), None, 2, 1, 1
+    ).shape == (1, 2, 8, 8)
 
 
 @pytest.mark.parametrize(
@@ -171,6 +190,8 @@ def test_channel_and_bias_mismatches() -> None:
     with pytest.raises(ShapeError, match=r"bias must have shape \(F,\) = \(4,\)"):
         conv_transpose2d(np.zeros((1, 2, 3, 3)), np.zeros((2, 2, 3, 3)), np.zeros(2), groups=2)
     with pytest.raises(ShapeError, match="grad_output has shape"):
-        conv_transpose2d_backward(np.zeros((1, 2, 4, 4)), np.zeros((1, 2, 3, 3)), np.zeros((2, 2, 3, 3)))  # fmt: skip
+        conv_transpose2d_backward(
+            np.zeros((1, 2, 4, 4)), np.zeros((1, 2, 3, 3)), np.zeros((2, 2, 3, 3))
+        )
     with pytest.raises(ParameterError, match="dtype int64"):
         conv_transpose2d(np.zeros((1, 2, 3, 3), dtype=np.int64), np.zeros((2, 2, 3, 3)))
