@@ -58,6 +58,8 @@ from cnncli.engine.conv_transpose import conv_transpose2d, conv_transpose2d_back
 from cnncli.engine.fast.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
+    dropout2d,
+    dropout2d_backward,
     dropout_backward,
     flatten,
     flatten_backward,
@@ -65,7 +67,7 @@ from cnncli.engine.linear import (
     linear_backward,
 )
 from cnncli.engine.loss import cross_entropy, cross_entropy_backward
-from cnncli.engine.norm import batch_norm, batch_norm_backward
+from cnncli.engine.norm import batch_norm, batch_norm_backward, group_norm, group_norm_backward
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.pool import (
     adaptive_avg_pool2d,
@@ -104,6 +106,8 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_backward",
     "dropout",
+    "dropout2d",
+    "dropout2d_backward",
     "dropout_backward",
     "elu",
     "elu_backward",
@@ -117,6 +121,8 @@ __all__ = [
     "global_avg_pool2d_backward",
     "global_max_pool2d",
     "global_max_pool2d_backward",
+    "group_norm",
+    "group_norm_backward",
     "hardsigmoid",
     "hardsigmoid_backward",
     "hardswish",
