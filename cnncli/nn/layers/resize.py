@@ -6,8 +6,9 @@ line maps up.  Each forward is one call into the engine (:mod:`cnncli.engine.con
 :mod:`cnncli.engine.upsample`, :mod:`cnncli.engine.pad`), each backward one call into its
 ``_backward``.
 
-The receptive field through them is not a whole number of input pixels per output step
-(the jump shrinks by the stride), so ``rf_step`` is None: the summary shows ``all``.
+The receptive field through an Upsample or a strided ConvTranspose2d is not a whole number
+of input pixels per output step (the jump shrinks by the stride), so their ``rf_step`` is
+None: the summary shows ``all`` from there on.
 """
 
 from __future__ import annotations
@@ -145,7 +146,12 @@ class ConvTranspose2d(Layer):
         }
 
     def rf_step(self, input_shape: Shape) -> RfStep | None:
-        return None
+        """At stride 1 an output cell is reached by KH·KW input cells dilation apart, as in
+        a Conv2d; a larger stride makes the jump a fraction of a pixel (None: ``all``)."""
+        if self.stride != (1, 1):
+            return None
+        (KH, KW), (dh, dw) = self.kernel_size, self.dilation
+        return ((KH, 1, dh), (KW, 1, dw))
 
     def formulas(self, input_shape: Shape) -> list[str]:
         _, _, H, W = input_shape
