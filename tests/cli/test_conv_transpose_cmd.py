@@ -112,3 +112,17 @@ def test_output_padding_needs_transpose(cli, x2) -> None:
     r = cli("conv", path, "-k", "box", "--output-padding", "1")
     assert r.code == 2
     assert "error: --output-padding is for the transposed convolution: add --transpose" in r.stderr
+
+
+def test_a_spec_with_a_bad_output_padding_is_one_error_line(cli, tmp_path: Path) -> None:
+    spec = tmp_path / "up.json"
+    spec.write_text(
+        '{"input": [3, 8, 8], "layers": [{"type": "ConvTranspose2d", "out_channels": 2, '
+        '"kernel_size": 3, "stride": 2, "output_padding": [1, 2]}]}'
+    )
+    r = cli("shapes", str(spec))
+    assert r.code == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: up.json: layers[0] (ConvTranspose2d): ConvTranspose2d output_padding 2 along W "
+        "must be smaller than either the stride 2 or the dilation 1, as in PyTorch"
+    ]

@@ -195,3 +195,14 @@ def test_channel_and_bias_mismatches() -> None:
         )
     with pytest.raises(ParameterError, match="dtype int64"):
         conv_transpose2d(np.zeros((1, 2, 3, 3), dtype=np.int64), np.zeros((2, 2, 3, 3)))
+
+
+def test_float16_is_computed_in_float32_and_rounded_once() -> None:
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 3, 3, 3))
+    y16 = conv_transpose2d(x.astype(np.float16), w.astype(np.float16), stride=2)
+    assert y16.dtype == np.float16
+    y32 = conv_transpose2d(
+        x.astype(np.float16).astype(np.float32), w.astype(np.float16).astype(np.float32), stride=2
+    )
+    np.testing.assert_array_equal(y16, y32.astype(np.float16))
