@@ -150,7 +150,8 @@ def _crop(full: np.ndarray, g: ConvTranspose2dGeometry) -> np.ndarray:
     if ph + g.OH <= HF and pw + g.OW <= WF:
         return np.ascontiguousarray(full[:, :, ph : ph + g.OH, pw : pw + g.OW])
     y = np.zeros((g.N, g.F, g.OH, g.OW), dtype=full.dtype)
-    h, w = min(g.OH, HF - ph), min(g.OW, WF - pw)  # output_padding beyond the cropped rows
+    # output_padding beyond the cropped rows (none left when the padding passes HF)
+    h, w = max(0, min(g.OH, HF - ph)), max(0, min(g.OW, WF - pw))
     y[:, :, :h, :w] = full[:, :, ph : ph + h, pw : pw + w]
     return y
 
@@ -159,6 +160,6 @@ def _uncrop(gy: np.ndarray, g: ConvTranspose2dGeometry) -> np.ndarray:
     """dY put back where :func:`_crop` took it: (N, F, OH, OW) → (N, F, HF, WF)."""
     (ph, pw), HF, WF = g.padding, g.conv.H, g.conv.W
     dyf = np.zeros((g.N, g.F, HF, WF), dtype=gy.dtype)
-    h, w = min(g.OH, HF - ph), min(g.OW, WF - pw)
+    h, w = max(0, min(g.OH, HF - ph)), max(0, min(g.OW, WF - pw))
     dyf[:, :, ph : ph + h, pw : pw + w] = gy[:, :, :h, :w]
     return dyf

@@ -206,3 +206,21 @@ def test_float16_is_computed_in_float32_and_rounded_once() -> None:
         x.astype(np.float16).astype(np.float32), w.astype(np.float16).astype(np.float32), stride=2
     )
     np.testing.assert_array_equal(y16, y32.astype(np.float16))
+
+
+@pytest.mark.parametrize(("stride", "padding", "output_padding"), [(5, 2, 4), (5, 1, 4), (4, 0, 3)])
+def test_output_padding_past_every_reached_row(
+    stride: int, padding: int, output_padding: int
+) -> None:
+    """Rows that no input cell reaches (output_padding beyond the crop) are zeros, also when
+    the padding crops more rows than the kernel reaches."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((1, 2, 2, 1)), rng.standard_normal((2, 1, 1, 2))
+    params = {"stride": stride, "padding": padding, "output_padding": output_padding}
+    y = conv_transpose2d(x, w, **params)
+    g = rng.standard_normal(y.shape)
+    yt, (dxt, dwt) = torch_op(lambda x, w: F.conv_transpose2d(x, w, **params), x, w, grad_output=g)
+    assert_close(y, yt)
+    dx, dw, _ = conv_transpose2d_backward(g, x, w, **params)
+    assert_close(dx, dxt)
+    assert_close(dw, dwt)
