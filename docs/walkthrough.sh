@@ -29,6 +29,11 @@ LINES_MAX=12 run cnncli conv samples/shapes.png -k sobel --magnitude -p 1,1,2,0 
 echo "## conv --grad: the seed's three gradients"
 echo
 LINES_MAX=50 run cnncli conv samples/seed_pool.csv -k laplacian -p 1 --grad ones --show table
+echo "## conv --transpose: the transposed convolution, conv2d's dL/dX as a layer"
+echo
+echo "Each input cell adds its value times the kernel into the output, stride apart:"
+echo
+LINES_MAX=40 run cnncli conv samples/seed_pool.csv -k 1,2\;3,4 --transpose -s 2 --explain 2,3 --show table
 echo "## pool --adaptive: PyTorch's bins"
 echo
 LINES_MAX=30 run cnncli pool samples/seed_multichannel.npz --key x --adaptive 3,2 --mode avg --channels 1 --explain 1,1,1

@@ -67,6 +67,22 @@ def conv(
     ] = "zeros",
     dilation: Annotated[str, typer.Option("-d", "--dilation", help="N or H,W.")] = "1",
     groups: Annotated[int, typer.Option("-g", "--groups", help="Channel groups.")] = 1,
+    transpose: Annotated[
+        bool,
+        typer.Option(
+            "--transpose",
+            help="The transposed convolution (ConvTranspose2d; conv2d's dL/dX): each input "
+            "cell adds input·kernel into the output, stride apart. Padding N or H,W crops.",
+        ),
+    ] = False,
+    output_padding: Annotated[
+        str,
+        typer.Option(
+            "--output-padding",
+            help="With --transpose: N or H,W more rows/columns at the bottom/right "
+            "(smaller than the stride or the dilation).",
+        ),
+    ] = "0",
     activation: Annotated[
         opt.Activation | None,
         typer.Option("-a", "--activation", help="Apply after the convolution.", show_default=False),
@@ -114,6 +130,21 @@ def conv(
     if not specs:
         specs = ["sobel"]
         notes.append("no -k given: using sobel (sobel-x and sobel-y, two maps)")
+    if transpose:
+        if animate is not None or pad_mode != "zeros":
+            raise ParameterError(
+                "--transpose pads with zeros and has no window to animate: leave out "
+                + ("--animate" if animate is not None else "--pad-mode")
+            )
+        from cnncli.cli.conv_transpose import transposed
+
+        transposed(
+            run, specs, depthwise, groups, lambda F, dt: _bias(bias, F, dt), stride, padding,
+            output_padding, dilation, magnitude, activation, slope, explain, grad, max_memory,
+        )  # fmt: skip
+        return
+    if output_padding.strip() != "0":
+        raise ParameterError("--output-padding is for the transposed convolution: add --transpose")
     if depthwise and groups != 1:
         raise ParameterError("--depthwise sets groups = C itself; leave out -g")
     G = x.shape[1] if depthwise else groups

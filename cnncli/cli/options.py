@@ -27,7 +27,24 @@ PadMode = Literal["zeros", "constant", "reflect", "symmetric", "replicate", "cir
 #: The padding modes of ``cnncli conv`` (the engine's ``cnncli.engine.shapes.PADDING_MODES``).
 ConvPadMode = Literal["zeros", "reflect", "replicate", "circular"]
 #: The activations by name (the keys of ``cnncli.engine.activations.ACTIVATIONS``).
-Activation = Literal["relu", "leaky-relu", "sigmoid", "tanh", "softmax", "log-softmax"]
+Activation = Literal[
+    "relu",
+    "leaky-relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log-softmax",
+    "relu6",
+    "hardtanh",
+    "silu",
+    "gelu",
+    "hardswish",
+    "hardsigmoid",
+    "elu",
+    "mish",
+]
+#: gelu's approximations (the engine's ``cnncli.engine.activations_modern.GELU_APPROXIMATIONS``).
+GeluApproximation = Literal["none", "tanh"]
 
 # ------------------------------------------------------------------ input ---
 

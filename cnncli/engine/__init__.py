@@ -29,6 +29,24 @@ from cnncli.engine.activations import (
     tanh,
     tanh_backward,
 )
+from cnncli.engine.activations_modern import (
+    elu,
+    elu_backward,
+    gelu,
+    gelu_backward,
+    hardsigmoid,
+    hardsigmoid_backward,
+    hardswish,
+    hardswish_backward,
+    hardtanh,
+    hardtanh_backward,
+    mish,
+    mish_backward,
+    relu6,
+    relu6_backward,
+    silu,
+    silu_backward,
+)
 from cnncli.engine.conv import (
     conv2d,
     conv2d_backward,
@@ -37,9 +55,12 @@ from cnncli.engine.conv import (
     conv2d_method,
     conv2d_workspace_bytes,
 )
+from cnncli.engine.conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from cnncli.engine.fast.frozen import freeze
 from cnncli.engine.linear import (
     dropout,
+    dropout2d,
+    dropout2d_backward,
     dropout_backward,
     flatten,
     flatten_backward,
@@ -47,7 +68,7 @@ from cnncli.engine.linear import (
     linear_backward,
 )
 from cnncli.engine.loss import cross_entropy, cross_entropy_backward
-from cnncli.engine.norm import batch_norm, batch_norm_backward
+from cnncli.engine.norm import batch_norm, batch_norm_backward, group_norm, group_norm_backward
 from cnncli.engine.pad import pad, pad_backward
 from cnncli.engine.pool import (
     adaptive_avg_pool2d,
@@ -65,6 +86,7 @@ from cnncli.engine.pool import (
     pool2d_method,
 )
 from cnncli.engine.switch import get_engine, set_engine, use_engine
+from cnncli.engine.upsample import interpolate, interpolate_backward
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -81,18 +103,36 @@ __all__ = [
     "conv2d_backward_weight",
     "conv2d_method",
     "conv2d_workspace_bytes",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
     "dropout",
+    "dropout2d",
+    "dropout2d_backward",
     "dropout_backward",
+    "elu",
+    "elu_backward",
     "flatten",
     "flatten_backward",
     "freeze",
+    "gelu",
+    "gelu_backward",
     "get_engine",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "global_max_pool2d",
     "global_max_pool2d_backward",
+    "group_norm",
+    "group_norm_backward",
+    "hardsigmoid",
+    "hardsigmoid_backward",
+    "hardswish",
+    "hardswish_backward",
+    "hardtanh",
+    "hardtanh_backward",
+    "interpolate",
+    "interpolate_backward",
     "leaky_relu",
     "leaky_relu_backward",
     "linear",
@@ -101,14 +141,20 @@ __all__ = [
     "log_softmax_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "mish",
+    "mish_backward",
     "pad",
     "pad_backward",
     "pool2d_method",
     "relu",
+    "relu6",
+    "relu6_backward",
     "relu_backward",
     "set_engine",
     "sigmoid",
     "sigmoid_backward",
+    "silu",
+    "silu_backward",
     "softmax",
     "softmax_backward",
     "tanh",

@@ -53,3 +53,18 @@ def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
     if not -ndim <= dim < ndim:
         raise ParameterError(f"{name}={dim} is out of range for a {ndim}-D array")
     return int(dim) % ndim
+
+
+def as_real(value: object, name: str) -> float:
+    """``value`` as a Python float, or :class:`ParameterError` (a parameter such as alpha)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def grad_pair(grad_output: object, saved: object, saved_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(grad_output, saved)`` as float arrays of the same shape, or the error that says why."""
+    g = as_float_array(grad_output, "grad_output")
+    s = as_float_array(saved, saved_name)
+    check_same_shape(g, s, "grad_output", saved_name)
+    return g, s

@@ -29,26 +29,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnncli.engine._checks import as_float_array, check_same_shape, normalize_dim
+from cnncli.engine._checks import as_float_array, as_real, grad_pair, normalize_dim
 from cnncli.engine.fast import elementwise as fast_elementwise
 from cnncli.engine.switch import fast_enabled
 from cnncli.errors import ParameterError
 
-
-def _real(value: object, name: str) -> float:
-    """``value`` as a Python float, or :class:`ParameterError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _grad_pair(
-    grad_output: object, saved: object, saved_name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    g = as_float_array(grad_output, "grad_output")
-    s = as_float_array(saved, saved_name)
-    check_same_shape(g, s, "grad_output", saved_name)
-    return g, s
+_real = as_real
+_grad_pair = grad_pair
 
 
 def _dim(dim: object, ndim: int) -> int:
@@ -247,70 +234,111 @@ def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int) 
 # ---------------------------------------------------------------- by name ---
 # One table, keyed by the command line's names, so that a command applies any
 # activation (forward and backward) without a chain of ifs.  It sits below the
-# ops it names; its one import is here with it.
+# ops it names; its imports (the later activations among them) are here with it.
 
 from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
-#: forward(input, negative_slope, dim) -> output
-Forward = Callable[[np.ndarray, float, int], np.ndarray]
-#: backward(grad_output, input, output, negative_slope, dim) -> grad_input
-Backward = Callable[[np.ndarray, np.ndarray, np.ndarray, float, int], np.ndarray]
+from cnncli.engine import activations_modern as modern  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ActivationArgs:
+    """The parameters an activation by name may take; each uses its own and ignores the rest."""
+
+    negative_slope: float = 0.01  # leaky-relu
+    dim: int = 1  # softmax, log-softmax
+    min_val: float = -1.0  # hardtanh
+    max_val: float = 1.0  # hardtanh
+    alpha: float = 1.0  # elu
+    approximate: str = "none"  # gelu
+
+
+#: forward(input, args) -> output
+Forward = Callable[[np.ndarray, ActivationArgs], np.ndarray]
+#: backward(grad_output, input, output, args) -> grad_input
+Backward = Callable[[np.ndarray, np.ndarray, np.ndarray, ActivationArgs], np.ndarray]
 
 
 class NamedActivation:
-    """An activation by name: its forward, its backward and the parameter it takes.
+    """An activation by name: its forward, its backward and the parameters it takes.
 
-    ``parameter`` is ``"negative_slope"`` (leaky-relu), ``"dim"`` (softmax,
-    log-softmax) or None; the other of ``negative_slope`` and ``dim`` is ignored.
-    The backward gets both the forward's input and output and uses the one its
-    formula needs (relu: the input; sigmoid: the output).
+    ``parameters`` names the fields of :class:`ActivationArgs` it reads:
+    ``("negative_slope",)`` (leaky-relu), ``("dim",)`` (softmax, log-softmax),
+    ``("min_val", "max_val")`` (hardtanh), ``("alpha",)`` (elu), ``("approximate",)``
+    (gelu), or none.  The backward gets both the forward's input and output and uses
+    the one its formula needs (relu: the input; sigmoid: the output).
     """
 
-    __slots__ = ("backward", "forward", "name", "parameter")
+    __slots__ = ("backward", "forward", "name", "parameters")
 
     def __init__(
-        self, name: str, forward: Forward, backward: Backward, parameter: str | None = None
+        self, name: str, forward: Forward, backward: Backward, parameters: tuple[str, ...] = ()
     ) -> None:
         self.name = name
         self.forward = forward
         self.backward = backward
-        self.parameter = parameter
+        self.parameters = parameters
 
-    def text(self, negative_slope: float = 0.01, dim: int = 1) -> str:
+    def text(self, args: ActivationArgs | None = None) -> str:
         """``leaky-relu (negative_slope 0.01)``, ``softmax over dim 1``, or the name."""
-        if self.parameter == "negative_slope":
-            return f"{self.name} (negative_slope {negative_slope:g})"
-        if self.parameter == "dim":
-            return f"{self.name} over dim {dim}"
-        return self.name
+        a = args or ActivationArgs()
+        if self.parameters == ("dim",):
+            return f"{self.name} over dim {a.dim}"
+        if not self.parameters:
+            return self.name
+        values = ", ".join(f"{p} {_shown(getattr(a, p))}" for p in self.parameters)
+        return f"{self.name} ({values})"
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _elementwise(
+    name: str,
+    forward: Callable[..., np.ndarray],
+    backward: Callable[..., np.ndarray],
+    *parameters: str,
+) -> NamedActivation:
+    """An activation whose backward reads its input: ``backward(g, x, **parameters)``."""
+    return NamedActivation(
+        name,
+        lambda x, a: forward(x, **{p: getattr(a, p) for p in parameters}),
+        lambda g, x, y, a: backward(g, x, **{p: getattr(a, p) for p in parameters}),
+        parameters,
+    )
 
 
 ACTIVATIONS: dict[str, NamedActivation] = {
     a.name: a
     for a in (
-        NamedActivation("relu", lambda x, a, d: relu(x), lambda g, x, y, a, d: relu_backward(g, x)),
+        _elementwise("relu", relu, relu_backward),
+        _elementwise("leaky-relu", leaky_relu, leaky_relu_backward, "negative_slope"),
         NamedActivation(
-            "leaky-relu",
-            lambda x, a, d: leaky_relu(x, negative_slope=a),
-            lambda g, x, y, a, d: leaky_relu_backward(g, x, negative_slope=a),
-            "negative_slope",
+            "sigmoid", lambda x, a: sigmoid(x), lambda g, x, y, a: sigmoid_backward(g, y)
         ),
-        NamedActivation(
-            "sigmoid", lambda x, a, d: sigmoid(x), lambda g, x, y, a, d: sigmoid_backward(g, y)
-        ),
-        NamedActivation("tanh", lambda x, a, d: tanh(x), lambda g, x, y, a, d: tanh_backward(g, y)),
+        NamedActivation("tanh", lambda x, a: tanh(x), lambda g, x, y, a: tanh_backward(g, y)),
         NamedActivation(
             "softmax",
-            lambda x, a, d: softmax(x, dim=d),
-            lambda g, x, y, a, d: softmax_backward(g, y, dim=d),
-            "dim",
+            lambda x, a: softmax(x, dim=a.dim),
+            lambda g, x, y, a: softmax_backward(g, y, dim=a.dim),
+            ("dim",),
         ),
         NamedActivation(
             "log-softmax",
-            lambda x, a, d: log_softmax(x, dim=d),
-            lambda g, x, y, a, d: log_softmax_backward(g, y, dim=d),
-            "dim",
+            lambda x, a: log_softmax(x, dim=a.dim),
+            lambda g, x, y, a: log_softmax_backward(g, y, dim=a.dim),
+            ("dim",),
         ),
+        _elementwise("relu6", modern.relu6, modern.relu6_backward),
+        _elementwise("hardtanh", modern.hardtanh, modern.hardtanh_backward, "min_val", "max_val"),
+        _elementwise("silu", modern.silu, modern.silu_backward),
+        _elementwise("gelu", modern.gelu, modern.gelu_backward, "approximate"),
+        _elementwise("hardswish", modern.hardswish, modern.hardswish_backward),
+        _elementwise("hardsigmoid", modern.hardsigmoid, modern.hardsigmoid_backward),
+        _elementwise("elu", modern.elu, modern.elu_backward, "alpha"),
+        _elementwise("mish", modern.mish, modern.mish_backward),
     )
 }
 
@@ -324,10 +352,12 @@ def named_activation(name: str) -> NamedActivation:
 
 
 def activation_forward(
-    name: str, input: np.ndarray, negative_slope: float = 0.01, dim: int = 1
+    name: str, input: np.ndarray, negative_slope: float = 0.01, dim: int = 1, **more: object
 ) -> np.ndarray:
-    """Apply the named activation (softmax and log-softmax over ``dim``)."""
-    return named_activation(name).forward(input, negative_slope, dim)
+    """Apply the named activation (softmax and log-softmax over ``dim``; ``more``: the
+    other fields of :class:`ActivationArgs`, e.g. ``alpha=0.5`` for elu)."""
+    args = ActivationArgs(negative_slope, dim, **more)  # type: ignore[arg-type]
+    return named_activation(name).forward(input, args)
 
 
 def activation_backward(
@@ -337,11 +367,14 @@ def activation_backward(
     output: np.ndarray,
     negative_slope: float = 0.01,
     dim: int = 1,
+    **more: object,
 ) -> np.ndarray:
     """dL/dX of the named activation, given dL/dY, its input and its output."""
-    return named_activation(name).backward(grad_output, input, output, negative_slope, dim)
+    args = ActivationArgs(negative_slope, dim, **more)  # type: ignore[arg-type]
+    return named_activation(name).backward(grad_output, input, output, args)
 
 
-def activation_text(name: str, negative_slope: float = 0.01, dim: int = 1) -> str:
-    """``leaky-relu (negative_slope 0.01)``, ``softmax over dim 1``, or the name."""
-    return named_activation(name).text(negative_slope, dim)
+def activation_text(name: str, negative_slope: float = 0.01, dim: int = 1, **more: object) -> str:
+    """``leaky-relu (negative_slope 0.01)``, ``softmax over dim 1``, ``elu (alpha 1)``, or the name."""
+    args = ActivationArgs(negative_slope, dim, **more)  # type: ignore[arg-type]
+    return named_activation(name).text(args)

@@ -218,25 +218,81 @@ def _backward(
     gy: np.ndarray, x: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads
 ) -> tuple[np.ndarray, np.ndarray]:
     """(dx, dw) by im2col: dW = dY_col @ X_col^T, dX_col = W_col^T @ dY_col, then col2im."""
-    G, Fg, Cg, K = g.groups, g.F // g.groups, g.C // g.groups, (g.C // g.groups) * g.KH * g.KW
-    (sh, sw), (dh, dw_) = g.stride, g.dilation
-    X_col = _im2col(x, g, pads)  # (G, K, N*OH*OW)
+    return _backward_dx(gy, w, g, pads, x.shape, x.dtype), _backward_dw(gy, x, g, pads)
+
+
+def _dy_col(gy: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """dY laid out as X_col's columns: (N, F, OH, OW) → (G, Fg, N*OH*OW)."""
+    G, Fg = g.groups, g.F // g.groups
     dY = gy.reshape(g.N, G, Fg, g.OH * g.OW).transpose(1, 2, 0, 3)  # (G, Fg, N, OH*OW)
-    dY_col = dY.reshape(G, Fg, g.N * g.OH * g.OW)  # (G, Fg, N*OH*OW), in X_col's column order
-    dW = dY_col @ X_col.transpose(0, 2, 1)  # (G, Fg, K): the sum over (n, i, j)
-    dX_col = w.reshape(G, Fg, K).transpose(0, 2, 1) @ dY_col  # (G, K, N*OH*OW): sum over f
+    return dY.reshape(G, Fg, g.N * g.OH * g.OW)
+
+
+def _backward_dw(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
+    """dW = dY_col @ X_col^T: (G, Fg, N*OH*OW) @ (G, N*OH*OW, K) → (F, Cg, KH, KW)."""
+    X_col = _im2col(x, g, pads)  # (G, K, N*OH*OW)
+    dW = _dy_col(gy, g) @ X_col.transpose(0, 2, 1)  # (G, Fg, K): the sum over (n, i, j)
+    return dW.reshape(g.F, g.C // g.groups, g.KH, g.KW)
+
+
+def _backward_dx(
+    gy: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: Pads,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+) -> np.ndarray:
+    """dX_col = W_col^T @ dY_col (G, K, N*OH*OW), then col2im → dx of ``shape`` (N, C, H, W)
+    (the input as convolved: other padding modes have padded it already)."""
+    G, Fg, K = g.groups, g.F // g.groups, (g.C // g.groups) * g.KH * g.KW
+    (sh, sw), (dh, dw_) = g.stride, g.dilation
+    dX_col = w.reshape(G, Fg, K).transpose(0, 2, 1) @ _dy_col(gy, g)  # (G, K, N*OH*OW): sum over f
     # col2im: column (c, m, k) of dX_col adds into the input cells tap (m, k) read.
     dX_col = dX_col.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)  # channel c = grp*Cg + c'
     left, right, top, bottom = pads
-    N, C, H, W = x.shape
-    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=x.dtype)  # dL/dXp
+    N, C, H, W = shape
+    dxp = np.zeros((N, C, H + top + bottom, W + left + right), dtype=dtype)  # dL/dXp
     for m in range(g.KH):
         for k in range(g.KW):
             rows = slice(m * dh, m * dh + (g.OH - 1) * sh + 1, sh)
             cols = slice(k * dw_, k * dw_ + (g.OW - 1) * sw + 1, sw)
             dxp[:, :, rows, cols] += dX_col[:, m, k].transpose(1, 0, 2, 3)  # (N, C, OH, OW)
-    dx = dxp[:, :, top : top + H, left : left + W]  # the zero padding's cells dropped
-    return dx, dW.reshape(g.F, Cg, g.KH, g.KW)
+    return dxp[:, :, top : top + H, left : left + W]  # the zero padding's cells dropped
+
+
+def conv2d_input_grad(grad_output: np.ndarray, weight: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """dL/dX of a zero-padded conv2d alone, without dL/dW: the transposed convolution.
+
+    Shapes: grad_output (N, F, OH, OW), weight (F, C/groups, KH, KW), ``g`` the
+    convolution's geometry (its zero padding cropped) → (N, C, H, W), in the arrays' dtype::
+
+        dX[n, c, i*s + m*d - p, j*s + k*d - p] += sum_f dY[n, f, i, j] * W[f, c, m, k]
+
+    :func:`cnncli.engine.conv_transpose.conv_transpose2d` is this with the roles renamed.
+    Both engine paths: the plain col2im, or on the fast path Winograd or the tiled im2col.
+    """
+    dtype = result_dtype(grad_output, weight)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if fast_enabled():
+            return fast.backward_input(grad_output, weight, g, g.padding).astype(dtype, copy=False)
+        shape = (g.N, g.C, g.H, g.W)
+        return _backward_dx(grad_output, weight, g, g.padding, shape, dtype)
+
+
+def conv2d_weight_grad(grad_output: np.ndarray, input: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """dL/dW of a zero-padded conv2d alone, without dL/dX.
+
+    Shapes: grad_output (N, F, OH, OW), input (N, C, H, W), ``g`` the convolution's
+    geometry → (F, C/groups, KH, KW), with
+    ``dW[f, c, m, k] = sum_{n,i,j} dY[n, f, i, j] * Xp[n, c, i*s + m*d, j*s + k*d]``.
+    Both engine paths: the plain im2col, or on the fast path Winograd or the tiled im2col.
+    """
+    dtype = result_dtype(grad_output, input)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if fast_enabled():
+            return fast.backward_weight(grad_output, input, g, g.padding).astype(dtype, copy=False)
+        return _backward_dw(grad_output, input, g, g.padding).astype(dtype, copy=False)
 
 
 def conv2d_method(

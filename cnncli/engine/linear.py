@@ -3,7 +3,8 @@
 ``linear(input, weight, bias=None)`` uses PyTorch's layout: weight (out, in),
 ``y = x Wᵀ + b``.  ``flatten`` follows ``torch.flatten`` (with ``nn.Flatten``'s
 default ``start_dim=1``).  ``dropout`` is inverted dropout: kept values are scaled
-by 1/(1-p) in training, so evaluation passes the input through unchanged.
+by 1/(1-p) in training, so evaluation passes the input through unchanged;
+``dropout2d`` does the same to whole channels (feature maps).
 """
 
 from __future__ import annotations
@@ -220,3 +221,54 @@ def _generator(generator: object) -> np.random.Generator:
     raise ParameterError(
         f"dropout generator must be a numpy.random.Generator or an int seed, got {generator!r}"
     )
+
+
+def dropout2d(
+    input: np.ndarray,
+    p: float = 0.5,
+    training: bool = True,
+    generator: np.random.Generator | int | None = None,
+    return_mask: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Channel dropout: zero each whole (image, channel) map with probability ``p``.
+
+    Shapes: input (N, C, H, W) -> same; the mask (when ``return_mask``) is a bool array
+    (N, C, 1, 1), True where the map was kept.
+
+    Formula (training): ``y[n, c] = x[n, c] * mask[n, c] / (1 - p)`` with
+    ``mask[n, c] ~ Bernoulli(1 - p)``, one draw per map (neighbouring pixels of a
+    feature map are correlated, so dropping single pixels regularises little).
+    Evaluation returns the input unchanged.  ``generator`` as :func:`dropout`.
+    """
+    x = as_float_array(input)
+    if x.ndim != 4:
+        raise ShapeError(f"dropout2d input must be 4-D (N, C, H, W), got shape {x.shape}")
+    rate = _probability(p)
+    if not isinstance(training, (bool, np.bool_)):
+        raise ParameterError(f"dropout2d training must be True or False, got {training!r}")
+    if not training:
+        return (x, np.ones((*x.shape[:2], 1, 1), dtype=bool)) if return_mask else x
+    mask = _generator(generator).random((*x.shape[:2], 1, 1)) >= rate  # (N, C, 1, 1)
+    y = np.where(mask, x * _scale(rate, x.dtype), x.dtype.type(0))
+    return (y, mask) if return_mask else y
+
+
+def dropout2d_backward(grad_output: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """Gradient of :func:`dropout2d` (training mode), reusing the forward's mask.
+
+    Shapes: grad_output (N, C, H, W), mask (N, C, 1, 1) bool -> dx (N, C, H, W).
+
+    Formula: ``dx[n, c] = grad_output[n, c] * mask[n, c] / (1 - p)``.
+    """
+    g = as_float_array(grad_output, "grad_output")
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise ParameterError(
+            f"dropout2d mask must be a bool array, got dtype {m.dtype}",
+            hint="pass the mask returned by dropout2d(..., return_mask=True)",
+        )
+    if g.ndim != 4 or m.shape != (*g.shape[:2], 1, 1):
+        raise ShapeError(
+            f"dropout2d mask must have shape (N, C, 1, 1) for grad_output {g.shape}, got {m.shape}"
+        )
+    return np.where(m, g * _scale(_probability(p), g.dtype), g.dtype.type(0))

@@ -1,8 +1,10 @@
-"""Batch normalisation over the channel axis (axis 1), forward and backward.
+"""Batch normalisation and group normalisation over the channel axis (axis 1), forward and backward.
 
 Works on (N, C), (N, C, L), (N, C, H, W) and any (N, C, ...) as
 ``torch.nn.functional.batch_norm`` does: each channel is normalised over every
 other axis, i.e. over (N, H, W) for images and over (N,) for (N, C).
+``group_norm`` normalises each image's groups of C/G channels over (C/G, H, W),
+as ``torch.nn.functional.group_norm``.
 """
 
 from __future__ import annotations
@@ -240,3 +242,122 @@ def batch_norm_backward(
     else:
         dx = g * _per_channel(gamma * invstd, x.ndim)
     return dx.astype(dtype, copy=False), dweight.astype(dtype), dbias.astype(dtype)
+
+
+# ------------------------------------------------------------------------ group norm ---
+
+
+def _groups_of(x: np.ndarray, num_groups: object) -> int:
+    """num_groups checked against the input's channels, as torch.nn.functional.group_norm."""
+    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
+        raise ParameterError(f"group_norm num_groups must be an integer, got {num_groups!r}")
+    G = int(num_groups)
+    if G < 1 or x.shape[1] % G:
+        raise ShapeError(
+            f"group_norm expects the number of channels in input to be divisible by "
+            f"num_groups, but got input of shape {x.shape} and num_groups={G}"
+        )
+    return G
+
+
+def _group_stats(x: np.ndarray, G: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x̂`` (N, G, M) and ``invstd`` (N, G, 1) of each (image, group): M = C/G * H * W values."""
+    xg = x.reshape(x.shape[0], G, -1)  # (N, G, M)
+    mean = np.mean(xg, axis=2, keepdims=True, dtype=np.float64).astype(x.dtype)
+    centred = xg - mean
+    var = np.mean(np.square(centred), axis=2, keepdims=True, dtype=np.float64).astype(x.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        invstd = (1 / np.sqrt(var + x.dtype.type(eps))).astype(x.dtype, copy=False)
+    return centred * invstd, invstd
+
+
+def group_norm(
+    input: np.ndarray,
+    num_groups: int,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    eps: float = 1e-5,
+) -> np.ndarray:
+    """Normalise each group of channels of each image, then scale and shift per channel.
+
+    Shapes: input (N, C, ...) e.g. (N, C, H, W); weight, bias (C,) or None → the input's
+    shape.  C must be a multiple of ``num_groups``.
+
+    Formula: for image n and group k (channels k*C/G .. (k+1)*C/G - 1, and every H, W),
+    mean and biased variance over those M = C/G * H * W values, then
+    ``y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]``.  Unlike batch_norm it
+    uses no batch statistics, so training and evaluation compute the same.  G = 1 is
+    layer norm over (C, H, W), G = C instance norm.
+    """
+    x = _check_input(input)
+    G = _groups_of(x, num_groups)
+    C = x.shape[1]
+    w = _channel_vector(weight, "weight", C)
+    b = _channel_vector(bias, "bias", C)
+    e = _eps(eps, True)
+    dtype = result_dtype(x, w, b)
+    if dtype == np.float16:  # computed in float32 and rounded once
+        return group_norm(x.astype(np.float32), G, _f32(w), _f32(b), e).astype(np.float16)
+    x = x.astype(dtype, copy=False)
+    xhat, _ = _group_stats(x, G, e)
+    y = xhat.reshape(x.shape)
+    if w is not None:
+        y = y * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    if b is not None:
+        y = y + _per_channel(b.astype(dtype, copy=False), x.ndim)
+    return np.ascontiguousarray(y, dtype=dtype)
+
+
+def group_norm_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    num_groups: int,
+    weight: np.ndarray | None = None,
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`group_norm`: ``(dx, dweight, dbias)``.
+
+    Shapes: grad_output and input (N, C, ...), weight (C,) or None → dx (N, C, ...),
+    dweight (C,), dbias (C,) (computed even when weight and bias are None).
+
+    Formulas, with ``x̂ = (x - mean) * invstd`` per (image, group), ``γ = weight``
+    (1 when None), ``h = g * γ[c]``, sums over a group's M values::
+
+        dbias[c]   = sum_{n, h, w} g
+        dweight[c] = sum_{n, h, w} g * x̂
+        dx         = invstd / M * (M*h - sum h - x̂ * sum h*x̂)
+
+    (batch_norm's training backward, with the group in place of the channel).
+    """
+    x = _check_input(input)
+    g = as_float_array(grad_output, "grad_output")
+    if g.shape != x.shape:
+        raise ShapeError(f"grad_output has shape {g.shape} but input has shape {x.shape}")
+    G = _groups_of(x, num_groups)
+    C = x.shape[1]
+    w = _channel_vector(weight, "weight", C)
+    e = _eps(eps, True)
+    dtype = result_dtype(g, x, w)
+    if dtype == np.float16:
+        grads = group_norm_backward(g.astype(np.float32), x.astype(np.float32), G, _f32(w), e)
+        dx16, dw16, db16 = (a.astype(np.float16) for a in grads)
+        return dx16, dw16, db16
+    x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
+    xhat, invstd = _group_stats(x, G, e)  # (N, G, M), (N, G, 1)
+    axes = _axes(x)
+    xhat_full = xhat.reshape(x.shape)
+    dbias = np.sum(g, axis=axes)
+    dweight = np.sum(g * xhat_full, axis=axes)
+    h = g if w is None else g * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    hg = h.reshape(x.shape[0], G, -1)  # (N, G, M)
+    M = hg.shape[2]
+    dx = (
+        invstd
+        / M
+        * (M * hg - hg.sum(axis=2, keepdims=True) - xhat * (hg * xhat).sum(axis=2, keepdims=True))
+    )
+    return (
+        dx.reshape(x.shape).astype(dtype, copy=False),
+        dweight.astype(dtype),
+        dbias.astype(dtype),
+    )

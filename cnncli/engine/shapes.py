@@ -427,3 +427,136 @@ def receptive_fields(
         j = j * stride
         out.append((r, j))
     return out
+
+
+# ------------------------------------------------------------ transposed convolution ---
+
+
+def conv_transpose_output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+    axis: str = "H",
+) -> int:
+    """Output length along one axis of a transposed convolution (PyTorch's rule)::
+
+        out = (size - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1
+
+    It is the input length a convolution with the same kernel, stride, padding and
+    dilation would map back to ``size``; ``output_padding`` picks one of the ``stride``
+    lengths that do (the convolution's floor division loses the rest).
+    """
+    if output_padding >= stride and output_padding >= dilation:
+        raise ParameterError(
+            f"output_padding {output_padding} along {axis} must be smaller than either the "
+            f"stride {stride} or the dilation {dilation}, as in PyTorch"
+        )
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ShapeError(
+            f"transposed convolution output along {axis} is {out} (input {size}, kernel "
+            f"{kernel}, stride {stride}, padding {padding}, output_padding {output_padding}, "
+            f"dilation {dilation}): too small"
+        )
+    return out
+
+
+def conv_transpose_size_formula(
+    size: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+    dilation: int,
+    axis: str = "H",
+) -> str:
+    """The transposed convolution's output-size formula with the numbers filled in.
+
+    e.g. ``H_out = (4 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 8``
+    """
+    out = conv_transpose_output_size(size, kernel, stride, padding, output_padding, dilation, axis)
+    return (
+        f"{axis}_out = ({size} − 1)·{stride} − 2·{padding} + {dilation}·({kernel} − 1) "
+        f"+ {output_padding} + 1 = {out}"
+    )
+
+
+@dataclass(frozen=True)
+class ConvTranspose2dGeometry:
+    """Every size of one conv_transpose2d call, validated.
+
+    Input (N, C, H, W), weight (C, F/groups, KH, KW) → output (N, F, OH, OW).
+    ``conv`` is the convolution it is the input gradient of: input (N, F, HF, WF)
+    with ``HF = (H - 1)*stride + dilation*(KH - 1) + 1`` (no padding, so every cell the
+    kernel reaches), weight read as (C, F/groups, KH, KW), output (N, C, H, W); the
+    transposed output is rows ``padding .. padding + OH`` of that input, zeros beyond.
+    """
+
+    N: int
+    C: int
+    H: int
+    W: int
+    F: int
+    KH: int
+    KW: int
+    OH: int
+    OW: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]  # (h, w), cropped from each side as in PyTorch
+    output_padding: tuple[int, int]  # (h, w), added at the bottom and the right
+    dilation: tuple[int, int]
+    groups: int
+    conv: Conv2dGeometry
+
+
+def conv_transpose2d_geometry(
+    input_shape: tuple[int, ...],
+    weight_shape: tuple[int, ...],
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+) -> ConvTranspose2dGeometry:
+    """Validate a conv_transpose2d call and compute its output size (PyTorch's rules).
+
+    Shapes: input (N, C, H, W), weight (C, F/groups, KH, KW) → output (N, F, OH, OW),
+    ``OH = (H - 1)*s - 2*p + d*(KH - 1) + output_padding + 1`` (see
+    :func:`conv_transpose_output_size`).
+    """
+    n, c, h, w = check_nchw(tuple(input_shape))
+    if len(weight_shape) != 4:
+        raise ShapeError(
+            f"weight must be 4-D (C, F/groups, KH, KW), got {len(weight_shape)}-D "
+            f"with shape {tuple(weight_shape)}"
+        )
+    wc, fg, kh, kw = (int(s) for s in weight_shape)
+    if wc < 1 or fg < 1 or kh < 1 or kw < 1:
+        raise ShapeError(f"weight has an empty dimension: shape {tuple(weight_shape)}")
+    if isinstance(groups, bool) or not _is_int(groups) or groups < 1:
+        raise ParameterError(f"groups must be a positive integer, got {groups!r}")
+    if wc != c:
+        raise ShapeError(
+            f"weight {tuple(weight_shape)} (C, F/groups, KH, KW) expects C={wc} input "
+            f"channels, but the input has C={c}"
+        )
+    if c % groups:
+        raise ShapeError(f"groups={groups} does not divide the input channels C={c}")
+    st = pair(stride, "stride")
+    check_positive(st, "stride")
+    dl = pair(dilation, "dilation")
+    check_positive(dl, "dilation")
+    pd = pair(padding, "padding")
+    check_non_negative(pd, "padding")
+    op = pair(output_padding, "output_padding")
+    check_non_negative(op, "output_padding")
+    oh = conv_transpose_output_size(h, kh, st[0], pd[0], op[0], dl[0], "H")
+    ow = conv_transpose_output_size(w, kw, st[1], pd[1], op[1], dl[1], "W")
+    f = fg * groups
+    hf = (h - 1) * st[0] + effective_kernel(kh, dl[0])  # every row the kernel reaches
+    wf = (w - 1) * st[1] + effective_kernel(kw, dl[1])
+    conv = Conv2dGeometry(n, f, hf, wf, c, kh, kw, h, w, st, (0, 0, 0, 0), dl, groups)
+    return ConvTranspose2dGeometry(n, c, h, w, f, kh, kw, oh, ow, st, pd, op, dl, groups, conv)

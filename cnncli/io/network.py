@@ -29,11 +29,12 @@ NORMALIZE = ("imagenet", "none")
 DEFAULT_MAX_CHANNELS = 512
 #: The layer kinds ``--save-maps`` can draw, by the layer types' names.
 MAP_KINDS = {
-    "conv": ("Conv2d",),
-    "pool": ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"),
-    "act": ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"),
-    "norm": ("BatchNorm2d",),
-}
+    "conv": ("Conv2d", "ConvTranspose2d"),
+    "pool": ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"),
+    "act": ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "ReLU6", "Hardtanh", "SiLU",
+            "GELU", "Hardswish", "Hardsigmoid", "ELU", "Mish"),
+    "norm": ("BatchNorm2d", "GroupNorm"),
+}  # fmt: skip
 #: A labels file larger than this is refused before reading.
 MAX_LABELS_BYTES = 10_000_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.#-]+")

@@ -1,4 +1,4 @@
-"""One output cell of conv2d or a pooling op, recomputed step by step (``--explain``).
+"""One output cell of conv2d, conv_transpose2d or a pooling op, recomputed step by step (``--explain``).
 
 The records hold every intermediate number (patch, kernel, products, sums) and
 the engine's own value for the cell; :func:`check_cell` asserts that the two
@@ -199,3 +199,80 @@ def adaptive_pool_cell(
     return PoolCell(
         mode, n, c, i, j, rows, cols, window, inside, chosen, total, divisor, value, engine_value
     )
+
+
+@dataclass(frozen=True)
+class ConvTransposeCell:
+    """``output[n, f, i, j]`` of conv_transpose2d taken apart: every (input cell, kernel tap)
+    pair that reaches it.
+
+    ``terms`` holds ``(c, r, q, m, k, x, w, x·w)``: input channel c, input cell (r, q), tap
+    (m, k) of weight[c, f % (F/groups)], with ``r·s_h + m·d_h − p_h = i`` and
+    ``q·s_w + k·d_w − p_w = j``.  value = Σ x·w + bias.
+    """
+
+    n: int
+    f: int
+    i: int
+    j: int
+    channels: list[int]
+    terms: list[tuple[int, int, int, int, int, float, float, float]]
+    sums: list[float]
+    total: float
+    bias: float | None
+    value: float
+    engine_value: float
+
+
+def conv_transpose_cell(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    output: np.ndarray,
+    index: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> ConvTransposeCell:
+    """Recompute ``output[n, f, i, j]`` of conv_transpose2d from its terms (float64 sums).
+
+    Shapes: x (N, C, H, W), weight (C, F/groups, KH, KW), output (N, F, OH, OW).
+    Input row r reaches output row i through tap m when ``r·s + m·d − p = i``, that is
+    when ``i + p − m·d`` is a multiple of s and ``r = (i + p − m·d) / s`` lies in the input.
+    """
+    n, f, i, j = index
+    C, Fg, KH, KW = weight.shape
+    H, W = x.shape[2], x.shape[3]
+    Cg = C // groups
+    grp, fl = divmod(f, Fg)
+    channels = list(range(grp * Cg, (grp + 1) * Cg))
+
+    def sources(out: int, size: int, K: int, s: int, p: int, d: int) -> list[tuple[int, int]]:
+        """(input index, tap) pairs reaching output index ``out`` along one axis."""
+        pairs = []
+        for m in range(K):
+            num = out + p - m * d
+            if num % s == 0 and 0 <= num // s < size:
+                pairs.append((num // s, m))
+        return pairs
+
+    rows = sources(i, H, KH, stride[0], padding[0], dilation[0])
+    cols = sources(j, W, KW, stride[1], padding[1], dilation[1])
+    terms = []
+    sums = []
+    for c in channels:
+        total_c = 0.0
+        for r, m in rows:
+            for q, k in cols:
+                xv, wv = float(x[n, c, r, q]), float(weight[c, fl, m, k])
+                terms.append((c, r, q, m, k, xv, wv, xv * wv))
+                total_c += xv * wv
+        sums.append(total_c)
+    total = float(sum(sums))
+    b = None if bias is None else float(bias[f])
+    value = total + (b or 0.0)
+    engine_value = float(output[n, f, i, j])
+    scale = sum(abs(t[7]) for t in terms) + abs(b or 0.0)
+    check_cell(value, engine_value, scale, x.dtype)
+    return ConvTransposeCell(n, f, i, j, channels, terms, sums, total, b, value, engine_value)

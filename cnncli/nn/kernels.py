@@ -184,8 +184,14 @@ def build_weight(
     dtype: Any,
     notes: list[str] | None = None,
     check: Callable[[tuple[int, ...]], None] | None = None,
+    transposed: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Stack the -k kernels into one weight (F, C/groups, KH, KW) and a label per map.
+
+    ``transposed`` (``cnncli conv --transpose``): a 4-D kernel is PyTorch's ConvTranspose2d
+    weight (C, F/groups, KH, KW) and is read into conv's layout (F, C/groups, KH, KW), the
+    same kernel slices (channel axes swapped within each group); 2-D and 3-D kernels are
+    read as for conv.
 
     ``check`` is called with the weight's shape before anything is stacked or
     labelled, so that a bank too large to run is refused without building it.
@@ -206,6 +212,11 @@ def build_weight(
     if C % groups:
         raise ShapeError(f"groups={groups} does not divide the input channels C={C}")
     Cg = C // groups
+    if transposed:
+        arrays = [
+            _from_transposed(a, C, groups, lab) if a.ndim == 4 else a
+            for a, lab in zip(arrays, labels, strict=True)
+        ]
     sizes = {a.shape[-2:] for a in arrays if a.ndim >= 2}
     for a, lab in zip(arrays, labels, strict=True):
         if a.ndim not in (2, 3, 4) or a.size == 0:
@@ -273,6 +284,29 @@ def build_weight(
                 )
     weight = np.concatenate(blocks).astype(dtype, copy=False)
     return weight, names
+
+
+def _from_transposed(a: np.ndarray, C: int, groups: int, label: str) -> np.ndarray:
+    """PyTorch's ConvTranspose2d weight (C, F/groups, KH, KW) → conv's layout
+    (F, C/groups, KH, KW) of the same kernel slices (the inverse of :func:`transposed_weight`)."""
+    if a.shape[0] != C:
+        raise ShapeError(
+            f"kernel {label} of shape {a.shape} is read as ConvTranspose2d's (C, F/groups, KH, KW), "
+            f"but the input has C={C}"
+        )
+    Cg, Fg, KH, KW = C // groups, a.shape[1], a.shape[2], a.shape[3]
+    return a.reshape(groups, Cg, Fg, KH, KW).transpose(0, 2, 1, 3, 4).reshape(-1, Cg, KH, KW)
+
+
+def transposed_weight(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A weight in conv's layout (F, C/groups, KH, KW) in PyTorch's ConvTranspose2d layout
+    (C, F/groups, KH, KW): the channel axes swapped within each group, so that
+    ``conv_transpose2d(x, transposed_weight(w))`` takes the same C channels to the same F
+    maps with the same kernel slices as ``conv2d(x, w)`` (scattering instead of gathering)."""
+    F, Cg, KH, KW = weight.shape
+    Fg = F // groups
+    swapped = weight.reshape(groups, Fg, Cg, KH, KW).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(swapped).reshape(groups * Cg, Fg, KH, KW)
 
 
 def magnitude(y: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Any
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.spec_schema import (
+    INFERRED,
     NESTED,
     REQUIRED,
     SCHEMA,
@@ -295,22 +296,12 @@ class _Builder:
 
     @staticmethod
     def _needs_shape(typ: str, args: dict[str, Any]) -> bool:
-        key = {
-            "Conv2d": "in_channels",
-            "Linear": "in_features",
-            "BatchNorm2d": "num_features",
-            "BasicBlock": "inplanes",
-        }.get(typ)
+        key = INFERRED.get(typ)
         return key is not None and key not in args
 
     def infer(self, typ: str, args: dict[str, Any], where: str, shape: L.Shape | None) -> None:
         """Fill in_channels / in_features / num_features / inplanes, or check them."""
-        key = {
-            "Conv2d": "in_channels",
-            "BatchNorm2d": "num_features",
-            "BasicBlock": "inplanes",
-            "Linear": "in_features",
-        }.get(typ)
+        key = INFERRED.get(typ)
         if key is None or self.failed is not None:
             return
         if shape is None:
@@ -325,7 +316,7 @@ class _Builder:
         if typ == "Linear":
             have, what = shape[-1], f"the input {tuple(shape)} has {shape[-1]} features"
         else:
-            if len(shape) != 4:
+            if len(shape) != 4 and typ not in ("BatchNorm1d", "GroupNorm"):
                 raise self.error(
                     where,
                     typ,

@@ -2,7 +2,8 @@
 
 :data:`SCHEMA` maps a layer type (a PyTorch class name) to its keys and their checkers;
 each checker returns the clean value or raises :class:`BadValueError` with the reason.
-:data:`TORCH_UNSUPPORTED` names well-known torch.nn layers cnncli has no counterpart for.
+:data:`TORCH_UNSUPPORTED` names well-known torch.nn layers cnncli has no counterpart for;
+:data:`INFERRED` the key (in_channels, ...) a layer's input shape fills in.
 Used by :mod:`cnncli.nn.spec`.
 """
 
@@ -126,6 +127,22 @@ def _output_size(v: Any) -> Any:
     return pos_int(v)
 
 
+def _scale_factor(v: Any) -> Any:
+    if isinstance(v, list):
+        if len(v) != 2:
+            raise BadValueError(f"must be a number or a list of 2 numbers, got {show(v)}")
+        return (_positive_float(v[0]), _positive_float(v[1]))
+    return _positive_float(v)
+
+
+def _zero_pad(v: Any) -> Any:
+    if isinstance(v, list):
+        if len(v) != 4:
+            raise BadValueError(f"must be an integer or [left, right, top, bottom], got {show(v)}")
+        return tuple(_nonneg_int(x) for x in v)
+    return _nonneg_int(v)
+
+
 def show(v: Any) -> str:
     text = json.dumps(v) if isinstance(v, (str, list, dict, bool)) or v is None else repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -191,28 +208,75 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "Sequential": {},
     "Residual": {"relu": _bool},
+    # the layers of issue 16
+    "ConvTranspose2d": {
+        "in_channels": pos_int,
+        "out_channels": pos_int,
+        "kernel_size": _pair_of(pos_int),
+        "stride": _pair_of(pos_int),
+        "padding": _pair_of(_nonneg_int),
+        "output_padding": _pair_of(_nonneg_int),
+        "groups": pos_int,
+        "bias": _bool,
+        "dilation": _pair_of(pos_int),
+        "padding_mode": _choice("zeros"),
+    },
+    "Upsample": {
+        "size": _optional(_pair_of(pos_int)),
+        "scale_factor": _optional(_scale_factor),
+        "mode": _choice("nearest", "bilinear"),
+        "align_corners": _optional(_bool),
+        "recompute_scale_factor": _optional(_bool),
+    },
+    "ZeroPad2d": {"padding": _zero_pad},
+    "AdaptiveMaxPool2d": {"output_size": _output_size, "return_indices": _false_only},
+    "ReLU6": {"inplace": _bool},
+    "Hardtanh": {"min_val": _float, "max_val": _float, "inplace": _bool},
+    "SiLU": {"inplace": _bool},
+    "GELU": {"approximate": _choice("none", "tanh")},
+    "Hardswish": {"inplace": _bool},
+    "Hardsigmoid": {"inplace": _bool},
+    "ELU": {"alpha": _float, "inplace": _bool},
+    "Mish": {"inplace": _bool},
+    "Identity": {},
+    "Dropout2d": {"p": _prob, "inplace": _bool},
+    "BatchNorm1d": {
+        "num_features": pos_int,
+        "eps": _positive_float,
+        "momentum": _optional(_prob),
+        "affine": _bool,
+        "track_running_stats": _bool,
+        "bias": _bool,
+    },
+    "GroupNorm": {
+        "num_groups": pos_int,
+        "num_channels": pos_int,
+        "eps": _positive_float,
+        "affine": _bool,
+        "bias": _bool,
+    },
 }
 #: Well-known torch.nn layers cnncli has no counterpart for: a spec naming one is told so,
 #: not offered a near-miss name (ConvTranspose2d is no misspelt Conv2d).
 TORCH_UNSUPPORTED = frozenset(
     {
-        "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-        "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool3d", "BatchNorm1d",
+        "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool3d",
         "BatchNorm3d", "Bilinear", "CELU", "ChannelShuffle", "ConstantPad1d", "ConstantPad2d",
-        "ConstantPad3d", "Conv1d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-        "ConvTranspose3d", "CosineSimilarity", "Dropout1d", "Dropout2d", "Dropout3d", "ELU",
+        "ConstantPad3d", "Conv1d", "Conv3d", "ConvTranspose1d",
+        "ConvTranspose3d", "CosineSimilarity", "Dropout1d", "Dropout3d",
         "Embedding", "EmbeddingBag", "FeatureAlphaDropout", "Fold", "FractionalMaxPool2d",
-        "GELU", "GLU", "GRU", "GRUCell", "GroupNorm", "Hardshrink", "Hardsigmoid", "Hardswish",
-        "Hardtanh", "Identity", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+        "GLU", "GRU", "GRUCell", "Hardshrink",
+        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
         "LPPool1d", "LPPool2d", "LSTM", "LSTMCell", "LayerNorm", "LazyConv2d", "LazyLinear",
         "LocalResponseNorm", "LogSigmoid", "LogSoftmax", "MaxPool1d", "MaxPool3d",
-        "MaxUnpool2d", "Mish", "ModuleDict", "ModuleList", "MultiheadAttention", "PReLU",
-        "PixelShuffle", "PixelUnshuffle", "RMSNorm", "RNN", "RNNCell", "RReLU", "ReLU6",
+        "MaxUnpool2d", "ModuleDict", "ModuleList", "MultiheadAttention", "PReLU",
+        "PixelShuffle", "PixelUnshuffle", "RMSNorm", "RNN", "RNNCell", "RReLU",
         "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SELU",
-        "SiLU", "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign", "SyncBatchNorm",
+        "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign", "SyncBatchNorm",
         "Tanhshrink", "Threshold", "Transformer", "TransformerDecoder",
         "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer", "Unflatten",
-        "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad2d",
+        "Unfold", "UpsamplingBilinear2d", "UpsamplingNearest2d",
     }
 )  # fmt: skip
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -222,6 +286,20 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "AdaptiveAvgPool2d": ("output_size",),
     "Linear": ("out_features",),
     "BasicBlock": ("planes",),
+    "ConvTranspose2d": ("out_channels", "kernel_size"),
+    "ZeroPad2d": ("padding",),
+    "AdaptiveMaxPool2d": ("output_size",),
+    "GroupNorm": ("num_groups",),
+}
+#: The key each type's input fills in (channels, or features for Linear) when left out.
+INFERRED: dict[str, str] = {
+    "Conv2d": "in_channels",
+    "Linear": "in_features",
+    "BatchNorm2d": "num_features",
+    "BasicBlock": "inplanes",
+    "ConvTranspose2d": "in_channels",
+    "BatchNorm1d": "num_features",
+    "GroupNorm": "num_channels",
 }
 #: keys holding nested layer lists, per container type.
 NESTED: dict[str, tuple[str, ...]] = {

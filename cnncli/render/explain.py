@@ -146,3 +146,62 @@ def pool_explanation(
     parts.append(_equals(label, (cell.n, cell.c, cell.i, cell.j), cell.value, cell.engine_value))
     parts += _computed_by(method)
     return Group(*parts)
+
+
+def conv_transpose_explanation(cell: Any, method: str = "") -> RenderableType:
+    """The ConvTransposeCell ``cell`` as renderables: per input channel, every input cell and
+    kernel tap that reaches the output cell, their products and sum; then bias and value."""
+    from rich.table import Table
+
+    parts: list[RenderableType] = [
+        Text(
+            f"output[{cell.n}, {cell.f}, {cell.i}, {cell.j}] step by step", style="bold underline"
+        ),
+        Text(
+            "input cell (r, q) reaches it through tap (m, k) when r·stride + m·dilation − padding "
+            f"= {cell.i} (rows) and {cell.j} (columns)",
+            style="dim",
+        ),
+    ]
+    for k, c in enumerate(cell.channels):
+        mine = [t for t in cell.terms if t[0] == c]
+        if k >= MAX_DETAILED_CHANNELS:
+            break
+        if not mine:
+            parts.append(Text(f"channel {c}: no input cell reaches it, sum = 0"))
+            continue
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for name in ("input cell", "tap", "input", "weight", "product"):
+            table.add_column(name, justify="right")
+        for _, r, q, m, kk, xv, wv, pv in mine:
+            table.add_row(f"({r}, {q})", f"({m}, {kk})", fmt_number(xv), fmt_number(wv), fmt_number(pv))  # fmt: skip
+        parts.append(titled(f"input[{cell.n}, {c}] × weight[{c}, {cell.f}]", table))
+        products = np.array([t[7] for t in mine])
+        parts.append(Text(f"channel {c}: sum = {_terms(products)}{fmt_number(cell.sums[k])}"))
+    hidden = len(cell.channels) - MAX_DETAILED_CHANNELS
+    if hidden > 0:
+        rest = ", ".join(
+            f"{c}: {fmt_number(s)}"
+            for c, s in zip(
+                cell.channels[MAX_DETAILED_CHANNELS:],
+                cell.sums[MAX_DETAILED_CHANNELS:],
+                strict=True,
+            )
+        )
+        parts.append(Text(f"channels {rest} (sums only; {hidden} not drawn)", style="dim"))
+    if len(cell.channels) > 1:
+        sums = " + ".join(
+            f"({t})" if t.startswith("-") else t for t in (fmt_number(s) for s in cell.sums)
+        )
+        parts.append(Text(f"sum over channels: {sums} = {fmt_number(cell.total)}"))
+    if cell.bias is not None:
+        parts.append(
+            Text(
+                f"{fmt_number(cell.total)} + bias {fmt_number(cell.bias)} = {fmt_number(cell.value)}"
+            )
+        )
+    else:
+        parts.append(Text(f"no bias: {fmt_number(cell.value)}"))
+    parts.append(_equals("output", (cell.n, cell.f, cell.i, cell.j), cell.value, cell.engine_value))
+    parts += _computed_by(method)
+    return Group(*parts)

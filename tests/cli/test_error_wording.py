@@ -192,7 +192,9 @@ def test_a_spec_with_three_errors_reports_all_three(cli, tmp_path: Path) -> None
         "layers[3] (Conv2D): unknown layer type (did you mean Conv2d?)\n"
         "hint: known layer types: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, ReLU, "
         "LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Dropout, Linear, BatchNorm2d, BasicBlock, "
-        "Sequential, Residual\n"
+        "Sequential, Residual, ConvTranspose2d, Upsample, ZeroPad2d, AdaptiveMaxPool2d, ReLU6, "
+        "Hardtanh, SiLU, GELU, Hardswish, Hardsigmoid, ELU, Mish, Identity, Dropout2d, "
+        "BatchNorm1d, GroupNorm\n"
     )
 
 
@@ -200,11 +202,11 @@ def test_an_unsupported_pytorch_layer_says_so(cli, tmp_path: Path) -> None:
     spec = tmp_path / "up.json"
     spec.write_text(
         '{"input": [3, 8, 8], "layers": [{"type": "Conv2d", "out_channels": 4, '
-        '"kernel_size": 3}, {"type": "ConvTranspose2d", "out_channels": 2, "kernel_size": 2}]}'
+        '"kernel_size": 3}, {"type": "ConvTranspose3d", "out_channels": 2, "kernel_size": 2}]}'
     )
     err = _stderr_of(cli("shapes", str(spec)))
     assert err.startswith(
-        "error: up.json: layers[1] (ConvTranspose2d): ConvTranspose2d is a PyTorch layer that "
+        "error: up.json: layers[1] (ConvTranspose3d): ConvTranspose3d is a PyTorch layer that "
         "cnncli does not support yet; cnncli's layer types: Conv2d, "
     )
     assert "did you mean" not in err and "hint:" not in err

@@ -201,6 +201,14 @@ ACTS = {
     "tanh": torch.tanh,
     "softmax": lambda t: F.softmax(t, dim=1),
     "log-softmax": lambda t: F.log_softmax(t, dim=1),
+    "relu6": F.relu6,
+    "hardtanh": F.hardtanh,
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
+    "elu": F.elu,
+    "mish": F.mish,
 }
 
 
@@ -217,6 +225,38 @@ def test_act_and_its_grad_match_pytorch(cli, x2, npy, tmp_path: Path, fn: str) -
     with np.load(out) as z:
         assert_close(z["output"], y)
         assert_close(z["grad_input"], tx.grad)
+
+
+@pytest.mark.parametrize(
+    ("options", "fn"),
+    [
+        (
+            ["-f", "hardtanh", "--min-val", "-0.5", "--max-val", "0.25"],
+            lambda t: F.hardtanh(t, -0.5, 0.25),
+        ),
+        (["-f", "elu", "--alpha", "0.4"], lambda t: F.elu(t, 0.4)),
+        (["-f", "gelu", "--approximate", "tanh"], lambda t: F.gelu(t, approximate="tanh")),
+    ],
+)
+def test_act_parameters_of_the_later_activations(cli, x2, tmp_path: Path, options, fn) -> None:
+    x, path = x2
+    out = tmp_path / "g.npz"
+    r = cli("act", path, *options, "--grad", "ones", "-o", str(out))
+    assert r.code == 0, r.stderr
+    tx = _t(x).requires_grad_()
+    fn(tx).sum().backward()
+    with np.load(out) as z:
+        assert_close(z["output"], fn(_t(x)))
+        assert_close(z["grad_input"], tx.grad)
+
+
+def test_act_header_shows_the_formula_and_parameters(cli) -> None:
+    r = cli("act", "-f", "gelu", "--approximate", "tanh")
+    assert r.code == 0, r.stderr
+    assert "gelu (approximate tanh)" in r.stdout and "tanh(√(2/π)" in r.stdout
+    r = cli("act", "-f", "hardtanh", "--min-val", "2", "--max-val", "1")
+    assert r.code == 2
+    assert r.stderr.strip().splitlines()[-1] == "error: min_val 2 cannot be greater than max_val 1"
 
 
 def test_softmax_dim_option_and_size_one_note(cli, tmp_path: Path) -> None:

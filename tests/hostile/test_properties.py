@@ -204,6 +204,8 @@ OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
         ("--depthwise", None),
         ("--magnitude", None),
         ("--grad", st.sampled_from(["ones", "{file}", "zeros", "-"])),
+        ("--transpose", None),
+        ("--output-padding", VALUE),
     ],
     "pool": [
         ("--mode", st.sampled_from(["max", "avg", "min"])),
@@ -233,11 +235,24 @@ OPTIONS: dict[str, list[tuple[str, st.SearchStrategy[str] | None]]] = {
         (
             "-f",
             st.sampled_from(
-                ["relu", "leaky-relu", "sigmoid", "tanh", "softmax", "log-softmax", "elu"]
+                [
+                    "relu",
+                    "leaky-relu",
+                    "sigmoid",
+                    "tanh",
+                    "softmax",
+                    "log-softmax",
+                    "elu",
+                    "gelu",
+                    "hardtanh",
+                    "swish",
+                ]
             ),
         ),
         ("--slope", VALUE),
         ("--dim", VALUE),
+        ("--min-val", VALUE),
+        ("--alpha", VALUE),
         ("--grad", st.sampled_from(["ones", "{file}"])),
     ],
     "flatten": [("--order", st.sampled_from(["chw", "hwc", "cwh"]))],

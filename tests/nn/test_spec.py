@@ -406,7 +406,7 @@ def test_many_problems_are_cut_after_the_limit() -> None:
 
 @pytest.mark.parametrize(
     "torch_type",
-    ["ConvTranspose2d", "LSTM", "GRU", "Embedding", "MultiheadAttention", "Upsample", "Conv1d"],
+    ["ConvTranspose3d", "LSTM", "GRU", "Embedding", "MultiheadAttention", "PixelShuffle", "Conv1d"],
 )
 def test_an_unsupported_pytorch_layer_is_named_not_corrected(torch_type: str) -> None:
     with pytest.raises(SpecError) as info:

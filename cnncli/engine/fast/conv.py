@@ -139,6 +139,35 @@ def choose_backward(
     return Method(f"fast: dX by {dx_name}, dW by {dw_name}", by_winograd)
 
 
+def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
+    """dx alone (the transposed convolution): Winograd where it fits, else the tiled im2col.
+
+    Shapes: gy (N, F, OH, OW), w (F, C/groups, KH, KW) → dx (N, C, H, W) of the
+    zero-unpadded input of geometry ``g``.
+    """
+    plan = _winograd_dx_plan(gy, w, g, pads)
+    if plan is not None:
+        return _conv_winograd(gy, *plan)
+    # Only the input's shape and dtype are read when dW is not wanted: a broadcast zero.
+    x = np.broadcast_to(np.zeros((), dtype=gy.dtype), (g.N, g.C, g.H, g.W))
+    dx, _ = im2col.backward_gemm(gy, x, w, g, pads, need_dx=True, need_dw=False)
+    assert dx is not None
+    return dx
+
+
+def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
+    """dw alone: Winograd F(r x r, 2 x 2) where it fits, else the tiled im2col.
+
+    Shapes: gy (N, F, OH, OW), x (N, C, H, W) → dw (F, C/groups, KH, KW).
+    """
+    dw = _backward_dw_winograd(gy, x, g, pads)
+    if dw is None:
+        w = np.broadcast_to(np.zeros((), dtype=x.dtype), (g.F, g.C // g.groups, g.KH, g.KW))
+        _, dw = im2col.backward_gemm(gy, x, w, g, pads, need_dx=False, need_dw=True)
+    assert dw is not None
+    return dw
+
+
 def _conv1x1(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Conv2dGeometry, pads: Pads
 ) -> np.ndarray:

@@ -28,7 +28,12 @@ import numpy as np
 
 from cnncli.engine._checks import as_float_array, result_dtype
 from cnncli.engine.pad import pad, pad_backward
-from cnncli.engine.shapes import IntOrPair, PaddingArg, conv2d_geometry
+from cnncli.engine.shapes import (
+    IntOrPair,
+    PaddingArg,
+    conv2d_geometry,
+    conv_transpose2d_geometry,
+)
 
 
 def _padded(x: np.ndarray, pads: tuple[int, int, int, int], padding_mode: str) -> np.ndarray:
@@ -151,4 +156,96 @@ def conv2d_backward_naive(
                 for i in range(g.OH):
                     for j in range(g.OW):
                         db[f] += dY[n_img, f, i, j]
+    return dX, dW, db
+
+
+def conv_transpose2d_naive(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+) -> np.ndarray:
+    """conv_transpose2d as loops: every input cell scatters ``X * W`` into the output.
+
+    Shapes: input (N, C, H, W), weight (C, F/groups, KH, KW), bias (F,) → (N, F, OH, OW).
+    ``Y[n, f, i*s + m*d - p, j*s + k*d - p] += X[n, c, i, j] * W[c, f, m, k]``, the
+    positions outside the output dropped, then ``+ b[f]``.  Same arguments and results
+    as the vectorised :func:`cnncli.engine.conv_transpose.conv_transpose2d`.
+    """
+    X = as_float_array(input, "input")
+    Wt = as_float_array(weight, "weight")
+    g = conv_transpose2d_geometry(
+        X.shape, Wt.shape, stride, padding, output_padding, groups, dilation
+    )
+    dtype = result_dtype(X, Wt, None if bias is None else np.asarray(bias))
+    (s_h, s_w), (p_h, p_w), (d_h, d_w) = g.stride, g.padding, g.dilation
+    Cg, Fg = g.C // g.groups, g.F // g.groups
+    Y = np.zeros((g.N, g.F, g.OH, g.OW), dtype=dtype)
+    for n_img in range(g.N):
+        for c in range(g.C):
+            group = c // Cg  # input channel c feeds output channels group*Fg ... group*Fg + Fg - 1
+            for i in range(g.H):
+                for j in range(g.W):
+                    for f in range(Fg):
+                        for m in range(g.KH):
+                            for n in range(g.KW):
+                                row, col = i * s_h + m * d_h - p_h, j * s_w + n * d_w - p_w
+                                if 0 <= row < g.OH and 0 <= col < g.OW:
+                                    Y[n_img, group * Fg + f, row, col] += (
+                                        X[n_img, c, i, j] * Wt[c, f, m, n]
+                                    )
+    if bias is not None:
+        for f in range(g.F):
+            Y[:, f] += bias[f]
+    return Y
+
+
+def conv_transpose2d_backward_naive(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    groups: int = 1,
+    dilation: IntOrPair = 1,
+    bias: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The three conv_transpose2d gradients as loops: ``(dx, dw, db)``.
+
+    Each (input cell, tap) pair that reached output cell (row, col) gets back
+    ``dX[n, c, i, j] += dY[n, f, row, col] * W[c, f, m, k]`` and
+    ``dW[c, f, m, k] += dY[n, f, row, col] * X[n, c, i, j]``; ``db[f]`` sums dY.
+    Same arguments and results as
+    :func:`cnncli.engine.conv_transpose.conv_transpose2d_backward`.
+    """
+    dY = as_float_array(grad_output, "grad_output")
+    X = as_float_array(input, "input")
+    Wt = as_float_array(weight, "weight")
+    g = conv_transpose2d_geometry(
+        X.shape, Wt.shape, stride, padding, output_padding, groups, dilation
+    )
+    dtype = result_dtype(dY, X, Wt)
+    (s_h, s_w), (p_h, p_w), (d_h, d_w) = g.stride, g.padding, g.dilation
+    Cg, Fg = g.C // g.groups, g.F // g.groups
+    dX = np.zeros(X.shape, dtype=dtype)
+    dW = np.zeros(Wt.shape, dtype=dtype)
+    for n_img in range(g.N):
+        for c in range(g.C):
+            group = c // Cg
+            for i in range(g.H):
+                for j in range(g.W):
+                    for f in range(Fg):
+                        for m in range(g.KH):
+                            for n in range(g.KW):
+                                row, col = i * s_h + m * d_h - p_h, j * s_w + n * d_w - p_w
+                                if 0 <= row < g.OH and 0 <= col < g.OW:
+                                    dy = dY[n_img, group * Fg + f, row, col]
+                                    dX[n_img, c, i, j] += dy * Wt[c, f, m, n]
+                                    dW[c, f, m, n] += dy * X[n_img, c, i, j]
+    db = dY.sum(axis=(0, 2, 3)).astype(dtype) if bias else None
     return dX, dW, db

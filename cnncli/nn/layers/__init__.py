@@ -5,13 +5,19 @@ One file per layer family, in the order the seed teaches them:
 - :mod:`~cnncli.nn.layers.base`: :class:`Layer` (parameters, state_dict names, shapes,
   modes, the forward/backward protocol) and :class:`trace`;
 - :mod:`~cnncli.nn.layers.conv`: :class:`Conv2d`;
+- :mod:`~cnncli.nn.layers.resize`: :class:`ConvTranspose2d`, :class:`Upsample`,
+  :class:`ZeroPad2d` (the layers that make maps larger);
 - :mod:`~cnncli.nn.layers.pool`: :class:`MaxPool2d`, :class:`AvgPool2d`,
-  :class:`AdaptiveAvgPool2d`;
+  :class:`AdaptiveAvgPool2d`, :class:`AdaptiveMaxPool2d`;
 - :mod:`~cnncli.nn.layers.activation`: :class:`ReLU`, :class:`LeakyReLU`,
   :class:`Sigmoid`, :class:`Tanh`, :class:`Softmax`;
+- :mod:`~cnncli.nn.layers.activation_modern`: :class:`ReLU6`, :class:`Hardtanh`,
+  :class:`SiLU`, :class:`GELU`, :class:`Hardswish`, :class:`Hardsigmoid`, :class:`ELU`,
+  :class:`Mish`, :class:`Identity`;
 - :mod:`~cnncli.nn.layers.linear`: :class:`Flatten`, :class:`View`, :class:`Dropout`,
-  :class:`Linear`;
-- :mod:`~cnncli.nn.layers.norm`: :class:`BatchNorm2d`;
+  :class:`Dropout2d`, :class:`Linear`;
+- :mod:`~cnncli.nn.layers.norm`: :class:`BatchNorm2d`, :class:`BatchNorm1d`,
+  :class:`GroupNorm`;
 - :mod:`~cnncli.nn.layers.containers`: :class:`Sequential`, :class:`Network`,
   :class:`BasicBlock`, :class:`Residual`.
 
@@ -25,37 +31,71 @@ from __future__ import annotations
 import numpy as np
 
 from cnncli.nn.layers.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from cnncli.nn.layers.activation_modern import (
+    ELU,
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    Identity,
+    Mish,
+    ReLU6,
+    SiLU,
+)
 from cnncli.nn.layers.base import Layer, RfStep, Shape, Tracer, trace
 from cnncli.nn.layers.containers import BasicBlock, Network, Residual, Sequential
 from cnncli.nn.layers.conv import Conv2d, conv_formula
-from cnncli.nn.layers.linear import Dropout, Flatten, Linear, View
-from cnncli.nn.layers.norm import BatchNorm2d
-from cnncli.nn.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, pool_formula
+from cnncli.nn.layers.linear import Dropout, Dropout2d, Flatten, Linear, View
+from cnncli.nn.layers.norm import BatchNorm1d, BatchNorm2d, GroupNorm
+from cnncli.nn.layers.pool import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    MaxPool2d,
+    pool_formula,
+)
+from cnncli.nn.layers.resize import ConvTranspose2d, Upsample, ZeroPad2d
 
 __all__ = [
+    "ELU",
+    "GELU",
     "LAYER_TYPES",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "AvgPool2d",
     "BasicBlock",
+    "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "Dropout",
+    "Dropout2d",
     "Flatten",
+    "GroupNorm",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "Identity",
     "Layer",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
+    "Mish",
     "Network",
     "ReLU",
+    "ReLU6",
     "Residual",
     "RfStep",
     "Sequential",
     "Shape",
+    "SiLU",
     "Sigmoid",
     "Softmax",
     "Tanh",
     "Tracer",
+    "Upsample",
     "View",
+    "ZeroPad2d",
     "conv_formula",
     "initialize",
     "pool_formula",
@@ -83,12 +123,29 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Sequential,
         BasicBlock,
         Residual,
+        # the layers of issue 16
+        ConvTranspose2d,
+        Upsample,
+        ZeroPad2d,
+        AdaptiveMaxPool2d,
+        ReLU6,
+        Hardtanh,
+        SiLU,
+        GELU,
+        Hardswish,
+        Hardsigmoid,
+        ELU,
+        Mish,
+        Identity,
+        Dropout2d,
+        BatchNorm1d,
+        GroupNorm,
     )
 }
 
 
 def set_dropout_seed(model: Layer, seed: int) -> None:
-    """Give every Dropout its own generator derived from ``seed`` (reproducible masks)."""
+    """Give every Dropout (and Dropout2d) its own generator derived from ``seed`` (reproducible masks)."""
     for i, (_, layer) in enumerate(model.named_modules()):
         if isinstance(layer, Dropout):
             layer.generator = np.random.default_rng([seed, i])

@@ -1,4 +1,4 @@
-"""Reshaping, dropout and dense layers: Flatten, View, Dropout, Linear.
+"""Reshaping, dropout and dense layers: Flatten, View, Dropout, Dropout2d, Linear.
 
 Linear's and Dropout's forward and backward are one call each into
 :mod:`cnncli.engine.linear`; Flatten and View reshape.
@@ -123,7 +123,7 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ParameterError(f"Dropout p must be between 0 and 1, got {p!r}")
+            raise ParameterError(f"{self.type_name} p must be between 0 and 1, got {p!r}")
         self.p = float(p)
         self.inplace = bool(inplace)
         self.generator = np.random.default_rng(0)
@@ -215,3 +215,29 @@ class Linear(Layer):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias}"
+
+
+class Dropout2d(Dropout):
+    """Zero each whole channel (feature map) with probability ``p`` in training, scale the
+    rest by 1/(1−p), as ``torch.nn.Dropout2d``.
+
+    Shapes: (N, C, H, W) → the same shape; one draw per (image, channel).  The identity
+    in eval mode; the mask comes from the layer's own seeded generator, as Dropout's.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        from cnncli.engine.linear import dropout2d
+
+        out, mask = dropout2d(x, self.p, training=True, generator=self.generator, return_mask=True)
+        self._mask = mask
+        return out  # type: ignore[no-any-return]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        if self._mask is None:
+            return grad
+        from cnncli.engine.linear import dropout2d_backward
+
+        return dropout2d_backward(grad, self._mask, self.p)

@@ -1,7 +1,8 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, and the pooling output-size formula.
+"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, and the pooling
+output-size formula.
 
-Each forward is one call into :mod:`cnncli.engine.pool` (``max_pool2d``,
-``avg_pool2d``, ``adaptive_avg_pool2d``), each backward one call into its ``_backward``.
+Each forward is one call into :mod:`cnncli.engine.pool` (``max_pool2d``, ``avg_pool2d``,
+``adaptive_avg_pool2d``, ``adaptive_max_pool2d``), each backward one call into its ``_backward``.
 """
 
 from __future__ import annotations
@@ -229,13 +230,13 @@ class AdaptiveAvgPool2d(Layer):
             items = tuple(output_size)  # type: ignore[arg-type]
             if len(items) != 2:
                 raise ParameterError(
-                    f"AdaptiveAvgPool2d output_size must be an integer or a pair, got {output_size!r}"
+                    f"{self.type_name} output_size must be an integer or a pair, got {output_size!r}"
                 )
             sizes = (items[0], items[1])
         for s in sizes:
             if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 1):
                 raise ParameterError(
-                    f"AdaptiveAvgPool2d output_size must be positive integers, got {output_size!r}"
+                    f"{self.type_name} output_size must be positive integers, got {output_size!r}"
                 )
         self.output_size = output_size if isinstance(output_size, int) else tuple(output_size)
         self._out = sizes
@@ -281,3 +282,33 @@ class AdaptiveAvgPool2d(Layer):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """Adaptive max pooling to a fixed output size, as ``torch.nn.AdaptiveMaxPool2d``.
+
+    Shapes: (N, C, H, W) → (N, C, OH, OW); bin i spans ``[⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉)`` and
+    gives its maximum; the gradient goes to that maximum.  ``return_indices=True`` (a
+    pair as output) is not supported in a network.
+    """
+
+    def __init__(
+        self, output_size: int | Sequence[int | None], return_indices: bool = False
+    ) -> None:
+        super().__init__(output_size)
+        if return_indices:
+            raise ParameterError(
+                "AdaptiveMaxPool2d return_indices=True is not supported (its output would be a pair)"
+            )
+        self.return_indices = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        from cnncli.engine.pool import adaptive_max_pool2d
+
+        self._x = x
+        return adaptive_max_pool2d(x, self._target(x.shape))  # type: ignore[no-any-return]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        from cnncli.engine.pool import adaptive_max_pool2d_backward
+
+        return adaptive_max_pool2d_backward(grad, self._x)
