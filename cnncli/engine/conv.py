@@ -192,15 +192,12 @@ def conv2d_backward_weight(
     """
     args = (grad_output, input, weight, stride, padding, dilation, groups, padding_mode)
     a, gy, dtype = _backward_args(*args)
-    g = a.geom
     with _backward_guard(a, dtype) as ct:
         gy, x = gy.astype(ct, copy=False), a.x.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-        G, Fg = g.groups, g.F // g.groups
-        X_col = _im2col(x, g, a.zero_pads)  # (G, K, N*OH*OW)
-        dY_col = gy.reshape(g.N, G, Fg, g.OH * g.OW).transpose(1, 2, 0, 3).reshape(G, Fg, -1)
-        dW = dY_col @ X_col.transpose(0, 2, 1)  # (G, Fg, K): the sum over (n, i, j)
-        dw = dW.reshape(g.F, g.C // G, g.KH, g.KW)
+        # The plain im2col on both paths: an input layer has few channels, where the
+        # channels-last tiles of the fast path copy one value at a time.
+        dw = _backward_dw(gy, x, a.geom, a.zero_pads)
         return np.ascontiguousarray(dw, dtype=dtype), db
 
 
