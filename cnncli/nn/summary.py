@@ -21,7 +21,8 @@ import math
 from dataclasses import dataclass, field
 
 from cnncli.errors import CnncliError
-from cnncli.nn.layers import BasicBlock, Layer, Residual, RfStep, Sequential, Shape
+from cnncli.nn.layers import Block, Join, Layer, Path, RfStep, Shape, Step
+from cnncli.nn.layers.flow import Node, join_shape
 
 RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
 
@@ -124,11 +125,14 @@ class Summary:
 
     @property
     def activation_bytes(self) -> int:
-        """Every layer output kept in memory (views such as Flatten cost nothing)."""
+        """Every layer output kept in memory (views such as Flatten, and an identity branch
+        (an empty Sequential), cost nothing)."""
         return self.itemsize * sum(
             math.prod(r.output_shape)
             for r in self.leaves
-            if r.output_shape is not None and not r.functional and r.type not in ("Flatten", "view")
+            if r.output_shape is not None
+            and not r.functional
+            and r.type not in ("Flatten", "view", "Sequential")  # views; the identity
         )
 
     @property
@@ -179,7 +183,8 @@ class _StopWalkError(Exception):
 
 
 def _is_container(layer: Layer) -> bool:
-    return isinstance(layer, (Sequential, BasicBlock, Residual))
+    """A block with children (an empty Sequential, the identity, is a leaf, as in torchinfo)."""
+    return isinstance(layer, Block) and bool(layer.children())
 
 
 class _Walker:
@@ -254,56 +259,53 @@ class _Walker:
         )
         self.records.append(rec)
         first = len(self.records)
-        prefix = f"{name}." if name else ""
-        kids = dict(layer.children())
-        if isinstance(layer, BasicBlock):
-            rf_in = self.rf
-            out = shape
-            for key in ("conv1", "bn1", "relu", "conv2", "bn2"):
-                out = self.walk(kids[key], prefix + key, out, depth + 1)
-            rf_main = self.rf
-            self.rf = rf_in
-            if layer.downsample is not None:
-                self.walk(layer.downsample, prefix + "downsample", shape, depth + 1)
-            self.rf = _merge_rf(rf_main, self.rf)
-            self._check_block(layer, name, shape)
-            out = self.walk(kids["relu"], prefix + "relu", out, depth + 1)
-        elif isinstance(layer, Residual):
-            rf_in = self.rf
-            out = self.walk(layer.main, prefix + "main", shape, depth + 1)
-            rf_main = self.rf
-            self.rf = rf_in
-            if layer.shortcut is not None:
-                self.walk(layer.shortcut, prefix + "shortcut", shape, depth + 1)
-            self.rf = _merge_rf(rf_main, self.rf)
-            self._check_block(layer, name, shape)
-            if layer.relu is not None:
-                out = self.walk(layer.relu, prefix + "relu", out, depth + 1)
-        else:
-            out = shape
-            for key, child in layer.children():
-                out = self.walk(child, prefix + key, out, depth + 1)
+        assert isinstance(layer, Block)
+        out = self._flow(layer, layer.graph, name, shape, depth + 1)
         rec.output_shape = out
         rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
         rec.receptive_field = None if self.rf is None else self.rf[0]
         rec.jump = None if self.rf is None else self.rf[1]
         return out
 
-    def _check_block(self, layer: Layer, name: str, shape: Shape) -> None:
+    def _flow(self, block: Block, node: Node, name: str, shape: Shape, depth: int) -> Shape:
+        """Walk a block's data flow: its children in call order, each path of a join from
+        the join's input; the join's receptive field is the largest of its paths'."""
+        if isinstance(node, Step):
+            prefix = f"{name}." if name else ""
+            return self.walk(block.child(node.name), prefix + node.name, shape, depth)
+        if isinstance(node, Path):
+            for sub in node.nodes:
+                shape = self._flow(block, sub, name, shape, depth)
+            return shape
+        assert isinstance(node, Join)
+        rf_in = self.rf
+        shapes, rfs = [], []
+        for path in node.paths:
+            self.rf = rf_in
+            shapes.append(self._flow(block, path, name, shape, depth))
+            rfs.append(self.rf)
         try:
-            layer.output_shape(shape)
+            out = join_shape(node.op, shapes, "", node.labels)
         except CnncliError as exc:
             raise _StopWalkError(
                 LayerFailure(
-                    name or layer.type_name, layer.type_name, shape, exc.message, [], exc.hint
+                    name or block.type_name, block.type_name, shape, exc.message, [], exc.hint
                 )
             ) from None
+        self.rf = rfs[0]
+        for rf in rfs[1:]:
+            self.rf = _merge_rf(self.rf, rf)
+        return out
 
 
 def _merge_rf(a: RF, b: RF) -> RF:
+    """Where paths join, an output sees what the widest path sees (``all`` if one sees all)."""
     if a is None or b is None:
         return None
-    return ((max(a[0][0], b[0][0]), max(a[0][1], b[0][1])), a[1])
+    return (
+        (max(a[0][0], b[0][0]), max(a[0][1], b[0][1])),
+        (max(a[1][0], b[1][0]), max(a[1][1], b[1][1])),
+    )
 
 
 def _safe_formulas(layer: Layer, shape: Shape) -> list[str]:

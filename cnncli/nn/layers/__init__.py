@@ -12,8 +12,14 @@ One file per layer family, in the order the seed teaches them:
 - :mod:`~cnncli.nn.layers.linear`: :class:`Flatten`, :class:`View`, :class:`Dropout`,
   :class:`Linear`;
 - :mod:`~cnncli.nn.layers.norm`: :class:`BatchNorm2d`;
+- :mod:`~cnncli.nn.layers.flow`: :class:`Block`, a container with a declared data flow
+  (paths joined by ``torch.cat``, a residual add or a product), run by one interpreter;
 - :mod:`~cnncli.nn.layers.containers`: :class:`Sequential`, :class:`Network`,
-  :class:`BasicBlock`, :class:`Residual`.
+  :class:`BasicBlock`, :class:`Bottleneck`, :class:`Residual`, :class:`Concat`,
+  :class:`Multiply`, :class:`SqueezeExcitation`;
+- :mod:`~cnncli.nn.layers.classic`: torchvision's blocks of the classic CNNs:
+  :class:`Fire`, :class:`BasicConv2d`, :class:`Inception`, :class:`DenseLayer`,
+  :class:`DenseBlock`, :class:`Transition`.
 
 A layer's ``__init__`` checks its arguments and declares its parameters' shapes; its
 ``forward`` and ``backward`` are each one call into the engine's functional op. Engine
@@ -26,8 +32,26 @@ import numpy as np
 
 from cnncli.nn.layers.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from cnncli.nn.layers.base import Layer, RfStep, Shape, Tracer, trace
-from cnncli.nn.layers.containers import BasicBlock, Network, Residual, Sequential
+from cnncli.nn.layers.classic import (
+    BasicConv2d,
+    DenseBlock,
+    DenseLayer,
+    Fire,
+    Inception,
+    Transition,
+)
+from cnncli.nn.layers.containers import (
+    BasicBlock,
+    Bottleneck,
+    Concat,
+    Multiply,
+    Network,
+    Residual,
+    Sequential,
+    SqueezeExcitation,
+)
 from cnncli.nn.layers.conv import Conv2d, conv_formula
+from cnncli.nn.layers.flow import Block, Join, Path, Step
 from cnncli.nn.layers.linear import Dropout, Flatten, Linear, View
 from cnncli.nn.layers.norm import BatchNorm2d
 from cnncli.nn.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, pool_formula
@@ -37,15 +61,26 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BasicBlock",
+    "BasicConv2d",
     "BatchNorm2d",
+    "Block",
+    "Bottleneck",
+    "Concat",
     "Conv2d",
+    "DenseBlock",
+    "DenseLayer",
     "Dropout",
+    "Fire",
     "Flatten",
+    "Inception",
+    "Join",
     "Layer",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
+    "Multiply",
     "Network",
+    "Path",
     "ReLU",
     "Residual",
     "RfStep",
@@ -53,8 +88,11 @@ __all__ = [
     "Shape",
     "Sigmoid",
     "Softmax",
+    "SqueezeExcitation",
+    "Step",
     "Tanh",
     "Tracer",
+    "Transition",
     "View",
     "conv_formula",
     "initialize",
@@ -83,6 +121,13 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Sequential,
         BasicBlock,
         Residual,
+        Bottleneck,
+        Concat,
+        Multiply,
+        SqueezeExcitation,
+        Fire,
+        Inception,
+        BasicConv2d,
     )
 }
 
