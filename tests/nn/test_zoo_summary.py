@@ -25,6 +25,10 @@ OTHER_INPUT = {
     "vgg11": (3, 64, 64),
     "vgg16": (3, 64, 48),
     "resnet18": (3, 96, 128),
+    "resnet50": (3, 96, 128),
+    "squeezenet1_1": (3, 113, 97),
+    "densenet121": (3, 64, 80),
+    "googlenet": (3, 99, 131),
 }
 NAMES = list(zoo.ZOO)
 
