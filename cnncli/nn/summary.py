@@ -48,6 +48,10 @@ class LayerRecord:
     receptive_field: tuple[int, int] | None = None
     jump: tuple[int, int] | None = None
     formulas: list[str] = field(default_factory=list)
+    #: How this block joins its parallel paths: "cat", "add", "mul" (empty: it has none).
+    join: str = ""
+    #: Whether this row is one whole path of its parent's join (a branch, a shortcut).
+    branch: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +70,8 @@ class LayerRecord:
             "receptive_field": None if self.receptive_field is None else list(self.receptive_field),
             "jump": None if self.jump is None else list(self.jump),
             "formulas": self.formulas,
+            "join": self.join,
+            "branch": self.branch,
         }
 
 
@@ -260,6 +266,7 @@ class _Walker:
         self.records.append(rec)
         first = len(self.records)
         assert isinstance(layer, Block)
+        rec.join = _join_of(layer.graph)
         out = self._flow(layer, layer.graph, name, shape, depth + 1)
         rec.output_shape = out
         rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
@@ -282,8 +289,11 @@ class _Walker:
         shapes, rfs = [], []
         for path in node.paths:
             self.rf = rf_in
+            first = len(self.records)
             shapes.append(self._flow(block, path, name, shape, depth))
             rfs.append(self.rf)
+            if isinstance(path, Path) and len(path.nodes) == 1 and len(self.records) > first:
+                self.records[first].branch = True  # the path is one child: its row is the branch
         try:
             out = join_shape(node.op, shapes, "", node.labels)
         except CnncliError as exc:
@@ -296,6 +306,15 @@ class _Walker:
         for rf in rfs[1:]:
             self.rf = _merge_rf(self.rf, rf)
         return out
+
+
+def _join_of(node: Node) -> str:
+    """The first join in a flow ("cat", "add", "mul"), or "" for a plain sequence."""
+    if isinstance(node, Join):
+        return node.op
+    if isinstance(node, Path):
+        return next((op for sub in node.nodes if (op := _join_of(sub))), "")
+    return ""
 
 
 def _merge_rf(a: RF, b: RF) -> RF:
