@@ -61,6 +61,14 @@ def _compare_with_torchinfo(
     ours = summarize(zoo.build(name), chw, batch)
     assert ours.failure is None
     theirs = torchinfo.summary(reference, input_size=(batch, *chw), verbose=0, device="cpu")
+    # the same tree: every module call at torchinfo's depth and with its output, in order
+    rows = [r for r in ours.layers if not r.functional]
+    assert [(r.depth, r.type) for r in rows] == [
+        (layer.depth, layer.class_name) for layer in theirs.summary_list
+    ]
+    assert [list(r.output_shape or ()) for r in rows] == [
+        list(layer.output_size) for layer in theirs.summary_list
+    ]
     their_leaves = [layer for layer in theirs.summary_list if layer.is_leaf_layer]
     our_leaves = [r for r in ours.leaves if not r.functional]
     assert [layer.class_name for layer in their_leaves] == [r.type for r in our_leaves]
