@@ -229,3 +229,16 @@ def test_a_unet_level_as_the_docs_write_it() -> None:
     assert s.failure is None and s.output_shape == (1, 4 + 4, 16, 16)
     odd = summarize(spec.model, (4, 15, 15))  # 15 → 7 → 14: the skip and the path disagree
     assert odd.failure is not None and "branch skip gives (1, 4, 15, 15)" in odd.failure.message
+
+
+def _level(n: int) -> dict[str, Any]:
+    inner: list[dict[str, Any]] = [{"type": "Conv2d", "out_channels": 2, "kernel_size": 1}]
+    if n > 1:
+        inner.append(_level(n - 1))
+    return {"type": "Concat", "branches": [{}, {"layers": inner}]}
+
+
+def test_seven_nested_levels_build_and_an_eighth_is_refused() -> None:
+    spec = S.build_spec({"input": [2, 4, 4], "layers": [_level(7)]})
+    assert spec.model.output_shape((1, 2, 4, 4)) == (1, 2 + 2 * 7, 4, 4)  # each level adds 2
+    assert "nested more than 8 deep" in error_of([_level(8)], [2, 4, 4])
