@@ -34,8 +34,8 @@ PARITY_INPUT = {
     "resnet18": (2, 3, 64, 48),
     "resnet50": (1, 3, 64, 48),
     "squeezenet1_1": (2, 3, 67, 61),
-    "densenet121": (1, 3, 64, 48),
-    "googlenet": (1, 3, 64, 56),
+    "densenet121": (1, 3, 32, 40),
+    "googlenet": (1, 3, 48, 40),
 }
 
 
