@@ -336,10 +336,19 @@ def _check_layer_names(wanted: list[str], net: Any) -> None:
             from cnncli.errors import ParameterError
 
             inner = [n for n in leaves if n.startswith(name + ".")]
+            hint = "the last layer of a Sequential block gives the block's output"
+            from cnncli.nn.layers.flow import Block, first_join
+
+            block = blocks[name]
+            if isinstance(block, Block) and first_join(block.graph):
+                hint = (
+                    f"{block.type_name} joins parallel paths, so no one layer gives its "
+                    "output; see its shapes with cnncli shapes"
+                )
             raise ParameterError(
                 f"--show-layer {name} is a block of {len(inner)} layers, not one layer; "
                 f"give one of them: {_some(inner)}",
-                hint="the last layer of a Sequential block gives the block's output",
+                hint=hint,
             )
         raise _unknown_layer(name, ["input", *leaves], net.title)
 

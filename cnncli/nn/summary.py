@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from cnncli.errors import CnncliError
 from cnncli.nn.layers import Block, Join, Layer, Path, RfStep, Shape, Step
-from cnncli.nn.layers.flow import Node, join_shape
+from cnncli.nn.layers.flow import Node, first_join, join_shape
 
 RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
 
@@ -266,7 +266,7 @@ class _Walker:
         self.records.append(rec)
         first = len(self.records)
         assert isinstance(layer, Block)
-        rec.join = _join_of(layer.graph)
+        rec.join = first_join(layer.graph)
         out = self._flow(layer, layer.graph, name, shape, depth + 1)
         rec.output_shape = out
         rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
@@ -306,15 +306,6 @@ class _Walker:
         for rf in rfs[1:]:
             self.rf = _merge_rf(self.rf, rf)
         return out
-
-
-def _join_of(node: Node) -> str:
-    """The first join in a flow ("cat", "add", "mul"), or "" for a plain sequence."""
-    if isinstance(node, Join):
-        return node.op
-    if isinstance(node, Path):
-        return next((op for sub in node.nodes if (op := _join_of(sub))), "")
-    return ""
 
 
 def _merge_rf(a: RF, b: RF) -> RF:

@@ -60,3 +60,12 @@ def test_json_rows_say_how_blocks_join_and_which_rows_are_branches(
     assert rows["layer1.0"]["join"] == "add" and rows["layer1"]["join"] == ""
     assert rows["layer1.0.downsample"]["branch"] is True
     assert rows["layer1.0.conv1"]["branch"] is False
+
+
+def test_show_layer_of_a_block_with_branches_says_why_no_layer_gives_its_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["forward", "-m", "squeezenet1_1", "--show-layer", "features.3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --show-layer features.3 is a block of 6 layers")
+    assert "hint: Fire joins parallel paths" in err

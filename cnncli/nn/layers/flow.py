@@ -237,6 +237,15 @@ class Block(Layer):
         return dx
 
 
+def first_join(node: Node) -> str:
+    """The op of the first join in a flow ("cat", "add", "mul"), or "" for a plain sequence."""
+    if isinstance(node, Join):
+        return node.op
+    if isinstance(node, Path):
+        return next((op for sub in node.nodes if (op := first_join(sub))), "")
+    return ""
+
+
 def _unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
     """Sum ``grad`` over the axes along which an operand of ``shape`` was broadcast."""
     axes = tuple(
@@ -252,4 +261,4 @@ def _steps(node: Node) -> list[Step]:
     return [s for sub in subs for s in _steps(sub)]
 
 
-__all__ = ["Block", "Join", "Node", "Path", "Step", "join_shape"]
+__all__ = ["Block", "Join", "Node", "Path", "Step", "first_join", "join_shape"]
