@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from cnncli.cli.main import main
 from cnncli.nn import zoo
+from cnncli.nn.layers import initialize
+from cnncli.nn.run import run_forward
 from cnncli.nn.summary import LayerRecord, summarize
 from cnncli.render.summary import human, tree_names
 
@@ -62,10 +65,23 @@ def test_json_rows_say_how_blocks_join_and_which_rows_are_branches(
     assert rows["layer1.0.conv1"]["branch"] is False
 
 
-def test_show_layer_of_a_block_with_branches_says_why_no_layer_gives_its_output(
+def test_show_layer_of_a_block_with_branches_shows_the_joined_output(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["forward", "-m", "squeezenet1_1", "--show-layer", "features.3"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: --show-layer features.3 is a block of 6 layers")
-    assert "hint: Fire joins parallel paths" in err
+    net = initialize(zoo.build("squeezenet1_1"), seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64), dtype=np.float32)
+    result = run_forward(net, x, blocks={"features.3"})
+    by_name = {r.name: r.output for r in result.records}
+    fire = result.blocks["features.3"].output  # no leaf layer makes this map
+    expected = np.concatenate(
+        [by_name["features.3.expand1x1_activation"], by_name["features.3.expand3x3_activation"]], 1
+    )
+    assert np.array_equal(fire, expected) and fire.shape == (1, 128, 15, 15)
+    assert (
+        main(["forward", "-m", "squeezenet1_1", "--show-layer", "features.3", "--show", "stats"])
+        == 0
+    )
+    assert "features.3 (1, 128, 55, 55)" in capsys.readouterr().out
+    # a Sequential block still names the layer that gives its output
+    assert main(["forward", "-m", "squeezenet1_1", "--show-layer", "classifier"]) == 2
+    assert "the last layer of a Sequential block" in capsys.readouterr().err
