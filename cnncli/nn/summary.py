@@ -129,11 +129,14 @@ class Summary:
             return None
         return self.layers[0].output_shape
 
+    #: Values made where parallel paths join (a concatenation, a residual sum, a gate's product).
+    join_values: int = 0
+
     @property
     def activation_bytes(self) -> int:
-        """Every layer output kept in memory (views such as Flatten, and an identity branch
-        (an empty Sequential), cost nothing)."""
-        return self.itemsize * sum(
+        """Every layer output kept in memory, and every join's output (views such as Flatten,
+        and an identity branch (an empty Sequential), cost nothing)."""
+        return self.itemsize * self.join_values + self.itemsize * sum(
             math.prod(r.output_shape)
             for r in self.leaves
             if r.output_shape is not None
@@ -197,6 +200,7 @@ class _Walker:
     def __init__(self) -> None:
         self.records: list[LayerRecord] = []
         self.rf: RF = ((1, 1), (1, 1))
+        self.join_values = 0
 
     def walk(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
         if _is_container(layer):
@@ -302,6 +306,7 @@ class _Walker:
                     name or block.type_name, block.type_name, shape, exc.message, [], exc.hint
                 )
             ) from None
+        self.join_values += math.prod(out)
         self.rf = rfs[0]
         for rf in rfs[1:]:
             self.rf = _merge_rf(self.rf, rf)
@@ -343,6 +348,7 @@ def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 
         failure = stop.failure
     name = model.type_name
     summary = Summary(name, shape, walker.records, failure, itemsize)
+    summary.join_values = walker.join_values
     summary.total_buffers = (
         sum(
             math.prod(s)

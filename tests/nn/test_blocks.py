@@ -232,6 +232,10 @@ def test_summary_of_a_concat_has_per_branch_rows_and_the_widest_receptive_field(
     assert rows["cat.narrow"].receptive_field == (3, 3)
     assert rows["cat"].receptive_field == (15, 15) and rows["cat"].jump == (2, 2)
     assert rows["head"].receptive_field == (19, 19)
+    # memory: every leaf output but the identity's, and the concatenation's own output
+    leaf_values = sum(int(np.prod(r.output_shape)) for r in s.leaves if r.type != "Sequential")
+    assert s.join_values == 2 * 9 * 8 * 8
+    assert s.activation_bytes == 4 * (leaf_values + 2 * 9 * 8 * 8)
 
 
 def test_a_layer_called_three_times_is_recorded_three_times() -> None:
