@@ -318,7 +318,8 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry(
             "googlenet",
             "torchvision's GoogLeNet (Inception v1) as in eval: 9 Inception modules of four "
-            "concatenated branches, BN convs (eps 0.001), no auxiliary classifiers",
+            "concatenated branches, BN convs (eps 0.001), no auxiliary classifiers, "
+            "transform_input=False",
             (3, 224, 224),
             1000,
             googlenet,

@@ -143,6 +143,10 @@ def googlenet(num_classes: int = 1000) -> Network:
     (N, 3, 224, 224) → conv1..maxpool2 (N, 192, 28, 28) → inception3a/3b (N, 480, 28, 28)
     → 4a–4e (N, 832, 14, 14) → 5a/5b (N, 1024, 7, 7) → avgpool, dropout 0.2, fc.
     Every conv is a BasicConv2d (bias-free conv, BatchNorm eps 0.001, ReLU).
+
+    torchvision builds its pretrained GoogLeNet with ``transform_input=True``: it turns an
+    ImageNet-normalised input back into ``(x − 0.5) / 0.5`` per channel before conv1. This
+    model does not: with those weights, give it ``(x − 0.5) / 0.5`` of the 0–1 image.
     """
     inception = {
         "3a": (192, 64, 96, 128, 16, 32, 32),

@@ -127,6 +127,7 @@ class Block(Layer):
         self._flow: Node | None = None
         self._caches: dict[int, Any] = {}
         self._reused: set[str] = set()
+        self._by_name: dict[str, Layer] = {}
 
     @property
     def type_name(self) -> str:
@@ -136,10 +137,10 @@ class Block(Layer):
         return self._children
 
     def child(self, name: str) -> Layer:
-        for key, layer in self._children:
-            if key == name:
-                return layer
-        raise KeyError(name)
+        """The child registered as ``name``."""
+        if len(self._by_name) != len(self._children):
+            self._by_name = dict(self._children)
+        return self._by_name[name]
 
     def flow(self) -> Node:
         """The data flow; by default every child in registration order."""
