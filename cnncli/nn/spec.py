@@ -2,11 +2,15 @@
 
 A spec is a table with an optional ``input = [C, H, W]`` and an array ``layers``;
 each layer has ``type`` (a PyTorch class name), that class's own argument names
-and an optional ``name``. ``in_channels``, ``in_features``, ``num_features`` and
-``inplanes`` are inferred from the running shape when left out. Containers:
-``Sequential`` (``layers``), ``BasicBlock`` (torchvision's residual block) and
-``Residual`` (``layers`` = main path, optional ``shortcut``, ``relu``). See
-docs/spec-format.md.
+and an optional ``name``. ``in_channels``, ``in_features``, ``num_features``,
+``inplanes`` and ``input_channels`` are inferred from the running shape when left out
+(:data:`~cnncli.nn.spec_schema.INFERRED`). Containers: ``Sequential`` (``layers``),
+``BasicBlock`` and ``Bottleneck`` (torchvision's residual blocks), ``Residual``
+(``layers`` = main path, optional ``shortcut``, ``relu``), and ``Concat`` / ``Multiply``
+(``branches``: each a table with ``name`` and ``layers``, none for the identity, or a
+layer table; outputs joined by ``torch.cat(dim=1)`` or multiplied); torchvision's
+``SqueezeExcitation``, ``Fire``, ``Inception`` and ``BasicConv2d`` by their arguments.
+See docs/spec-format.md.
 
 Every mistake raises :class:`SpecError` naming the layer (its path, e.g.
 ``layers[3]`` or ``layers[2].shortcut[0]``, and its type) and the key; a spec with
