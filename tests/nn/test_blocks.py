@@ -246,3 +246,13 @@ def test_a_layer_called_three_times_is_recorded_three_times() -> None:
     names = [r.name for r in out.records]
     assert names.count("relu") == 1 and "relu#2" in names and "relu#3" in names
     assert names[-1] == "relu#3"
+
+
+def test_googlenet_equals_autograd() -> None:
+    """The whole GoogLeNet (nine Inception modules), training mode, dropout off."""
+    torch.manual_seed(7)
+    reference = torch_models.GoogLeNet(num_classes=5)
+    reference.dropout.p = 0.0
+    ours = zoo_classic.googlenet(5)
+    ours["dropout"].p = 0.0  # type: ignore[attr-defined]
+    _check(ours, reference, (2, 3, 32, 32), training=True)
