@@ -12,7 +12,12 @@ format. Conventions, as torchinfo's:
 * receptive field ``r`` and jump ``j`` per axis:
   ``r_out = r_in + dilation·(kernel − 1)·j_in``, ``j_out = j_in·stride``
   (as :func:`cnncli.engine.shapes.receptive_fields`); after a Flatten or Linear
-  every output sees the whole input (shown as ``all``).
+  every output sees the whole input (shown as ``all``). Where parallel paths join
+  (torch.cat, a residual add, a gate's product) each path starts from the join's input,
+  and the output's ``r`` and ``j`` are the largest of the paths' (``all`` if a path sees
+  everything, as a squeeze-and-excitation gate does);
+* a block's rows follow its data flow (:mod:`cnncli.nn.layers.flow`): every child call
+  in the order PyTorch's ``forward`` makes it, at torchinfo's depth.
 """
 
 from __future__ import annotations
