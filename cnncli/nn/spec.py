@@ -414,7 +414,7 @@ class _Builder:
             except _ProblemError as problem:
                 self.record(problem)
             name = str(i) if name is None else name
-            if name in names or (name.isdigit() and name != str(i)):
+            if name in names:  # a given name never is all digits (_NAME): no index clashes
                 self.record(self.error(here, None, f"key 'name': {name!r} is used twice"))
             names.add(name)
             after = after or self.failed
