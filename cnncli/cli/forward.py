@@ -185,11 +185,11 @@ def forward(
         x = np.random.default_rng([seed, 1]).standard_normal(shape, dtype=np.float32)
         notes.append(f"input: random normal {shape}, float32, seed {seed} (as torch.randn)")
     net.eval()
-    result = run_forward(net, x)
+    result = run_forward(net, x, blocks=set(wanted))
     out = result.output
     is_prob = result.is_probability
     top_rows = top_k(out, top, is_prob) if out.ndim == 2 and out.shape[1] > 1 and top > 0 else []
-    shown = _pick_records(wanted, x, result.records, net.title)
+    shown = _pick_records(wanted, x, [*result.records, *result.blocks.values()], net.title)
     # Drawn before anything is printed or written: a --channels or --region that does not
     # fit a layer is one error, not half an output.
     sections = [_layer_maps(maps_out, r) for r in shown] if maps_out is not None else []
@@ -324,7 +324,8 @@ def _check_layer_names(wanted: list[str], net: Any) -> None:
     """Refuse, before the forward pass, a --show-layer name the network does not have.
 
     ``NAME#2`` (a layer's second call, as torchvision's BasicBlock's ``relu``) is
-    checked against the records after the pass.
+    checked against the records after the pass. A block that joins parallel paths (a
+    Concat, a Fire module, a residual block) may be named: its output is shown.
     """
     if not wanted:
         return
@@ -337,7 +338,11 @@ def _check_layer_names(wanted: list[str], net: Any) -> None:
             continue
         if name in blocks:
             from cnncli.errors import ParameterError
+            from cnncli.nn.layers.flow import Block, first_join
 
+            block = blocks[name]
+            if isinstance(block, Block) and first_join(block.graph):
+                continue  # its output (a concatenation, a sum, a product) is no layer's: shown
             inner = [n for n in leaves if n.startswith(name + ".")]
             raise ParameterError(
                 f"--show-layer {name} is a block of {len(inner)} layers, not one layer; "

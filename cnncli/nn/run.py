@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +41,8 @@ class ForwardResult:
     seconds: float
     #: The last leaf layer called (the one that made ``output`` in a Sequential model).
     last_layer: Layer | None = None
+    #: The outputs of the blocks asked for by name (a Concat's concatenated map ...).
+    blocks: dict[str, ForwardRecord] = field(default_factory=dict)
 
     @property
     def is_probability(self) -> bool:
@@ -60,11 +63,13 @@ class ForwardResult:
         )
 
 
-def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
+def run_forward(model: Layer, x: np.ndarray, blocks: Collection[str] = ()) -> ForwardResult:
     """``model(x)`` with a record per leaf layer call, in execution order.
 
     A layer called twice (torchvision's BasicBlock uses its ``relu`` twice) gets
-    ``#2`` after its name the second time, so names stay unique.
+    ``#2`` after its name the second time, so names stay unique. The outputs of the
+    containers named in ``blocks`` are kept too (``ForwardResult.blocks``), apart from the
+    records: a block that joins paths makes an output no leaf layer makes.
     """
     import time
 
@@ -72,9 +77,13 @@ def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
     records: list[ForwardRecord] = []
     seen: dict[str, int] = {}
     last: list[Layer] = []
+    kept: dict[str, ForwardRecord] = {}
 
     def tracer(layer: Layer, _x: np.ndarray, out: np.ndarray, seconds: float) -> None:
         if not layer.is_leaf:
+            name = names.get(id(layer), "")
+            if name in blocks:
+                kept[name] = ForwardRecord(name, layer.type_name, out, seconds)
             return
         name = names.get(id(layer)) or layer.type_name
         seen[name] = seen.get(name, 0) + 1
@@ -87,7 +96,7 @@ def run_forward(model: Layer, x: np.ndarray) -> ForwardResult:
     with trace(tracer):
         output = model(x)
     seconds = time.perf_counter() - start
-    return ForwardResult(output, records, seconds, last[0] if last else None)
+    return ForwardResult(output, records, seconds, last[0] if last else None, kept)
 
 
 def top_k(output: np.ndarray, k: int, probabilities: bool = False) -> list[list[tuple[int, float]]]:

@@ -2,11 +2,15 @@
 
 A spec is a table with an optional ``input = [C, H, W]`` and an array ``layers``;
 each layer has ``type`` (a PyTorch class name), that class's own argument names
-and an optional ``name``. ``in_channels``, ``in_features``, ``num_features`` and
-``inplanes`` are inferred from the running shape when left out. Containers:
-``Sequential`` (``layers``), ``BasicBlock`` (torchvision's residual block) and
-``Residual`` (``layers`` = main path, optional ``shortcut``, ``relu``). See
-docs/spec-format.md.
+and an optional ``name``. ``in_channels``, ``in_features``, ``num_features``,
+``inplanes`` and ``input_channels`` are inferred from the running shape when left out
+(:data:`~cnncli.nn.spec_schema.INFERRED`). Containers: ``Sequential`` (``layers``),
+``BasicBlock`` and ``Bottleneck`` (torchvision's residual blocks), ``Residual``
+(``layers`` = main path, optional ``shortcut``, ``relu``), and ``Concat`` / ``Multiply``
+(``branches``: each a table with ``name`` and ``layers``, none for the identity, or a
+layer table; outputs joined by ``torch.cat(dim=1)`` or multiplied); torchvision's
+``SqueezeExcitation``, ``Fire``, ``Inception`` and ``BasicConv2d`` by their arguments.
+See docs/spec-format.md.
 
 Every mistake raises :class:`SpecError` naming the layer (its path, e.g.
 ``layers[3]`` or ``layers[2].shortcut[0]``, and its type) and the key; a spec with
@@ -30,6 +34,7 @@ from typing import Any
 from cnncli.errors import CnncliError, InputFileError, ParameterError, SpecError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.spec_schema import (
+    ACTIVATION_KEYS,
     INFERRED,
     NESTED,
     REQUIRED,
@@ -239,7 +244,8 @@ class _Builder:
                 unsupported = f"{typ} is a PyTorch layer that cnncli does not support yet"
                 supported = f"cnncli's layer types: {', '.join(SCHEMA)}"
                 raise self.error(where, typ, f"{unsupported}; {supported}", short=unsupported)
-            close = difflib.get_close_matches(typ, SCHEMA, n=3, cutoff=0.5)
+            same = [t for t in SCHEMA if t.lower() == typ.lower()]  # Conv2D: only Conv2d
+            close = same or difflib.get_close_matches(typ, SCHEMA, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}?" if close else None
             raise self.error(
                 where, typ, f"unknown layer type; {known}", hint=hint, short="unknown layer type"
@@ -289,6 +295,9 @@ class _Builder:
         self.infer(typ, args, where, shape)
         if self.failed is not None or (shape is None and self._needs_shape(typ, args)):
             return None, name
+        for key in ACTIVATION_KEYS.get(typ, ()):
+            if key in args:
+                args[key] = self.activation(args[key], where, typ, key)
         try:
             return L.LAYER_TYPES[typ](**args), name
         except CnncliError as exc:
@@ -298,6 +307,24 @@ class _Builder:
     def _needs_shape(typ: str, args: dict[str, Any]) -> bool:
         key = INFERRED.get(typ)
         return key is not None and key not in args
+
+    @staticmethod
+    def activation_names() -> list[str]:
+        """Element-wise activation layers that take no required argument (ReLU, Sigmoid ...)."""
+        return [
+            name
+            for name, cls in L.LAYER_TYPES.items()
+            if cls.__module__ == "cnncli.nn.layers.activation" and name != "Softmax"
+        ]
+
+    def activation(self, value: str, where: str, typ: str, key: str) -> L.Layer:
+        """The activation layer a key such as SqueezeExcitation's ``activation`` names."""
+        names = self.activation_names()
+        if value not in names:
+            raise self.error(
+                where, typ, f"key {key!r} must be one of {', '.join(names)}, got {show(value)}"
+            )
+        return L.LAYER_TYPES[value]()
 
     def infer(self, typ: str, args: dict[str, Any], where: str, shape: L.Shape | None) -> None:
         """Fill in_channels / in_features / num_features / inplanes, or check them."""
@@ -338,6 +365,8 @@ class _Builder:
         shape: L.Shape | None,
         depth: int,
     ) -> L.Layer | None:
+        if typ in ("Concat", "Multiply"):
+            return self.branches(typ, item, where, shape, depth)
         if "layers" not in item:
             raise self.error(where, typ, "key 'layers' is required (an array of layer tables)")
         start_failed = self.failed
@@ -356,6 +385,70 @@ class _Builder:
         return L.Residual(
             main, L.Sequential(*short_kids) if short_kids else None, args.get("relu", True)
         )
+
+    def branches(
+        self, typ: str, item: dict[str, Any], where: str, shape: L.Shape | None, depth: int
+    ) -> L.Layer | None:
+        """A Concat's or Multiply's ``branches``: each a table with ``layers`` (a Sequential;
+        none or empty: the identity) and an optional ``name``, or a layer table with ``type``.
+        Every branch starts from the block's input shape."""
+        items = item.get("branches")
+        if not isinstance(items, list) or not items:
+            raise self.error(
+                where,
+                typ,
+                f"key 'branches' must be a non-empty array of branch tables, got {show(items)}",
+                hint="each branch: [[layers.branches]] with name and [[layers.branches.layers]]",
+            )
+        start_failed = self.failed
+        after = start_failed
+        built: list[tuple[str, L.Layer]] = []
+        names: set[str] = set()
+        for i, branch in enumerate(items):
+            here = f"{where}.branches[{i}]"
+            self.failed = start_failed
+            layer: L.Layer | None = None
+            name: str | None = None
+            try:
+                layer, name = self.branch(branch, here, shape, depth)
+            except _ProblemError as problem:
+                self.record(problem)
+            name = str(i) if name is None else name
+            if name in names:  # a given name never is all digits (_NAME): no index clashes
+                self.record(self.error(here, None, f"key 'name': {name!r} is used twice"))
+            names.add(name)
+            after = after or self.failed
+            if layer is not None:
+                built.append((name, layer))
+        self.failed = after
+        if self.failed is not None and start_failed is not None:
+            return None
+        return (L.Concat if typ == "Concat" else L.Multiply)(*built)
+
+    def branch(
+        self, branch: Any, where: str, shape: L.Shape | None, depth: int
+    ) -> tuple[L.Layer | None, str | None]:
+        """One branch: a layer table (with ``type``) or ``{name, layers}`` (a Sequential)."""
+        if not isinstance(branch, dict):
+            raise self.error(where, None, f"must be a table (name, layers), got {show(branch)}")
+        if "type" in branch:
+            self.count += 1
+            return self.layer(branch, where, shape, depth + 1)
+        name = branch.get("name")
+        if name is not None and (not isinstance(name, str) or not _NAME.fullmatch(name)):
+            raise self.error(
+                where, None, f"key 'name' must be letters, digits and _, got {show(name)}"
+            )
+        unknown = [k for k in branch if k not in ("name", "layers")]
+        if unknown:
+            raise self.error(
+                where,
+                None,
+                f"unknown key {unknown[0]!r} (a branch has name and layers, or is a layer "
+                "table with type)",
+            )
+        kids, _ = self.layers(branch.get("layers", []), f"{where}.layers", shape, depth + 1)
+        return L.Sequential(*kids), name
 
 
 def build_spec(

@@ -148,6 +148,12 @@ def show(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _name(v: Any) -> str:
+    if not isinstance(v, str):
+        raise BadValueError(f'must be a layer type name such as "ReLU", got {show(v)}')
+    return v
+
+
 def _false_only(v: Any) -> bool:
     if _bool(v):
         raise BadValueError("true is not supported in a network (its output would be a pair)")
@@ -208,6 +214,45 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "Sequential": {},
     "Residual": {"relu": _bool},
+    "Bottleneck": {
+        "inplanes": pos_int,
+        "planes": pos_int,
+        "stride": pos_int,
+        "downsample": _bool,
+        "groups": pos_int,
+        "base_width": pos_int,
+        "dilation": pos_int,
+    },
+    "Concat": {},
+    "Multiply": {},
+    "SqueezeExcitation": {
+        "input_channels": pos_int,
+        "squeeze_channels": pos_int,
+        "activation": _name,
+        "scale_activation": _name,
+    },
+    "Fire": {
+        "inplanes": pos_int,
+        "squeeze_planes": pos_int,
+        "expand1x1_planes": pos_int,
+        "expand3x3_planes": pos_int,
+    },
+    "Inception": {
+        "in_channels": pos_int,
+        "ch1x1": pos_int,
+        "ch3x3red": pos_int,
+        "ch3x3": pos_int,
+        "ch5x5red": pos_int,
+        "ch5x5": pos_int,
+        "pool_proj": pos_int,
+    },
+    "BasicConv2d": {
+        "in_channels": pos_int,
+        "out_channels": pos_int,
+        "kernel_size": _pair_of(pos_int),
+        "stride": _pair_of(pos_int),
+        "padding": _pair_of(_nonneg_int),
+    },
     # the layers of issue 16
     "ConvTranspose2d": {
         "in_channels": pos_int,
@@ -290,19 +335,35 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "ZeroPad2d": ("padding",),
     "AdaptiveMaxPool2d": ("output_size",),
     "GroupNorm": ("num_groups",),
-}
-#: The key each type's input fills in (channels, or features for Linear) when left out.
-INFERRED: dict[str, str] = {
-    "Conv2d": "in_channels",
-    "Linear": "in_features",
-    "BatchNorm2d": "num_features",
-    "BasicBlock": "inplanes",
-    "ConvTranspose2d": "in_channels",
-    "BatchNorm1d": "num_features",
-    "GroupNorm": "num_channels",
+    "Bottleneck": ("planes",),
+    "SqueezeExcitation": ("squeeze_channels",),
+    "Fire": ("squeeze_planes", "expand1x1_planes", "expand3x3_planes"),
+    "Inception": ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"),
+    "BasicConv2d": ("out_channels", "kernel_size"),
 }
 #: keys holding nested layer lists, per container type.
 NESTED: dict[str, tuple[str, ...]] = {
     "Sequential": ("layers",),
     "Residual": ("layers", "shortcut"),
+    "Concat": ("branches",),
+    "Multiply": ("branches",),
+}
+#: The input-size key each type may leave out (inferred from the shape reaching the layer).
+INFERRED: dict[str, str] = {
+    "Conv2d": "in_channels",
+    "Linear": "in_features",
+    "BatchNorm2d": "num_features",
+    "BasicBlock": "inplanes",
+    "Bottleneck": "inplanes",
+    "SqueezeExcitation": "input_channels",
+    "Fire": "inplanes",
+    "Inception": "in_channels",
+    "BasicConv2d": "in_channels",
+    "ConvTranspose2d": "in_channels",
+    "BatchNorm1d": "num_features",
+    "GroupNorm": "num_channels",
+}
+#: Keys that name an activation layer (built by the spec reader), per type.
+ACTIVATION_KEYS: dict[str, tuple[str, ...]] = {
+    "SqueezeExcitation": ("activation", "scale_activation"),
 }

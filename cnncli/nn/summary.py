@@ -12,7 +12,12 @@ format. Conventions, as torchinfo's:
 * receptive field ``r`` and jump ``j`` per axis:
   ``r_out = r_in + dilation·(kernel − 1)·j_in``, ``j_out = j_in·stride``
   (as :func:`cnncli.engine.shapes.receptive_fields`); after a Flatten or Linear
-  every output sees the whole input (shown as ``all``).
+  every output sees the whole input (shown as ``all``). Where parallel paths join
+  (torch.cat, a residual add, a gate's product) each path starts from the join's input,
+  and the output's ``r`` and ``j`` are the largest of the paths' (``all`` if a path sees
+  everything, as a squeeze-and-excitation gate does);
+* a block's rows follow its data flow (:mod:`cnncli.nn.layers.flow`): every child call
+  in the order PyTorch's ``forward`` makes it, at torchinfo's depth.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import math
 from dataclasses import dataclass, field
 
 from cnncli.errors import CnncliError
-from cnncli.nn.layers import BasicBlock, Layer, Residual, RfStep, Sequential, Shape
+from cnncli.nn.layers import Block, Join, Layer, Path, RfStep, Shape, Step
+from cnncli.nn.layers.flow import Node, first_join, join_shape
 
 RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
 
@@ -47,6 +53,10 @@ class LayerRecord:
     receptive_field: tuple[int, int] | None = None
     jump: tuple[int, int] | None = None
     formulas: list[str] = field(default_factory=list)
+    #: How this block joins its parallel paths: "cat", "add", "mul" (empty: it has none).
+    join: str = ""
+    #: Whether this row is one whole path of its parent's join (a branch, a shortcut).
+    branch: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -65,6 +75,8 @@ class LayerRecord:
             "receptive_field": None if self.receptive_field is None else list(self.receptive_field),
             "jump": None if self.jump is None else list(self.jump),
             "formulas": self.formulas,
+            "join": self.join,
+            "branch": self.branch,
         }
 
 
@@ -122,13 +134,19 @@ class Summary:
             return None
         return self.layers[0].output_shape
 
+    #: Values made where parallel paths join (a concatenation, a residual sum, a gate's product).
+    join_values: int = 0
+
     @property
     def activation_bytes(self) -> int:
-        """Every layer output kept in memory (views such as Flatten cost nothing)."""
-        return self.itemsize * sum(
+        """Every layer output kept in memory, and every join's output (views such as Flatten,
+        and an identity branch (an empty Sequential), cost nothing)."""
+        return self.itemsize * self.join_values + self.itemsize * sum(
             math.prod(r.output_shape)
             for r in self.leaves
-            if r.output_shape is not None and not r.functional and r.type not in ("Flatten", "view")
+            if r.output_shape is not None
+            and not r.functional
+            and r.type not in ("Flatten", "view", "Sequential")  # views; the identity
         )
 
     @property
@@ -179,13 +197,15 @@ class _StopWalkError(Exception):
 
 
 def _is_container(layer: Layer) -> bool:
-    return isinstance(layer, (Sequential, BasicBlock, Residual))
+    """A block with children (an empty Sequential, the identity, is a leaf, as in torchinfo)."""
+    return isinstance(layer, Block) and bool(layer.children())
 
 
 class _Walker:
     def __init__(self) -> None:
         self.records: list[LayerRecord] = []
         self.rf: RF = ((1, 1), (1, 1))
+        self.join_values = 0
 
     def walk(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
         if _is_container(layer):
@@ -254,56 +274,58 @@ class _Walker:
         )
         self.records.append(rec)
         first = len(self.records)
-        prefix = f"{name}." if name else ""
-        kids = dict(layer.children())
-        if isinstance(layer, BasicBlock):
-            rf_in = self.rf
-            out = shape
-            for key in ("conv1", "bn1", "relu", "conv2", "bn2"):
-                out = self.walk(kids[key], prefix + key, out, depth + 1)
-            rf_main = self.rf
-            self.rf = rf_in
-            if layer.downsample is not None:
-                self.walk(layer.downsample, prefix + "downsample", shape, depth + 1)
-            self.rf = _merge_rf(rf_main, self.rf)
-            self._check_block(layer, name, shape)
-            out = self.walk(kids["relu"], prefix + "relu", out, depth + 1)
-        elif isinstance(layer, Residual):
-            rf_in = self.rf
-            out = self.walk(layer.main, prefix + "main", shape, depth + 1)
-            rf_main = self.rf
-            self.rf = rf_in
-            if layer.shortcut is not None:
-                self.walk(layer.shortcut, prefix + "shortcut", shape, depth + 1)
-            self.rf = _merge_rf(rf_main, self.rf)
-            self._check_block(layer, name, shape)
-            if layer.relu is not None:
-                out = self.walk(layer.relu, prefix + "relu", out, depth + 1)
-        else:
-            out = shape
-            for key, child in layer.children():
-                out = self.walk(child, prefix + key, out, depth + 1)
+        assert isinstance(layer, Block)
+        rec.join = first_join(layer.graph)
+        out = self._flow(layer, layer.graph, name, shape, depth + 1)
         rec.output_shape = out
         rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
         rec.receptive_field = None if self.rf is None else self.rf[0]
         rec.jump = None if self.rf is None else self.rf[1]
         return out
 
-    def _check_block(self, layer: Layer, name: str, shape: Shape) -> None:
+    def _flow(self, block: Block, node: Node, name: str, shape: Shape, depth: int) -> Shape:
+        """Walk a block's data flow: its children in call order, each path of a join from
+        the join's input; the join's receptive field is the largest of its paths'."""
+        if isinstance(node, Step):
+            prefix = f"{name}." if name else ""
+            return self.walk(block.child(node.name), prefix + node.name, shape, depth)
+        if isinstance(node, Path):
+            for sub in node.nodes:
+                shape = self._flow(block, sub, name, shape, depth)
+            return shape
+        assert isinstance(node, Join)
+        rf_in = self.rf
+        shapes, rfs = [], []
+        for path in node.paths:
+            self.rf = rf_in
+            first = len(self.records)
+            shapes.append(self._flow(block, path, name, shape, depth))
+            rfs.append(self.rf)
+            if isinstance(path, Path) and len(path.nodes) == 1 and len(self.records) > first:
+                self.records[first].branch = True  # the path is one child: its row is the branch
         try:
-            layer.output_shape(shape)
+            out = join_shape(node.op, shapes, "", node.labels)
         except CnncliError as exc:
             raise _StopWalkError(
                 LayerFailure(
-                    name or layer.type_name, layer.type_name, shape, exc.message, [], exc.hint
+                    name or block.type_name, block.type_name, shape, exc.message, [], exc.hint
                 )
             ) from None
+        self.join_values += math.prod(out)
+        self.rf = rfs[0]
+        for rf in rfs[1:]:
+            self.rf = _merge_rf(self.rf, rf)
+        return out
 
 
 def _merge_rf(a: RF, b: RF) -> RF:
+    """Where paths join, an output sees what the widest path sees (``all`` if one sees all)."""
     if a is None or b is None:
         return None
-    return ((max(a[0][0], b[0][0]), max(a[0][1], b[0][1])), a[1])
+    return (
+        (max(a[0][0], b[0][0]), max(a[0][1], b[0][1])),
+        (max(a[1][0], b[1][0]), max(a[1][1], b[1][1])),
+    )
 
 
 def _safe_formulas(layer: Layer, shape: Shape) -> list[str]:
@@ -331,6 +353,7 @@ def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 
         failure = stop.failure
     name = model.type_name
     summary = Summary(name, shape, walker.records, failure, itemsize)
+    summary.join_values = walker.join_values
     summary.total_buffers = (
         sum(
             math.prod(s)

@@ -2,7 +2,9 @@
 
 Each entry builds a :class:`~cnncli.nn.layers.Network` whose state_dict keys and
 ``print(model)`` text equal those of the same network written in PyTorch
-(torchvision's layouts for alexnet-torchvision, vgg11, vgg16 and resnet18).
+(torchvision's layouts for alexnet-torchvision, vgg11, vgg16, resnet18, and the
+networks with branches in :mod:`cnncli.nn.zoo_classic`: squeezenet1_1, resnet50,
+densenet121 and googlenet).
 Building allocates nothing; call :func:`cnncli.nn.layers.initialize` or load weights.
 """
 
@@ -31,6 +33,7 @@ from cnncli.nn.layers import (
     Tanh,
     View,
 )
+from cnncli.nn.zoo_classic import densenet121, googlenet, resnet50, squeezenet1_1
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,39 @@ ZOO: dict[str, ZooEntry] = {
             (3, 224, 224),
             1000,
             resnet18,
+        ),
+        ZooEntry(
+            "resnet50",
+            "torchvision's ResNet-50: 7x7 stem, 4 stages of [3, 4, 6, 3] Bottleneck blocks "
+            "(1x1, 3x3 with the stride, 1x1 to 4x the width) with residual adds, linear",
+            (3, 224, 224),
+            1000,
+            resnet50,
+        ),
+        ZooEntry(
+            "squeezenet1_1",
+            "torchvision's SqueezeNet 1.1: 3x3 stem, 8 Fire modules (1x1 squeeze, then 1x1 and "
+            "3x3 expands concatenated), a 1x1 conv classifier and global average pool",
+            (3, 224, 224),
+            1000,
+            squeezenet1_1,
+        ),
+        ZooEntry(
+            "densenet121",
+            "torchvision's DenseNet-121: 4 dense blocks of [6, 12, 24, 16] layers, each "
+            "concatenating 32 new channels to its input, with halving transitions between",
+            (3, 224, 224),
+            1000,
+            densenet121,
+        ),
+        ZooEntry(
+            "googlenet",
+            "torchvision's GoogLeNet (Inception v1) as in eval: 9 Inception modules of four "
+            "concatenated branches, BN convs (eps 0.001), no auxiliary classifiers, "
+            "transform_input=False",
+            (3, 224, 224),
+            1000,
+            googlenet,
         ),
     )
 }

@@ -10,8 +10,9 @@ visible.  Every block is labelled with its layer's name, type and output shape.
 Which layers are blocks: the input, every convolution, pooling, linear and flattening
 layer, and any other layer that changes the shape.  Layers that keep the shape and hold
 no weights of their own kind (activations, dropout, normalisation) are not drawn; the
-caption says so.  Residual connections are not drawn either: the blocks follow the
-order in which the layers run.
+caption says so.  Residual connections and parallel branches (Inception, Fire,
+DenseNet's concatenations) are not drawn either: the blocks follow the order in which
+the layers run, one branch after the other (``cnncli shapes`` shows them as a tree).
 
 The picture is computed once as polygons and texts (:class:`Drawing`), then written as
 SVG text or, with Pillow, as PNG; both show the same geometry.

@@ -107,10 +107,13 @@ def summary_parts(
     there is left out and the list says so (``--json`` has them all).
     """
     rows = visible_rows(summary, depth)
-    names = [
-        "  " * max(rec.depth - 1, 0) + (f"({rec.name})" if rec.functional else rec.name)
-        for rec, _ in rows
-    ]
+    records = [rec for rec, _ in rows]
+    if summary.failure is not None:  # the failing layer's row continues the tree
+        f = summary.failure
+        records.append(
+            LayerRecord(f.name, f.type, _depth_of(summary, f.name), True, False, f.input_shape)
+        )
+    names = tree_names(records)
     cells = [
         _row_cells(rec, collapsed, name, formulas)
         for (rec, collapsed), name in zip(rows, names, strict=False)
@@ -121,9 +124,8 @@ def summary_parts(
     ]
     if summary.failure is not None:
         f = summary.failure
-        name = "  " * max(_depth_of(summary, f.name) - 1, 0) + f.name
         failed: list[Text | str] = [
-            Text(name, style="bold red"),
+            Text(names[-1], style="bold red"),
             Text(f.type, style="bold red"),
             "",
             Text("does not fit", style="bold red"),
@@ -148,6 +150,11 @@ def summary_parts(
             "kernel s stride p padding d dilation (shown when not 1, 0, 1); "
             "RF: receptive field / jump in input pixels"
         )
+        if any(rec.join for rec, _ in rows):
+            caption += (
+                "\n(cat) (add) (mul): the block joins parallel paths by torch.cat on the "
+                "channels, a sum or a product; a path's own row (dim) holds its totals"
+            )
     table = Table(
         title=f"{escape(one_line(summary.model))}  input {shape_text(summary.input_shape)}",
         title_justify="left",
@@ -210,15 +217,49 @@ def formula_list(listed: list[tuple[str, list[str]]], width: int | None) -> Text
     return text
 
 
+def tree_names(records: list[LayerRecord]) -> list[str]:
+    """Each row's name under tree lines, as torchinfo draws its depth (├─ a child with a
+    later sibling, └─ the last child, │ an ancestor's later sibling still to come)."""
+    later = [False] * len(records)
+    seen: dict[int, bool] = {}
+    for i in range(len(records) - 1, -1, -1):  # a later sibling: same depth, none shallower between
+        d = records[i].depth
+        later[i] = seen.get(d, False)
+        seen = {k: v for k, v in seen.items() if k < d}
+        seen[d] = True
+    names = []
+    open_levels: dict[int, bool] = {}
+    for rec, has_later in zip(records, later, strict=True):
+        label = f"({rec.name})" if rec.functional else rec.name
+        open_levels[rec.depth] = has_later
+        if rec.depth <= 0:
+            names.append(label)
+            continue
+        bars = "".join("│ " if open_levels.get(level) else "  " for level in range(1, rec.depth))
+        names.append(bars + ("├─" if has_later else "└─") + label)
+    return names
+
+
+def _counts(rec: LayerRecord, collapsed: bool) -> tuple[Text | str, Text | str]:
+    """Params and MACs: a leaf's own, a collapsed block's totals, a branch's totals (dim)."""
+    if rec.is_leaf or collapsed or rec.branch:
+        params = f"{rec.params:,}" if rec.params else "—"
+        macs = human(rec.macs) if rec.macs else "—"
+        if not (rec.is_leaf or collapsed):
+            return Text(params, style="dim"), Text(macs, style="dim")
+        return params, macs
+    return "--", "--"
+
+
 def _row_cells(rec: LayerRecord, collapsed: bool, name: str, formulas: bool) -> list[Text | str]:
-    show_counts = rec.is_leaf or collapsed
+    params, macs = _counts(rec, collapsed)
     cells: list[Text | str] = [
         Text(name, style="dim" if rec.functional else ""),
-        rec.type,
+        rec.type + (f" ({rec.join})" if rec.join else ""),
         window_text(rec),
         shape_text(rec.output_shape),
-        (f"{rec.params:,}" if rec.params else "—") if show_counts else "--",
-        (human(rec.macs) if rec.macs else "—") if show_counts else "--",
+        params,
+        macs,
         f"{_rf_text(rec.receptive_field)} / {_rf_text(rec.jump)}",
     ]
     if formulas:

@@ -194,7 +194,8 @@ def test_a_spec_with_three_errors_reports_all_three(cli, tmp_path: Path) -> None
         "LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Dropout, Linear, BatchNorm2d, BasicBlock, "
         "Sequential, Residual, ConvTranspose2d, Upsample, ZeroPad2d, AdaptiveMaxPool2d, ReLU6, "
         "Hardtanh, SiLU, GELU, Hardswish, Hardsigmoid, ELU, Mish, Identity, Dropout2d, "
-        "BatchNorm1d, GroupNorm\n"
+        "BatchNorm1d, GroupNorm, Bottleneck, Concat, Multiply, SqueezeExcitation, Fire, Inception, "
+        "BasicConv2d\n"
     )
 
 

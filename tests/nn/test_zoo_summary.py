@@ -26,6 +26,10 @@ OTHER_INPUT = {
     "vgg11": (3, 64, 64),
     "vgg16": (3, 64, 48),
     "resnet18": (3, 96, 128),
+    "resnet50": (3, 96, 128),
+    "squeezenet1_1": (3, 113, 97),
+    "densenet121": (3, 64, 80),
+    "googlenet": (3, 99, 131),
 }
 NAMES = list(zoo.ZOO)
 
@@ -58,6 +62,14 @@ def _compare_with_torchinfo(
     ours = summarize(zoo.build(name), chw, batch)
     assert ours.failure is None
     theirs = torchinfo.summary(reference, input_size=(batch, *chw), verbose=0, device="cpu")
+    # the same tree: every module call at torchinfo's depth and with its output, in order
+    rows = [r for r in ours.layers if not r.functional]
+    assert [(r.depth, r.type) for r in rows] == [
+        (layer.depth, layer.class_name) for layer in theirs.summary_list
+    ]
+    assert [list(r.output_shape or ()) for r in rows] == [
+        list(layer.output_size) for layer in theirs.summary_list
+    ]
     their_leaves = [layer for layer in theirs.summary_list if layer.is_leaf_layer]
     our_leaves = [r for r in ours.leaves if not r.functional]
     assert [layer.class_name for layer in their_leaves] == [r.type for r in our_leaves]

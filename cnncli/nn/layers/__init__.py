@@ -18,8 +18,14 @@ One file per layer family, in the order the seed teaches them:
   :class:`Dropout2d`, :class:`Linear`;
 - :mod:`~cnncli.nn.layers.norm`: :class:`BatchNorm2d`, :class:`BatchNorm1d`,
   :class:`GroupNorm`;
+- :mod:`~cnncli.nn.layers.flow`: :class:`Block`, a container with a declared data flow
+  (paths joined by ``torch.cat``, a residual add or a product), run by one interpreter;
 - :mod:`~cnncli.nn.layers.containers`: :class:`Sequential`, :class:`Network`,
-  :class:`BasicBlock`, :class:`Residual`.
+  :class:`BasicBlock`, :class:`Bottleneck`, :class:`Residual`, :class:`Concat`,
+  :class:`Multiply`, :class:`SqueezeExcitation`;
+- :mod:`~cnncli.nn.layers.classic`: torchvision's blocks of the classic CNNs:
+  :class:`Fire`, :class:`BasicConv2d`, :class:`Inception`, :class:`DenseLayer`,
+  :class:`DenseBlock`, :class:`Transition`.
 
 A layer's ``__init__`` checks its arguments and declares its parameters' shapes; its
 ``forward`` and ``backward`` are each one call into the engine's functional op. Engine
@@ -43,8 +49,26 @@ from cnncli.nn.layers.activation_modern import (
     SiLU,
 )
 from cnncli.nn.layers.base import Layer, RfStep, Shape, Tracer, trace
-from cnncli.nn.layers.containers import BasicBlock, Network, Residual, Sequential
+from cnncli.nn.layers.classic import (
+    BasicConv2d,
+    DenseBlock,
+    DenseLayer,
+    Fire,
+    Inception,
+    Transition,
+)
+from cnncli.nn.layers.containers import (
+    BasicBlock,
+    Bottleneck,
+    Concat,
+    Multiply,
+    Network,
+    Residual,
+    Sequential,
+    SqueezeExcitation,
+)
 from cnncli.nn.layers.conv import Conv2d, conv_formula
+from cnncli.nn.layers.flow import Block, Join, Path, Step
 from cnncli.nn.layers.linear import Dropout, Dropout2d, Flatten, Linear, View
 from cnncli.nn.layers.norm import BatchNorm1d, BatchNorm2d, GroupNorm
 from cnncli.nn.layers.pool import (
@@ -64,24 +88,35 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "AvgPool2d",
     "BasicBlock",
+    "BasicConv2d",
     "BatchNorm1d",
     "BatchNorm2d",
+    "Block",
+    "Bottleneck",
+    "Concat",
     "Conv2d",
     "ConvTranspose2d",
+    "DenseBlock",
+    "DenseLayer",
     "Dropout",
     "Dropout2d",
+    "Fire",
     "Flatten",
     "GroupNorm",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
     "Identity",
+    "Inception",
+    "Join",
     "Layer",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
     "Mish",
+    "Multiply",
     "Network",
+    "Path",
     "ReLU",
     "ReLU6",
     "Residual",
@@ -91,8 +126,11 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "SqueezeExcitation",
+    "Step",
     "Tanh",
     "Tracer",
+    "Transition",
     "Upsample",
     "View",
     "ZeroPad2d",
@@ -140,6 +178,13 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Dropout2d,
         BatchNorm1d,
         GroupNorm,
+        Bottleneck,
+        Concat,
+        Multiply,
+        SqueezeExcitation,
+        Fire,
+        Inception,
+        BasicConv2d,
     )
 }
 

@@ -1,21 +1,25 @@
-"""Containers: Sequential, Network (a named model), ResNet's BasicBlock and a spec's Residual.
+"""Containers: Sequential, Network (a named model), ResNet's BasicBlock and Bottleneck, a
+spec's Residual, Concat and Multiply, and torchvision's SqueezeExcitation.
 
-A container's forward calls its children in order and its backward calls them in
-reverse; the residual blocks add the shortcut's gradient to the main path's.
+Sequential's forward calls its children in order and its backward calls them in reverse;
+every other container is a :class:`~cnncli.nn.layers.flow.Block` that declares its data
+flow (paths joined by a residual add, a concatenation or a product) and is run by the
+one interpreter there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnncli.errors import ShapeError
-from cnncli.nn.layers.activation import ReLU
-from cnncli.nn.layers.base import _TRACER, Layer, Shape, _fmt_shape
+from cnncli.nn.layers.activation import ReLU, Sigmoid
+from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.layers.conv import Conv2d
+from cnncli.nn.layers.flow import Block, Join, Node, Path
 from cnncli.nn.layers.norm import BatchNorm2d
+from cnncli.nn.layers.pool import AdaptiveAvgPool2d
 
 
-class Sequential(Layer):
+class Sequential(Block):
     """Layers applied in order, named ``0, 1, ...`` or by the names given, as ``nn.Sequential``.
 
     Shapes: each child's output shape is the next child's input shape.
@@ -23,16 +27,9 @@ class Sequential(Layer):
     """
 
     def __init__(self, *layers: Layer | tuple[str, Layer]) -> None:
-        super().__init__()
-        self._children: list[tuple[str, Layer]] = []
-        for i, item in enumerate(layers):
-            if isinstance(item, tuple):
-                self._children.append(item)
-            else:
-                self._children.append((str(i), item))
-
-    def children(self) -> list[tuple[str, Layer]]:
-        return self._children
+        super().__init__(
+            [item if isinstance(item, tuple) else (str(i), item) for i, item in enumerate(layers)]
+        )
 
     def __getitem__(self, key: int | str) -> Layer:
         if isinstance(key, int):
@@ -90,13 +87,15 @@ class Network(Sequential):
         return self.class_name
 
 
-class BasicBlock(Layer):
+class BasicBlock(Block):
     """ResNet's basic residual block, torchvision's layout and state_dict names.
 
     Shapes: (N, C, H, W) → (N, planes, ⌈H/stride⌉, ⌈W/stride⌉).
     ``out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` where the shortcut
     is ``downsample`` (1×1 conv with stride + BatchNorm2d) or the identity.
     """
+
+    expansion = 1
 
     def __init__(
         self,
@@ -105,7 +104,6 @@ class BasicBlock(Layer):
         stride: int = 1,
         downsample: Sequential | bool | None = None,
     ) -> None:
-        super().__init__()
         self.inplanes = inplanes
         self.planes = planes
         self.stride = stride
@@ -114,17 +112,7 @@ class BasicBlock(Layer):
         self.relu = ReLU(inplace=True)
         self.conv2 = Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.bn2 = BatchNorm2d(planes)
-        if downsample is None:
-            downsample = stride != 1 or inplanes != planes
-        if downsample is True:
-            downsample = Sequential(
-                Conv2d(inplanes, planes, 1, stride=stride, bias=False), BatchNorm2d(planes)
-            )
-        self.downsample: Sequential | None = (
-            downsample if isinstance(downsample, Sequential) else None
-        )
-
-    def children(self) -> list[tuple[str, Layer]]:
+        self.downsample = _downsample(downsample, inplanes, planes * self.expansion, stride)
         kids: list[tuple[str, Layer]] = [
             ("conv1", self.conv1),
             ("bn1", self.bn1),
@@ -132,53 +120,94 @@ class BasicBlock(Layer):
             ("conv2", self.conv2),
             ("bn2", self.bn2),
         ]
-        if self.downsample is not None:
-            kids.append(("downsample", self.downsample))
-        return kids
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        main = self.bn2.output_shape(
-            self.conv2.output_shape(self.bn1.output_shape(self.conv1.output_shape(input_shape)))
+        super().__init__(
+            kids + ([("downsample", self.downsample)] if self.downsample is not None else [])
         )
-        short = (
-            tuple(input_shape)
-            if self.downsample is None
-            else self.downsample.output_shape(input_shape)
+
+    def flow(self) -> Node:
+        main = Path("conv1", "bn1", "relu", "conv2", "bn2")
+        return _residual(main, self.downsample is not None, "downsample", relu=True)
+
+
+class Bottleneck(Block):
+    """ResNet's bottleneck block (ResNet-50/101/152), torchvision's layout and names.
+
+    Shapes: (N, inplanes, H, W) → (N, 4·planes, ⌊(H − 1)/stride⌋ + 1, same for W).
+    ``out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x))``:
+    conv1 1×1 to ``width = planes·base_width/64·groups``, conv2 3×3 with the stride (the
+    "ResNet v1.5" placement, as torchvision), conv3 1×1 to ``4·planes``; the shortcut is
+    ``downsample`` (1×1 conv with the stride + BatchNorm2d) or the identity.
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: Sequential | bool | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+    ) -> None:
+        self.inplanes = inplanes
+        self.planes = planes
+        self.stride = stride
+        width = int(planes * (base_width / 64.0)) * groups
+        out = planes * self.expansion
+        self.downsample = _downsample(downsample, inplanes, out, stride)
+        kids: list[tuple[str, Layer]] = [
+            ("conv1", Conv2d(inplanes, width, 1, bias=False)),
+            ("bn1", BatchNorm2d(width)),
+            (
+                "conv2",
+                Conv2d(
+                    width,
+                    width,
+                    3,
+                    stride=stride,
+                    padding=dilation,
+                    dilation=dilation,
+                    groups=groups,
+                    bias=False,
+                ),
+            ),
+            ("bn2", BatchNorm2d(width)),
+            ("conv3", Conv2d(width, out, 1, bias=False)),
+            ("bn3", BatchNorm2d(out)),
+            ("relu", ReLU(inplace=True)),
+        ]
+        super().__init__(
+            kids + ([("downsample", self.downsample)] if self.downsample is not None else [])
         )
-        if main != short:
-            raise ShapeError(
-                f"residual add: the main path gives {_fmt_shape(main)} but the shortcut gives "
-                f"{_fmt_shape(short)}",
-                hint="use a downsample (1x1 conv with the block's stride) when channels or size change",
-            )
-        return main
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        from cnncli.engine.activations import relu
-
-        out = self.bn1(self.conv1(x))
-        self._pre1 = out
-        out = self.relu(out)
-        out = self.bn2(self.conv2(out))
-        identity = self.downsample(x) if self.downsample is not None else x
-        total = out + identity
-        self._pre2 = total
-        if _TRACER:  # show the second use of relu in traces, as PyTorch's hooks would
-            return self.relu(total)
-        return relu(total)
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        from cnncli.engine.activations import relu_backward
-
-        grad = relu_backward(grad, self._pre2)
-        g = self.conv2.backward(self.bn2.backward(grad))
-        g = relu_backward(g, self._pre1)
-        dx = self.conv1.backward(self.bn1.backward(g))
-        dshort = self.downsample.backward(grad) if self.downsample is not None else grad
-        return dx + dshort  # type: ignore[no-any-return]
+    def flow(self) -> Node:
+        main = Path("conv1", "bn1", "relu", "conv2", "bn2", "relu", "conv3", "bn3")
+        return _residual(main, self.downsample is not None, "downsample", relu=True)
 
 
-class Residual(Layer):
+def _downsample(
+    downsample: Sequential | bool | None, inplanes: int, out: int, stride: int
+) -> Sequential | None:
+    """torchvision's shortcut: a 1×1 conv with the stride + BatchNorm2d when the size or
+    the channel count changes (``downsample=None``), always (True) or never (False)."""
+    if downsample is None:
+        downsample = stride != 1 or inplanes != out
+    if downsample is True:
+        return Sequential(Conv2d(inplanes, out, 1, stride=stride, bias=False), BatchNorm2d(out))
+    return downsample if isinstance(downsample, Sequential) else None
+
+
+def _residual(main: Path, has_shortcut: bool, shortcut: str, relu: bool) -> Node:
+    """``relu(main(x) + shortcut(x))`` as a flow (the identity when there is no shortcut)."""
+    add = Join(
+        "add", (main, Path(shortcut) if has_shortcut else Path()), ("the main path", "the shortcut")
+    )
+    return Path(add, "relu") if relu else add
+
+
+class Residual(Block):
     """A general residual block from a spec: ``out = act(main(x) + shortcut(x))``.
 
     ``main`` and ``shortcut`` are Sequentials (an empty shortcut is the identity);
@@ -188,41 +217,84 @@ class Residual(Layer):
     def __init__(
         self, main: Sequential, shortcut: Sequential | None = None, relu: bool = True
     ) -> None:
-        super().__init__()
         self.main = main
         self.shortcut = shortcut if shortcut is not None and len(shortcut) else None
         self.relu = ReLU() if relu else None
-
-    def children(self) -> list[tuple[str, Layer]]:
-        kids: list[tuple[str, Layer]] = [("main", self.main)]
+        kids: list[tuple[str, Layer]] = [("main", main)]
         if self.shortcut is not None:
             kids.append(("shortcut", self.shortcut))
         if self.relu is not None:
             kids.append(("relu", self.relu))
-        return kids
+        super().__init__(kids)
 
-    def output_shape(self, input_shape: Shape) -> Shape:
-        main = self.main.output_shape(input_shape)
-        short = (
-            tuple(input_shape) if self.shortcut is None else self.shortcut.output_shape(input_shape)
+    def flow(self) -> Node:
+        return _residual(
+            Path("main"), self.shortcut is not None, "shortcut", relu=self.relu is not None
         )
-        if main != short:
-            raise ShapeError(
-                f"residual add: the main path gives {_fmt_shape(main)} but the shortcut gives "
-                f"{_fmt_shape(short)}",
-                hint="add a shortcut (e.g. a 1x1 Conv2d with the same stride) that matches",
-            )
-        return main
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out = self.main(x)
-        identity = self.shortcut(x) if self.shortcut is not None else x
-        total = out + identity
-        return self.relu(total) if self.relu is not None else total
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        if self.relu is not None:
-            grad = self.relu.backward(grad)
-        dx = self.main.backward(grad)
-        dshort = self.shortcut.backward(grad) if self.shortcut is not None else grad
-        return dx + dshort  # type: ignore[no-any-return]
+class Concat(Block):
+    """Parallel branches on the same input, concatenated on the channels (``torch.cat(·, 1)``).
+
+    Shapes: branches giving (N, C_i, H, W) → (N, ΣC_i, H, W); every branch must keep the
+    same N, H and W. A branch is any layer; an empty Sequential is the identity (a
+    DenseNet layer is ``Concat(identity, new features)``; a U-Net level is
+    ``Concat(identity, down → inner level → up)``). Backward: each branch gets its own
+    channels of the gradient, and ``dx`` is the sum of the branches' ``dx``.
+    """
+
+    op = "cat"
+
+    def __init__(self, *branches: Layer | tuple[str, Layer]) -> None:
+        super().__init__(
+            [b if isinstance(b, tuple) else (str(i), b) for i, b in enumerate(branches)]
+        )
+
+    def flow(self) -> Node:
+        names = [name for name, _ in self._children]
+        return Join(self.op, tuple(Path(n) for n in names), tuple(f"branch {n}" for n in names))
+
+
+class Multiply(Concat):
+    """Parallel branches on the same input, multiplied element-wise (a gate).
+
+    Shapes: the branches' shapes broadcast (sizes equal or 1): with a gate branch giving
+    (N, C, 1, 1) and an identity branch (N, C, H, W) → (N, C, H, W), as
+    squeeze-and-excitation's ``scale * input``. Backward: branch ``i`` gets
+    ``grad · Π_{j≠i} out_j`` summed over its broadcast axes.
+    """
+
+    op = "mul"
+
+
+class SqueezeExcitation(Block):
+    """torchvision.ops.SqueezeExcitation: channels re-weighted by a gate computed from them.
+
+    Shapes: (N, C, H, W) → (N, C, H, W).
+    ``scale = scale_activation(fc2(activation(fc1(avgpool(x)))))`` with avgpool to 1×1 and
+    fc1 / fc2 1×1 convolutions C → squeeze_channels → C; ``out = scale · x`` (scale is
+    (N, C, 1, 1), broadcast over H and W).
+    """
+
+    def __init__(
+        self,
+        input_channels: int,
+        squeeze_channels: int,
+        activation: Layer | None = None,
+        scale_activation: Layer | None = None,
+    ) -> None:
+        self.input_channels = input_channels
+        self.squeeze_channels = squeeze_channels
+        super().__init__(
+            [
+                ("avgpool", AdaptiveAvgPool2d(1)),
+                ("fc1", Conv2d(input_channels, squeeze_channels, 1)),
+                ("fc2", Conv2d(squeeze_channels, input_channels, 1)),
+                ("activation", activation or ReLU()),
+                ("scale_activation", scale_activation or Sigmoid()),
+            ]
+        )
+
+    def flow(self) -> Node:
+        scale = Path("avgpool", "fc1", "activation", "fc2", "scale_activation")
+        return Join("mul", (scale, Path()), ("the scale", "the input"))
