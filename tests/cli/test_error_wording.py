@@ -192,10 +192,10 @@ def test_a_spec_with_three_errors_reports_all_three(cli, tmp_path: Path) -> None
         "layers[3] (Conv2D): unknown layer type (did you mean Conv2d?)\n"
         "hint: known layer types: Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, ReLU, "
         "LeakyReLU, Sigmoid, Tanh, Softmax, Flatten, Dropout, Linear, BatchNorm2d, BasicBlock, "
-        "Sequential, Residual, ConvTranspose2d, Upsample, ZeroPad2d, AdaptiveMaxPool2d, ReLU6, "
-        "Hardtanh, SiLU, GELU, Hardswish, Hardsigmoid, ELU, Mish, Identity, Dropout2d, "
-        "BatchNorm1d, GroupNorm, Bottleneck, Concat, Multiply, SqueezeExcitation, Fire, Inception, "
-        "BasicConv2d\n"
+        "Sequential, Residual, Bottleneck, Concat, Multiply, SqueezeExcitation, Fire, Inception, "
+        "BasicConv2d, ConvTranspose2d, Upsample, ZeroPad2d, AdaptiveMaxPool2d, ReLU6, Hardtanh, "
+        "SiLU, GELU, Hardswish, Hardsigmoid, ELU, Mish, Identity, Dropout2d, BatchNorm1d, "
+        "GroupNorm\n"
     )
 
 
