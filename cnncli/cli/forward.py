@@ -432,6 +432,7 @@ def _packaged(model: str) -> Path | None:
 def _set_weights(net: Any, weights: Path | None, seed: int, limit: int, notes: list[str]) -> str:
     """Load ``-w`` into the network, or initialise it from ``seed``; say which."""
     if weights is None and getattr(net, "weights_source", None):  # an ONNX file brings its own
+        notes.append(f"weights: the ones in {net.weights_source}")
         return f"weights from {net.weights_source}"
     if weights is None:
         from cnncli.nn.layers import initialize

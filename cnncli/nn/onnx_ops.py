@@ -117,8 +117,10 @@ def conv(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
         raise unsupported(ctx, node, f"only 2-D convolutions are supported (weight {w.shape})")
     group = int(node.attrs.get("group", 1))
     g = _spatial(node, ctx, shape, list(w.shape[2:]))
+    left, right, top, bottom = g["pad4"]
+    padding = (top, left) if (left, top) == (right, bottom) else g["pad4"]
     layer = L.Conv2d(
-        w.shape[1] * group, w.shape[0], tuple(w.shape[2:]), g["stride"], g["pad4"],
+        w.shape[1] * group, w.shape[0], tuple(w.shape[2:]), g["stride"], padding,
         g["dilation"], group, b is not None,
     )  # fmt: skip
     fill(layer, weight=w, bias=b)
@@ -155,7 +157,7 @@ def gemm(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
     """Gemm → Linear: ``y = alpha·A·op(B) + beta·C``; weight = alpha·op(B)ᵀ, bias = beta·C."""
     if int(node.attrs.get("transA", 0)):
         raise unsupported(ctx, node, "transA=1 (a transposed input) has no Linear layer")
-    B = ctx.const(node.inputs[1]).astype(np.float32)
+    B = ctx.const(node.inputs[1]).astype(np.float32, copy=False)
     weight = B if int(node.attrs.get("transB", 0)) else B.T
     alpha = float(node.attrs.get("alpha", 1.0))
     beta = float(node.attrs.get("beta", 1.0))
