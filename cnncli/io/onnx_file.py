@@ -324,7 +324,11 @@ class _TensorReader:
             with real.open("rb") as fh:
                 fh.seek(offset)
                 raw = fh.read(math.prod(shape) * dtype.itemsize)
-            return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
+            return (
+                np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
+                .astype(dtype, copy=False)
+                .reshape(shape)
+            )
         if t.HasField("raw_data"):
             return (
                 np.frombuffer(t.raw_data, dtype=dtype.newbyteorder("<"))
