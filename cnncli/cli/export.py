@@ -14,9 +14,9 @@ _KINDS = {".onnx": "onnx", ".py": "torch", ".toml": "toml", ".json": "json"}
 @app.command(
     rich_help_panel="Whole networks",
     epilog=opt.examples(
-        "cnncli export lenet5-mnist --to lenet5.onnx  # the trained LeNet-5, for ONNX Runtime",
-        "cnncli export resnet18 --to resnet18.py  # plain torch.nn source, cnncli's names",
-        "cnncli export tinyvgg --to tinyvgg.toml  # the spec, to edit and train",
+        "cnncli export lenet5-mnist --to lenet5.onnx  # the trained LeNet-5 as ONNX",
+        "cnncli export resnet18 --to resnet18.py  # plain torch.nn source",
+        "cnncli export tinyvgg --to tinyvgg.toml  # a spec to edit and train",
     ),
 )
 def export(
