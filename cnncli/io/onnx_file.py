@@ -124,7 +124,8 @@ def read_onnx(path: str | Path, limit: int) -> OnnxGraph:
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     reader = _TensorReader(onnx, name, p.resolve().parent, limit)
     g = model.graph
-    for t in g.initializer:
+    initializers = list(g.initializer)
+    for t in initializers:
         reader.check(t, f"initializer {t.name!r}")
     nodes = []
     for n in g.node:
@@ -139,7 +140,7 @@ def read_onnx(path: str | Path, limit: int) -> OnnxGraph:
                 attrs[a.name] = onnx.helper.get_attribute_value(a)
         nodes.append(OnnxNode(n.op_type, n.name, list(n.input), list(n.output), attrs, n.domain))
     reader.check_total()
-    inits = {t.name: reader.array(t) for t in g.initializer}
+    inits = {t.name: reader.array(t) for t in initializers}
     for node in nodes:
         for key, value in node.attrs.items():
             if isinstance(value, onnx.TensorProto):
@@ -235,6 +236,7 @@ class _TensorReader:
         self.folder = folder
         self.limit = limit
         self.total = 0
+        self.raw: dict[int, tuple[Any, bytes]] = {}
 
     def check(self, t: Any, what: str) -> None:
         dims = [int(d) for d in t.dims]
@@ -267,9 +269,11 @@ class _TensorReader:
             _, _, length = self._external(t, what)
             return (length if length is not None else nbytes) // itemsize
         if t.HasField("raw_data"):
-            if len(t.raw_data) % itemsize:
+            raw = t.raw_data  # each access copies: this one is kept for array()
+            self.raw[id(t)] = (t, raw)  # t kept alive with it, so that its id stays its own
+            if len(raw) % itemsize:
                 return -1
-            return len(t.raw_data) // itemsize
+            return len(raw) // itemsize
         typed = _TYPED_FIELD.get(t.data_type, "int32_data")
         return len(getattr(t, typed))
 
@@ -330,8 +334,10 @@ class _TensorReader:
                 .reshape(shape)
             )
         if t.HasField("raw_data"):
+            kept = self.raw.pop(id(t), None)
+            raw = kept[1] if kept is not None and kept[0] is t else t.raw_data
             return (
-                np.frombuffer(t.raw_data, dtype=dtype.newbyteorder("<"))
+                np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
                 .astype(dtype, copy=False)
                 .reshape(shape)
             )
