@@ -218,6 +218,19 @@ def reshape(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
     raise unsupported(ctx, node, f"reshape of {shape} to {target}: only (N, -1) maps onto Flatten")
 
 
+def squeeze(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
+    """Squeeze of the 1×1 map a global pool leaves, (N, C, 1, 1) → (N, C): Flatten(1)."""
+    axes = node.attrs.get("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        axes = [int(v) for v in ctx.const(node.inputs[1]).ravel()]
+    if axes is None:
+        axes = [i for i, d in enumerate(shape) if d == 1 and i > 0]
+    axes = sorted(int(a) % len(shape) for a in axes)
+    if len(shape) == 4 and shape[2:] == (1, 1) and axes == [2, 3]:
+        return [L.Flatten(1, functional=True)]
+    raise unsupported(ctx, node, f"only (N, C, 1, 1) → (N, C) is supported, not axes {axes}")
+
+
 def softmax(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
     axis = int(node.attrs.get("axis", -1 if ctx_opset(ctx) >= 13 else 1))
     if axis < 0:
@@ -301,7 +314,7 @@ OPS: dict[str, Converter | None] = {
     # ---- no layer planned; the graph runner would cover them ----------------------------
     "Mul": None,  # of two feature maps (SiLU = x·sigmoid(x), squeeze-excitation)
     "LogSoftmax": None,  # a LogSoftmax layer (the engine has log_softmax)
-    "Squeeze": None,
+    "Squeeze": squeeze,
     "Unsqueeze": None,
 }
 

@@ -151,3 +151,20 @@ def test_bad_destinations_are_one_error(tmp_path: Path) -> None:
     r = run_cli("export", "lenet5", "--to", str(tmp_path / "no" / "dir" / "m.onnx"))
     assert_clean(r, "error")
     assert not (tmp_path / "no").exists()
+
+
+def test_trained_zoo_model_through_onnx_evaluates_the_same(tmp_path: Path) -> None:
+    """lenet5-mnist → ONNX → evaluate: the file's own weights, the same accuracy and loss."""
+    pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
+    path = tmp_path / "lenet5.onnx"
+    assert_clean(run_cli("export", "lenet5-mnist", "--to", str(path)), "ok")
+    runs = [
+        run_cli("evaluate", model, "--held-out", "0.1", "--json")
+        for model in ("lenet5-mnist", str(path))
+    ]
+    for r in runs:
+        assert_clean(r, "ok")
+    zoo_run, onnx_run = (json.loads(r.stdout) for r in runs)
+    assert onnx_run["weights"] == "lenet5.onnx"
+    assert onnx_run["accuracy"] == zoo_run["accuracy"] > 0.9
+    assert onnx_run["loss"] == pytest.approx(zoo_run["loss"], rel=1e-5)

@@ -134,6 +134,30 @@ def test_a_shape_chain_is_folded_and_keeps_the_batch(tmp_path: Path) -> None:
         assert summarize(net, chw, batch).output_shape == (batch, 60)
 
 
+def test_squeeze_after_a_global_pool(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+        helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("ax", 7, [2], [2, 3])),
+        helper.make_node("Squeeze", ["p", "ax"], ["y"]),
+    ]
+    x = rng_array(2, 3, 5, 4)
+    ours, theirs = _run(model(nodes, {}, ["N", 3, 5, 4]), tmp_path / "m.onnx", x)
+    assert ours.shape == theirs.shape == (2, 3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_the_memory_guard_comes_before_the_arrays(tmp_path: Path) -> None:
+    from cnncli.errors import ResourceLimitError
+    from cnncli.io.onnx_file import read_onnx
+
+    nodes, inits = conv()
+    path = save(model(nodes, inits, ["N", 3, 9, 8]), tmp_path / "m.onnx")
+    need = (W.size + B.size) * 4
+    assert read_onnx(path, need).initializers["w"].shape == W.shape
+    with pytest.raises(ResourceLimitError, match=f"{need:,} bytes"):
+        read_onnx(path, need - 1)
+
+
 def test_a_dynamic_height_takes_input(tmp_path: Path) -> None:
     nodes, inits = conv(pads=[1, 1, 1, 1])
     path = save(model(nodes, inits, ["N", 3, "H", "W"]), tmp_path / "m.onnx")

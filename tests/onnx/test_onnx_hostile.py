@@ -45,6 +45,15 @@ def test_the_valid_model_runs(tmp_path: Path) -> None:
     assert "(2, 5)" in r.stdout
 
 
+def test_show_layer_and_save_maps_work_as_for_a_zoo_model(tmp_path: Path) -> None:
+    path = save(small_cnn(), tmp_path / "m.onnx")
+    maps = tmp_path / "maps"
+    r = run_cli("forward", "-m", str(path), "--show-layer", "conv", "--save-maps", str(maps))
+    assert_clean(r, "ok")
+    assert "conv" in r.stdout and "weights: the ones in m.onnx" in r.stderr
+    assert (maps / "index.json").exists() and list(maps.glob("*conv*.png"))
+
+
 def test_truncated_protobuf(tmp_path: Path) -> None:
     data = small_cnn().SerializeToString()
     path = tmp_path / "cut.onnx"
