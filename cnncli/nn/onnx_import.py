@@ -34,7 +34,7 @@ from cnncli.errors import InputFileError, ParameterError, ShapeError
 from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
-from cnncli.nn.onnx_ops import FOLDED, OPS, fold, unsupported
+from cnncli.nn.onnx_ops import FOLDED, OPS, fill, fold, unsupported
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
 #: model has, so that a Reshape target holding it is known to mean "the batch".
@@ -187,7 +187,9 @@ class _Importer:
         """Every node without a converter, all named in one error before anything is built."""
         known = set(self.consts)
         missing: dict[str, list[str]] = {}
+        made_by: dict[str, str] = {}
         for node in self.graph.nodes:
+            made_by.update((out, node.op_type) for out in node.outputs)
             if self._is_const(node, known):
                 known.update(node.outputs)
                 continue
@@ -196,6 +198,8 @@ class _Importer:
                 op = f"{node.domain}.{op}"
             if op == "Add" and not any(i in known for i in node.inputs):
                 continue  # two feature maps: a residual join
+            if op == "Add" and any(made_by.get(i) == "MatMul" for i in node.inputs):
+                continue  # MatMul + a constant: Linear with a bias
             if op == "Identity":
                 continue
             if OPS.get(op) is None:
@@ -236,6 +240,8 @@ class _Importer:
         if node.op_type == "Identity":
             self.alias[node.outputs[0]] = streams[0]
             return
+        if node.op_type == "Add" and len(streams) == 1 and self._bias(node, streams[0]):
+            return
         if node.op_type == "Add":
             if len(streams) != 2 or self.shapes[streams[0]] != self.shapes[streams[1]]:
                 raise unsupported(self, node, "only an Add of two same-shaped maps (a residual)")
@@ -253,6 +259,23 @@ class _Importer:
         except (ParameterError, ShapeError) as exc:
             raise unsupported(self, node, exc.message) from None
         self._add_step(node, layers, streams[:1], out)
+
+    def _bias(self, node: OnnxNode, stream: str) -> bool:
+        """MatMul then Add of a constant (N, F) + (F,): the bias of the MatMul's Linear."""
+        step = self.steps.get(stream)
+        const = next((i for i in node.inputs if i in self.consts), None)
+        if step is None or const is None or step.node.op_type != "MatMul":
+            return False
+        uses = sum(i == stream for n in self.graph.nodes for i in n.inputs)
+        (old,) = step.layers
+        if uses != 1 or not isinstance(old, L.Linear):
+            return False
+        bias = np.broadcast_to(self.consts[const], (old.out_features,))
+        new = L.Linear(old.in_features, old.out_features, True)
+        fill(new, weight=old._param("weight"), bias=bias)
+        step.layers = [new]
+        self.alias[node.outputs[0]] = stream
+        return True
 
     def _add_step(self, node: OnnxNode, layers: list[Layer], inputs: list[str], out: Shape) -> None:
         weight = next((i for i in node.inputs[1:] if i in self.graph.initializers), None)

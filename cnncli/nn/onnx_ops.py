@@ -295,7 +295,9 @@ OPS: dict[str, Converter | None] = {
     "Reshape": reshape,
     "BatchNormalization": batch_norm,
     "Dropout": dropout,
-    # Add of two feature maps is a residual join (Residual/BasicBlock), built by the importer.
+    # Add is built by the importer: of two feature maps, a residual join (Residual); of a
+    # MatMul and a constant, that Linear's bias. An Add of any other constant (a graph's own
+    # input normalisation) needs the graph runner.
     "Add": None,
     # ---- waiting for a layer (ops16: engine ops and layers) ---------------------------
     "ConvTranspose": None,  # ops16 ConvTranspose2d

@@ -112,6 +112,19 @@ def test_gemm_equals_onnxruntime(case: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+def test_matmul_and_a_bias_add_become_one_linear(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["m"]),
+        helper.make_node("Add", ["m", "c"], ["y"]),
+    ]
+    m = model(nodes, {"w": rng_array(6, 4, seed=15), "c": rng_array(4, seed=16)}, ["N", 6, 1, 1])
+    ours, theirs = _run(m, tmp_path / "m.onnx", rng_array(3, 6, 1, 1, seed=17))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    net, _ = load_onnx(tmp_path / "m.onnx")
+    assert [type(layer).__name__ for _, layer in net.children()] == ["Flatten", "Linear"]
+
+
 def test_a_shape_chain_is_folded_and_keeps_the_batch(tmp_path: Path) -> None:
     """x.view(x.size(0), -1) as torch.onnx writes it: Shape → Gather → Unsqueeze → Concat."""
     nodes = [
