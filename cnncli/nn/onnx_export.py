@@ -23,7 +23,7 @@ import numpy as np
 from cnncli.errors import MissingExtraError, ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
-from cnncli.nn.onnx_ops import Pad2d
+from cnncli.nn.onnx_ops import ConstOp, Pad2d
 
 OPSET = 17
 
@@ -125,6 +125,9 @@ class _Writer:
             pads = self.tensor(f"{key}pads", np.array([0, 0, top, left, 0, 0, bottom, right]))
             value = self.tensor(f"{key}value", np.array(layer.value, np.float32))
             return self.node("Pad", [x, pads, value], path, mode="constant"), out_shape
+        if isinstance(layer, ConstOp):
+            c = self.tensor(f"{key}constant", layer.value)
+            return self.node(layer.op, [x, c], path), out_shape
         simple = {"ReLU": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh"}
         if layer.type_name in simple:
             return self.node(simple[layer.type_name], [x], path), out_shape

@@ -34,11 +34,13 @@ from cnncli.errors import InputFileError, ParameterError, ShapeError
 from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
-from cnncli.nn.onnx_ops import FOLDED, OPS, fill, fold, unsupported
+from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
 #: model has, so that a Reshape target holding it is known to mean "the batch".
 BATCH_MARK = 7919
+#: Elementwise operators that take a feature map and a constant (a ConstOp).
+ARITHMETIC = ("Add", "Sub", "Mul", "Div")
 
 
 class OnnxNetwork(L.Network):
@@ -198,8 +200,8 @@ class _Importer:
                 op = f"{node.domain}.{op}"
             if op == "Add" and not any(i in known for i in node.inputs):
                 continue  # two feature maps: a residual join
-            if op == "Add" and any(made_by.get(i) == "MatMul" for i in node.inputs):
-                continue  # MatMul + a constant: Linear with a bias
+            if op in ARITHMETIC and sum(i in known for i in node.inputs) == 1:
+                continue  # a feature map and a constant: a bias or a ConstOp
             if op == "Identity":
                 continue
             if OPS.get(op) is None:
@@ -241,6 +243,17 @@ class _Importer:
             self.alias[node.outputs[0]] = streams[0]
             return
         if node.op_type == "Add" and len(streams) == 1 and self._bias(node, streams[0]):
+            return
+        if node.op_type in ARITHMETIC and len(streams) == 1:
+            const = next(i for i in ins if i in self.consts)
+            if node.op_type in ("Sub", "Div") and ins[0] != streams[0]:
+                raise unsupported(self, node, "a constant minus or over a feature map")
+            op = ConstOp(node.op_type, self.consts[const])
+            try:
+                out = op.output_shape(self.shapes[streams[0]])
+            except (ShapeError, ValueError) as exc:
+                raise unsupported(self, node, str(exc)) from None
+            self._add_step(node, [op], streams, out)
             return
         if node.op_type == "Add":
             if len(streams) != 2 or self.shapes[streams[0]] != self.shapes[streams[1]]:
@@ -315,7 +328,7 @@ class _Importer:
                 return out, t, None
             if len(users) == 1:
                 step = users[0]
-                if step.node.op_type == "Add":
+                if _is_join(step):
                     return out, t, step
                 out += self._named(step)
                 t = step.output
@@ -324,7 +337,7 @@ class _Importer:
                 raise self._fork_error(users)
             branches: list[tuple[list[tuple[str, Layer]], str, _Step | None]] = []
             for u in users:
-                if u.node.op_type == "Add":
+                if _is_join(u):
                     branches.append(([], t, u))
                 else:
                     layers, end, join = self._walk(u.output)
@@ -354,6 +367,11 @@ class _Importer:
             "rejoin at one Add (residual blocks); branches that are concatenated wait for "
             "arch16's containers"
         )
+
+
+def _is_join(step: _Step) -> bool:
+    """An Add of two feature maps (a residual join): the one step without layers."""
+    return step.node.op_type == "Add" and not step.layers
 
 
 def _strip(block: str, named: list[tuple[str, Layer]]) -> list[tuple[str, Layer]]:

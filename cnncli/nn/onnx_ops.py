@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -71,6 +71,45 @@ class Pad2d(Layer):
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}, value={self.value}"
+
+
+class ConstOp(Layer):
+    """A feature map and a constant: ``x + c``, ``x − c``, ``x · c`` or ``x / c`` (ONNX Add,
+    Sub, Mul, Div), as a model's forward writes ``(x - mean) / std``.
+
+    Shapes: (N, ...) → the same; ``c`` broadcasts to the input without changing its shape.
+    Backward: dx = grad (±), grad · c, grad / c.
+    """
+
+    functional = True
+    _SYMBOL: ClassVar[dict[str, str]] = {"Add": "+", "Sub": "−", "Mul": "·", "Div": "/"}
+
+    def __init__(self, op: str, value: np.ndarray) -> None:
+        super().__init__()
+        self.op = op
+        self.value = np.asarray(value, np.float32)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if np.broadcast_shapes(tuple(input_shape), self.value.shape) != tuple(input_shape):
+            from cnncli.errors import ShapeError
+
+            raise ShapeError(f"a constant of shape {self.value.shape} does not fit {input_shape}")
+        return tuple(input_shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        c = self.value
+        out = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[self.op](
+            x, c
+        )
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        if self.op in ("Add", "Sub"):
+            return grad
+        return grad * self.value if self.op == "Mul" else grad / self.value
+
+    def extra_repr(self) -> str:
+        return f"x {self._SYMBOL[self.op]} constant{self.value.shape}"
 
 
 def unsupported(ctx: Ctx, node: OnnxNode, why: str) -> InputFileError:
@@ -296,8 +335,7 @@ OPS: dict[str, Converter | None] = {
     "BatchNormalization": batch_norm,
     "Dropout": dropout,
     # Add is built by the importer: of two feature maps, a residual join (Residual); of a
-    # MatMul and a constant, that Linear's bias. An Add of any other constant (a graph's own
-    # input normalisation) needs the graph runner.
+    # MatMul and a constant, that Linear's bias; of another map and a constant, a ConstOp.
     "Add": None,
     # ---- waiting for a layer (ops16: engine ops and layers) ---------------------------
     "ConvTranspose": None,  # ops16 ConvTranspose2d
@@ -315,6 +353,7 @@ OPS: dict[str, Converter | None] = {
     "Concat": None,  # arch16 concatenation of branches (a constant Concat is folded)
     # ---- no layer planned; the graph runner would cover them ----------------------------
     "Mul": None,  # of two feature maps (SiLU = x·sigmoid(x), squeeze-excitation)
+    # Add, Sub, Mul, Div of a feature map and a constant: ConstOp, built by the importer.
     "LogSoftmax": None,  # a LogSoftmax layer (the engine has log_softmax)
     "Squeeze": squeeze,
     "Unsqueeze": None,

@@ -15,6 +15,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is pinned in the te
 
 from onnx import helper  # noqa: E402
 
+from cnncli.nn.onnx_export import to_onnx  # noqa: E402
 from cnncli.nn.onnx_import import load_onnx  # noqa: E402
 from cnncli.nn.summary import summarize  # noqa: E402
 from tests.onnx.graphs import model, rng_array, save  # noqa: E402
@@ -123,6 +124,25 @@ def test_matmul_and_a_bias_add_become_one_linear(tmp_path: Path) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     net, _ = load_onnx(tmp_path / "m.onnx")
     assert [type(layer).__name__ for _, layer in net.children()] == ["Flatten", "Linear"]
+
+
+def test_normalisation_by_constants_in_the_graph(tmp_path: Path) -> None:
+    """(x − mean) / std · 2 + 1 with per-channel constants, as a model's forward writes it."""
+    mean = rng_array(1, 3, 1, 1, seed=18)
+    std = np.abs(rng_array(3, 1, 1, seed=19)) + 0.5
+    nodes = [
+        helper.make_node("Sub", ["x", "mean"], ["a"]),
+        helper.make_node("Div", ["a", "std"], ["b"]),
+        helper.make_node("Mul", ["two", "b"], ["c"]),
+        helper.make_node("Add", ["c", "one"], ["y"]),
+    ]
+    inits = {"mean": mean, "std": std, "two": np.float32(2.0), "one": np.float32(1.0)}
+    x = rng_array(2, 3, 4, 5, seed=20)
+    ours, theirs = _run(model(nodes, inits, ["N", 3, 4, 5]), tmp_path / "m.onnx", x)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    net, chw = load_onnx(tmp_path / "m.onnx")  # and out again: the constants in the file
+    again = ort.InferenceSession(to_onnx(net, chw)).run(None, {"input": x})[0]
+    np.testing.assert_allclose(again, theirs, rtol=1e-6, atol=1e-6)
 
 
 def test_a_shape_chain_is_folded_and_keeps_the_batch(tmp_path: Path) -> None:
