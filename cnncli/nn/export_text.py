@@ -18,7 +18,8 @@ from typing import Any
 from cnncli.errors import ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer
-from cnncli.nn.onnx_ops import Pad2d
+from cnncli.nn.onnx_ops import LogSoftmax, Pad2d
+from cnncli.nn.spec_schema import SCHEMA
 
 _RESIDUAL = '''
 
@@ -235,6 +236,8 @@ def spec_args(layer: Layer) -> dict[str, Any]:
         return {} if layer.dim is None else {"dim": layer.dim}
     if isinstance(layer, (L.Sigmoid, L.Tanh)):
         return {}
+    if isinstance(layer, LogSoftmax):
+        return {"dim": layer.dim}
     if isinstance(layer, L.Flatten):
         return {"start_dim": layer.start_dim, "end_dim": layer.end_dim}
     if isinstance(layer, L.View):
@@ -279,6 +282,8 @@ def _spec_layer(name: str, layer: Layer) -> dict[str, Any]:
         raise ParameterError(
             f"{name}: a padding layer (ONNX pads a pool asymmetrically) has no spec type yet"
         )
+    elif item["type"] not in SCHEMA:
+        raise ParameterError(f"{name}: {item['type']} has no spec type yet")
     else:
         args = compact(item["type"], spec_args(layer))
         item.update({k: v for k, v in args.items() if v is not None})

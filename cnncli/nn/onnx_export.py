@@ -23,7 +23,7 @@ import numpy as np
 from cnncli.errors import MissingExtraError, ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
-from cnncli.nn.onnx_ops import ConstOp, Pad2d
+from cnncli.nn.onnx_ops import ConstOp, LogSoftmax, Pad2d
 
 OPSET = 17
 
@@ -135,6 +135,8 @@ class _Writer:
             return self.node("LeakyRelu", [x], path, alpha=layer.negative_slope), out_shape
         if isinstance(layer, L.Softmax):
             return self.node("Softmax", [x], path, axis=layer._dim(len(shape))), out_shape
+        if isinstance(layer, LogSoftmax):
+            return self.node("LogSoftmax", [x], path, axis=layer.dim), out_shape
         raise ParameterError(
             f"{path or 'the model'} ({layer.type_name}) has no ONNX mapping yet",
             hint="see the mapping in cnncli/nn/onnx_export.py",

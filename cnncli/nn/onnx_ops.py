@@ -112,6 +112,31 @@ class ConstOp(Layer):
         return f"x {self._SYMBOL[self.op]} constant{self.value.shape}"
 
 
+class LogSoftmax(Layer):
+    """Log of the softmax along ``dim``, as ``torch.nn.LogSoftmax`` (ONNX LogSoftmax).
+
+    Shapes: any → the same. ``y = x − log Σ exp(x)`` along ``dim``.
+    """
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = int(dim)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        from cnncli.engine.activations import log_softmax
+
+        self._y = log_softmax(x, self.dim)
+        return self._y
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        from cnncli.engine.activations import log_softmax_backward
+
+        return log_softmax_backward(grad, self._y, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
 def unsupported(ctx: Ctx, node: OnnxNode, why: str) -> InputFileError:
     """One operator use that cnncli cannot map (an attribute value, a dynamic operand)."""
     return InputFileError(f"{ctx.source}: node {node.name!r} ({node.op_type}): {why}")
@@ -271,12 +296,13 @@ def squeeze(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
 
 
 def softmax(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
+    """Softmax / LogSoftmax along ``axis`` (default −1 from opset 13, 1 before)."""
     axis = int(node.attrs.get("axis", -1 if ctx_opset(ctx) >= 13 else 1))
     if axis < 0:
         axis += len(shape)
     if ctx_opset(ctx) < 13 and axis != len(shape) - 1:
-        raise unsupported(ctx, node, "Softmax before opset 13 flattens the input")
-    return [L.Softmax(dim=axis)]
+        raise unsupported(ctx, node, f"{node.op_type} before opset 13 flattens the input")
+    return [L.Softmax(dim=axis) if node.op_type == "Softmax" else LogSoftmax(dim=axis)]
 
 
 def dropout(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
@@ -328,6 +354,7 @@ OPS: dict[str, Converter | None] = {
     "Sigmoid": _simple(L.Sigmoid),
     "Tanh": _simple(L.Tanh),
     "Softmax": softmax,
+    "LogSoftmax": softmax,  # the LogSoftmax layer above (nn.LogSoftmax's name)
     "Gemm": gemm,
     "MatMul": matmul,
     "Flatten": flatten,
@@ -354,7 +381,6 @@ OPS: dict[str, Converter | None] = {
     # ---- no layer planned; the graph runner would cover them ----------------------------
     "Mul": None,  # of two feature maps (SiLU = x·sigmoid(x), squeeze-excitation)
     # Add, Sub, Mul, Div of a feature map and a constant: ConstOp, built by the importer.
-    "LogSoftmax": None,  # a LogSoftmax layer (the engine has log_softmax)
     "Squeeze": squeeze,
     "Unsqueeze": None,
 }

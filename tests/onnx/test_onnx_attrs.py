@@ -65,6 +65,7 @@ CASES = {
     "global max": pool("GlobalMaxPool"),
     "leaky relu": ([helper.make_node("LeakyRelu", ["x"], ["y"], alpha=0.2)], {}),
     "softmax axis 1": ([helper.make_node("Softmax", ["x"], ["y"], axis=1)], {}),
+    "log softmax axis 1": ([helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], {}),
     "batchnorm": (
         [helper.make_node("BatchNormalization", ["x", "s", "bb", "m", "v"], ["y"], epsilon=1e-3)],
         {
