@@ -11,7 +11,9 @@ work as for a zoo model. In three passes:
    Every other node must have a converter: all that lack one are named in one error, before
    anything is built or run.
 2. **Layers.** Each feature-map node becomes its layers, following the shapes from the
-   graph's input (``--input`` fills dynamic H and W).
+   graph's input (``--input`` fills dynamic H and W). A MatMul followed by the Add of a
+   constant becomes one Linear with that bias; Add, Sub, Mul or Div of a map and another
+   constant a :class:`~cnncli.nn.onnx_ops.ConstOp`.
 3. **Structure.** The chain from input to output becomes the network's children; a fork
    whose two branches meet at an ``Add`` becomes a :class:`~cnncli.nn.layers.Residual`
    (main = the Add's first input, shortcut = its second, ``relu`` when a Relu follows).
