@@ -19,4 +19,5 @@ from cnncli.cli import (  # noqa: F401, I001  (the order is the help order)
     datasets,
     train,
     evaluate,
+    export,
 )

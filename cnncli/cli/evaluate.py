@@ -62,7 +62,8 @@ def evaluate(
         if worst.suffix.lower() != ".png":
             raise ParameterError(f"--worst must end in .png, got {worst.name!r}")
     net, declared = load_model(model)
-    if weights is None:
+    own = weights is None and getattr(net, "weights_source", None)  # an ONNX file's weights
+    if weights is None and not own:
         from cnncli.nn import zoo
         from cnncli.nn.spec import is_spec_path
 
@@ -79,18 +80,20 @@ def evaluate(
         keep = stratified_split(dataset.y, held_out, seed)[1]
         dataset.x, dataset.y = dataset.x[keep], dataset.y[keep]
         dataset.name = f"{dataset.name} (held out: {held_out:g} of each class, seed {seed})"
-    net.load_state_dict(load_weights(weights))
+    if weights is not None:
+        net.load_state_dict(load_weights(weights))
+    weights_name = weights.name if weights is not None else str(own)
     loss, accuracy, pred = run_eval(net, dataset.x, dataset.y)
     classes = len(dataset.classes)
     counts = confusion_matrix(dataset.y, pred, max(classes, int(pred.max()) + 1))[
         :classes, :classes
     ]
     if as_json:
-        typer.echo(json.dumps({"model": net.title, "weights": weights.name, "data": dataset.name,
+        typer.echo(json.dumps({"model": net.title, "weights": weights_name, "data": dataset.name,
                                "images": len(dataset.y), "loss": loss, "accuracy": accuracy,
                                "classes": dataset.classes, "confusion": counts.tolist()}, indent=2))  # fmt: skip
     else:
-        _show(net.title, weights.name, dataset, accuracy, loss, counts)
+        _show(net.title, weights_name, dataset, accuracy, loss, counts)
     if worst is not None:  # said after the result, as every written file is
         batches = range(0, len(dataset.y), 256)
         probs = np.concatenate([softmax(net(dataset.x[i : i + 256]), 1) for i in batches])

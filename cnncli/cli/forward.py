@@ -227,7 +227,7 @@ def forward(
             x,
             result,
             notes,
-            weight_note if weights is None else None,
+            weight_note if weights is None and not getattr(net, "weights_source", None) else None,
             top_rows,
             label_names,
             sections,
@@ -436,6 +436,9 @@ def _packaged(model: str) -> Path | None:
 
 def _set_weights(net: Any, weights: Path | None, seed: int, limit: int, notes: list[str]) -> str:
     """Load ``-w`` into the network, or initialise it from ``seed``; say which."""
+    if weights is None and getattr(net, "weights_source", None):  # an ONNX file brings its own
+        notes.append(f"weights: the ones in {net.weights_source}")
+        return f"weights from {net.weights_source}"
     if weights is None:
         from cnncli.nn.layers import initialize
 

@@ -160,7 +160,9 @@ GradOpt = Annotated[
 
 ModelArg = Annotated[
     str,
-    typer.Argument(help="A built-in model (see `cnncli models`) or a .toml/.json spec."),
+    typer.Argument(
+        help="A built-in model (see `cnncli models`), a .toml/.json spec or a .onnx file."
+    ),
 ]
 ModelOpt = Annotated[
     str,

@@ -166,9 +166,10 @@ def check_output_path(
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    """The .npy encoding of ``array`` (never pickled)."""
+    """The .npy encoding of ``array`` (never pickled; a 0-d array stays 0-d)."""
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    # not np.ascontiguousarray: it makes a 0-d array 1-d (BatchNorm's num_batches_tracked)
+    np.save(buf, np.asarray(array, order="C"), allow_pickle=False)
     return buf.getvalue()
 
 

@@ -531,8 +531,13 @@ def is_spec_path(text: str) -> bool:
 def load_model(
     model: str, input_shape: tuple[int, int, int] | None = None
 ) -> tuple[L.Network, tuple[int, int, int] | None]:
-    """A zoo model or a spec by name/path, and the input (C, H, W) it declares."""
+    """A zoo model, a spec or an ONNX file by name/path, and the input (C, H, W) it declares."""
     from cnncli.nn import zoo
+
+    if model.lower().endswith(".onnx"):
+        from cnncli.nn.onnx_import import load_onnx
+
+        return load_onnx(model, input_shape)
 
     if is_spec_path(model):
         spec = load_spec(model, input_shape)

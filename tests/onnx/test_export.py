@@ -1,0 +1,170 @@
+"""``cnncli export``: round trips zoo → ONNX → ONNX Runtime and cnncli, zoo → PyTorch source →
+torch, spec → ONNX → ONNX Runtime, zoo and ONNX → spec → cnncli, each equal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnncli.io.write import npz_bytes
+from cnncli.nn import zoo
+from cnncli.nn.export_text import spec_data, spec_toml, torch_source
+from cnncli.nn.layers import View, initialize
+from cnncli.nn.spec import build_spec, load_model, parse_spec_text
+from tests.hostile.helpers import assert_clean, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Small inputs: resnet18 ends in an adaptive (1, 1) pool, tinyvgg and lenet5 take their own.
+SMALL = {"lenet5": (1, 28, 28), "tinyvgg": (3, 64, 64), "resnet18": (3, 32, 32)}
+
+
+def _x(chw: tuple[int, ...], batch: int = 2) -> np.ndarray:
+    return np.random.default_rng(7).standard_normal((batch, *chw), dtype=np.float32)
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_zoo_to_onnx_runs_in_onnxruntime_and_back_in_cnncli(name: str, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is pinned in the test extra")
+    chw = SMALL[name]
+    path = tmp_path / f"{name}.onnx"
+    r = run_cli(
+        "export", name, "--to", str(path), "--input", "x".join(map(str, chw)), "--seed", "3"
+    )
+    assert_clean(r, "ok")
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    net = initialize(zoo.build(name), 3).eval()
+    x = _x(chw)
+    ours = net(x)
+    theirs = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
+    assert _rel(theirs, ours) <= 1e-5
+    back, back_chw = load_model(str(path))
+    assert back_chw == chw
+    assert _rel(back(x), ours) <= 1e-6
+    assert back.num_params() == net.num_params()
+
+
+def test_spec_to_onnx_runs_in_onnxruntime(tmp_path: Path) -> None:
+    pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is pinned in the test extra")
+    spec = ROOT / "samples" / "resnet_mini.toml"
+    weights = tmp_path / "w.npz"
+    net, chw = load_model(str(spec))
+    initialize(net, 5)
+    weights.write_bytes(npz_bytes(net.state_dict()))
+    path = tmp_path / "mini.onnx"
+    assert_clean(run_cli("export", str(spec), "-w", str(weights), "--to", str(path)), "ok")
+    assert chw is not None
+    x = _x(chw)
+    theirs = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
+    assert _rel(theirs, net.eval()(x)) <= 1e-5
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_zoo_to_pytorch_source_has_cnncli_s_state_dict(name: str, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="the PyTorch oracle is installed by .ci/run")
+    net = zoo.build(name)
+    path = tmp_path / "model.py"
+    assert_clean(run_cli("export", name, "--to", str(path)), "ok")
+    source = path.read_text()
+    assert "import torch" in source and "nn.Module" in source
+    namespace: dict[str, object] = {"__name__": "exported"}
+    exec(compile(source, str(path), "exec"), namespace)
+    cls = namespace[net.class_name]
+    with torch.device("meta"):  # shapes only: no 138M-parameter initialisation
+        model = cls()  # type: ignore[operator]
+    theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert list(theirs.items()) == list(net.expected_state().items())
+    assert repr(model) == repr(net)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "tinyvgg", "resnet18"])
+def test_zoo_to_pytorch_source_loads_cnncli_s_npz_and_gives_its_output(
+    name: str, tmp_path: Path
+) -> None:
+    torch = pytest.importorskip("torch", reason="the PyTorch oracle is installed by .ci/run")
+    net = initialize(zoo.build(name), 4).eval()
+    weights = tmp_path / "w.npz"
+    weights.write_bytes(npz_bytes(net.state_dict()))
+    namespace: dict[str, object] = {"__name__": "exported"}
+    exec(compile(torch_source(net), "model.py", "exec"), namespace)
+    model = namespace["load_npz"](namespace[net.class_name](), str(weights))  # type: ignore[operator]
+    x = _x(SMALL[name])
+    with torch.no_grad():
+        theirs = model.eval()(torch.from_numpy(x)).numpy()
+    assert _rel(theirs, net(x)) <= 1e-4
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_zoo_to_spec_builds_the_same_network(name: str, tmp_path: Path) -> None:
+    net = zoo.build(name)
+    entry = zoo.ZOO[name]
+    path = tmp_path / "spec.toml"
+    assert_clean(run_cli("export", name, "--to", str(path)), "ok")
+    built = build_spec(parse_spec_text(path.read_text(), "toml"), "spec.toml")
+    assert built.input_shape == entry.input_shape
+    assert list(built.model.expected_state().items()) == list(net.expected_state().items())
+    # the same layers (the seed's x.view becomes Flatten: a spec has no View)
+    ours = [
+        (n, "Flatten" if isinstance(layer, View) else layer.type_name)
+        for n, layer in net.named_modules()
+        if n
+    ]
+    theirs = [(n, layer.type_name) for n, layer in built.model.named_modules() if n]
+    assert theirs == ours
+
+
+def test_small_zoo_spec_gives_the_same_output() -> None:
+    net = initialize(zoo.build("resnet18"), 2).eval()
+    data = json.loads(json.dumps(spec_data(net, (3, 32, 32))))  # through JSON, as a file
+    built = build_spec(data).model
+    built.load_state_dict(net.state_dict())
+    x = _x((3, 32, 32))
+    np.testing.assert_array_equal(built.eval()(x), net(x))
+
+
+def test_imported_onnx_model_to_spec_and_back(tmp_path: Path) -> None:
+    pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
+    src = tmp_path / "r.onnx"
+    assert_clean(run_cli("export", "resnet18", "--to", str(src), "--input", "3x32x32"), "ok")
+    imported, chw = load_model(str(src))
+    spec_path = tmp_path / "r.toml"
+    assert_clean(run_cli("export", str(src), "--to", str(spec_path)), "ok")
+    built = build_spec(parse_spec_text(spec_path.read_text(), "toml")).model
+    built.load_state_dict(imported.state_dict())
+    x = _x(chw)
+    np.testing.assert_array_equal(built.eval()(x), imported(x))
+    assert spec_toml(spec_data(imported, chw)) == spec_path.read_text()
+
+
+def test_bad_destinations_are_one_error(tmp_path: Path) -> None:
+    r = run_cli("export", "lenet5", "--to", str(tmp_path / "m.txt"))
+    assert_clean(r, "error")
+    assert ".onnx, .py, .toml or .json" in r.stderr
+    r = run_cli("export", "lenet5", "--to", str(tmp_path / "no" / "dir" / "m.onnx"))
+    assert_clean(r, "error")
+    assert not (tmp_path / "no").exists()
+
+
+def test_trained_zoo_model_through_onnx_evaluates_the_same(tmp_path: Path) -> None:
+    """lenet5-mnist → ONNX → evaluate: the file's own weights, the same accuracy and loss."""
+    pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
+    path = tmp_path / "lenet5.onnx"
+    assert_clean(run_cli("export", "lenet5-mnist", "--to", str(path)), "ok")
+    runs = [
+        run_cli("evaluate", model, "--held-out", "0.1", "--json")
+        for model in ("lenet5-mnist", str(path))
+    ]
+    for r in runs:
+        assert_clean(r, "ok")
+    zoo_run, onnx_run = (json.loads(r.stdout) for r in runs)
+    assert onnx_run["weights"] == "lenet5.onnx"
+    assert onnx_run["accuracy"] == zoo_run["accuracy"] > 0.9
+    assert onnx_run["loss"] == pytest.approx(zoo_run["loss"], rel=1e-5)
