@@ -14,6 +14,8 @@ import math
 import numpy as np
 
 from cnncli.engine._checks import as_float_array, check_same_shape, normalize_dim, result_dtype
+from cnncli.engine.fast import linear as fast_linear
+from cnncli.engine.switch import fast_enabled
 from cnncli.errors import ParameterError, ShapeError
 
 
@@ -27,7 +29,11 @@ def linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     x, w, b = _check_linear(input, weight, bias)
     dtype = result_dtype(x, w, b)
     ct = _compute_dtype(dtype)
-    y = np.asarray(np.matmul(x.astype(ct, copy=False), w.T.astype(ct, copy=False)))
+    x, w = x.astype(ct, copy=False), w.astype(ct, copy=False)
+    if fast_enabled() and fast_linear.fits(x, w):  # a large weight at a small batch
+        y = fast_linear.product(x, w)
+    else:
+        y = np.asarray(np.matmul(x, w.T))
     if b is not None:
         y += b.astype(ct, copy=False)
     return y.astype(dtype, copy=False)

@@ -271,3 +271,21 @@ def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
         assert_close(ours, theirs, tol=2e-3)
     assert flatten(x.reshape(2, 2, 6)).dtype == np.float16
     assert dropout(x, 0.5, generator=1).dtype == np.float16
+
+
+@pytest.mark.parametrize("rows", [1, 2, 8, 256, 300])
+def test_a_large_weight_at_a_small_batch_equals_torch(rows: int) -> None:
+    """The fast path's weight-first product (2 to 256 rows, a weight of 2^20 values or
+    more) and the plain one give PyTorch's numbers."""
+    torch = pytest.importorskip("torch")
+    from cnncli.engine.fast import linear as fast_linear
+
+    rng = np.random.default_rng(rows)
+    w = rng.standard_normal((1024, 1024), dtype=np.float32) / 32
+    x = rng.standard_normal((rows, 1024), dtype=np.float32)
+    b = rng.standard_normal(1024, dtype=np.float32)
+    assert fast_linear.fits(x, w) == (2 <= rows <= 256)
+    y = linear(x, w, b)
+    assert y.flags.c_contiguous and y.dtype == np.float32
+    expected = torch.nn.functional.linear(*map(torch.from_numpy, (x, w, b))).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

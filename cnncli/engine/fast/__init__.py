@@ -24,6 +24,8 @@ table of ``benchmarks/README.md``):
   strided views of the whole batch, in cache-sized blocks of planes on the engine's
   threads; dense full-resolution sums for average pooling; adaptive bins of one
   length as plain pooling windows.
+* :mod:`.linear`: a fully connected layer with a large weight at a small batch as
+  ``(W xᵀ)ᵀ``, which streams the weight in its own row order.
 * :mod:`.elementwise`: relu against a block of zeros, leaky_relu and the two
   backwards without ``np.where``.
 * :mod:`.threads`: the engine's own threads, for element-wise loops that BLAS does
