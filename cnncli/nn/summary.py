@@ -63,6 +63,9 @@ class LayerRecord:
     join: str = ""
     #: Whether this row is one whole path of its parent's join (a branch, a shortcut).
     branch: bool = False
+    #: Where the row runs: (join number, path index) of every join it is inside, outermost
+    #: first (the joins are :attr:`Summary.joins`); empty outside any join.
+    lanes: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -125,6 +128,8 @@ class Summary:
         return self.total_params - self.trainable_params
 
     total_buffers: int = 0
+    #: Every join in walk order: (op, number of paths, output shape).
+    joins: list[tuple[str, int, Shape]] = field(default_factory=list)
 
     @property
     def total_macs(self) -> int:
@@ -212,6 +217,8 @@ class _Walker:
         self.records: list[LayerRecord] = []
         self.rf: RF = (START, START)
         self.join_values = 0
+        self.lanes: list[tuple[int, int]] = []
+        self.joins: list[tuple[str, int, Shape]] = []
 
     def walk(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
         if _is_container(layer):
@@ -253,6 +260,7 @@ class _Walker:
             receptive_field=_rf_size(self.rf),
             jump=_rf_jump(self.rf),
             formulas=_safe_formulas(layer, shape),
+            lanes=tuple(self.lanes),
         )
         self.records.append(rec)
         return out
@@ -275,6 +283,7 @@ class _Walker:
             input_shape=shape,
             params=layer.num_params(),
             trainable_params=layer.num_params(),
+            lanes=tuple(self.lanes),
         )
         self.records.append(rec)
         first = len(self.records)
@@ -300,10 +309,14 @@ class _Walker:
         assert isinstance(node, Join)
         rf_in = self.rf
         shapes, rfs = [], []
-        for path in node.paths:
+        serial = len(self.joins)
+        self.joins.append((node.op, len(node.paths), ()))
+        for k, path in enumerate(node.paths):
             self.rf = rf_in
             first = len(self.records)
+            self.lanes.append((serial, k))
             shapes.append(self._flow(block, path, name, shape, depth))
+            self.lanes.pop()
             rfs.append(self.rf)
             if isinstance(path, Path) and len(path.nodes) == 1 and len(self.records) > first:
                 self.records[first].branch = True  # the path is one child: its row is the branch
@@ -316,6 +329,7 @@ class _Walker:
                 )
             ) from None
         self.join_values += math.prod(out)
+        self.joins[serial] = (node.op, len(node.paths), out)
         self.rf = rfs[0]
         for rf in rfs[1:]:
             self.rf = _merge_rf(self.rf, rf)
@@ -368,6 +382,7 @@ def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 
     name = model.type_name
     summary = Summary(name, shape, walker.records, failure, itemsize)
     summary.join_values = walker.join_values
+    summary.joins = walker.joins
     summary.total_buffers = (
         sum(
             math.prod(s)
