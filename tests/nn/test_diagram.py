@@ -145,7 +145,7 @@ def _fronts(picture: D.Drawing) -> list[tuple[float, float, float, float]]:
 
 
 def test_parallel_paths_are_drawn_side_by_side_between_a_fork_and_a_merge() -> None:
-    s = _summary("samples/squeezenet_mini.toml")
+    s = _summary(str(Path(__file__).resolve().parents[2] / "samples" / "squeezenet_mini.toml"))
     drawn = D.blocks(s)
     picture = D.draw("squeezenet_mini", drawn, s.joins)  # type: ignore[attr-defined]
     names = [b.name for b in drawn]
