@@ -188,7 +188,7 @@ def _write_diagram(path: Path, summary: Any) -> None:
             hint="use `cnncli shapes` without --diagram for the whole table",
         )
     title = f"{summary.model}  input {'x'.join(str(v) for v in summary.input_shape)}"
-    picture = D.draw(title, drawn)
+    picture = D.draw(title, drawn, summary.joins)
     svg = path.suffix.lower() == ".svg"
     atomic_write_bytes(path, picture.to_svg() if svg else picture.to_png())
     from cnncli.cli.output import say_wrote

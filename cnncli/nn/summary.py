@@ -11,11 +11,14 @@ format. Conventions, as torchinfo's:
   layers without parameters; FLOPs = 2 × MACs;
 * receptive field ``r`` and jump ``j`` per axis:
   ``r_out = r_in + dilation·(kernel − 1)·j_in``, ``j_out = j_in·stride``
-  (as :func:`cnncli.engine.shapes.receptive_fields`); after a Flatten or Linear
-  every output sees the whole input (shown as ``all``). Where parallel paths join
+  (as :func:`cnncli.engine.shapes.receptive_fields`); an upsampling by ``s`` (a
+  transposed conv's stride, Upsample's factor) divides the jump, ``j_out = j_in / s``
+  (a fraction of a pixel: ``1/2``), and ``r`` is then counted exactly, output phase by
+  output phase (:mod:`cnncli.nn.receptive`, which derives the rules); after a Flatten or
+  Linear every output sees the whole input (shown as ``all``). Where parallel paths join
   (torch.cat, a residual add, a gate's product) each path starts from the join's input,
-  and the output's ``r`` and ``j`` are the largest of the paths' (``all`` if a path sees
-  everything, as a squeeze-and-excitation gate does);
+  and each output sees the union of what its paths see, lined up by their paddings
+  (``all`` if a path sees everything, as a squeeze-and-excitation gate does);
 * a block's rows follow its data flow (:mod:`cnncli.nn.layers.flow`): every child call
   in the order PyTorch's ``forward`` makes it, at torchinfo's depth.
 """
@@ -24,12 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from cnncli.errors import CnncliError
-from cnncli.nn.layers import Block, Join, Layer, Path, RfStep, Shape, Step
+from cnncli.nn.layers import Block, Join, Layer, Path, Shape, Step
 from cnncli.nn.layers.flow import Node, first_join, join_shape
+from cnncli.nn.receptive import START, Span, advance, merge
 
-RF = tuple[tuple[int, int], tuple[int, int]] | None  # ((r_h, r_w), (j_h, j_w))
+RF = tuple[Span, Span] | None  # per axis (H, W); None: every output sees the whole input
 
 
 @dataclass
@@ -51,12 +56,16 @@ class LayerRecord:
     trainable_params: int = 0
     macs: int = 0
     receptive_field: tuple[int, int] | None = None
-    jump: tuple[int, int] | None = None
+    #: Input pixels between neighbouring outputs; a Fraction after an upsampling.
+    jump: tuple[Fraction, Fraction] | None = None
     formulas: list[str] = field(default_factory=list)
     #: How this block joins its parallel paths: "cat", "add", "mul" (empty: it has none).
     join: str = ""
     #: Whether this row is one whole path of its parent's join (a branch, a shortcut).
     branch: bool = False
+    #: Where the row runs: (join number, path index) of every join it is inside, outermost
+    #: first (the joins are :attr:`Summary.joins`); empty outside any join.
+    lanes: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,7 +82,7 @@ class LayerRecord:
             "params": self.params,
             "macs": self.macs,
             "receptive_field": None if self.receptive_field is None else list(self.receptive_field),
-            "jump": None if self.jump is None else list(self.jump),
+            "jump": None if self.jump is None else [_number(j) for j in self.jump],
             "formulas": self.formulas,
             "join": self.join,
             "branch": self.branch,
@@ -119,6 +128,8 @@ class Summary:
         return self.total_params - self.trainable_params
 
     total_buffers: int = 0
+    #: Every join in walk order: (op, number of paths, output shape).
+    joins: list[tuple[str, int, Shape]] = field(default_factory=list)
 
     @property
     def total_macs(self) -> int:
@@ -204,8 +215,10 @@ def _is_container(layer: Layer) -> bool:
 class _Walker:
     def __init__(self) -> None:
         self.records: list[LayerRecord] = []
-        self.rf: RF = ((1, 1), (1, 1))
+        self.rf: RF = (START, START)
         self.join_values = 0
+        self.lanes: list[tuple[int, int]] = []
+        self.joins: list[tuple[str, int, Shape]] = []
 
     def walk(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
         if _is_container(layer):
@@ -228,7 +241,7 @@ class _Walker:
             ) from None
         params = layer.num_params()
         geom = layer.geometry()
-        self._advance(layer.rf_step(shape))
+        self._advance(layer, shape)
         rec = LayerRecord(
             name=name or layer.type_name,
             type=layer.type_name,
@@ -244,22 +257,21 @@ class _Walker:
             params=params,
             trainable_params=params,
             macs=layer.macs(shape, out),
-            receptive_field=None if self.rf is None else self.rf[0],
-            jump=None if self.rf is None else self.rf[1],
+            receptive_field=_rf_size(self.rf),
+            jump=_rf_jump(self.rf),
             formulas=_safe_formulas(layer, shape),
+            lanes=tuple(self.lanes),
         )
         self.records.append(rec)
         return out
 
-    def _advance(self, step: RfStep | None) -> None:
+    def _advance(self, layer: Layer, shape: Shape) -> None:
         if self.rf is None:
             return
-        if step is None:
-            self.rf = None
-            return
-        (kh, sh, dh), (kw, sw, dw) = step
-        (rh, rw), (jh, jw) = self.rf
-        self.rf = ((rh + dh * (kh - 1) * jh, rw + dw * (kw - 1) * jw), (jh * sh, jw * sw))
+        axes = layer.rf_axes(shape)
+        self.rf = (
+            None if axes is None else (advance(self.rf[0], axes[0]), advance(self.rf[1], axes[1]))
+        )
 
     def _container(self, layer: Layer, name: str, shape: Shape, depth: int) -> Shape:
         rec = LayerRecord(
@@ -271,6 +283,7 @@ class _Walker:
             input_shape=shape,
             params=layer.num_params(),
             trainable_params=layer.num_params(),
+            lanes=tuple(self.lanes),
         )
         self.records.append(rec)
         first = len(self.records)
@@ -279,8 +292,8 @@ class _Walker:
         out = self._flow(layer, layer.graph, name, shape, depth + 1)
         rec.output_shape = out
         rec.macs = sum(r.macs for r in self.records[first:] if r.is_leaf)
-        rec.receptive_field = None if self.rf is None else self.rf[0]
-        rec.jump = None if self.rf is None else self.rf[1]
+        rec.receptive_field = _rf_size(self.rf)
+        rec.jump = _rf_jump(self.rf)
         return out
 
     def _flow(self, block: Block, node: Node, name: str, shape: Shape, depth: int) -> Shape:
@@ -296,10 +309,14 @@ class _Walker:
         assert isinstance(node, Join)
         rf_in = self.rf
         shapes, rfs = [], []
-        for path in node.paths:
+        serial = len(self.joins)
+        self.joins.append((node.op, len(node.paths), ()))
+        for k, path in enumerate(node.paths):
             self.rf = rf_in
             first = len(self.records)
+            self.lanes.append((serial, k))
             shapes.append(self._flow(block, path, name, shape, depth))
+            self.lanes.pop()
             rfs.append(self.rf)
             if isinstance(path, Path) and len(path.nodes) == 1 and len(self.records) > first:
                 self.records[first].branch = True  # the path is one child: its row is the branch
@@ -312,6 +329,7 @@ class _Walker:
                 )
             ) from None
         self.join_values += math.prod(out)
+        self.joins[serial] = (node.op, len(node.paths), out)
         self.rf = rfs[0]
         for rf in rfs[1:]:
             self.rf = _merge_rf(self.rf, rf)
@@ -319,13 +337,23 @@ class _Walker:
 
 
 def _merge_rf(a: RF, b: RF) -> RF:
-    """Where paths join, an output sees what the widest path sees (``all`` if one sees all)."""
+    """Where paths join, an output sees what every path sees (``all`` if one sees all)."""
     if a is None or b is None:
         return None
-    return (
-        (max(a[0][0], b[0][0]), max(a[0][1], b[0][1])),
-        (max(a[1][0], b[1][0]), max(a[1][1], b[1][1])),
-    )
+    return (merge(a[0], b[0]), merge(a[1], b[1]))
+
+
+def _rf_size(rf: RF) -> tuple[int, int] | None:
+    return None if rf is None else (rf[0].size, rf[1].size)
+
+
+def _rf_jump(rf: RF) -> tuple[Fraction, Fraction] | None:
+    return None if rf is None else (rf[0].jump, rf[1].jump)
+
+
+def _number(j: Fraction) -> int | float:
+    """A jump for JSON: a whole number, or a float for a fraction of a pixel."""
+    return int(j) if j.denominator == 1 else float(j)
 
 
 def _safe_formulas(layer: Layer, shape: Shape) -> list[str]:
@@ -354,6 +382,7 @@ def summarize(model: Layer, input_shape: Shape, batch: int = 1, itemsize: int = 
     name = model.type_name
     summary = Summary(name, shape, walker.records, failure, itemsize)
     summary.join_values = walker.join_values
+    summary.joins = walker.joins
     summary.total_buffers = (
         sum(
             math.prod(s)

@@ -4,7 +4,7 @@ Each entry builds a :class:`~cnncli.nn.layers.Network` whose state_dict keys and
 ``print(model)`` text equal those of the same network written in PyTorch
 (torchvision's layouts for alexnet-torchvision, vgg11, vgg16, resnet18, and the
 networks with branches in :mod:`cnncli.nn.zoo_classic`: squeezenet1_1, resnet50,
-densenet121 and googlenet).
+densenet121, googlenet and mobilenet_v2), and cnncli's own small U-Net (``unet``).
 Building allocates nothing; call :func:`cnncli.nn.layers.initialize` or load weights.
 """
 
@@ -33,7 +33,14 @@ from cnncli.nn.layers import (
     Tanh,
     View,
 )
-from cnncli.nn.zoo_classic import densenet121, googlenet, resnet50, squeezenet1_1
+from cnncli.nn.zoo_classic import (
+    densenet121,
+    googlenet,
+    mobilenet_v2,
+    resnet50,
+    squeezenet1_1,
+    unet,
+)
 
 
 @dataclass(frozen=True)
@@ -341,6 +348,25 @@ ZOO: dict[str, ZooEntry] = {
             (3, 224, 224),
             1000,
             googlenet,
+        ),
+        ZooEntry(
+            "mobilenet_v2",
+            "torchvision's MobileNetV2 (width 1.0): 3x3 stem, 17 inverted residual blocks "
+            "(1x1 expand, 3x3 depthwise, 1x1 linear projection, residual add when the shape "
+            "is kept), ReLU6, 1x1 conv to 1280, global average pool, dropout 0.2, linear",
+            (3, 224, 224),
+            1000,
+            mobilenet_v2,
+        ),
+        ZooEntry(
+            "unet",
+            "cnncli's small U-Net for segmentation: 3 levels of two 3x3 conv-BN-ReLU (16-32-64 "
+            "channels), 2x2 max pool down, ConvTranspose2d 2x2 stride 2 up, encoder maps "
+            "concatenated into the decoder, a 1x1 conv head: 2 class logits per pixel "
+            "(H, W multiples of 4)",
+            (1, 64, 64),
+            2,
+            unet,
         ),
     )
 }

@@ -1,10 +1,12 @@
-"""The classic CNNs with branches: SqueezeNet 1.1, ResNet-50, DenseNet-121 and GoogLeNet.
+"""The classic CNNs with branches: SqueezeNet 1.1, ResNet-50, DenseNet-121, GoogLeNet,
+MobileNetV2, and cnncli's small U-Net.
 
 Each builder follows torchvision's model code module for module (its class names, module
 names and registration order), so that a state_dict exported from torchvision loads
 unchanged and ``print(model)`` shows torchvision's text. Steps that torchvision writes in
 ``forward()`` (``torch.flatten``, DenseNet's final ``F.relu`` and ``F.adaptive_avg_pool2d``)
 are functional children: in cnncli's tables, not in ``print(model)`` or the state_dict.
+The U-Net is cnncli's own design (:class:`UNet`); its PyTorch twin is in the tests.
 """
 
 from __future__ import annotations
@@ -13,21 +15,28 @@ from cnncli.nn.layers import (
     AdaptiveAvgPool2d,
     BasicConv2d,
     BatchNorm2d,
+    Block,
     Bottleneck,
     Conv2d,
+    Conv2dNormActivation,
+    ConvTranspose2d,
     DenseBlock,
     Dropout,
     Fire,
     Flatten,
     Inception,
+    InvertedResidual,
+    Join,
     Layer,
     Linear,
     MaxPool2d,
     Network,
+    Path,
     ReLU,
     Sequential,
     Transition,
 )
+from cnncli.nn.layers.flow import Node
 
 
 def _functional(layer: Layer) -> Layer:
@@ -182,3 +191,114 @@ def googlenet(num_classes: int = 1000) -> Network:
         ("fc", Linear(1024, num_classes)),
     ]
     return Network("GoogLeNet", children)
+
+
+def mobilenet_v2(num_classes: int = 1000) -> Network:
+    """torchvision.models.mobilenet_v2 (width_mult 1.0, dropout 0.2): a stride-2 3×3 stem,
+    17 inverted residual blocks, a 1×1 conv to 1280 channels, global average, linear.
+
+    (N, 3, 224, 224) → features.0 (N, 32, 112, 112) → features.17 (N, 320, 7, 7) →
+    features.18 (N, 1280, 7, 7) → average, flatten (N, 1280) → classifier (N, num_classes).
+    The blocks follow torchvision's table of (t expansion, c channels, n repeats, s stride)
+    rows; the first block of a row has the row's stride. 3,504,872 parameters with 1000
+    classes. Every activation is ReLU6, ``min(max(x, 0), 6)``.
+    """
+    setting = [  # t, c, n, s
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
+    input_channel, last_channel = 32, 1280
+    features: list[Layer] = [Conv2dNormActivation(3, input_channel, stride=2)]
+    for t, c, n, s in setting:
+        for i in range(n):
+            features.append(InvertedResidual(input_channel, c, s if i == 0 else 1, t))
+            input_channel = c
+    features.append(Conv2dNormActivation(input_channel, last_channel, kernel_size=1))
+    return Network(
+        "MobileNetV2",
+        [
+            ("features", Sequential(*features)),
+            ("avgpool", _functional(AdaptiveAvgPool2d((1, 1)))),
+            ("flatten", Flatten(1, functional=True)),
+            ("classifier", Sequential(Dropout(p=0.2), Linear(last_channel, num_classes))),
+        ],
+    )
+
+
+def _double_conv(in_channels: int, out_channels: int) -> Sequential:
+    """Two (3×3 conv, padding 1, no bias → BatchNorm2d → ReLU): (N, C_in, H, W) → (N, C_out, H, W)."""
+    return Sequential(
+        Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        BatchNorm2d(out_channels),
+        ReLU(inplace=True),
+        Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        BatchNorm2d(out_channels),
+        ReLU(inplace=True),
+    )
+
+
+class UNet(Network):
+    """cnncli's small U-Net (Ronneberger et al. 2015, three levels): a class per pixel.
+
+    Shapes, with widths (16, 32, 64) and the default (N, 1, 64, 64) input (H and W must
+    be multiples of 4)::
+
+        enc1        (N, 16, 64, 64)   two 3×3 conv-BN-ReLU
+        pool1, enc2 (N, 32, 32, 32)   2×2 max pool, two conv-BN-ReLU
+        pool2, bottleneck (N, 64, 16, 16)
+        up2         (N, 32, 32, 32)   ConvTranspose2d 2×2 stride 2: H_out = (H − 1)·2 + 2
+        dec2        (N, 32, 32, 32)   on torch.cat([enc2, up2], 1): 64 channels in
+        up1         (N, 16, 64, 64)
+        dec1        (N, 16, 64, 64)   on torch.cat([enc1, up1], 1): 32 channels in
+        head        (N, num_classes, 64, 64)  1×1 conv: the per-pixel class logits
+
+    Children in that order (the state_dict's and ``print(model)``'s); the data flow
+    (:meth:`flow`) nests each skip as a join of the identity and the deeper path.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ) -> None:
+        c1, c2, c3 = widths
+        super().__init__(
+            "UNet",
+            [
+                ("enc1", _double_conv(in_channels, c1)),
+                ("pool1", MaxPool2d(2)),
+                ("enc2", _double_conv(c1, c2)),
+                ("pool2", MaxPool2d(2)),
+                ("bottleneck", _double_conv(c2, c3)),
+                ("up2", ConvTranspose2d(c3, c2, 2, stride=2)),
+                ("dec2", _double_conv(2 * c2, c2)),
+                ("up1", ConvTranspose2d(c2, c1, 2, stride=2)),
+                ("dec1", _double_conv(2 * c1, c1)),
+                ("head", Conv2d(c1, num_classes, 1)),
+            ],
+        )
+
+    def flow(self) -> Node:
+        """``x1 = enc1(x)``, ``x2 = enc2(pool1(x1))``, ``b = bottleneck(pool2(x2))``,
+        ``d2 = dec2(cat([x2, up2(b)]))``, ``d1 = dec1(cat([x1, up1(d2)]))``, ``head(d1)``."""
+        level2 = Join("cat", (Path(), Path("pool2", "bottleneck", "up2")), ("enc2", "up2"))
+        level1 = Join(
+            "cat", (Path(), Path("pool1", "enc2", level2, "dec2", "up1")), ("enc1", "up1")
+        )
+        return Path("enc1", level1, "dec1", "head")
+
+    # the flow above, not Sequential's children in order
+    output_shape = Block.output_shape
+    forward = Block.forward
+    backward = Block.backward
+
+
+def unet(num_classes: int = 2) -> Network:
+    """cnncli's small U-Net: (N, 1, 64, 64) → (N, num_classes, 64, 64), see :class:`UNet`."""
+    return UNet(1, num_classes)

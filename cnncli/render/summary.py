@@ -3,6 +3,8 @@ beyond unit scaling."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
@@ -11,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncli.errors import one_line
+from cnncli.nn.receptive import jump_text
 from cnncli.nn.summary import LayerRecord, Summary
 from cnncli.render.columns import cell_width, fit_columns, left_out_caption
 
@@ -39,10 +42,12 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
     return "—" if shape is None else "[" + ", ".join(str(s) for s in shape) + "]"
 
 
-def _rf_text(r: tuple[int, int] | None) -> str:
+def _rf_text(r: tuple[Any, Any] | None) -> str:
+    """``all``, ``195``, ``7x5``; a jump may be a fraction of a pixel: ``1/2``."""
     if r is None:
         return "all"
-    return str(r[0]) if r[0] == r[1] else f"{r[0]}x{r[1]}"
+    h, w = jump_text(r[0]), jump_text(r[1])
+    return h if h == w else f"{h}x{w}"
 
 
 def visible_rows(summary: Summary, depth: int | None) -> list[tuple[LayerRecord, bool]]:

@@ -132,3 +132,43 @@ def test_cli_refuses_other_suffixes_and_leaves_no_file_after_a_failure(
     assert main(["shapes", "lenet5", "--input", "1x8x8", "--diagram", str(target)]) == 2
     assert capsys.readouterr().err.startswith("error: layer features.3")
     assert not target.exists()
+
+
+def _fronts(picture: D.Drawing) -> list[tuple[float, float, float, float]]:
+    """(x0, y0, x1, y1) of every axis-aligned rectangle: the front faces and the bars."""
+    out = []
+    for points, _ in picture.polygons:
+        xs, ys = {x for x, _ in points}, {y for _, y in points}
+        if len(points) == 4 and len(xs) == 2 and len(ys) == 2:
+            out.append((min(xs), min(ys), max(xs), max(ys)))
+    return out
+
+
+def test_parallel_paths_are_drawn_side_by_side_between_a_fork_and_a_merge() -> None:
+    s = _summary(str(Path(__file__).resolve().parents[2] / "samples" / "squeezenet_mini.toml"))
+    drawn = D.blocks(s)
+    picture = D.draw("squeezenet_mini", drawn, s.joins)  # type: ignore[attr-defined]
+    names = [b.name for b in drawn]
+    fronts = dict(zip(names, [f for f in _fronts(picture) if f[2] - f[0] > D.BAR], strict=True))
+    e1, e3 = fronts["fire2.expand.expand1x1.0"], fronts["fire2.expand.expand3x3.0"]
+    assert e1[0] == e3[0] and e1[3] < e3[1]  # the same column, one row under the other
+    squeeze, after = fronts["fire2.squeeze"], fronts["fire3.squeeze"]
+    assert squeeze[2] < e1[0] and e1[2] < after[0]  # the paths lie between what runs around them
+    # two joins: a fork bar and a merge bar each, and a diamond labelled with the op and shape
+    bars = [f for f in _fronts(picture) if f[2] - f[0] == D.BAR]
+    assert len(bars) == 4 and all(b[1] <= e1[1] and b[3] >= e3[3] for b in bars[:2])
+    texts = [t for _, _, t, _ in picture.texts]
+    assert texts.count("cat") == 2 and texts.count("64x15x15") >= 2
+    # the sequential picture is unchanged: no bars without joins
+    flat = D.draw("lenet5", D.blocks(_summary("lenet5")))
+    assert not [f for f in _fronts(flat) if f[2] - f[0] == D.BAR]
+
+
+def test_an_identity_path_is_named_on_its_row() -> None:
+    s = _summary("unet")
+    picture = D.draw("unet", D.blocks(s), s.joins)  # type: ignore[attr-defined]
+    texts = [t for _, _, t, _ in picture.texts]
+    assert texts.count("identity") == 2 and texts.count("cat") == 2
+    for points, _ in picture.polygons:
+        for x, y in points:
+            assert 0 <= x <= picture.width and 0 <= y <= picture.height

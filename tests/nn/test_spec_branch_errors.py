@@ -219,10 +219,6 @@ UNET_LEVEL = {
 }
 
 
-@pytest.mark.skipif(
-    "ConvTranspose2d" not in S.SCHEMA,
-    reason="ConvTranspose2d comes with the engine ops of issue 16 (another branch)",
-)
 def test_a_unet_level_as_the_docs_write_it() -> None:
     spec = S.build_spec({"input": [4, 16, 16], "layers": [UNET_LEVEL]})
     s = summarize(spec.model, (4, 16, 16))

@@ -30,6 +30,8 @@ OTHER_INPUT = {
     "squeezenet1_1": (3, 113, 97),
     "densenet121": (3, 64, 80),
     "googlenet": (3, 99, 131),
+    "mobilenet_v2": (3, 97, 130),
+    "unet": (1, 48, 36),
 }
 NAMES = list(zoo.ZOO)
 

@@ -542,6 +542,110 @@ class GoogLeNet(nn.Module):
         return self.fc(self.dropout(x))  # type: ignore[no-any-return]
 
 
+class Conv2dNormActivation(nn.Sequential):
+    """torchvision.ops.Conv2dNormActivation with BatchNorm2d and ReLU6 (as MobileNetV2 uses it)."""
+
+    def __init__(
+        self, inp: int, oup: int, kernel_size: int = 3, stride: int = 1, groups: int = 1
+    ) -> None:
+        padding = (kernel_size - 1) // 2
+        super().__init__(
+            nn.Conv2d(inp, oup, kernel_size, stride, padding, groups=groups, bias=False),
+            nn.BatchNorm2d(oup),
+            nn.ReLU6(inplace=True),
+        )
+
+
+class InvertedResidual(nn.Module):
+    """torchvision.models.mobilenetv2.InvertedResidual."""
+
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        hidden_dim = round(inp * expand_ratio)
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1))
+        layers += [
+            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+            nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_res_connect:
+            return x + self.conv(x)  # type: ignore[no-any-return]
+        return self.conv(x)  # type: ignore[no-any-return]
+
+
+class MobileNetV2(nn.Module):
+    """torchvision.models.MobileNetV2 with width_mult 1.0 and dropout 0.2."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        setting = [
+            [1, 16, 1, 1],
+            [6, 24, 2, 2],
+            [6, 32, 3, 2],
+            [6, 64, 4, 2],
+            [6, 96, 3, 1],
+            [6, 160, 3, 2],
+            [6, 320, 1, 1],
+        ]
+        input_channel = 32
+        features: list[nn.Module] = [Conv2dNormActivation(3, input_channel, stride=2)]
+        for t, c, n, s in setting:
+            for i in range(n):
+                features.append(InvertedResidual(input_channel, c, s if i == 0 else 1, t))
+                input_channel = c
+        features.append(Conv2dNormActivation(input_channel, 1280, kernel_size=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
+        x = torch.flatten(x, 1)
+        return self.classifier(x)  # type: ignore[no-any-return]
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """cnncli's small U-Net (cnncli.nn.zoo_classic.UNet), written as one would in PyTorch."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2) -> None:
+        super().__init__()
+        self.enc1 = _double_conv(in_channels, 16)
+        self.pool1 = nn.MaxPool2d(2)
+        self.enc2 = _double_conv(16, 32)
+        self.pool2 = nn.MaxPool2d(2)
+        self.bottleneck = _double_conv(32, 64)
+        self.up2 = nn.ConvTranspose2d(64, 32, 2, stride=2)
+        self.dec2 = _double_conv(64, 32)
+        self.up1 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.dec1 = _double_conv(32, 16)
+        self.head = nn.Conv2d(16, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.enc1(x)
+        x2 = self.enc2(self.pool1(x1))
+        b = self.bottleneck(self.pool2(x2))
+        d2 = self.dec2(torch.cat([x2, self.up2(b)], 1))
+        d1 = self.dec1(torch.cat([x1, self.up1(d2)], 1))
+        return self.head(d1)  # type: ignore[no-any-return]
+
+
 def build(name: str) -> nn.Module:
     """The torch twin of the cnncli zoo model ``name``."""
     if name == "alexnet":
@@ -564,4 +668,8 @@ def build(name: str) -> nn.Module:
         return DenseNet()
     if name == "googlenet":
         return GoogLeNet()
+    if name == "mobilenet_v2":
+        return MobileNetV2()
+    if name == "unet":
+        return UNet()
     raise KeyError(name)

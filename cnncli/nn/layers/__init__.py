@@ -25,7 +25,8 @@ One file per layer family, in the order the seed teaches them:
   :class:`Multiply`, :class:`SqueezeExcitation`;
 - :mod:`~cnncli.nn.layers.classic`: torchvision's blocks of the classic CNNs:
   :class:`Fire`, :class:`BasicConv2d`, :class:`Inception`, :class:`DenseLayer`,
-  :class:`DenseBlock`, :class:`Transition`.
+  :class:`DenseBlock`, :class:`Transition`, :class:`Conv2dNormActivation`,
+  :class:`InvertedResidual`.
 
 A layer's ``__init__`` checks its arguments and declares its parameters' shapes; its
 ``forward`` and ``backward`` are each one call into the engine's functional op. Engine
@@ -51,10 +52,12 @@ from cnncli.nn.layers.activation_modern import (
 from cnncli.nn.layers.base import Layer, RfStep, Shape, Tracer, trace
 from cnncli.nn.layers.classic import (
     BasicConv2d,
+    Conv2dNormActivation,
     DenseBlock,
     DenseLayer,
     Fire,
     Inception,
+    InvertedResidual,
     Transition,
 )
 from cnncli.nn.layers.containers import (
@@ -95,6 +98,7 @@ __all__ = [
     "Bottleneck",
     "Concat",
     "Conv2d",
+    "Conv2dNormActivation",
     "ConvTranspose2d",
     "DenseBlock",
     "DenseLayer",
@@ -108,6 +112,7 @@ __all__ = [
     "Hardtanh",
     "Identity",
     "Inception",
+    "InvertedResidual",
     "Join",
     "Layer",
     "LeakyReLU",

@@ -24,6 +24,7 @@ import numpy as np
 
 from cnncli.engine.fast.frozen import freeze, is_frozen
 from cnncli.errors import ParameterError, ShapeError, WeightsError
+from cnncli.nn.receptive import RfAxes, RfAxis
 
 Shape = tuple[int, ...]
 #: (kernel, stride, dilation) along H and along W, for receptive-field arithmetic.
@@ -280,6 +281,15 @@ class Layer:
     def rf_step(self, input_shape: Shape) -> RfStep | None:
         """(kernel, stride, dilation) per axis; None when every output sees the whole input."""
         return ((1, 1, 1), (1, 1, 1))
+
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """How each output index reaches input indices along H and W
+        (:mod:`cnncli.nn.receptive`): by default a window of :meth:`rf_step` without padding."""
+        step = self.rf_step(input_shape)
+        if step is None:
+            return None
+        (kh, sh, dh), (kw, sw, dw) = step
+        return (RfAxis("conv", kh, sh, dh), RfAxis("conv", kw, sw, dw))
 
     def formulas(self, input_shape: Shape) -> list[str]:
         """The output-size arithmetic with this input's numbers."""

@@ -8,12 +8,15 @@ torchvision's text:
 - :class:`BasicConv2d` and :class:`Inception` (GoogLeNet): four branches concatenated;
 - :class:`DenseLayer`, :class:`DenseBlock`, :class:`Transition` (DenseNet, printed as
   ``_DenseLayer``, ``_DenseBlock``, ``_Transition``): each dense layer's new features are
-  concatenated to its input.
+  concatenated to its input;
+- :class:`Conv2dNormActivation` and :class:`InvertedResidual` (MobileNetV2): conv-BN-ReLU6
+  units, and the expand → depthwise → project block with its residual add.
 """
 
 from __future__ import annotations
 
 from cnncli.nn.layers.activation import ReLU
+from cnncli.nn.layers.activation_modern import ReLU6
 from cnncli.nn.layers.base import Layer
 from cnncli.nn.layers.containers import Concat, Sequential
 from cnncli.nn.layers.conv import Conv2d
@@ -194,3 +197,68 @@ class Transition(Sequential):
             ),
             ("pool", AvgPool2d(kernel_size=2, stride=2)),
         )
+
+
+class Conv2dNormActivation(Sequential):
+    """torchvision.ops.Conv2dNormActivation with BatchNorm2d and ReLU6 (MobileNetV2's unit).
+
+    Shapes: (N, C_in, H, W) → (N, C_out, ⌊(H + 2p − k)/stride⌋ + 1, same for W) with
+    ``p = (k − 1) // 2`` (the size kept at stride 1, halved at stride 2 for odd k).
+    ``relu6(bn(conv(x)))``, a bias-free conv (a BN follows); children ``0``, ``1``, ``2``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+    ) -> None:
+        self.out_channels = out_channels
+        padding = (kernel_size - 1) // 2
+        super().__init__(
+            Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                groups=groups,
+                bias=False,
+            ),
+            BatchNorm2d(out_channels),
+            ReLU6(inplace=True),
+        )
+
+
+class InvertedResidual(Block):
+    """MobileNetV2's inverted residual block (torchvision.models.mobilenetv2.InvertedResidual).
+
+    Shapes: (N, inp, H, W) → (N, oup, ⌊(H − 1)/stride⌋ + 1, same for W).
+    ``hidden = round(inp · expand_ratio)``; ``conv`` is a Sequential of: a 1×1
+    :class:`Conv2dNormActivation` inp → hidden (left out when expand_ratio is 1), a 3×3
+    depthwise one (groups = hidden) with the stride, a 1×1 bias-free conv hidden → oup
+    and a BatchNorm2d (no activation: the "linear bottleneck").
+    ``out = x + conv(x)`` when stride is 1 and inp == oup, else ``conv(x)``.
+    """
+
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        self.stride = stride
+        hidden_dim = round(inp * expand_ratio)
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[Layer] = []
+        if expand_ratio != 1:
+            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1))
+        layers += [
+            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+            Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+            BatchNorm2d(oup),
+        ]
+        self.out_channels = oup
+        super().__init__([("conv", Sequential(*layers))])
+
+    def flow(self) -> Node:
+        if self.use_res_connect:
+            return Join("add", (Path(), Path("conv")), ("the input", "conv"))
+        return Path("conv")

@@ -24,6 +24,7 @@ from cnncli.nn.layers.base import (
     _uniform,
     _with_formula,
 )
+from cnncli.nn.receptive import RfAxes, RfAxis
 
 
 class Conv2d(Layer):
@@ -143,6 +144,12 @@ class Conv2d(Layer):
     def rf_step(self, input_shape: Shape) -> RfStep:
         (KH, KW), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
         return ((KH, sh, dh), (KW, sw, dw))
+
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """The window of :meth:`rf_step`, shifted by the top / left padding."""
+        (KH, KW), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        left, _, top, _ = self._pad4
+        return (RfAxis("conv", KH, sh, dh, top), RfAxis("conv", KW, sw, dw, left))
 
     def formulas(self, input_shape: Shape) -> list[str]:
         left, right, top, bottom = self._pad4

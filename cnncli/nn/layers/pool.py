@@ -14,6 +14,7 @@ import numpy as np
 from cnncli.engine import shapes as S  # noqa: N812
 from cnncli.errors import ParameterError, ShapeError
 from cnncli.nn.layers.base import Layer, RfStep, Shape, _pair_text, _with_formula
+from cnncli.nn.receptive import RfAxes, RfAxis
 
 
 def pool_formula(
@@ -99,6 +100,11 @@ class _Pool2d(Layer):
 
     def rf_step(self, input_shape: Shape) -> RfStep:
         return ((self._k[0], self._s[0], self._d[0]), (self._k[1], self._s[1], self._d[1]))
+
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """The window of :meth:`rf_step`, shifted by the padding."""
+        k, s, d, p = self._k, self._s, self._d, self._p
+        return (RfAxis("conv", k[0], s[0], d[0], p[0]), RfAxis("conv", k[1], s[1], d[1], p[1]))
 
     def formulas(self, input_shape: Shape) -> list[str]:
         _, _, H, W = input_shape

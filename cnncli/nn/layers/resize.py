@@ -6,9 +6,10 @@ line maps up.  Each forward is one call into the engine (:mod:`cnncli.engine.con
 :mod:`cnncli.engine.upsample`, :mod:`cnncli.engine.pad`), each backward one call into its
 ``_backward``.
 
-The receptive field through an Upsample or a strided ConvTranspose2d is not a whole number
-of input pixels per output step (the jump shrinks by the stride), so their ``rf_step`` is
-None: the summary shows ``all`` from there on.
+After an Upsample or a strided ConvTranspose2d the jump is a fraction of an input pixel
+(it is divided by the stride) and how many inputs reach an output depends on the output's
+phase; their ``rf_axes`` say how indices map, and :mod:`cnncli.nn.receptive` counts
+exactly.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cnncli.nn.layers.base import (
     _uniform,
     _with_formula,
 )
+from cnncli.nn.receptive import RfAxes, RfAxis
 
 
 class ConvTranspose2d(Layer):
@@ -147,11 +149,18 @@ class ConvTranspose2d(Layer):
 
     def rf_step(self, input_shape: Shape) -> RfStep | None:
         """At stride 1 an output cell is reached by KH·KW input cells dilation apart, as in
-        a Conv2d; a larger stride makes the jump a fraction of a pixel (None: ``all``)."""
+        a Conv2d; a larger stride makes the jump a fraction of a pixel (see :meth:`rf_axes`)."""
         if self.stride != (1, 1):
             return None
         (KH, KW), (dh, dw) = self.kernel_size, self.dilation
         return ((KH, 1, dh), (KW, 1, dw))
+
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """Output ``o`` is reached by every input ``i = (o + padding − dilation·t) / stride``
+        that is a whole number, ``t = 0 … K − 1`` (:mod:`cnncli.nn.receptive`)."""
+        (KH, KW), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        ph, pw = self.padding
+        return (RfAxis("transposed", KH, sh, dh, ph), RfAxis("transposed", KW, sw, dw, pw))
 
     def formulas(self, input_shape: Shape) -> list[str]:
         _, _, H, W = input_shape
@@ -299,8 +308,21 @@ class Upsample(Layer):
     def rf_step(self, input_shape: Shape) -> RfStep | None:
         return None
 
-    def geometry(self) -> dict[str, str]:
-        return {"kernel": self.mode}
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """Nearest: output ``o`` copies input ``⌊o / s⌋``; bilinear (align_corners False):
+        inputs ``⌊src⌋`` and ``⌊src⌋ + 1``, ``src = (o + ½)/s − ½``. Exact for a whole factor
+        ``s`` per axis; any other resize (align_corners True, a fractional factor) gives
+        None, shown as ``all``."""
+        H, W = input_shape[2:]
+        OH, OW = self.output_shape(input_shape)[2:]
+        scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * 2  # fmt: skip
+        axes = []
+        for n, out, scale in ((H, OH, scales[0]), (W, OW, scales[1])):
+            whole = out % n == 0 and (self.size is not None or self.recompute_scale_factor or scale == out // n)  # fmt: skip
+            if not whole or self.mode not in ("nearest", "bilinear") or self.align_corners:
+                return None
+            axes.append(RfAxis(self.mode, 1, out // n))
+        return (axes[0], axes[1])
 
     def formulas(self, input_shape: Shape) -> list[str]:
         _, _, H, W = input_shape
@@ -357,6 +379,11 @@ class ZeroPad2d(Layer):
 
     def rf_step(self, input_shape: Shape) -> RfStep:
         return ((1, 1, 1), (1, 1, 1))
+
+    def rf_axes(self, input_shape: Shape) -> RfAxes:
+        """Output ``o`` is input ``o − left`` (``o − top``): a shift, kept for the joins."""
+        left, _, top, _ = self.padding
+        return (RfAxis("conv", 1, 1, 1, top), RfAxis("conv", 1, 1, 1, left))
 
     def geometry(self) -> dict[str, str]:
         left, right, top, bottom = self.padding
