@@ -41,7 +41,8 @@ class Bench:
 
 @dataclass(frozen=True)
 class Case:
-    """A named case: ``kind`` is "op" (timed in Python) or "process" (whole commands).
+    """A named case: ``kind`` is "op" (timed in Python), "process" (whole commands) or
+    "train" (a training case, each side in its own worker: :mod:`benchmarks.sides`).
 
     A process case runs ``python *argv``; ``setup(quick)``, when given, first makes
     the files the command reads and returns its argv.  ``repeats`` caps the timed
@@ -428,6 +429,9 @@ CASES: list[Case] = [
     Case("avgpool_2x2", "pool", "op", pool_builder("avg", 2, 2, (8, 64, 112, 112))),
     *(Case(f"sobel_{n}", "filter", "op", sobel_builder(n)) for n in (512, 2048, 4096)),
     Case("depthwise_3x3", "conv", "op", build_depthwise),
+    # each side in its own worker process: benchmarks/training.py and benchmarks/sides.py
+    Case("train_lenet5_epoch", "train", "train"),
+    Case("train_tinyvgg_step", "train", "train"),
     Case("cli_help", "process", "process", argv=("-m", "cnncli", "--help")),
     Case("cli_shapes_alexnet", "process", "process", argv=("-m", "cnncli", "shapes", "alexnet")),
     Case("cli_sobel_8192", "process", "process", setup=large_image_sobel, repeats=2),

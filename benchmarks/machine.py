@@ -135,3 +135,21 @@ def torch_record() -> dict[str, Any]:
         "torch_mkldnn": bool(torch.backends.mkldnn.is_available()),
         "torch_cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
     }
+
+
+def memory_read_gbps(threads: int, mib: int = 256, repeats: int = 5) -> float:
+    """The machine's memory read bandwidth (GB/s): ``threads`` threads each summing one part
+    of a ``mib`` MiB float32 array (NumPy's sum releases the GIL); the best of ``repeats``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    data = np.ones(mib * 2**20 // 4, dtype=np.float32)
+    parts = np.array_split(data, threads)
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(np.sum, parts))
+            best = min(best, time.perf_counter() - start)
+    return round(data.nbytes / best / 1e9, 2)

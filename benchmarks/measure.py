@@ -245,3 +245,85 @@ def run_process_case(case: Case, quick: bool, repeats: int, cwd: str) -> dict[st
     if record["cnncli_ms"] is not None and base:
         record["ratio"] = _sig(record["cnncli_ms"] / record["competitors"]["baseline_ms"])
     return record
+
+
+def run_train_case(case: Case, quick: bool, repeats: int, threads: int | None) -> dict[str, Any]:
+    """A training case, each side in its own worker process (:mod:`benchmarks.sides`).
+
+    ``repeats`` is the number of rounds (at least :data:`benchmarks.sides.MIN_ROUNDS`
+    outside ``--quick``).  cnncli_ms and torch_ms are medians of per-round medians per
+    unit (an epoch or a step); ``ratio`` is their quotient, ``round_ratios`` each round's.
+    """
+    from benchmarks import sides, training
+
+    record = empty_record(case)
+    record["group"] = case.group
+    n_threads = threads or os.cpu_count() or 1
+    inputs = training.make_inputs(case.name, quick)
+    record.update(size=inputs["size"], impl="each side in its own worker process (A B B A)")
+    record["input_mib"] = round(inputs["arrays"]["x"].nbytes / MIB, 3)
+    which = ["cnncli", "torch"] if _has_torch() else ["cnncli"]
+    rounds = 1 if quick else max(sides.MIN_ROUNDS, repeats)
+    with tempfile.TemporaryDirectory(prefix="cnncli-bench-train-") as folder:
+        path = sides.write_inputs(inputs, folder)
+        try:
+            result = sides.run_sides(case.name, path, which, rounds, n_threads, quick)
+        except sides.WorkerError as exc:
+            record.update(status="error", note=str(exc))
+            return record
+    med = {side: statistics.median(v) for side, v in result["medians"].items()}
+    record["cnncli_ms"] = _ms(med["cnncli"])
+    record["torch_ms"] = _ms(med.get("torch"))
+    record["peak_mib"] = result["peak_mib"]
+    record["max_err"] = result["max_err"]
+    _derive(record, inputs["flops"])
+    record["mem_x_io"] = None  # a training unit's arrays are not one op's input and output
+    samples = inputs["samples"]
+    per_round = result["medians"]
+    ratios = (
+        [c / t for c, t in zip(per_round["cnncli"], per_round["torch"], strict=True)]
+        if "torch" in per_round
+        else []
+    )
+    others = [b["others_cores"] for b in result["blocks"] if b["others_cores"] is not None]
+    quiet = {  # the blocks no other process disturbed (others' use at most DISTURBED_CORES)
+        side: [
+            b["median_ms"]
+            for b in result["blocks"]
+            if b["side"] == side
+            and b["others_cores"] is not None
+            and b["others_cores"] <= sides.DISTURBED_CORES
+        ]
+        for side in per_round
+    }
+    quiet_ms = {side: _sig(statistics.median(v)) if v else None for side, v in quiet.items()}
+    record.update(
+        samples=samples,
+        steps=inputs["steps"],
+        flops=inputs["flops"],
+        threads=n_threads,
+        rounds=rounds,
+        k=result["k"],
+        cnncli_samples_per_s=_sig(samples / med["cnncli"]),
+        torch_samples_per_s=_sig(samples / med["torch"]) if "torch" in med else None,
+        round_ms={side: [_ms(v) for v in values] for side, values in per_round.items()},
+        round_ratios=[_sig(r) for r in ratios],
+        ratio_range=[_sig(min(ratios)), _sig(max(ratios))] if ratios else None,
+        others_cores_median=round(statistics.median(others), 3) if others else None,
+        quiet_blocks={side: len(v) for side, v in quiet.items()},
+        quiet_ms=quiet_ms,
+        quiet_ratio=(
+            _sig(quiet_ms["cnncli"] / quiet_ms["torch"])
+            if quiet_ms.get("cnncli") and quiet_ms.get("torch")
+            else None
+        ),
+        blocks_repeated=sum(len(b["attempts"]) - 1 for b in result["blocks"]),
+        blocks=result["blocks"],
+    )
+    return record
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None

@@ -125,6 +125,33 @@ def markdown_table(records: list[dict[str, Any]], machine: dict[str, Any]) -> st
     return "\n".join(lines) + "\n"
 
 
+def train_table(records: list[dict[str, Any]]) -> str:
+    """The training cases' own figures as Markdown: times and samples/s per side, the ratio
+    with its per-round range, the quiet blocks' figures, the bound, the others' CPU use."""
+    rows = [r for r in records if r["group"] == "train" and r.get("round_ratios") is not None]
+    if not rows:
+        return ""
+    lines = [
+        "| case | cnncli ms | samples/s | torch ms | samples/s | ratio | per-round ratios "
+        "| quiet blocks: cnncli ms, torch ms, ratio | bound ms | others' CPU (cores) | blocks repeated |",
+        "|---|--:|--:|--:|--:|--:|---|---|--:|--:|--:|",
+    ]
+    for r in rows:
+        lo, hi = r["ratio_range"] or (None, None)
+        quiet = r.get("quiet_ms") or {}
+        counts = r.get("quiet_blocks") or {}
+        lines.append(
+            f"| {r['case']} | {_num(r['cnncli_ms'])} | {_num(r['cnncli_samples_per_s'], 0)} "
+            f"| {_num(r['torch_ms'])} | {_num(r.get('torch_samples_per_s'), 0)} "
+            f"| {_num(r['ratio'], 2)} | {_num(lo, 2)} – {_num(hi, 2)} "
+            f"| {_num(quiet.get('cnncli'))} ({counts.get('cnncli', 0)}), "
+            f"{_num(quiet.get('torch'))} ({counts.get('torch', 0)}), {_num(r.get('quiet_ratio'), 2)} "
+            f"| {_num(r.get('lower_bound_ms'))} | {_num(r.get('others_cores_median'), 2)} "
+            f"| {r.get('blocks_repeated')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _figure(record: dict[str, Any]) -> tuple[str, float | None]:
     """The figure a case is judged by: its target's key, else the ratio."""
     target = record.get("target") or ""
@@ -186,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = [json.loads(path.read_text()) for path in args.json_files]
     if len(runs) == 1:
         print(markdown_table(runs[0]["cases"], runs[0]["machine"]), end="")
+        extra = train_table(runs[0]["cases"])
+        if extra:
+            print("\n" + extra, end="")
     else:
         print(summary_table(runs), end="")
     return 0

@@ -24,8 +24,13 @@ if str(ROOT) not in sys.path:  # also runnable as ``python benchmarks/run.py``
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import CASES, CASES_BY_NAME, Case  # noqa: E402
-from benchmarks.machine import machine_record, torch_record  # noqa: E402
-from benchmarks.measure import empty_record, run_op_case, run_process_case  # noqa: E402
+from benchmarks.machine import machine_record, memory_read_gbps, torch_record  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    empty_record,
+    run_op_case,
+    run_process_case,
+    run_train_case,
+)
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 RESULT_MARK = "BENCHMARK-RESULT "
@@ -47,6 +52,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "sobel_4096": ("ratio", 0.10),
     "cli_help": ("ratio", 1.3),
     "cli_sobel_8192": ("peak_mib", 2048.0),
+    "train_lenet5_epoch": ("ratio", 1.0),  # issue 13: at most PyTorch's time
+    "train_tinyvgg_step": ("ratio", 1.0),
 }
 
 
@@ -168,6 +175,13 @@ def run_isolated(case: Case, quick: bool, repeats: int) -> dict[str, Any]:
 def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     if case.kind == "process":
         return run_process_case(case, args.quick, args.repeats, str(ROOT))
+    if case.kind == "train":
+        try:
+            return run_train_case(case, args.quick, args.repeats, args.threads)
+        except Exception as exc:  # a broken case must not stop the others
+            record = empty_record(case)
+            record.update(status="error", note=f"{type(exc).__name__}: {exc}"[:300])
+            return record
     if args.isolate:
         return run_isolated(case, args.quick, args.repeats)
     try:
@@ -191,6 +205,12 @@ def finish(records: list[dict[str, Any]], machine: dict[str, Any]) -> None:
         record.pop("machine_extra", None)
         if rate and record["gflops"] is not None and record["group"] in ("conv", "network"):
             record["pct_matmul"] = round(100.0 * record["gflops"] / rate, 1)
+        if rate and record.get("flops"):  # the training cases: their products at the GEMM rate
+            bound = record["flops"] / (rate * 1e9) * 1e3
+            record["lower_bound_ms"] = round(bound, 4)
+            for side in ("cnncli", "torch"):
+                ms = record[f"{side}_ms"]
+                record[f"{side}_over_bound"] = round(ms / bound, 2) if ms else None
         target = TARGETS.get(record["case"])
         record["target"] = None
         record["meets_target"] = None
@@ -245,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         cases_pattern=args.cases,
         threads=args.threads or "all",
     )
+    if not args.quick:  # the machine's other limit, beside the matmul case's GEMM rate
+        machine["read_gbps"] = memory_read_gbps(args.threads or os.cpu_count() or 1)
     started = time.perf_counter()
     records: list[dict[str, Any]] = []
     with make_progress(err) as progress:

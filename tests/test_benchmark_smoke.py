@@ -11,6 +11,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,43 @@ def test_several_runs_summarise_to_medians_and_ranges(
         assert f"{2 * ratio:.3f}" in row  # the median of r and 3r
         assert f"{ratio:.3f} – {3 * ratio:.3f}" in row
     assert "| cli_sobel_8192 | peak_mib |" in text
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the PyTorch side needs torch")
+def test_each_training_side_runs_in_its_own_worker(tmp_path: Path) -> None:
+    """Two workers (the method of benchmarks/sides.py): each builds its side from the same
+    inputs file, their first losses agree, and a block returns K timings.  A worker that
+    imported the other side's library would have failed before its first reply."""
+    from benchmarks import sides, training
+
+    inputs = training.make_inputs("train_tinyvgg_step", quick=True)
+    path = sides.write_inputs(inputs, str(tmp_path))
+    workers: dict[str, Any] = {}
+    try:
+        for side in sides.SIDES:
+            workers[side] = sides.Worker("train_tinyvgg_step", side, path, threads=1)
+        assert workers["cnncli"].pid != workers["torch"].pid
+        for worker in workers.values():
+            reply = worker.ask("block 2")
+            assert len(reply["times"]) == 2 and min(reply["times"]) > 0
+        ours, theirs = (workers[s].hello["losses"] for s in sides.SIDES)
+        assert len(ours) == 1 and sides.loss_error(ours, theirs) < 1e-5
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+def test_cpu_accounting_sees_this_process_work() -> None:
+    """/proc's tick counters, from which other processes' CPU use per block is derived."""
+    import os
+
+    from benchmarks import sides
+
+    busy, mine = sides.machine_busy_ticks(), sides.process_ticks(os.getpid())
+    if busy is None or mine is None:
+        pytest.skip("no /proc on this system")
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert sides.process_ticks(os.getpid()) > mine  # type: ignore[operator]
+    assert sides.machine_busy_ticks() > busy  # type: ignore[operator]
