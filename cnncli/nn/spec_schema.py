@@ -253,6 +253,13 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "stride": _pair_of(pos_int),
         "padding": _pair_of(_nonneg_int),
     },
+    "DenseBlock": {
+        "num_layers": pos_int,
+        "num_input_features": pos_int,
+        "bn_size": pos_int,
+        "growth_rate": pos_int,
+    },
+    "Transition": {"num_input_features": pos_int, "num_output_features": pos_int},
     # the layers of issue 16
     "ConvTranspose2d": {
         "in_channels": pos_int,
@@ -340,6 +347,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "Fire": ("squeeze_planes", "expand1x1_planes", "expand3x3_planes"),
     "Inception": ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"),
     "BasicConv2d": ("out_channels", "kernel_size"),
+    "DenseBlock": ("num_layers",),
+    "Transition": ("num_output_features",),
 }
 #: keys holding nested layer lists, per container type.
 NESTED: dict[str, tuple[str, ...]] = {
@@ -359,6 +368,8 @@ INFERRED: dict[str, str] = {
     "Fire": "inplanes",
     "Inception": "in_channels",
     "BasicConv2d": "in_channels",
+    "DenseBlock": "num_input_features",
+    "Transition": "num_input_features",
     "ConvTranspose2d": "in_channels",
     "BatchNorm1d": "num_features",
     "GroupNorm": "num_channels",

@@ -185,6 +185,8 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Fire,
         Inception,
         BasicConv2d,
+        DenseBlock,
+        Transition,
     )
 }
 
