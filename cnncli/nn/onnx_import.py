@@ -35,7 +35,9 @@ import numpy as np
 from cnncli.errors import InputFileError, ParameterError, ShapeError
 from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
+from cnncli.nn.layers import flow as F  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
+from cnncli.nn.layers.flow import join_shape
 from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
@@ -43,12 +45,34 @@ from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
 BATCH_MARK = 7919
 #: Elementwise operators that take a feature map and a constant (a ConstOp).
 ARITHMETIC = ("Add", "Sub", "Mul", "Div")
+#: Operators of feature maps only that join branches: Add (residual), Mul (gate), Concat.
+JOINS = ("Add", "Mul", "Concat")
 
 
 class OnnxNetwork(L.Network):
     """A network imported from an ONNX file, with the file's weights already in it."""
 
     weights_source: str = ""
+
+
+class Joined(L.Concat):
+    """An imported fork: paths on one input, concatenated (``cat``) or multiplied (``mul``).
+
+    Shapes: as :class:`~cnncli.nn.layers.Concat` / :class:`~cnncli.nn.layers.Multiply`.
+    A path that is the identity (``None``) is no child, as in torchvision's DenseNet
+    (``torch.cat([x, layer(x)], 1)``), so that it is no row of the summary; the other
+    children are named by their path's index.
+    """
+
+    def __init__(self, op: str, paths: list[L.Sequential | None]) -> None:
+        self.op = op
+        self.torch_name = "Concat" if op == "cat" else "Multiply"
+        self._identity = [p is None for p in paths]
+        super().__init__(*((str(i), p) for i, p in enumerate(paths) if p is not None))
+
+    def flow(self) -> F.Node:
+        paths = [F.Path() if ident else F.Path(str(i)) for i, ident in enumerate(self._identity)]
+        return F.Join(self.op, tuple(paths), tuple(f"branch {i}" for i in range(len(paths))))
 
 
 @dataclass
@@ -110,6 +134,17 @@ class _Importer:
         self.steps: dict[str, _Step] = {}
         self.users: dict[str, list[_Step]] = {}
         self.names: set[str] = set()
+        self.concats: dict[tuple[str, ...], str] = {}
+        #: torch.onnx scopes that hold other scopes: modules with children. A parameter-free
+        #: node named directly in one (``/conv1/Relu`` beside ``/conv1/conv/Conv``) is a
+        #: step of that module's forward (F.relu), not a module of its own.
+        self.containers = {
+            "/".join(parts[:k])
+            for n in graph.nodes
+            if n.name.startswith("/")
+            for parts in [n.name.split("/")[:-1]]  # "/a/b/Relu" → ["", "a", "b"]
+            for k in range(2, len(parts))  # the ancestors "/a", not the scope "/a/b"
+        }
 
     # ---- the Ctx protocol of onnx_ops ------------------------------------------------
     def has_const(self, name: str) -> bool:
@@ -200,8 +235,8 @@ class _Importer:
             op = node.op_type
             if node.domain not in ("", "ai.onnx"):
                 op = f"{node.domain}.{op}"
-            if op == "Add" and not any(i in known for i in node.inputs):
-                continue  # two feature maps: a residual join
+            if op in JOINS and not any(i in known for i in node.inputs):
+                continue  # feature maps only: a join (residual, gate, concatenation)
             if op in ARITHMETIC and sum(i in known for i in node.inputs) == 1:
                 continue  # a feature map and a constant: a bias or a ConstOp
             if op == "Identity":
@@ -262,6 +297,9 @@ class _Importer:
                 raise unsupported(self, node, "only an Add of two same-shaped maps (a residual)")
             self._add_step(node, [], streams, self.shapes[streams[0]])
             return
+        if node.op_type in ("Mul", "Concat") and len(streams) == len(ins):
+            self._join(node, streams)
+            return
         convert = OPS.get(node.op_type)
         assert convert is not None  # _check_operators has refused the others
         shape = self.shapes[streams[0]]
@@ -273,7 +311,43 @@ class _Importer:
                 out = layer.output_shape(out)
         except (ParameterError, ShapeError) as exc:
             raise unsupported(self, node, exc.message) from None
+        if node.name.startswith("/") and node.name.rsplit("/", 1)[0] in self.containers | {""}:
+            for layer in layers:
+                if not layer.param_shapes():
+                    layer.functional = True
         self._add_step(node, layers, streams[:1], out)
+
+    def _join(self, node: OnnxNode, streams: list[str]) -> None:
+        """Mul of two maps (a gate) or Concat of maps along the channels: a join step.
+        A Concat of one map is that map; torchvision's DenseNet concatenates all earlier
+        maps again at each layer, ``cat(x0, f1, f2)``, which is ``cat(cat(x0, f1), f2)``:
+        the longest earlier Concat of a prefix stands in for it, so that joins nest."""
+        shapes = [self.shapes[i] for i in streams]
+        if node.op_type == "Mul":
+            try:
+                out = join_shape("mul", shapes, node.name)
+            except ShapeError as exc:
+                raise unsupported(self, node, exc.message) from None
+            self._add_step(node, [], streams, out)
+            return
+        axis = int(node.attrs.get("axis", 1))
+        if axis not in (1, 1 - len(shapes[0])):
+            raise unsupported(self, node, f"a Concat along axis {axis}; cnncli joins channels")
+        if len(streams) == 1:
+            self.alias[node.outputs[0]] = streams[0]
+            return
+        try:
+            out = join_shape("cat", shapes, node.name)
+        except ShapeError as exc:
+            raise unsupported(self, node, exc.message) from None
+        ins = list(streams)
+        for k in range(len(ins) - 1, 1, -1):
+            earlier = self.concats.get(tuple(ins[:k]))
+            if earlier is not None:
+                ins = [earlier, *ins[k:]]
+                break
+        self.concats[tuple(streams)] = node.outputs[0]
+        self._add_step(node, [], ins, out)
 
     def _bias(self, node: OnnxNode, stream: str) -> bool:
         """MatMul then Add of a constant (N, F) + (F,): the bias of the MatMul's Linear."""
@@ -335,8 +409,6 @@ class _Importer:
                 out += self._named(step)
                 t = step.output
                 continue
-            if len(users) != 2:
-                raise self._fork_error(users)
             branches: list[tuple[list[tuple[str, Layer]], str, _Step | None]] = []
             for u in users:
                 if _is_join(u):
@@ -344,22 +416,45 @@ class _Importer:
                 else:
                     layers, end, join = self._walk(u.output)
                     branches.append((self._named(u) + layers, end, join))
-            joins = {id(b[2]) for b in branches}
             join = branches[0][2]
-            if join is None or len(joins) != 1:
+            ends = sorted(b[1] for b in branches)
+            if (
+                join is None
+                or any(b[2] is not join for b in branches)
+                or ends != sorted(join.inputs)
+            ):
                 raise self._fork_error(users)
             by_end = {b[1]: b[0] for b in branches}
-            main_in, short_in = join.inputs
-            main, short = by_end[main_in], by_end[short_in]
+            block, t = self._join_block(join, [by_end[i] for i in join.inputs])
+            out.append((join.name, block))
+
+    def _join_block(self, join: _Step, paths: list[list[tuple[str, Layer]]]) -> tuple[Layer, str]:
+        """The block of a fork whose ``paths`` meet at ``join``, and the tensor after it.
+
+        Add → :class:`Residual` (``relu`` when a Relu is the sum's only user); Mul of the
+        map and its sigmoid → :class:`SiLU`, of the map and a squeeze-and-excitation gate →
+        :class:`SqueezeExcitation`, else :class:`Multiply`; Concat → :class:`Concat`.
+        """
+        op = join.node.op_type
+        seqs = [L.Sequential(*_strip(join.name, p)) for p in paths]
+        if op == "Add":
+            main, short = seqs
+            if not len(main) and len(short):
+                main, short = short, main  # the sum is the same; the identity is the shortcut
             relu_users = self.users.get(join.output, [])
             relu = len(relu_users) == 1 and relu_users[0].node.op_type == "Relu"
-            block = L.Residual(
-                L.Sequential(*_strip(join.name, main)),
-                L.Sequential(*_strip(join.name, short)) if short else None,
-                relu,
-            )
-            out.append((join.name, block))
-            t = relu_users[0].output if relu else join.output
+            block = L.Residual(main, short if len(short) else None, relu)
+            return block, relu_users[0].output if relu else join.output
+        if op == "Mul" and len(seqs) == 2 and sorted(len(s) for s in seqs) == [0, 1]:
+            (only,) = [layer for s in seqs for _, layer in s.children()]
+            if type(only) is L.Sigmoid:
+                return L.SiLU(), join.output
+        if op == "Mul":
+            gate = _squeeze_excitation(seqs)
+            if gate is not None:
+                return gate, join.output
+        kept = [seq if len(seq) else None for seq in seqs]
+        return Joined("cat" if op == "Concat" else "mul", kept), join.output
 
     def _fork_error(self, users: list[_Step]) -> InputFileError:
         ops = Counter(u.node.op_type for u in users)
@@ -372,8 +467,35 @@ class _Importer:
 
 
 def _is_join(step: _Step) -> bool:
-    """An Add of two feature maps (a residual join): the one step without layers."""
-    return step.node.op_type == "Add" and not step.layers
+    """An Add, Mul or Concat of feature maps (a join): the steps without layers."""
+    return step.node.op_type in JOINS and not step.layers
+
+
+def _squeeze_excitation(seqs: list[L.Sequential]) -> L.SqueezeExcitation | None:
+    """torchvision's SqueezeExcitation when one path is the identity and the other
+    AdaptiveAvgPool2d(1) → 1×1 Conv2d → activation → 1×1 Conv2d → scale activation."""
+    if len(seqs) != 2 or sorted(len(s) for s in seqs) != [0, 5]:
+        return None
+    pool, fc1, act, fc2, scale = (layer for s in seqs for _, layer in s.children())
+    ok = (
+        isinstance(pool, L.AdaptiveAvgPool2d)
+        and pool._target((1, 1, 2, 2)) == (1, 1)
+        and isinstance(fc1, L.Conv2d)
+        and isinstance(fc2, L.Conv2d)
+        and fc1.kernel_size == fc2.kernel_size == (1, 1)
+        and fc1.bias
+        and fc2.bias
+        and fc2.out_channels == fc1.in_channels
+        and not act.param_shapes()
+        and not scale.param_shapes()
+    )
+    if not ok or not isinstance(fc1, L.Conv2d):
+        return None
+    se = L.SqueezeExcitation(fc1.in_channels, fc1.out_channels, act, scale)
+    se._children = [("avgpool", pool), ("fc1", fc1), ("fc2", fc2), ("activation", act),
+                    ("scale_activation", scale)]  # fmt: skip
+    se._by_name = {}
+    return se
 
 
 def _strip(block: str, named: list[tuple[str, Layer]]) -> list[tuple[str, Layer]]:
