@@ -289,6 +289,11 @@ def _leaf(layer: Layer) -> str:
             )
         args["padding"] = (top, left)
     args = compact(layer.type_name, args)
+    if isinstance(layer, (L.MaxPool2d, L.AvgPool2d)):  # PyTorch prints them as given: 2 or (2, 2)
+        for key in ("kernel_size", "stride", "padding", "dilation"):
+            value = getattr(layer, key, None)
+            if isinstance(value, tuple):
+                args[key] = list(value)
     first = [_py(args.pop(k)) for k in ("in_channels", "out_channels", "in_features",
                                        "out_features", "num_features") if k in args]  # fmt: skip
     text = ", ".join([*first, *(f"{k}={_py(v)}" for k, v in args.items())])

@@ -26,7 +26,7 @@ from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.layers.flow import Block, Node, Path, Step, join_shape
 from cnncli.nn.onnx_ops import ConstOp, LogSoftmax, Pad2d
 
-OPSET = 17
+OPSET = 20
 
 
 def _onnx() -> Any:
@@ -150,7 +150,8 @@ class _Writer:
         self, layer: Layer, path: str, key: str, x: str, shape: Shape, names: list[str]
     ) -> str | None:
         """The layers of issue 16 (None for the others): one node, or torch.onnx's
-        decomposition where opset 17 has no operator (SiLU, GELU, Mish)."""
+        decomposition where ONNX has no operator (SiLU; GroupNorm, whose opset-18 operator
+        scales per group)."""
         kind = type(layer).__name__
         if isinstance(layer, L.ConvTranspose2d):
             ph, pw = layer.padding
@@ -189,33 +190,15 @@ class _Writer:
             return self.node("Elu", [x], path, alpha=layer.alpha)  # type: ignore[attr-defined]
         if kind == "SiLU":  # x · sigmoid(x)
             return self.node("Mul", [x, self.node("Sigmoid", [x], path)], path)
-        if kind == "Mish":  # x · tanh(softplus(x))
-            soft = self.node("Softplus", [x], path)
-            return self.node("Mul", [x, self.node("Tanh", [soft], path)], path)
+        if kind == "Mish":
+            return self.node("Mish", [x], path)
         if kind == "GELU":
-            return self._gelu(layer, path, key, x)
+            return self.node("Gelu", [x], path, approximate=layer.approximate)  # type: ignore[attr-defined]
         if kind == "GroupNorm":
             return self._group_norm(layer, path, key, x, names)
         if kind == "Identity":
             return x
         return None
-
-    def _gelu(self, layer: Layer, path: str, key: str, x: str) -> str:
-        """0.5·x·(1 + erf(x/√2)), or with ``approximate='tanh'``
-        0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
-        half = self.tensor(f"{key}half", np.array(0.5, np.float32))
-        one = self.tensor(f"{key}one", np.array(1.0, np.float32))
-        if layer.approximate == "tanh":  # type: ignore[attr-defined]
-            c = self.tensor(f"{key}c", np.array(0.044715, np.float32))
-            k = self.tensor(f"{key}k", np.array(np.sqrt(2 / np.pi), np.float32))
-            cube = self.node("Mul", [self.node("Mul", [x, x], path), x], path)
-            inner = self.node("Add", [x, self.node("Mul", [cube, c], path)], path)
-            t = self.node("Tanh", [self.node("Mul", [inner, k], path)], path)
-        else:
-            r2 = self.tensor(f"{key}sqrt2", np.array(np.sqrt(2.0), np.float32))
-            t = self.node("Erf", [self.node("Div", [x, r2], path)], path)
-        y = self.node("Mul", [x, self.node("Add", [t, one], path)], path)
-        return self.node("Mul", [y, half], path)
 
     def _group_norm(self, layer: Layer, path: str, key: str, x: str, names: list[str]) -> str:
         """torch.onnx's form: (N, G, −1) → InstanceNormalization → the input's shape →
@@ -227,8 +210,10 @@ class _Writer:
         y = self.node("Reshape", [x, shape], path)
         y = self.node("InstanceNormalization", [y, ones, zeros], path, epsilon=layer.eps)  # type: ignore[attr-defined]
         y = self.node("Reshape", [y, self.node("Shape", [x], path)], path)
+        self.inits = [t for t in self.inits if t.name not in names]  # written again as (C, 1, 1)
+        self.written.difference_update(names)
         for name, op in zip(names, ("Mul", "Add"), strict=False):
-            col = self.tensor(f"{name}_c11", layer._param(name.rsplit(".", 1)[-1]).reshape(C, 1, 1))
+            col = self.tensor(name, layer._param(name.rsplit(".", 1)[-1]).reshape(C, 1, 1))
             y = self.node(op, [y, col], path)
         return y
 

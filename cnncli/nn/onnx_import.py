@@ -39,6 +39,7 @@ from cnncli.nn.layers import flow as F  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.layers.flow import join_shape
 from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
+from cnncli.nn.onnx_ops16 import Softplus
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
 #: model has, so that a Reshape target holding it is known to mean "the batch".
@@ -135,6 +136,7 @@ class _Importer:
         self.users: dict[str, list[_Step]] = {}
         self.names: set[str] = set()
         self.concats: dict[tuple[str, ...], str] = {}
+        self.absorbed: set[int] = set()  # nodes put into a layer of an earlier node
         #: torch.onnx scopes that hold other scopes: modules with children. A parameter-free
         #: node named directly in one (``/conv1/Relu`` beside ``/conv1/conv/Conv``) is a
         #: step of that module's forward (F.relu), not a module of its own.
@@ -275,7 +277,11 @@ class _Importer:
                 raise unsupported(self, node, f"cannot compute this constant ({exc})") from None
             self.consts[node.outputs[0]] = value
             return
+        if id(node) in self.absorbed:
+            return
         streams = [i for i in ins if i in self.shapes]
+        if node.op_type == "Reshape" and streams and self._group_norm(node, streams[0]):
+            return
         if node.op_type == "Identity":
             self.alias[node.outputs[0]] = streams[0]
             return
@@ -316,6 +322,50 @@ class _Importer:
                 if not layer.param_shapes():
                     layer.functional = True
         self._add_step(node, layers, streams[:1], out)
+
+    def _only_user(self, tensor: str, op: str) -> OnnxNode | None:
+        users = [n for n in self.graph.nodes if tensor in n.inputs]
+        return users[0] if len(users) == 1 and users[0].op_type == op else None
+
+    def _group_norm(self, node: OnnxNode, x: str) -> bool:
+        """torch.onnx's GroupNorm: Reshape x (N, C, H, W) to (N, G, −1) →
+        InstanceNormalization (scale 1, bias 0) → Reshape to x's shape → Mul by the weight
+        (C, 1, 1) → Add the bias: one GroupNorm layer (False when the nodes differ)."""
+        shape = self.shapes[x]
+        target = self.consts.get(node.inputs[1])
+        if len(shape) != 4 or target is None or target.size != 3:
+            return False
+        G = int(target.ravel()[1])
+        norm = self._only_user(node.outputs[0], "InstanceNormalization")
+        if norm is None or not all(i in self.consts for i in norm.inputs[1:3]):
+            return False
+        if not (
+            np.all(self.consts[norm.inputs[1]] == 1) and np.all(self.consts[norm.inputs[2]] == 0)
+        ):
+            return False
+        back = self._only_user(norm.outputs[0], "Reshape")
+        if back is None or G < 1 or shape[1] % G:
+            return False
+        used = [norm, back]
+        C = shape[1]
+        arrays: dict[str, np.ndarray | None] = {"weight": None, "bias": None}
+        end = back.outputs[0]
+        for key, op in (("weight", "Mul"), ("bias", "Add")):
+            nxt = self._only_user(end, op)
+            const = next((i for i in (nxt.inputs if nxt else []) if i in self.consts), None)
+            if nxt is None or const is None or self.consts[const].size != C:
+                break
+            arrays[key] = self.consts[const].reshape(C)
+            used.append(nxt)
+            end = nxt.outputs[0]
+        affine = arrays["weight"] is not None
+        layer = L.GroupNorm(G, C, float(norm.attrs.get("epsilon", 1e-5)), affine=affine)
+        if affine:
+            bias = arrays["bias"] if arrays["bias"] is not None else np.zeros(C, np.float32)
+            fill(layer, weight=arrays["weight"], bias=bias)
+        self.absorbed.update(id(n) for n in used)
+        self._add_step(node, [layer], [x], shape, output=end)
+        return True
 
     def _join(self, node: OnnxNode, streams: list[str]) -> None:
         """Mul of two maps (a gate) or Concat of maps along the channels: a join step.
@@ -366,14 +416,21 @@ class _Importer:
         self.alias[node.outputs[0]] = stream
         return True
 
-    def _add_step(self, node: OnnxNode, layers: list[Layer], inputs: list[str], out: Shape) -> None:
+    def _add_step(
+        self,
+        node: OnnxNode,
+        layers: list[Layer],
+        inputs: list[str],
+        out: Shape,
+        output: str | None = None,
+    ) -> None:
         weight = next((i for i in node.inputs[1:] if i in self.graph.initializers), None)
         base = _layer_name(node, weight)
         name, k = base, 1
         while name in self.names:
             name, k = f"{base}_{k}", k + 1
         self.names.add(name)
-        step = _Step(node, name, layers, inputs, node.outputs[0])
+        step = _Step(node, name, layers, inputs, output or node.outputs[0])
         self.steps[step.output] = step
         self.shapes[step.output] = out
         for i in inputs:
@@ -416,17 +473,37 @@ class _Importer:
                 else:
                     layers, end, join = self._walk(u.output)
                     branches.append((self._named(u) + layers, end, join))
-            join = branches[0][2]
-            ends = sorted(b[1] for b in branches)
-            if (
-                join is None
-                or any(b[2] is not join for b in branches)
-                or ends != sorted(join.inputs)
-            ):
+            block, t = self._merge(branches, users)
+            out.append(block)
+
+    def _merge(
+        self,
+        branches: list[tuple[list[tuple[str, Layer]], str, _Step | None]],
+        users: list[_Step],
+    ) -> tuple[tuple[str, Layer], str]:
+        """The block of a fork's branches (layers, end tensor, join reached), and the tensor
+        after it. Branches that meet at an inner join first (SiLU's ``x · sigmoid(x)``
+        beside other branches of the same ``x``) become one branch, until one join is left."""
+        while True:
+            groups: dict[int, list[tuple[list[tuple[str, Layer]], str, _Step | None]]] = {}
+            for b in branches:
+                groups.setdefault(id(b[2]), []).append(b)
+            merged = False
+            for members in groups.values():
+                join = members[0][2]
+                if join is None or sorted(b[1] for b in members) != sorted(join.inputs):
+                    continue
+                by_end = {b[1]: b[0] for b in members}
+                block, after = self._join_block(join, [by_end[i] for i in join.inputs])
+                if len(members) == len(branches):
+                    return (join.name, block), after
+                more, end, nxt = self._walk(after)
+                rest = [b for b in branches if all(b is not m for m in members)]
+                branches = [*rest, ([(join.name, block), *more], end, nxt)]
+                merged = True
+                break
+            if not merged:
                 raise self._fork_error(users)
-            by_end = {b[1]: b[0] for b in branches}
-            block, t = self._join_block(join, [by_end[i] for i in join.inputs])
-            out.append((join.name, block))
 
     def _join_block(self, join: _Step, paths: list[list[tuple[str, Layer]]]) -> tuple[Layer, str]:
         """The block of a fork whose ``paths`` meet at ``join``, and the tensor after it.
@@ -449,6 +526,13 @@ class _Importer:
             (only,) = [layer for s in seqs for _, layer in s.children()]
             if type(only) is L.Sigmoid:
                 return L.SiLU(), join.output
+            if type(only) is Softplus:
+                raise unsupported(self, join.node, "x · Softplus(x) has no layer")
+        kinds = sorted((type(c).__name__ for s in seqs for _, c in s.children()))
+        if op == "Mul" and sorted(len(s) for s in seqs) == [0, 2] and kinds == ["Softplus", "Tanh"]:
+            first = next(c for s in seqs for _, c in s.children())
+            if type(first) is Softplus:  # x · tanh(softplus(x))
+                return L.Mish(), join.output
         if op == "Mul":
             gate = _squeeze_excitation(seqs)
             if gate is not None:
