@@ -15,9 +15,16 @@ work as for a zoo model. In three passes:
    constant becomes one Linear with that bias; Add, Sub, Mul or Div of a map and another
    constant a :class:`~cnncli.nn.onnx_ops.ConstOp`.
 3. **Structure.** The chain from input to output becomes the network's children; a fork
-   whose two branches meet at an ``Add`` becomes a :class:`~cnncli.nn.layers.Residual`
-   (main = the Add's first input, shortcut = its second, ``relu`` when a Relu follows).
-   Other forks (Concat of branches) wait for arch16's containers.
+   whose branches meet again at one join becomes a block: at an ``Add`` a
+   :class:`~cnncli.nn.layers.Residual` (main = the Add's first input, shortcut = its
+   second, ``relu`` when a Relu follows); at a ``Concat`` (axis 1) a :class:`~cnncli.nn.onnx_ops16.Joined` cat;
+   at a ``Mul`` :class:`~cnncli.nn.layers.SiLU` (``x · sigmoid(x)``),
+   :class:`~cnncli.nn.layers.Mish` (``x · tanh(softplus(x))``),
+   :class:`~cnncli.nn.layers.SqueezeExcitation` (pool, 1×1 conv, activation, 1×1 conv,
+   gate) or else a ``Joined`` product. Forks nest (a U-Net's skips), and branches
+   that meet at an inner join first become one branch (SiLU beside other branches).
+   torchvision's DenseNet concatenates all earlier maps at each layer; each such Concat
+   is rewritten as the Concat of the previous one and the new map, so that they nest.
 
 Names: torch.onnx names a node by its module path (``/layer1/layer1.0/conv1/Conv``), so
 that layer is ``layer1_0_conv1``; state_dict keys are these names plus ``weight`` ...
@@ -35,11 +42,10 @@ import numpy as np
 from cnncli.errors import InputFileError, ParameterError, ShapeError
 from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
-from cnncli.nn.layers import flow as F  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.layers.flow import join_shape
 from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
-from cnncli.nn.onnx_ops16 import Softplus
+from cnncli.nn.onnx_ops16 import Joined, Softplus, squeeze_excitation
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
 #: model has, so that a Reshape target holding it is known to mean "the batch".
@@ -54,26 +60,6 @@ class OnnxNetwork(L.Network):
     """A network imported from an ONNX file, with the file's weights already in it."""
 
     weights_source: str = ""
-
-
-class Joined(L.Concat):
-    """An imported fork: paths on one input, concatenated (``cat``) or multiplied (``mul``).
-
-    Shapes: as :class:`~cnncli.nn.layers.Concat` / :class:`~cnncli.nn.layers.Multiply`.
-    A path that is the identity (``None``) is no child, as in torchvision's DenseNet
-    (``torch.cat([x, layer(x)], 1)``), so that it is no row of the summary; the other
-    children are named by their path's index.
-    """
-
-    def __init__(self, op: str, paths: list[L.Sequential | None]) -> None:
-        self.op = op
-        self.torch_name = "Concat" if op == "cat" else "Multiply"
-        self._identity = [p is None for p in paths]
-        super().__init__(*((str(i), p) for i, p in enumerate(paths) if p is not None))
-
-    def flow(self) -> F.Node:
-        paths = [F.Path() if ident else F.Path(str(i)) for i, ident in enumerate(self._identity)]
-        return F.Join(self.op, tuple(paths), tuple(f"branch {i}" for i in range(len(paths))))
 
 
 @dataclass
@@ -448,7 +434,7 @@ class _Importer:
         if join is not None or (end is not None and t != end):
             raise InputFileError(
                 f"{self.source}: the graph does not end where its output is ({end!r}); "
-                "cnncli runs a single chain with residual blocks"
+                "cnncli runs a chain of layers and of blocks whose branches meet again"
             )
         return out
 
@@ -534,7 +520,7 @@ class _Importer:
             if type(first) is Softplus:  # x · tanh(softplus(x))
                 return L.Mish(), join.output
         if op == "Mul":
-            gate = _squeeze_excitation(seqs)
+            gate = squeeze_excitation(seqs)
             if gate is not None:
                 return gate, join.output
         kept = [seq if len(seq) else None for seq in seqs]
@@ -545,41 +531,13 @@ class _Importer:
         return InputFileError(
             f"{self.source}: a feature map feeds {len(users)} nodes "
             f"({', '.join(f'{k} ×{v}' for k, v in ops.items())}); cnncli maps forks that "
-            "rejoin at one Add (residual blocks); branches that are concatenated wait for "
-            "arch16's containers"
+            "meet again at one join (Add, Mul or Concat of the branches)"
         )
 
 
 def _is_join(step: _Step) -> bool:
     """An Add, Mul or Concat of feature maps (a join): the steps without layers."""
     return step.node.op_type in JOINS and not step.layers
-
-
-def _squeeze_excitation(seqs: list[L.Sequential]) -> L.SqueezeExcitation | None:
-    """torchvision's SqueezeExcitation when one path is the identity and the other
-    AdaptiveAvgPool2d(1) → 1×1 Conv2d → activation → 1×1 Conv2d → scale activation."""
-    if len(seqs) != 2 or sorted(len(s) for s in seqs) != [0, 5]:
-        return None
-    pool, fc1, act, fc2, scale = (layer for s in seqs for _, layer in s.children())
-    ok = (
-        isinstance(pool, L.AdaptiveAvgPool2d)
-        and pool._target((1, 1, 2, 2)) == (1, 1)
-        and isinstance(fc1, L.Conv2d)
-        and isinstance(fc2, L.Conv2d)
-        and fc1.kernel_size == fc2.kernel_size == (1, 1)
-        and fc1.bias
-        and fc2.bias
-        and fc2.out_channels == fc1.in_channels
-        and not act.param_shapes()
-        and not scale.param_shapes()
-    )
-    if not ok or not isinstance(fc1, L.Conv2d):
-        return None
-    se = L.SqueezeExcitation(fc1.in_channels, fc1.out_channels, act, scale)
-    se._children = [("avgpool", pool), ("fc1", fc1), ("fc2", fc2), ("activation", act),
-                    ("scale_activation", scale)]  # fmt: skip
-    se._by_name = {}
-    return se
 
 
 def _strip(block: str, named: list[tuple[str, Layer]]) -> list[tuple[str, Layer]]:

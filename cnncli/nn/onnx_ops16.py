@@ -4,7 +4,9 @@ Each converter ``(node, ctx, shape) -> [layers]`` is registered in
 :data:`cnncli.nn.onnx_ops.OPS`. Operators that torch.onnx writes as a small pattern of
 others are put together by the importer (:mod:`cnncli.nn.onnx_import`): SiLU
 (``x · Sigmoid(x)``), Mish (``x · Tanh(Softplus(x))``) and GroupNorm (Reshape to
-(N, G, −1) → InstanceNormalization → Reshape back → Mul, Add per channel).
+(N, G, −1) → InstanceNormalization → Reshape back → Mul, Add per channel). The blocks
+the importer makes of forks are here too: :class:`Joined` (a Concat or product of
+branches) and :func:`squeeze_excitation` (torchvision's SE gate, recognised).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from cnncli.io.onnx_file import OnnxNode
 from cnncli.nn import layers as L  # noqa: N812
+from cnncli.nn.layers import flow as F  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.onnx_ops import Converter, Ctx, Pad2d, _ints, _spatial, fill, unsupported
 
@@ -32,6 +35,53 @@ class Softplus(Layer):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return grad / (1 + np.exp(-self._x))
+
+
+class Joined(L.Concat):
+    """An imported fork: paths on one input, concatenated (``cat``) or multiplied (``mul``).
+
+    Shapes: as :class:`~cnncli.nn.layers.Concat` / :class:`~cnncli.nn.layers.Multiply`.
+    A path that is the identity (``None``) is no child, as in torchvision's DenseNet
+    (``torch.cat([x, layer(x)], 1)``), so that it is no row of the summary; the other
+    children are named by their path's index.
+    """
+
+    def __init__(self, op: str, paths: list[L.Sequential | None]) -> None:
+        self.op = op
+        self.torch_name = "Concat" if op == "cat" else "Multiply"
+        self._identity = [p is None for p in paths]
+        super().__init__(*((str(i), p) for i, p in enumerate(paths) if p is not None))
+
+    def flow(self) -> F.Node:
+        paths = [F.Path() if ident else F.Path(str(i)) for i, ident in enumerate(self._identity)]
+        return F.Join(self.op, tuple(paths), tuple(f"branch {i}" for i in range(len(paths))))
+
+
+def squeeze_excitation(seqs: list[L.Sequential]) -> L.SqueezeExcitation | None:
+    """torchvision's SqueezeExcitation when one path is the identity and the other
+    AdaptiveAvgPool2d(1) → 1×1 Conv2d → activation → 1×1 Conv2d → scale activation."""
+    if len(seqs) != 2 or sorted(len(s) for s in seqs) != [0, 5]:
+        return None
+    pool, fc1, act, fc2, scale = (layer for s in seqs for _, layer in s.children())
+    ok = (
+        isinstance(pool, L.AdaptiveAvgPool2d)
+        and pool._target((1, 1, 2, 2)) == (1, 1)
+        and isinstance(fc1, L.Conv2d)
+        and isinstance(fc2, L.Conv2d)
+        and fc1.kernel_size == fc2.kernel_size == (1, 1)
+        and fc1.bias
+        and fc2.bias
+        and fc2.out_channels == fc1.in_channels
+        and not act.param_shapes()
+        and not scale.param_shapes()
+    )
+    if not ok or not isinstance(fc1, L.Conv2d):
+        return None
+    se = L.SqueezeExcitation(fc1.in_channels, fc1.out_channels, act, scale)
+    se._children = [("avgpool", pool), ("fc1", fc1), ("fc2", fc2), ("activation", act),
+                    ("scale_activation", scale)]  # fmt: skip
+    se._by_name = {}
+    return se
 
 
 def _attr(node: OnnxNode, key: str, default: str) -> str:
