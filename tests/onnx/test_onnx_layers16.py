@@ -177,3 +177,83 @@ def test_upsample_written_by_cnncli_runs_in_onnxruntime(align: bool) -> None:
     x = np.random.default_rng(3).standard_normal((2, 2, 4, 5), dtype=np.float32)
     session = ort.InferenceSession(to_onnx(net, (2, 4, 5)))
     assert _rel(session.run(None, {"input": x})[0], net(x)) <= 1e-6
+
+
+def _one(op: str, inputs: list[str], inits: dict[str, np.ndarray], **attrs: object) -> object:
+    from onnx import helper
+
+    from tests.onnx.graphs import model
+
+    opset = int(attrs.pop("_opset", 20))  # type: ignore[call-overload]
+    nodes = [helper.make_node(op, ["x", *inputs], ["y"], name="n", **attrs)]
+    return model(nodes, inits, ["N", 4, 5, 6], opset=opset)
+
+
+F32 = np.float32
+GAMMA = np.linspace(0.5, 1.5, 4, dtype=F32)
+BETA = np.linspace(-0.3, 0.3, 4, dtype=F32)
+#: One-node graphs of each converter's other forms (not what torch.onnx writes above).
+ONE_NODE = {
+    "Resize nearest by sizes": (
+        "Resize", ["", "", "s"], {"s": np.array([2, 4, 8, 9], np.int64)},
+        {"mode": "nearest", "nearest_mode": "floor", "coordinate_transformation_mode": "asymmetric"},
+    ),
+    "Resize linear half_pixel by scales": (
+        "Resize", ["", "s"], {"s": np.array([1, 1, 1.5, 2], F32)},
+        {"mode": "linear", "coordinate_transformation_mode": "half_pixel"},
+    ),
+    "Pad with a value": (
+        "Pad", ["p", "v"], {"p": np.array([0, 0, 1, 0, 0, 0, 2, 3], np.int64),
+                            "v": np.array(2.5, F32)}, {},
+    ),
+    "Clip as ReLU6": ("Clip", ["lo", "hi"], {"lo": np.array(0, F32), "hi": np.array(6, F32)}, {}),
+    "Elu": ("Elu", [], {}, {"alpha": 0.3}),
+    "Gelu tanh": ("Gelu", [], {}, {"approximate": "tanh"}),
+    "Mish": ("Mish", [], {}, {}),
+    "Softplus": ("Softplus", [], {}, {}),
+    "GroupNormalization opset 21": (
+        "GroupNormalization", ["g", "b"], {"g": GAMMA, "b": BETA},
+        {"num_groups": 2, "epsilon": 1e-3, "_opset": 21},
+    ),
+    "ConvTranspose grouped": (
+        "ConvTranspose", ["w"], {"w": np.random.default_rng(2).standard_normal((4, 3, 2, 3)).astype(F32)},
+        {"group": 2, "strides": [2, 1], "pads": [1, 0, 1, 0], "dilations": [1, 2]},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(ONE_NODE))
+def test_one_node_graph_equals_onnxruntime(case: str, tmp_path: Path) -> None:
+    from tests.onnx.graphs import save
+
+    op, inputs, inits, attrs = ONE_NODE[case]
+    path = save(_one(op, inputs, inits, **attrs), tmp_path / "m.onnx")  # type: ignore[arg-type]
+    x = np.random.default_rng(5).standard_normal((2, 4, 5, 6)).astype(F32) * 3
+    theirs = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    net, _ = load_onnx(path)
+    ours = net(x)
+    assert ours.shape == theirs.shape
+    assert _rel(ours, theirs) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("op", "inputs", "inits", "attrs", "words"),
+    [
+        ("HardSigmoid", [], {}, {"alpha": 0.2}, "PyTorch's is 1/6"),
+        ("Clip", ["lo"], {"lo": np.array(0, F32)}, {}, "Hardtanh has both"),
+        ("Pad", ["p"], {"p": np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)}, {}, "only H and W"),
+        ("Resize", ["", "s"], {"s": np.array([1, 1, 2, 2], F32)},
+         {"mode": "cubic"}, "only nearest and (bi)linear"),
+    ],
+)  # fmt: skip
+def test_a_form_without_a_layer_is_one_error(
+    op: str, inputs: list[str], inits: dict[str, np.ndarray], attrs: dict[str, object],
+    words: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    from tests.hostile.helpers import assert_clean, run_cli
+    from tests.onnx.graphs import save
+
+    path = save(_one(op, inputs, inits, **attrs), tmp_path / "m.onnx")  # type: ignore[arg-type]
+    r = run_cli("shapes", str(path))
+    assert_clean(r, "error")
+    assert words in r.stderr and "node 'n'" in r.stderr
