@@ -253,13 +253,6 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "stride": _pair_of(pos_int),
         "padding": _pair_of(_nonneg_int),
     },
-    "DenseBlock": {
-        "num_layers": pos_int,
-        "num_input_features": pos_int,
-        "bn_size": pos_int,
-        "growth_rate": pos_int,
-    },
-    "Transition": {"num_input_features": pos_int, "num_output_features": pos_int},
     # the layers of issue 16
     "ConvTranspose2d": {
         "in_channels": pos_int,
@@ -307,6 +300,14 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "affine": _bool,
         "bias": _bool,
     },
+    # DenseNet's blocks (zoo densenet121), for `cnncli export --to spec.toml`
+    "DenseBlock": {
+        "num_layers": pos_int,
+        "num_input_features": pos_int,
+        "bn_size": pos_int,
+        "growth_rate": pos_int,
+    },
+    "Transition": {"num_input_features": pos_int, "num_output_features": pos_int},
 }
 #: Well-known torch.nn layers cnncli has no counterpart for: a spec naming one is told so,
 #: not offered a near-miss name (ConvTranspose2d is no misspelt Conv2d).
