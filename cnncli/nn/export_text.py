@@ -19,7 +19,7 @@ from typing import Any
 from cnncli.errors import ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer
-from cnncli.nn.layers.flow import Block, Node, Path, Step
+from cnncli.nn.layers.flow import Block, Join, Node, Path, Step
 from cnncli.nn.onnx_ops import LogSoftmax, Pad2d
 from cnncli.nn.spec_schema import SCHEMA
 
@@ -451,8 +451,14 @@ def _spec_layer(name: str, layer: Layer) -> dict[str, Any]:
     elif cls in _BLOCK_ARGS:
         assert isinstance(layer, Block)
         item.update(_BLOCK_ARGS[cls](layer))
-    elif isinstance(layer, L.Concat):  # and Multiply
-        item["branches"] = [_branch(n, c) for n, c in layer.children()]
+    elif isinstance(layer, L.Concat):  # and Multiply; by the flow: a path may be the identity
+        paths = layer.graph.paths if isinstance(layer.graph, Join) else ()
+        item["branches"] = [
+            _branch(p.nodes[0].name, layer.child(p.nodes[0].name))  # type: ignore[union-attr]
+            if isinstance(p, Path) and p.nodes
+            else {}
+            for p in paths
+        ]
     elif type(layer) is L.Sequential:
         item["type"] = "Sequential"
         item["layers"] = [_spec_layer(n, c) for n, c in layer.children()]

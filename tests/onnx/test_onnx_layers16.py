@@ -3,14 +3,16 @@
 One small torch network holds every new layer (ConvTranspose2d, Upsample nearest and
 bilinear with and without align_corners, ZeroPad2d, ReLU6, Hardtanh, SiLU, GELU both ways,
 Hardswish, Hardsigmoid, ELU, Mish, Identity, AdaptiveMaxPool2d, Dropout2d, BatchNorm1d,
-GroupNorm), a squeeze-and-excitation gate and a six-way torch.cat. torch.onnx writes it
+GroupNorm), a squeeze-and-excitation gate and an eight-way torch.cat. torch.onnx writes it
 (opset 20, as the zoo tests); cnncli imports it and must give torch's and ONNX Runtime's
 output and torchinfo's rows; then cnncli writes the imported network back out as ONNX
-(ONNX Runtime within 1e-5) and as PyTorch source (torch within 1e-5).
+(ONNX Runtime within 1e-5), as PyTorch source (torch within 1e-5) and as a spec (the same
+numbers).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,10 @@ torchinfo = pytest.importorskip("torchinfo", reason="torchinfo is installed by .
 from torch import nn  # noqa: E402
 
 from cnncli.nn import layers as L  # noqa: E402, N812
-from cnncli.nn.export_text import torch_source  # noqa: E402
+from cnncli.nn.export_text import spec_data, torch_source  # noqa: E402
 from cnncli.nn.onnx_export import to_onnx  # noqa: E402
 from cnncli.nn.onnx_import import load_onnx  # noqa: E402
+from cnncli.nn.spec import build_spec  # noqa: E402
 from cnncli.nn.summary import summarize  # noqa: E402
 from tests.onnx.exports import export  # noqa: E402
 
@@ -45,7 +48,7 @@ class SqueezeExcitation(nn.Module):
         self.fc1 = nn.Conv2d(c, s, 1)
         self.fc2 = nn.Conv2d(s, c, 1)
         self.activation = nn.ReLU()
-        self.scale_activation = nn.Hardsigmoid()
+        self.scale_activation = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
@@ -63,10 +66,10 @@ class Net(nn.Module):
         self.drop = nn.Dropout2d(0.3)
         self.acts = nn.ModuleList(
             [nn.GELU(), nn.GELU(approximate="tanh"), nn.Hardswish(), nn.ELU(0.7), nn.Mish(),
-             nn.ReLU6(), nn.Hardtanh(-0.5, 0.75)]
+             nn.ReLU6(), nn.Hardtanh(-0.5, 0.75), nn.Hardsigmoid()]
         )  # fmt: skip
         self.up = nn.Upsample(scale_factor=2)
-        self.down = nn.Conv2d(56, 8, 3, stride=2, padding=1)
+        self.down = nn.Conv2d(64, 8, 3, stride=2, padding=1)
         self.convt = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
         self.bilinear = nn.Upsample(scale_factor=0.5, mode="bilinear")
         self.corners = nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True)
@@ -168,6 +171,9 @@ def test_imported_new_layers_back_out_to_onnx_and_pytorch(
         theirs = model.eval()(torch.from_numpy(x)).numpy()
     assert _rel(theirs, ours) <= 1e-5
     assert repr(model) == repr(net)
+    spec = build_spec(json.loads(json.dumps(spec_data(net, chw)))).model  # through JSON
+    spec.load_state_dict(net.state_dict())
+    np.testing.assert_array_equal(spec.eval()(x), ours)
 
 
 @pytest.mark.parametrize("align", [False, True])
