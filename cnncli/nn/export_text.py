@@ -12,14 +12,14 @@ there. :func:`spec_data` gives the spec of a network (see docs/spec-format.md) a
 from __future__ import annotations
 
 import json
-import keyword
 from collections.abc import Callable
 from typing import Any
 
 from cnncli.errors import ParameterError
 from cnncli.nn import layers as L  # noqa: N812
+from cnncli.nn.export_flow import identifier, plain_flow, forward_lines
 from cnncli.nn.layers.base import Layer
-from cnncli.nn.layers.flow import Block, Join, Node, Path, Step
+from cnncli.nn.layers.flow import Block, Join, Path
 from cnncli.nn.onnx_ops import LogSoftmax, Pad2d
 from cnncli.nn.spec_schema import SCHEMA
 
@@ -103,10 +103,6 @@ def compact(type_name: str, args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _identifier(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
-
-
 _BLOCK = '''
 
 class Block(nn.Module):
@@ -149,7 +145,7 @@ class _Source:
             if layer.downsample is not None:
                 down = self.module(layer.downsample, indent)
             return f"BasicBlock({layer.inplanes}, {layer.planes}, {layer.stride}, {down})"
-        if isinstance(layer, L.Sequential) and _plain_flow(layer):
+        if isinstance(layer, L.Sequential) and plain_flow(layer):
             kids = [(n, c) for n, c in layer.children() if not c.functional]
             cls = "nn.Sequential"
             if type(layer) is not L.Sequential and not isinstance(layer, L.Network):
@@ -172,7 +168,7 @@ class _Source:
         return _leaf(layer)
 
     def _class_name(self, type_name: str) -> str:
-        base = type_name if _identifier(type_name) else "Block_"
+        base = type_name if identifier(type_name) else "Block_"
         name, k = base, 2
         while name in self.names or name in ("Block", "Residual", "BasicBlock", "F", "nn"):
             name, k = f"{base}_{k}", k + 1
@@ -196,7 +192,7 @@ class _Source:
 
     def block_class(self, layer: Block) -> str:
         """The class of a block: registered children, and a forward written from its flow."""
-        body = _forward_lines(layer, layer.graph, self.used)
+        body = forward_lines(layer, layer.graph, self.used)
         key = f"block:{layer.type_name}:" + "\n".join(body)
         if key not in self.classes:
             name = self._class_name(layer.type_name)
@@ -215,67 +211,6 @@ class _Source:
         )
         text += _BLOCK if "Block" in self.used else ""
         return text + "".join(v for k, v in self.classes.items() if k.startswith("text:"))
-
-
-def _plain_flow(layer: Block) -> bool:
-    """Whether ``layer`` runs its children in order (Sequential's flow, not its own)."""
-    flow = layer.graph
-    names = [n for n, _ in layer.children()]
-    return isinstance(flow, Path) and [getattr(s, "name", None) for s in flow.nodes] == names
-
-
-def _call(layer: Block, name: str, arg: str, used: set[str]) -> str:
-    """The expression applying child ``name`` to ``arg`` (a functional child written out)."""
-    child = layer.child(name)
-    if child.functional:
-        return _functional(child, arg, used)
-    if _identifier(name):
-        return f"self.{name}({arg})"
-    return f"self.get_submodule({name!r})({arg})"
-
-
-def _functional(layer: Layer, x: str, used: set[str]) -> str:
-    """A step PyTorch code writes in ``forward`` (torch.flatten, F.relu, ...)."""
-    if isinstance(layer, L.Flatten):
-        return f"torch.flatten({x}, {layer.start_dim}, {layer.end_dim})"
-    if isinstance(layer, L.View):
-        return f"{x}.view({x}.size(0), {layer.features})"
-    used.add("F")
-    if isinstance(layer, Pad2d):
-        return f"F.pad({x}, {layer.pad}, value={layer.value!r})"
-    if isinstance(layer, L.ReLU):
-        return f"F.relu({x}, inplace={layer.inplace})" if layer.inplace else f"F.relu({x})"
-    if isinstance(layer, L.AdaptiveAvgPool2d):
-        return f"F.adaptive_avg_pool2d({x}, {_py(_plain(layer.output_size))})"
-    raise ParameterError(f"a functional {layer.type_name} has no PyTorch source form yet")
-
-
-def _forward_lines(layer: Block, flow: Node, used: set[str]) -> list[str]:
-    """The body of ``forward`` for ``flow``: one line per step, joins as torch.cat, + or *."""
-    lines: list[str] = []
-    count = [0]
-
-    def emit(node: Node, src: str, dst: str) -> str:
-        if isinstance(node, Step):
-            lines.append(f"{dst} = {_call(layer, node.name, src, used)}")
-            return dst
-        if isinstance(node, Path):
-            cur = src
-            for sub in node.nodes:
-                cur = emit(sub, cur, dst)
-            return cur
-        outs = []
-        for path in node.paths:
-            count[0] += 1
-            outs.append(emit(path, src, f"out{count[0]}"))
-        if node.op == "cat":
-            lines.append(f"{dst} = torch.cat([{', '.join(outs)}], 1)")
-        else:
-            lines.append(f"{dst} = {(' + ' if node.op == 'add' else ' * ').join(outs)}")
-        return dst
-
-    lines.append(f"return {emit(flow, 'x', 'x')}")
-    return lines
 
 
 def _leaf(layer: Layer) -> str:
@@ -306,7 +241,7 @@ def _py(value: Any) -> str:
 
 def torch_source(model: L.Network) -> str:
     """Python source of a torch.nn module equal to ``model`` (names, shapes, forward)."""
-    cls = model.class_name if _identifier(model.class_name) else "Model"
+    cls = model.class_name if identifier(model.class_name) else "Model"
     src = _Source()
     src.names.add(cls)
     init = []
@@ -314,11 +249,11 @@ def torch_source(model: L.Network) -> str:
         if child.functional:
             continue
         expr = src.module(child, 2)
-        if _identifier(name):
+        if identifier(name):
             init.append(f"self.{name} = {expr}")
         else:
             init.append(f"self.add_module({name!r}, {expr})")
-    forward = _forward_lines(model, model.graph, src.used)
+    forward = forward_lines(model, model.graph, src.used)
     helpers = src.helpers()
     used = src.used
     imports = "from collections import OrderedDict\n\n" if "OrderedDict" in used else ""
