@@ -17,7 +17,7 @@ from typing import Any
 
 from cnncli.errors import ParameterError
 from cnncli.nn import layers as L  # noqa: N812
-from cnncli.nn.export_flow import identifier, plain_flow, forward_lines
+from cnncli.nn.export_flow import forward_lines, identifier, plain_flow
 from cnncli.nn.layers.base import Layer
 from cnncli.nn.layers.flow import Block, Join, Path
 from cnncli.nn.onnx_ops import LogSoftmax, Pad2d
