@@ -23,9 +23,10 @@ import numpy as np
 from cnncli.errors import MissingExtraError, ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
+from cnncli.nn.layers.flow import Block, Node, Path, Step, join_shape
 from cnncli.nn.onnx_ops import ConstOp, LogSoftmax, Pad2d
 
-OPSET = 17
+OPSET = 20
 
 
 def _onnx() -> Any:
@@ -52,10 +53,14 @@ class _Writer:
         self.inits: list[Any] = []
         self.count = 0
         self.node_names: set[str] = set()
+        self.written: set[str] = set()
 
     def tensor(self, name: str, value: np.ndarray) -> str:
         from onnx import numpy_helper
 
+        if name in self.written:  # a child run more than once (Bottleneck's relu)
+            return name
+        self.written.add(name)
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
@@ -74,14 +79,13 @@ class _Writer:
         """Write ``layer`` (named ``path``) applied to tensor ``x`` of ``shape``."""
         out_shape = layer.output_shape(shape)
         key = (path + ".") if path else ""
-        if isinstance(layer, (L.Sequential, L.Network)):
-            for name, child in layer.children():
-                x, shape = self.layer(child, key + name, x, shape)
-            return x, shape
-        if isinstance(layer, (L.Residual, L.BasicBlock)):
-            return self._block(layer, key, x, shape), out_shape
+        if isinstance(layer, Block):  # Sequential, Network and every block: by its flow
+            return self._flow(layer, layer.graph, key, x, shape)
         params = {n: layer._param(n) for n in layer.param_shapes()}
         names = [self.tensor(key + n, v) for n, v in params.items()]
+        more = self._modern(layer, path, key, x, shape, names)
+        if more is not None:
+            return more, out_shape
         if isinstance(layer, L.Conv2d):
             if layer.padding_mode != "zeros":
                 raise ParameterError(
@@ -142,6 +146,98 @@ class _Writer:
             hint="see the mapping in cnncli/nn/onnx_export.py",
         )
 
+    def _modern(
+        self, layer: Layer, path: str, key: str, x: str, shape: Shape, names: list[str]
+    ) -> str | None:
+        """The layers of issue 16 (None for the others): one node, or torch.onnx's
+        decomposition where ONNX has no operator (SiLU; GroupNorm, whose opset-18 operator
+        scales per group)."""
+        kind = type(layer).__name__
+        if isinstance(layer, L.ConvTranspose2d):
+            ph, pw = layer.padding
+            return self.node(
+                "ConvTranspose", [x, *names], path, kernel_shape=list(layer.kernel_size),
+                strides=list(layer.stride), dilations=list(layer.dilation), group=layer.groups,
+                pads=[ph, pw, ph, pw], output_padding=list(layer.output_padding),
+            )  # fmt: skip
+        if isinstance(layer, L.Upsample):
+            return self._upsample(layer, path, key, x, shape)
+        if isinstance(layer, L.ZeroPad2d):
+            left, right, top, bottom = layer.padding
+            pads = self.tensor(f"{key}pads", np.array([0, 0, top, left, 0, 0, bottom, right]))
+            return self.node("Pad", [x, pads], path, mode="constant")
+        if isinstance(layer, L.AdaptiveMaxPool2d):
+            oh, ow = layer._target(shape)
+            if (oh, ow) == (1, 1):
+                return self.node("GlobalMaxPool", [x], path)
+            H, W = shape[2:]
+            if H % oh or W % ow:
+                raise ParameterError(
+                    f"{path} (AdaptiveMaxPool2d): {H}×{W} → {oh}×{ow} has unequal bins"
+                )
+            k = [H // oh, W // ow]
+            return self.node("MaxPool", [x], path, kernel_shape=k, strides=k)
+        if kind in ("ReLU6", "Hardtanh"):
+            lo, hi = (0.0, 6.0) if kind == "ReLU6" else (layer.min_val, layer.max_val)  # type: ignore[attr-defined]
+            a = self.tensor(f"{key}min", np.array(lo, np.float32))
+            b = self.tensor(f"{key}max", np.array(hi, np.float32))
+            return self.node("Clip", [x, a, b], path)
+        if kind == "Hardswish":
+            return self.node("HardSwish", [x], path)
+        if kind == "Hardsigmoid":
+            return self.node("HardSigmoid", [x], path, alpha=1.0 / 6, beta=0.5)
+        if kind == "ELU":
+            return self.node("Elu", [x], path, alpha=layer.alpha)  # type: ignore[attr-defined]
+        if kind == "SiLU":  # x · sigmoid(x)
+            return self.node("Mul", [x, self.node("Sigmoid", [x], path)], path)
+        if kind == "Mish":
+            return self.node("Mish", [x], path)
+        if kind == "GELU":
+            return self.node("Gelu", [x], path, approximate=layer.approximate)  # type: ignore[attr-defined]
+        if kind == "GroupNorm":
+            return self._group_norm(layer, path, key, x, names)
+        if kind == "Identity":
+            return x
+        return None
+
+    def _group_norm(self, layer: Layer, path: str, key: str, x: str, names: list[str]) -> str:
+        """torch.onnx's form: (N, G, −1) → InstanceNormalization → the input's shape →
+        · weight + bias per channel (C, 1, 1)."""
+        G, C = layer.num_groups, layer.num_channels  # type: ignore[attr-defined]
+        ones = self.tensor(f"{key}group_scale", np.ones(G, np.float32))
+        zeros = self.tensor(f"{key}group_bias", np.zeros(G, np.float32))
+        shape = self.tensor(f"{key}group_shape", np.array([0, G, -1], np.int64))
+        y = self.node("Reshape", [x, shape], path)
+        y = self.node("InstanceNormalization", [y, ones, zeros], path, epsilon=layer.eps)  # type: ignore[attr-defined]
+        y = self.node("Reshape", [y, self.node("Shape", [x], path)], path)
+        self.inits = [t for t in self.inits if t.name not in names]  # written again as (C, 1, 1)
+        self.written.difference_update(names)
+        for name, op in zip(names, ("Mul", "Add"), strict=False):
+            col = self.tensor(name, layer._param(name.rsplit(".", 1)[-1]).reshape(C, 1, 1))
+            y = self.node(op, [y, col], path)
+        return y
+
+    def _upsample(self, layer: L.Upsample, path: str, key: str, x: str, shape: Shape) -> str:
+        """Resize: nearest as PyTorch (asymmetric, floor), bilinear with align_corners
+        or pytorch_half_pixel; a scale factor as ``scales``, a size as ``sizes``."""
+        roi = self.tensor(f"{key}roi", np.zeros(0, np.float32))
+        if layer.mode == "nearest":
+            attrs: dict[str, Any] = {"mode": "nearest", "nearest_mode": "floor",
+                                     "coordinate_transformation_mode": "asymmetric"}  # fmt: skip
+        else:
+            ctm = "align_corners" if layer.align_corners else "pytorch_half_pixel"
+            attrs = {"mode": "linear", "coordinate_transformation_mode": ctm}
+        out = layer.output_shape(shape)
+        if layer.scale_factor is not None and not layer.recompute_scale_factor:
+            sf = layer.scale_factor
+            sh, sw = sf if isinstance(sf, tuple) else (sf, sf)
+            scales = self.tensor(f"{key}scales", np.array([1, 1, sh, sw], np.float32))
+            return self.node("Resize", [x, roi, scales], path, **attrs)
+        nc = self.node("Shape", [x], path, start=0, end=2)
+        hw = self.tensor(f"{key}size", np.array(out[2:], np.int64))
+        sizes = self.node("Concat", [nc, hw], path, axis=0)
+        return self.node("Resize", [x, roi, "", sizes], path, **attrs)
+
     def _adaptive(self, layer: L.AdaptiveAvgPool2d, path: str, x: str, shape: Shape) -> str:
         _, _, H, W = shape
         oh, ow = layer._target(shape)
@@ -175,25 +271,25 @@ class _Writer:
             "BatchNormalization", [x, *names], path, epsilon=layer.eps, momentum=momentum
         )
 
-    def _block(self, layer: Layer, key: str, x: str, shape: Shape) -> str:
-        kids = dict(layer.children())
-        if isinstance(layer, L.BasicBlock):
-            main = ["conv1", "bn1", "relu", "conv2", "bn2"]
-            short = ["downsample"] if layer.downsample is not None else []
-            relu: Layer | None = layer.relu
-        else:
-            main, short = ["main"], ["shortcut"] if "shortcut" in kids else []
-            relu = kids.get("relu")
-        t, s = x, shape
-        for name in main:
-            t, s = self.layer(kids[name], key + name, t, s)
-        u, _ = (x, shape)
-        for name in short:
-            u, _ = self.layer(kids[name], key + name, u, shape)
-        total = self.node("Add", [t, u], key.rstrip("."))
-        if relu is not None:
-            total = self.node("Relu", [total], key + "relu")
-        return total
+    def _flow(self, block: Block, node: Node, key: str, x: str, shape: Shape) -> tuple[str, Shape]:
+        """Write ``block``'s data flow from tensor ``x``: steps in order, a join as one
+        Concat (axis 1), a chain of Add or of Mul, named by the block's path."""
+        if isinstance(node, Step):
+            return self.layer(block.child(node.name), key + node.name, x, shape)
+        if isinstance(node, Path):
+            for sub in node.nodes:
+                x, shape = self._flow(block, sub, key, x, shape)
+            return x, shape
+        outs = [self._flow(block, p, key, x, shape) for p in node.paths]
+        out_shape = join_shape(node.op, [s for _, s in outs])
+        names = [t for t, _ in outs]
+        where = key.rstrip(".")
+        if node.op == "cat":
+            return self.node("Concat", names, where, axis=1), out_shape
+        total = names[0]
+        for other in names[1:]:
+            total = self.node("Add" if node.op == "add" else "Mul", [total, other], where)
+        return total, out_shape
 
 
 def to_onnx(model: Layer, chw: tuple[int, int, int], name: str = "cnncli") -> bytes:

@@ -15,9 +15,16 @@ work as for a zoo model. In three passes:
    constant becomes one Linear with that bias; Add, Sub, Mul or Div of a map and another
    constant a :class:`~cnncli.nn.onnx_ops.ConstOp`.
 3. **Structure.** The chain from input to output becomes the network's children; a fork
-   whose two branches meet at an ``Add`` becomes a :class:`~cnncli.nn.layers.Residual`
-   (main = the Add's first input, shortcut = its second, ``relu`` when a Relu follows).
-   Other forks (Concat of branches) wait for arch16's containers.
+   whose branches meet again at one join becomes a block: at an ``Add`` a
+   :class:`~cnncli.nn.layers.Residual` (main = the Add's first input, shortcut = its
+   second, ``relu`` when a Relu follows); at a ``Concat`` (axis 1) a :class:`~cnncli.nn.onnx_ops16.Joined` cat;
+   at a ``Mul`` :class:`~cnncli.nn.layers.SiLU` (``x · sigmoid(x)``),
+   :class:`~cnncli.nn.layers.Mish` (``x · tanh(softplus(x))``),
+   :class:`~cnncli.nn.layers.SqueezeExcitation` (pool, 1×1 conv, activation, 1×1 conv,
+   gate) or else a ``Joined`` product. Forks nest (a U-Net's skips), and branches
+   that meet at an inner join first become one branch (SiLU beside other branches).
+   torchvision's DenseNet concatenates all earlier maps at each layer; each such Concat
+   is rewritten as the Concat of the previous one and the new map, so that they nest.
 
 Names: torch.onnx names a node by its module path (``/layer1/layer1.0/conv1/Conv``), so
 that layer is ``layer1_0_conv1``; state_dict keys are these names plus ``weight`` ...
@@ -36,13 +43,17 @@ from cnncli.errors import InputFileError, ParameterError, ShapeError
 from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
+from cnncli.nn.layers.flow import join_shape
 from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
+from cnncli.nn.onnx_ops16 import Joined, Softplus, squeeze_excitation
 
 #: The batch size used while folding shapes of a graph whose batch is dynamic: a number no
 #: model has, so that a Reshape target holding it is known to mean "the batch".
 BATCH_MARK = 7919
 #: Elementwise operators that take a feature map and a constant (a ConstOp).
 ARITHMETIC = ("Add", "Sub", "Mul", "Div")
+#: Operators of feature maps only that join branches: Add (residual), Mul (gate), Concat.
+JOINS = ("Add", "Mul", "Concat")
 
 
 class OnnxNetwork(L.Network):
@@ -110,6 +121,18 @@ class _Importer:
         self.steps: dict[str, _Step] = {}
         self.users: dict[str, list[_Step]] = {}
         self.names: set[str] = set()
+        self.concats: dict[tuple[str, ...], str] = {}
+        self.absorbed: set[int] = set()  # nodes put into a layer of an earlier node
+        #: torch.onnx scopes that hold other scopes: modules with children. A parameter-free
+        #: node named directly in one (``/conv1/Relu`` beside ``/conv1/conv/Conv``) is a
+        #: step of that module's forward (F.relu), not a module of its own.
+        self.containers = {
+            "/".join(parts[:k])
+            for n in graph.nodes
+            if n.name.startswith("/")
+            for parts in [n.name.split("/")[:-1]]  # "/a/b/Relu" → ["", "a", "b"]
+            for k in range(2, len(parts))  # the ancestors "/a", not the scope "/a/b"
+        }
 
     # ---- the Ctx protocol of onnx_ops ------------------------------------------------
     def has_const(self, name: str) -> bool:
@@ -200,8 +223,8 @@ class _Importer:
             op = node.op_type
             if node.domain not in ("", "ai.onnx"):
                 op = f"{node.domain}.{op}"
-            if op == "Add" and not any(i in known for i in node.inputs):
-                continue  # two feature maps: a residual join
+            if op in JOINS and not any(i in known for i in node.inputs):
+                continue  # feature maps only: a join (residual, gate, concatenation)
             if op in ARITHMETIC and sum(i in known for i in node.inputs) == 1:
                 continue  # a feature map and a constant: a bias or a ConstOp
             if op == "Identity":
@@ -240,7 +263,11 @@ class _Importer:
                 raise unsupported(self, node, f"cannot compute this constant ({exc})") from None
             self.consts[node.outputs[0]] = value
             return
+        if id(node) in self.absorbed:
+            return
         streams = [i for i in ins if i in self.shapes]
+        if node.op_type == "Reshape" and streams and self._group_norm(node, streams[0]):
+            return
         if node.op_type == "Identity":
             self.alias[node.outputs[0]] = streams[0]
             return
@@ -262,6 +289,9 @@ class _Importer:
                 raise unsupported(self, node, "only an Add of two same-shaped maps (a residual)")
             self._add_step(node, [], streams, self.shapes[streams[0]])
             return
+        if node.op_type in ("Mul", "Concat") and len(streams) == len(ins):
+            self._join(node, streams)
+            return
         convert = OPS.get(node.op_type)
         assert convert is not None  # _check_operators has refused the others
         shape = self.shapes[streams[0]]
@@ -273,7 +303,87 @@ class _Importer:
                 out = layer.output_shape(out)
         except (ParameterError, ShapeError) as exc:
             raise unsupported(self, node, exc.message) from None
+        if node.name.startswith("/") and node.name.rsplit("/", 1)[0] in self.containers | {""}:
+            for layer in layers:
+                if not layer.param_shapes():
+                    layer.functional = True
         self._add_step(node, layers, streams[:1], out)
+
+    def _only_user(self, tensor: str, op: str) -> OnnxNode | None:
+        users = [n for n in self.graph.nodes if tensor in n.inputs]
+        return users[0] if len(users) == 1 and users[0].op_type == op else None
+
+    def _group_norm(self, node: OnnxNode, x: str) -> bool:
+        """torch.onnx's GroupNorm: Reshape x (N, C, H, W) to (N, G, −1) →
+        InstanceNormalization (scale 1, bias 0) → Reshape to x's shape → Mul by the weight
+        (C, 1, 1) → Add the bias: one GroupNorm layer (False when the nodes differ)."""
+        shape = self.shapes[x]
+        target = self.consts.get(node.inputs[1])
+        if len(shape) != 4 or target is None or target.size != 3:
+            return False
+        G = int(target.ravel()[1])
+        norm = self._only_user(node.outputs[0], "InstanceNormalization")
+        if norm is None or not all(i in self.consts for i in norm.inputs[1:3]):
+            return False
+        if not (
+            np.all(self.consts[norm.inputs[1]] == 1) and np.all(self.consts[norm.inputs[2]] == 0)
+        ):
+            return False
+        back = self._only_user(norm.outputs[0], "Reshape")
+        if back is None or G < 1 or shape[1] % G:
+            return False
+        used = [norm, back]
+        C = shape[1]
+        arrays: dict[str, np.ndarray | None] = {"weight": None, "bias": None}
+        end = back.outputs[0]
+        for key, op in (("weight", "Mul"), ("bias", "Add")):
+            nxt = self._only_user(end, op)
+            const = next((i for i in (nxt.inputs if nxt else []) if i in self.consts), None)
+            if nxt is None or const is None or self.consts[const].size != C:
+                break
+            arrays[key] = self.consts[const].reshape(C)
+            used.append(nxt)
+            end = nxt.outputs[0]
+        affine = arrays["weight"] is not None
+        layer = L.GroupNorm(G, C, float(norm.attrs.get("epsilon", 1e-5)), affine=affine)
+        if affine:
+            bias = arrays["bias"] if arrays["bias"] is not None else np.zeros(C, np.float32)
+            fill(layer, weight=arrays["weight"], bias=bias)
+        self.absorbed.update(id(n) for n in used)
+        self._add_step(node, [layer], [x], shape, output=end)
+        return True
+
+    def _join(self, node: OnnxNode, streams: list[str]) -> None:
+        """Mul of two maps (a gate) or Concat of maps along the channels: a join step.
+        A Concat of one map is that map; torchvision's DenseNet concatenates all earlier
+        maps again at each layer, ``cat(x0, f1, f2)``, which is ``cat(cat(x0, f1), f2)``:
+        the longest earlier Concat of a prefix stands in for it, so that joins nest."""
+        shapes = [self.shapes[i] for i in streams]
+        if node.op_type == "Mul":
+            try:
+                out = join_shape("mul", shapes, node.name)
+            except ShapeError as exc:
+                raise unsupported(self, node, exc.message) from None
+            self._add_step(node, [], streams, out)
+            return
+        axis = int(node.attrs.get("axis", 1))
+        if axis not in (1, 1 - len(shapes[0])):
+            raise unsupported(self, node, f"a Concat along axis {axis}; cnncli joins channels")
+        if len(streams) == 1:
+            self.alias[node.outputs[0]] = streams[0]
+            return
+        try:
+            out = join_shape("cat", shapes, node.name)
+        except ShapeError as exc:
+            raise unsupported(self, node, exc.message) from None
+        ins = list(streams)
+        for k in range(len(ins) - 1, 1, -1):
+            earlier = self.concats.get(tuple(ins[:k]))
+            if earlier is not None:
+                ins = [earlier, *ins[k:]]
+                break
+        self.concats[tuple(streams)] = node.outputs[0]
+        self._add_step(node, [], ins, out)
 
     def _bias(self, node: OnnxNode, stream: str) -> bool:
         """MatMul then Add of a constant (N, F) + (F,): the bias of the MatMul's Linear."""
@@ -292,14 +402,21 @@ class _Importer:
         self.alias[node.outputs[0]] = stream
         return True
 
-    def _add_step(self, node: OnnxNode, layers: list[Layer], inputs: list[str], out: Shape) -> None:
+    def _add_step(
+        self,
+        node: OnnxNode,
+        layers: list[Layer],
+        inputs: list[str],
+        out: Shape,
+        output: str | None = None,
+    ) -> None:
         weight = next((i for i in node.inputs[1:] if i in self.graph.initializers), None)
         base = _layer_name(node, weight)
         name, k = base, 1
         while name in self.names:
             name, k = f"{base}_{k}", k + 1
         self.names.add(name)
-        step = _Step(node, name, layers, inputs, node.outputs[0])
+        step = _Step(node, name, layers, inputs, output or node.outputs[0])
         self.steps[step.output] = step
         self.shapes[step.output] = out
         for i in inputs:
@@ -317,7 +434,7 @@ class _Importer:
         if join is not None or (end is not None and t != end):
             raise InputFileError(
                 f"{self.source}: the graph does not end where its output is ({end!r}); "
-                "cnncli runs a single chain with residual blocks"
+                "cnncli runs a chain of layers and of blocks whose branches meet again"
             )
         return out
 
@@ -335,8 +452,6 @@ class _Importer:
                 out += self._named(step)
                 t = step.output
                 continue
-            if len(users) != 2:
-                raise self._fork_error(users)
             branches: list[tuple[list[tuple[str, Layer]], str, _Step | None]] = []
             for u in users:
                 if _is_join(u):
@@ -344,36 +459,85 @@ class _Importer:
                 else:
                     layers, end, join = self._walk(u.output)
                     branches.append((self._named(u) + layers, end, join))
-            joins = {id(b[2]) for b in branches}
-            join = branches[0][2]
-            if join is None or len(joins) != 1:
+            block, t = self._merge(branches, users)
+            out.append(block)
+
+    def _merge(
+        self,
+        branches: list[tuple[list[tuple[str, Layer]], str, _Step | None]],
+        users: list[_Step],
+    ) -> tuple[tuple[str, Layer], str]:
+        """The block of a fork's branches (layers, end tensor, join reached), and the tensor
+        after it. Branches that meet at an inner join first (SiLU's ``x · sigmoid(x)``
+        beside other branches of the same ``x``) become one branch, until one join is left."""
+        while True:
+            groups: dict[int, list[tuple[list[tuple[str, Layer]], str, _Step | None]]] = {}
+            for b in branches:
+                groups.setdefault(id(b[2]), []).append(b)
+            merged = False
+            for members in groups.values():
+                join = members[0][2]
+                if join is None or sorted(b[1] for b in members) != sorted(join.inputs):
+                    continue
+                by_end = {b[1]: b[0] for b in members}
+                block, after = self._join_block(join, [by_end[i] for i in join.inputs])
+                if len(members) == len(branches):
+                    return (join.name, block), after
+                more, end, nxt = self._walk(after)
+                rest = [b for b in branches if all(b is not m for m in members)]
+                branches = [*rest, ([(join.name, block), *more], end, nxt)]
+                merged = True
+                break
+            if not merged:
                 raise self._fork_error(users)
-            by_end = {b[1]: b[0] for b in branches}
-            main_in, short_in = join.inputs
-            main, short = by_end[main_in], by_end[short_in]
+
+    def _join_block(self, join: _Step, paths: list[list[tuple[str, Layer]]]) -> tuple[Layer, str]:
+        """The block of a fork whose ``paths`` meet at ``join``, and the tensor after it.
+
+        Add → :class:`Residual` (``relu`` when a Relu is the sum's only user); Mul of the
+        map and its sigmoid → :class:`SiLU`, of the map and a squeeze-and-excitation gate →
+        :class:`SqueezeExcitation`, else :class:`Multiply`; Concat → :class:`Concat`.
+        """
+        op = join.node.op_type
+        seqs = [L.Sequential(*_strip(join.name, p)) for p in paths]
+        if op == "Add":
+            main, short = seqs
+            if not len(main) and len(short):
+                main, short = short, main  # the sum is the same; the identity is the shortcut
             relu_users = self.users.get(join.output, [])
             relu = len(relu_users) == 1 and relu_users[0].node.op_type == "Relu"
-            block = L.Residual(
-                L.Sequential(*_strip(join.name, main)),
-                L.Sequential(*_strip(join.name, short)) if short else None,
-                relu,
-            )
-            out.append((join.name, block))
-            t = relu_users[0].output if relu else join.output
+            block = L.Residual(main, short if len(short) else None, relu)
+            return block, relu_users[0].output if relu else join.output
+        if op == "Mul" and len(seqs) == 2 and sorted(len(s) for s in seqs) == [0, 1]:
+            (only,) = [layer for s in seqs for _, layer in s.children()]
+            if type(only) is L.Sigmoid:
+                return L.SiLU(), join.output
+            if type(only) is Softplus:
+                raise unsupported(self, join.node, "x · Softplus(x) has no layer")
+        kinds = sorted((type(c).__name__ for s in seqs for _, c in s.children()))
+        if op == "Mul" and sorted(len(s) for s in seqs) == [0, 2] and kinds == ["Softplus", "Tanh"]:
+            first = next(c for s in seqs for _, c in s.children())
+            if type(first) is Softplus:  # x · tanh(softplus(x))
+                return L.Mish(), join.output
+        if op == "Mul":
+            gate = squeeze_excitation(seqs)
+            if gate is not None:
+                return gate, join.output
+        kept = [seq if len(seq) else None for seq in seqs]
+        return Joined("cat" if op == "Concat" else "mul", kept), join.output
 
     def _fork_error(self, users: list[_Step]) -> InputFileError:
         ops = Counter(u.node.op_type for u in users)
         return InputFileError(
             f"{self.source}: a feature map feeds {len(users)} nodes "
             f"({', '.join(f'{k} ×{v}' for k, v in ops.items())}); cnncli maps forks that "
-            "rejoin at one Add (residual blocks); branches that are concatenated wait for "
-            "arch16's containers"
+            "meet again at one join (Add, Mul or Concat of the branches)"
         )
 
 
 def _is_join(step: _Step) -> bool:
-    """An Add of two feature maps (a residual join): the one step without layers."""
-    return step.node.op_type == "Add" and not step.layers
+    """An Add, Mul or Concat of feature maps (a join): the steps without layers."""
+    return step.node.op_type in JOINS and not step.layers
 
 
 def _strip(block: str, named: list[tuple[str, Layer]]) -> list[tuple[str, Layer]]:

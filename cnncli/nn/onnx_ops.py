@@ -247,12 +247,13 @@ def matmul(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
 
 def batch_norm(node: OnnxNode, ctx: Ctx, shape: Shape) -> list[Layer]:
     """BatchNormalization (inference) → BatchNorm2d with its running statistics."""
-    if len(shape) != 4:
-        raise unsupported(ctx, node, "BatchNormalization of a 2-D input needs BatchNorm1d (ops16)")
+    if len(shape) not in (2, 4):
+        raise unsupported(ctx, node, f"BatchNormalization of a {len(shape)}-D input")
     scale, bias, mean, var = (ctx.const(n) for n in node.inputs[1:5])
     eps = float(node.attrs.get("epsilon", 1e-5))
     momentum = 1.0 - float(node.attrs.get("momentum", 0.9))
-    layer = L.BatchNorm2d(scale.shape[0], eps, momentum)
+    cls = L.BatchNorm2d if len(shape) == 4 else L.BatchNorm1d
+    layer = cls(scale.shape[0], eps, momentum)
     fill(layer, weight=scale, bias=bias)
     layer._buffers.update(
         running_mean=np.array(mean, np.float32),
@@ -338,11 +339,15 @@ def fill(layer: Layer, **arrays: np.ndarray | None) -> None:
     layer._freeze_own()
 
 
+def _only_in(node: OnnxNode, ctx: Ctx, where: str) -> list[Layer]:
+    raise unsupported(ctx, node, f"{node.op_type} is mapped only as part of {where}")
+
+
 def _simple(cls: type[Layer], **fixed: Any) -> Converter:
     return lambda node, ctx, shape: [cls(**fixed)]
 
 
-#: ONNX operator → converter; None marks an operator whose layer is not on main yet.
+#: ONNX operator → converter; None marks an operator without a layer.
 OPS: dict[str, Converter | None] = {
     "Conv": conv,
     "MaxPool": lambda n, c, s: _pool(n, c, s, "max"),
@@ -364,23 +369,11 @@ OPS: dict[str, Converter | None] = {
     # Add is built by the importer: of two feature maps, a residual join (Residual); of a
     # MatMul and a constant, that Linear's bias; of another map and a constant, a ConstOp.
     "Add": None,
-    # ---- waiting for a layer (ops16: engine ops and layers) ---------------------------
-    "ConvTranspose": None,  # ops16 ConvTranspose2d
-    "Resize": None,  # ops16 Upsample / interpolate (nearest, bilinear)
-    "Upsample": None,  # ops16 Upsample
-    "Clip": None,  # ops16 ReLU6 / Hardtanh (min, max from inputs 1, 2)
-    "HardSigmoid": None,  # ops16 Hardsigmoid (alpha 1/6, beta 0.5 from PyTorch)
-    "HardSwish": None,  # ops16 Hardswish
-    "Elu": None,  # ops16 ELU
-    "Gelu": None,  # ops16 GELU
-    "Mish": None,  # ops16 Mish
-    "GroupNormalization": None,  # ops16 GroupNorm
-    "Pad": None,  # ops16 ZeroPad2d (a Pad2d like the one above, with its own name)
-    # ---- waiting for a container (arch16: branch/concatenation containers) --------------
-    "Concat": None,  # arch16 concatenation of branches (a constant Concat is folded)
-    # ---- no layer planned; the graph runner would cover them ----------------------------
-    "Mul": None,  # of two feature maps (SiLU = x·sigmoid(x), squeeze-excitation)
-    # Add, Sub, Mul, Div of a feature map and a constant: ConstOp, built by the importer.
+    # ConvTranspose, Resize, Upsample, Clip, HardSigmoid, HardSwish, Elu, Gelu, Mish,
+    # Softplus, Pad, GroupNormalization: cnncli.nn.onnx_ops16 (added below).
+    # Concat and Mul of feature maps are joins, built by the importer (Concat, Multiply,
+    # SiLU, SqueezeExcitation); a constant Concat is folded.
+    "InstanceNormalization": lambda n, c, s: _only_in(n, c, "GroupNorm's ONNX form"),
     "Squeeze": squeeze,
     "Unsqueeze": None,
 }
@@ -388,7 +381,7 @@ OPS: dict[str, Converter | None] = {
 #: Operators computed at import time when all their inputs are constants.
 FOLDED = {
     "Constant", "Identity", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",
-    "Slice", "Mul", "Add", "Sub", "Div", "Reshape",
+    "Slice", "Mul", "Add", "Sub", "Div", "Reshape", "ConstantOfShape", "Transpose",
 }  # fmt: skip
 
 
@@ -404,6 +397,12 @@ def fold(node: OnnxNode, args: list[np.ndarray | None]) -> np.ndarray:
                 return np.asarray(a[key], np.float32 if "float" in key else np.int64)
         raise ValueError("Constant without a value")
     assert x is not None
+    if op == "ConstantOfShape":  # F.pad's pads are built from one (ZeroPad2d)
+        value = np.asarray(a.get("value", np.zeros(1, np.float32))).ravel()
+        return np.full([int(v) for v in x.ravel()], value[0], value.dtype)
+    if op == "Transpose":
+        perm = a.get("perm")
+        return np.transpose(x, None if perm is None else [int(v) for v in perm])
     if op in ("Identity", "Cast"):
         if op == "Cast":
             from cnncli.io.onnx_file import DTYPES
@@ -452,3 +451,8 @@ def fold(node: OnnxNode, args: list[np.ndarray | None]) -> np.ndarray:
     return np.asarray(
         {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[op](x, y)
     )
+
+
+from cnncli.nn.onnx_ops16 import MODERN  # noqa: E402  (its converters use the helpers above)
+
+OPS.update(MODERN)

@@ -300,6 +300,14 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "affine": _bool,
         "bias": _bool,
     },
+    # DenseNet's blocks (zoo densenet121), for `cnncli export --to spec.toml`
+    "DenseBlock": {
+        "num_layers": pos_int,
+        "num_input_features": pos_int,
+        "bn_size": pos_int,
+        "growth_rate": pos_int,
+    },
+    "Transition": {"num_input_features": pos_int, "num_output_features": pos_int},
 }
 #: Well-known torch.nn layers cnncli has no counterpart for: a spec naming one is told so,
 #: not offered a near-miss name (ConvTranspose2d is no misspelt Conv2d).
@@ -340,6 +348,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "Fire": ("squeeze_planes", "expand1x1_planes", "expand3x3_planes"),
     "Inception": ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"),
     "BasicConv2d": ("out_channels", "kernel_size"),
+    "DenseBlock": ("num_layers",),
+    "Transition": ("num_output_features",),
 }
 #: keys holding nested layer lists, per container type.
 NESTED: dict[str, tuple[str, ...]] = {
@@ -359,6 +369,8 @@ INFERRED: dict[str, str] = {
     "Fire": "inplanes",
     "Inception": "in_channels",
     "BasicConv2d": "in_channels",
+    "DenseBlock": "num_input_features",
+    "Transition": "num_input_features",
     "ConvTranspose2d": "in_channels",
     "BatchNorm1d": "num_features",
     "GroupNorm": "num_channels",

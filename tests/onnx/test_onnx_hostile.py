@@ -144,13 +144,13 @@ def test_node_input_that_never_appears(tmp_path: Path) -> None:
 
 def test_unsupported_operators_are_named_and_counted(tmp_path: Path) -> None:
     nodes = [
-        helper.make_node("HardSwish", ["x"], ["a"], name="hs1"),
+        helper.make_node("LRN", ["x"], ["a"], name="lrn1", size=3),
         helper.make_node("Relu", ["a"], ["b"], name="relu"),
-        helper.make_node("HardSwish", ["b"], ["c"], name="hs2"),
+        helper.make_node("LRN", ["b"], ["c"], name="lrn2", size=3),
         helper.make_node("Erf", ["c"], ["y"], name="erf"),
     ]
     line = _fails(save(model(nodes, {}, [1, 3, 4, 4]), tmp_path / "m.onnx"), "2 operators")
-    assert "HardSwish (node 'hs1', 2 such nodes)" in line
+    assert "LRN (node 'lrn1', 2 such nodes)" in line
     assert "Erf (node 'erf', 1 such node)" in line
 
 

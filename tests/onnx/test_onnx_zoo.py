@@ -27,9 +27,19 @@ from cnncli.nn.summary import summarize  # noqa: E402
 from tests.hostile.helpers import run_cli  # noqa: E402
 from tests.onnx.exports import export, scratch_dir, torch_twin  # noqa: E402
 
-#: resnet18 ends in an adaptive (1, 1) pool, so a small input keeps it fast.
-SIZE = {"resnet18": (3, 64, 64)}
+#: These end in an adaptive (1, 1) pool, so a small input keeps them fast (32 is the
+#: smallest size whose maps stay at least 1×1 through their five halvings).
+SIZE = {
+    "resnet18": (3, 64, 64),
+    "resnet50": (3, 32, 32),
+    "densenet121": (3, 32, 32),
+    "googlenet": (3, 32, 32),
+    "squeezenet1_1": (3, 64, 64),
+    "mobilenet_v2": (3, 32, 32),
+}
 BIG = {"alexnet", "alexnet-torchvision", "vgg11", "vgg16"}
+#: Files of 100 MB or more: ``shapes`` is not run on them a second time (loading costs seconds).
+HEAVY = BIG | {"resnet50"}
 #: In eval mode torch.onnx writes no Dropout node (it is the identity), and an adaptive
 #: average pool whose output divides its input becomes a plain AveragePool (here 7×7 → 7×7
 #: and 6×6 → 6×6, a 1×1 window): the file does not know the module's class.
@@ -88,7 +98,7 @@ def test_zoo_model_through_onnx_equals_onnxruntime_pytorch_and_torchinfo(
         assert ours_rows == _torchinfo_rows(theirs)
         assert summary.total_params == theirs.total_params
         assert summary.total_macs == theirs.total_mult_adds
-        if name not in BIG:  # the command itself (loading a big file again costs seconds)
+        if name not in HEAVY:  # the command itself (loading a big file again costs seconds)
             r = run_cli("shapes", str(path), "--batch", str(batch), "--json")
             assert r.code == 0, r.stderr
             data = json.loads(r.stdout)

@@ -190,6 +190,8 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Fire,
         Inception,
         BasicConv2d,
+        DenseBlock,
+        Transition,
     )
 }
 
