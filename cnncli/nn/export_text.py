@@ -486,7 +486,33 @@ _BLOCK_ARGS: dict[str, Callable[[Block], dict[str, Any]]] = {
         "num_input_features": _bn_features(b),
         "num_output_features": _conv_out(b),
     },
+    "Conv2dNormActivation": lambda b: _conv_norm_act(b.children()[0][1]),
+    "InvertedResidual": lambda b: {
+        "inp": _conv_in(b),
+        "oup": b.out_channels,  # type: ignore[attr-defined]
+        "stride": b.stride,  # type: ignore[attr-defined]
+        "expand_ratio": _first_conv(b).out_channels // _first_conv(b).in_channels,
+    },
 }
+
+
+def _conv_norm_act(conv: Layer) -> dict[str, Any]:
+    """Conv2dNormActivation's arguments, read from its convolution."""
+    assert isinstance(conv, L.Conv2d)
+    k, s = conv.kernel_size, conv.stride
+    return {"in_channels": conv.in_channels, "out_channels": conv.out_channels,
+            "kernel_size": k[0] if isinstance(k, tuple) else k,
+            "stride": s[0] if isinstance(s, tuple) else s, "groups": conv.groups}  # fmt: skip
+
+
+def _first_conv(b: Layer) -> L.Conv2d:
+    """The first Conv2d inside ``b`` (an InvertedResidual's expansion, or its depthwise
+    convolution when it expands by 1)."""
+    return next(layer for _, layer in b.named_modules() if isinstance(layer, L.Conv2d))
+
+
+def _conv_in(b: Layer) -> int:
+    return int(_first_conv(b).in_channels)
 
 
 def _bn_features(b: Layer) -> int:
@@ -498,6 +524,12 @@ def _bn_features(b: Layer) -> int:
 
 def spec_data(model: L.Network, chw: tuple[int, int, int] | None) -> dict[str, Any]:
     """The spec (a dict as :func:`cnncli.nn.spec.build_spec` reads it) of ``model``."""
+    if not plain_flow(model):  # e.g. the zoo's unet: skips join its named children
+        raise ParameterError(
+            f"{model.title}: its children are joined by skip connections, which a spec "
+            "cannot write under the same names; export it --to model.py or --to model.onnx",
+            hint="docs/spec-format.md shows a U-Net written as nested Concat blocks",
+        )
     data: dict[str, Any] = {"name": model.title}
     if model.description:
         data["description"] = model.description

@@ -308,6 +308,19 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "growth_rate": pos_int,
     },
     "Transition": {"num_input_features": pos_int, "num_output_features": pos_int},
+    "Conv2dNormActivation": {
+        "in_channels": pos_int,
+        "out_channels": pos_int,
+        "kernel_size": pos_int,
+        "stride": pos_int,
+        "groups": pos_int,
+    },
+    "InvertedResidual": {
+        "inp": pos_int,
+        "oup": pos_int,
+        "stride": pos_int,
+        "expand_ratio": pos_int,
+    },
 }
 #: Well-known torch.nn layers cnncli has no counterpart for: a spec naming one is told so,
 #: not offered a near-miss name (ConvTranspose2d is no misspelt Conv2d).
@@ -350,6 +363,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "BasicConv2d": ("out_channels", "kernel_size"),
     "DenseBlock": ("num_layers",),
     "Transition": ("num_output_features",),
+    "Conv2dNormActivation": ("out_channels",),
+    "InvertedResidual": ("oup", "stride", "expand_ratio"),
 }
 #: keys holding nested layer lists, per container type.
 NESTED: dict[str, tuple[str, ...]] = {
@@ -371,6 +386,8 @@ INFERRED: dict[str, str] = {
     "BasicConv2d": "in_channels",
     "DenseBlock": "num_input_features",
     "Transition": "num_input_features",
+    "Conv2dNormActivation": "in_channels",
+    "InvertedResidual": "inp",
     "ConvTranspose2d": "in_channels",
     "BatchNorm1d": "num_features",
     "GroupNorm": "num_channels",

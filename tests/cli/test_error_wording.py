@@ -195,7 +195,7 @@ def test_a_spec_with_three_errors_reports_all_three(cli, tmp_path: Path) -> None
         "Sequential, Residual, Bottleneck, Concat, Multiply, SqueezeExcitation, Fire, Inception, "
         "BasicConv2d, ConvTranspose2d, Upsample, ZeroPad2d, AdaptiveMaxPool2d, ReLU6, Hardtanh, "
         "SiLU, GELU, Hardswish, Hardsigmoid, ELU, Mish, Identity, Dropout2d, BatchNorm1d, "
-        "GroupNorm, DenseBlock, Transition\n"
+        "GroupNorm, DenseBlock, Transition, Conv2dNormActivation, InvertedResidual\n"
     )
 
 

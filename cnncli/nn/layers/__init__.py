@@ -192,6 +192,8 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         BasicConv2d,
         DenseBlock,
         Transition,
+        Conv2dNormActivation,
+        InvertedResidual,
     )
 }
 
