@@ -36,8 +36,9 @@ class StepInfo:
 
     step: int
     steps: int
-    loss: float  # the running mean over the epoch's steps so far
+    loss: float  # this step's loss
     seen: int
+    mean_loss: float  # the mean over the epoch's images so far
 
 
 @dataclass
@@ -113,7 +114,7 @@ def train_epoch(
             done.correct += int((logits.argmax(axis=1) == target).sum())
             done.seen += len(idx)
             if on_step is not None:
-                on_step(StepInfo(step, steps, done.loss_sum / done.seen, done.seen))
+                on_step(StepInfo(step, steps, loss, done.seen, done.loss_sum / done.seen))
             if stop is not None and stop() and step < steps:
                 raise Stopped(epoch, steps, done)
     finally:
