@@ -221,7 +221,9 @@ class _progress:  # noqa: N801 (a context manager used like a function)
             if first_seen < 0:  # the rate counts from the first step seen (resumed: mid-epoch)
                 start, first_seen = now, info.seen
             rate = (info.seen - first_seen) / (now - start) if now > start else 0.0
-            self.bar.update(task, completed=info.step, total=info.steps, loss=info.mean_loss, rate=rate)
+            self.bar.update(
+                task, completed=info.step, total=info.steps, loss=info.mean_loss, rate=rate
+            )
 
         return on_step
 
