@@ -115,7 +115,6 @@ def conv(
     png_mode: opt.PngModeOpt = "auto",
 ) -> None:
     """Convolve an image or matrix with named, file or inline kernels and show the maps."""
-    import numpy as np
 
     from cnncli import engine
     from cnncli.cli import animation
@@ -186,14 +185,8 @@ def conv(
         if activation:
             dy = activation_backward(activation, dy, pre_act, result, slope, 1)
         dx, dw, db = engine.conv2d_backward(dy, x, weight, st, pd, dl, G, pad_mode, bias=True)
-        sections += [
-            out.maps(dx, "dL/dX"),
-            out.maps(dw, "dL/dW", follow_picks=False),
-            out.maps(np.asarray(db), "dL/db"),
-        ]
-        payload["grad"] = {"grad_output": "ones" if grad.lower() == "ones" else grad,
-                           "grad_input": dx, "grad_weight": dw, "grad_bias": db}  # fmt: skip
-        save = {"output": result, "grad_input": dx, "grad_weight": dw, "grad_bias": db}
+        more, save = grad_sections(out, grad, result, (dx, dw, db), payload)
+        sections += more
     wrote = None
     if animate is not None:
         after = "; before " + " and ".join(
@@ -352,3 +345,23 @@ def _after_note(
     if activation:
         steps.append(f"{activation} → {fmt_number(result[n, k, i, j])}")
     return Text(f"then output[{n}, {k}, {i}, {j}]: " + "; ".join(steps))
+
+
+def grad_sections(
+    out: Any, grad: str, result: Any, grads: tuple[Any, Any, Any], payload: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """``--grad``'s maps (dL/dX, dL/dW, dL/db) and what ``-o`` saves; the JSON gets them too.
+
+    Shared by ``conv`` and ``conv --transpose``.
+    """
+    import numpy as np
+
+    dx, dw, db = grads
+    payload["grad"] = {"grad_output": "ones" if grad.lower() == "ones" else grad,
+                       "grad_input": dx, "grad_weight": dw, "grad_bias": db}  # fmt: skip
+    sections = [
+        out.maps(dx, "dL/dX"),
+        out.maps(dw, "dL/dW", follow_picks=False),
+        out.maps(np.asarray(db), "dL/db"),
+    ]
+    return sections, {"output": result, "grad_input": dx, "grad_weight": dw, "grad_bias": db}

@@ -42,7 +42,6 @@ def transposed(
 
     ``bias`` is a function (F, dtype) → bias or None (conv's ``-b`` parser).
     """
-    import numpy as np
 
     from cnncli import engine
     from cnncli.engine import shapes
@@ -102,14 +101,10 @@ def transposed(
         if activation:
             dy = activation_backward(activation, dy, pre_act, result, slope, 1)
         dx, dw, db = engine.conv_transpose2d_backward(dy, x, weight, st, pd, op, G, dl, bias=True)
-        sections += [
-            out.maps(dx, "dL/dX"),
-            out.maps(dw, "dL/dW", follow_picks=False),
-            out.maps(np.asarray(db), "dL/db"),
-        ]
-        payload["grad"] = {"grad_output": "ones" if grad.lower() == "ones" else grad,
-                           "grad_input": dx, "grad_weight": dw, "grad_bias": db}  # fmt: skip
-        save = {"output": result, "grad_input": dx, "grad_weight": dw, "grad_bias": db}
+        from cnncli.cli.conv import grad_sections
+
+        more, save = grad_sections(out, grad, result, (dx, dw, db), payload)
+        sections += more
     out.finish(run.header, sections, payload, save, names)
 
 

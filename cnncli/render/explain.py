@@ -60,30 +60,7 @@ def conv_explanation(
         parts.append(
             Text(f"channel {c}: sum = {_terms(cell.products[k])}{fmt_number(cell.sums[k])}")
         )
-    hidden = len(cell.channels) - MAX_DETAILED_CHANNELS
-    if hidden > 0:
-        rest = ", ".join(
-            f"{c}: {fmt_number(s)}"
-            for c, s in zip(
-                cell.channels[MAX_DETAILED_CHANNELS:],
-                cell.sums[MAX_DETAILED_CHANNELS:],
-                strict=True,
-            )
-        )
-        parts.append(Text(f"channels {rest} (sums only; {hidden} not drawn)", style="dim"))
-    if len(cell.channels) > 1:
-        sums = " + ".join(
-            f"({t})" if t.startswith("-") else t for t in (fmt_number(s) for s in cell.sums)
-        )
-        parts.append(Text(f"sum over channels: {sums} = {fmt_number(cell.total)}"))
-    if cell.bias is not None:
-        parts.append(
-            Text(
-                f"{fmt_number(cell.total)} + bias {fmt_number(cell.bias)} = {fmt_number(cell.value)}"
-            )
-        )
-    else:
-        parts.append(Text(f"no bias: {fmt_number(cell.value)}"))
+    parts += _channel_sums_and_bias(cell)
     parts.append(_equals(label, (cell.n, cell.f, cell.i, cell.j), cell.value, cell.engine_value))
     parts += _computed_by(method)
     return Group(*parts)
@@ -178,6 +155,16 @@ def conv_transpose_explanation(cell: Any, method: str = "") -> RenderableType:
         parts.append(titled(f"input[{cell.n}, {c}] × weight[{c}, {cell.f}]", table))
         products = np.array([t[7] for t in mine])
         parts.append(Text(f"channel {c}: sum = {_terms(products)}{fmt_number(cell.sums[k])}"))
+    parts += _channel_sums_and_bias(cell)
+    parts.append(_equals("output", (cell.n, cell.f, cell.i, cell.j), cell.value, cell.engine_value))
+    parts += _computed_by(method)
+    return Group(*parts)
+
+
+def _channel_sums_and_bias(cell: Any) -> list[Any]:
+    """The lines after the detailed channels: the channels not drawn, the sum over channels,
+    the bias (shared by the convolution's and the transposed convolution's explanation)."""
+    parts: list[Any] = []
     hidden = len(cell.channels) - MAX_DETAILED_CHANNELS
     if hidden > 0:
         rest = ", ".join(
@@ -202,6 +189,4 @@ def conv_transpose_explanation(cell: Any, method: str = "") -> RenderableType:
         )
     else:
         parts.append(Text(f"no bias: {fmt_number(cell.value)}"))
-    parts.append(_equals("output", (cell.n, cell.f, cell.i, cell.j), cell.value, cell.engine_value))
-    parts += _computed_by(method)
-    return Group(*parts)
+    return parts
