@@ -35,6 +35,14 @@ Tracer = Callable[["Layer", np.ndarray, np.ndarray, float], None]
 _TRACER: list[Tracer] = []
 
 
+def conv_macs(layer: Layer, output_shape: Shape) -> int:
+    """torchinfo's rule for a convolution, transposed or not: (weight + bias values) × N ×
+    OH × OW, each output position costing every parameter once."""
+    params = sum(_prod(s) for s in layer.param_shapes().values())
+    N, _, OH, OW = output_shape
+    return params * N * OH * OW
+
+
 def _prod(values: Sequence[int]) -> int:
     return math.prod(int(v) for v in values)
 

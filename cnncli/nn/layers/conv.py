@@ -20,9 +20,9 @@ from cnncli.nn.layers.base import (
     Shape,
     _kaiming_uniform,
     _pair_text,
-    _prod,
     _uniform,
     _with_formula,
+    conv_macs,
 )
 from cnncli.nn.receptive import RfAxes, RfAxis
 
@@ -128,9 +128,7 @@ class Conv2d(Layer):
         return (g.N, g.F, g.OH, g.OW)
 
     def macs(self, input_shape: Shape, output_shape: Shape) -> int:
-        params = sum(_prod(s) for s in self.param_shapes().values())
-        N, _, OH, OW = output_shape
-        return params * N * OH * OW
+        return conv_macs(self, output_shape)
 
     def geometry(self) -> dict[str, str]:
         pad = self.padding if isinstance(self.padding, str) else _pad_text(self._pad4)

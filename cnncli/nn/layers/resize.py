@@ -31,6 +31,7 @@ from cnncli.nn.layers.base import (
     _prod,
     _uniform,
     _with_formula,
+    conv_macs,
 )
 from cnncli.nn.receptive import RfAxes, RfAxis
 
@@ -134,10 +135,7 @@ class ConvTranspose2d(Layer):
         return (g.N, g.F, g.OH, g.OW)
 
     def macs(self, input_shape: Shape, output_shape: Shape) -> int:
-        """torchinfo's convolution rule: (weight + bias count) × N × OH × OW (the output's size)."""
-        params = sum(_prod(s) for s in self.param_shapes().values())
-        N, _, OH, OW = output_shape
-        return params * N * OH * OW
+        return conv_macs(self, output_shape)
 
     def geometry(self) -> dict[str, str]:
         return {
