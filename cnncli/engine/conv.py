@@ -195,9 +195,13 @@ def conv2d_backward_weight(
     with _backward_guard(a, dtype) as ct:
         gy, x = gy.astype(ct, copy=False), a.x.astype(ct, copy=False)
         db = gy.sum(axis=(0, 2, 3)).astype(dtype, copy=False) if bias else None
-        # The plain im2col on both paths: an input layer has few channels, where the
-        # channels-last tiles of the fast path copy one value at a time.
-        dw = _backward_dw(gy, x, a.geom, a.zero_pads)
+        # An input layer has few channels: on the fast path the flat image's product where
+        # it fits (stride 1), else the plain im2col, not the channels-last tiles, which
+        # copy one value at a time.
+        if fast_enabled() and fast.weight_grad_fits(a.geom):
+            dw = fast.backward_weight(gy, x, a.geom, a.zero_pads)
+        else:
+            dw = _backward_dw(gy, x, a.geom, a.zero_pads)
         return np.ascontiguousarray(dw, dtype=dtype), db
 
 

@@ -22,6 +22,7 @@ conv_module = importlib.import_module("cnncli.engine.conv")
 fast_conv = importlib.import_module("cnncli.engine.fast.conv")
 im2col = importlib.import_module("cnncli.engine.fast.im2col")
 shift_add = importlib.import_module("cnncli.engine.fast.shift_add")
+flat_shift = importlib.import_module("cnncli.engine.fast.flat_shift")
 winograd = importlib.import_module("cnncli.engine.fast.winograd")
 
 FORWARD = {
@@ -31,6 +32,7 @@ FORWARD = {
     "summed": (shift_add, "conv_summed_channels"),
     "winograd": (fast_conv, "_conv_winograd"),
     "im2col": (im2col, "conv_gemm"),
+    "flat": (flat_shift, "conv_flat"),
 }
 BACKWARD = {
     "plain": (conv_module, "_backward"),
@@ -38,6 +40,7 @@ BACKWARD = {
     "winograd": (fast_conv, "_conv_winograd"),
     "winograd dW": (winograd, "conv2d_weight_winograd"),
     "im2col": (im2col, "backward_gemm"),
+    "flat": (flat_shift, "backward_flat"),
 }
 
 SOBEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -54,6 +57,13 @@ CASES: dict[str, tuple[Any, ...]] = {
         (2, 3, 9, 8),
         (4, 3, 3, 3),
         {"padding": 1},
+        ("fast: im2col on the flat padded image", ["flat"]),
+        ("fast: flat-image matrix products, col2im by slices", ["flat"]),
+    ),
+    "3x3 few channels, stride 2": (
+        (2, 3, 9, 8),
+        (4, 3, 3, 3),
+        {"padding": 1, "stride": 2},
         ("fast: tiled im2col + matrix product", ["im2col"]),
         ("fast: tiled im2col + matrix products, col2im", ["im2col"]),
     ),
@@ -76,7 +86,7 @@ CASES: dict[str, tuple[Any, ...]] = {
         _bank(3),
         {"padding": 1},
         ("fast: one kernel on the channels' sum, shift-and-add", ["summed", "shift-add"]),
-        ("fast: tiled im2col + matrix products, col2im", ["im2col"]),
+        ("fast: flat-image matrix products, col2im by slices", ["flat"]),
     ),
     "3x3 many channels": (
         (1, 64, 12, 12),

@@ -8,12 +8,15 @@ forward
     * 1x1 kernel, no zero padding: a plain matrix product over channels, nothing to gather;
     * one input channel per group (depthwise, a kernel on a grey image): shift-and-add,
       nothing for BLAS to multiply (:mod:`.shift_add`);
-    * one input channel and more filters (LeNet's first layer, a kernel bank on a grey
-      image) whose im2col matrix fits ``im2col.CHUNK_BYTES``: the plain path, whose NCHW
-      windows hold whole kernel rows, where the channels-last tiles would copy one value
-      at a time (1.3-5x slower, benchmarks/README.md, decision table);
     * one kernel repeated on every channel (a named kernel on RGB): that kernel on the
       channels' sum, one map instead of C (:func:`.shift_add.conv_summed_channels`);
+    * stride 1, one group, fewer than ``FLAT_MAX_CHANNELS`` input channels (LeNet's and
+      TinyVGG's layers, a first layer on RGB): im2col on the flattened padded image,
+      where each tap's rows are one contiguous slice (:mod:`.flat_shift`);
+    * one input channel and more filters, strided, whose im2col matrix fits
+      ``im2col.CHUNK_BYTES``: the plain path, whose NCHW windows hold whole kernel
+      rows, where the channels-last tiles would copy one value at a time (1.3-5x
+      slower, benchmarks/README.md, decision table);
     * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
       2.25x and 2.8x fewer multiplications (Lavin and Gray, "Fast Algorithms for
       Convolutional Neural Networks", 2015, https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
@@ -22,6 +25,8 @@ forward
 
 backward
     * one input channel per group: shift-and-add, tap by tap (:mod:`.shift_add`);
+    * stride 1, one group, few input channels: the flat image's matrix products, and
+      col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`);
     * else dX by Winograd (a stride-1 convolution of dY with the turned kernel) and dW by
       Winograd F(r x r, 2 x 2) where each fits, the tiled im2col and col2im for the rest.
 
@@ -39,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncli.engine.fast import im2col, shift_add, winograd
+from cnncli.engine.fast import flat_shift, im2col, shift_add, winograd
 from cnncli.engine.fast.winograd import Winograd, moderate, transformed_weight
 from cnncli.engine.shapes import Conv2dGeometry, conv2d_geometry
 
@@ -52,6 +57,10 @@ SHIFT_ADD_MAX_FILTERS = 4
 #: benchmarks/README.md, decision table).
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES = 32
+#: The flat image's im2col is used below this many input channels (stride 1, one group):
+#: there the channels-last tiles copy runs of Cg values, the plain windows runs of OW
+#: (see benchmarks/README.md, decision table).
+FLAT_MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -75,18 +84,21 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
     # One input channel per group: no sum over channels, nothing for BLAS to multiply.
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return Method("fast: shift-and-add", shift_add.conv_shift_add)
-    # One input channel, more filters: the plain im2col gathers whole kernel rows.
+    # A kernel repeated on every channel: the kernel on the channels' sum, one map not C.
+    if _channel_uniform(w, g) and moderate(x):
+        return Method(
+            "fast: one kernel on the channels' sum, shift-and-add", shift_add.conv_summed_channels
+        )
+    # Stride 1, few channels: every tap one contiguous slice of the flattened padded image.
+    if _flat_fits(g):
+        return Method("fast: im2col on the flat padded image", flat_shift.conv_flat)
+    # One input channel, more filters, strided: the plain im2col gathers whole kernel rows.
     if (
         g.C == 1
         and g.groups == 1
         and g.KH * g.KW * g.N * g.OH * g.OW * x.itemsize <= (im2col.CHUNK_BYTES)
     ):
         return None
-    # A kernel repeated on every channel: the kernel on the channels' sum, one map not C.
-    if _channel_uniform(w, g) and moderate(x):
-        return Method(
-            "fast: one kernel on the channels' sum, shift-and-add", shift_add.conv_summed_channels
-        )
     # 3x3/5x5, stride 1, many channels: Winograd F(2x2, r x r), fewer multiplications
     # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
     if (
@@ -112,6 +124,11 @@ def choose_backward(
     # One input channel per group: tap by tap, nothing for BLAS to multiply.
     if g.groups == g.C:
         return Method("fast: shift-and-add", shift_add.backward_shift_add)
+    # Stride 1, few channels: the flat image's products, col2im by contiguous slices.
+    if _flat_fits(g):
+        return Method(
+            "fast: flat-image matrix products, col2im by slices", flat_shift.backward_flat
+        )
     # dX is a stride-1 convolution of dY with the turned kernel, dW a correlation of x
     # with dY: each by Winograd where it fits, else the tiled im2col and col2im.
     dx_plan = _winograd_dx_plan(gy, w, g, pads)
@@ -156,16 +173,25 @@ def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads)
 
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
-    """dw alone: Winograd F(r x r, 2 x 2) where it fits, else the tiled im2col.
+    """dw alone: Winograd F(r x r, 2 x 2) where it fits, the flat image's product for
+    few channels at stride 1, else the tiled im2col.
 
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → dw (F, C/groups, KH, KW).
     """
     dw = _backward_dw_winograd(gy, x, g, pads)
     if dw is None:
         w = np.broadcast_to(np.zeros((), dtype=x.dtype), (g.F, g.C // g.groups, g.KH, g.KW))
-        _, dw = im2col.backward_gemm(gy, x, w, g, pads, need_dx=False, need_dw=True)
+        run = flat_shift.backward_flat if _flat_fits(g) else im2col.backward_gemm
+        _, dw = run(gy, x, w, g, pads, need_dx=False, need_dw=True)
     assert dw is not None
     return dw
+
+
+def weight_grad_fits(g: Conv2dGeometry) -> bool:
+    """Whether :func:`backward_weight` beats the plain im2col for an input layer's dW:
+    at stride 1 with few channels (the flat image), where the plain windows copy runs
+    of OW values and the channels-last tiles runs of C."""
+    return _flat_fits(g)
 
 
 def _conv1x1(
@@ -182,6 +208,11 @@ def _conv1x1(
     if b is not None:
         out += b[None, :, None, None]
     return out
+
+
+def _flat_fits(g: Conv2dGeometry) -> bool:
+    """Stride 1, one group, fewer than :data:`FLAT_MAX_CHANNELS` input channels, not 1x1."""
+    return flat_shift.fits(g) and g.C < FLAT_MAX_CHANNELS and (g.KH, g.KW) != (1, 1)
 
 
 def _channel_uniform(w: np.ndarray, g: Conv2dGeometry) -> bool:
@@ -282,6 +313,8 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int = 4) -> int:
         return g.N * g.C * g.OH * g.OW * itemsize if g.stride != (1, 1) else 0  # strided copy
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return shift_add.workspace_bytes(g, itemsize)
+    if _flat_fits(g):
+        return flat_shift.workspace_bytes(g, itemsize)
     total = im2col.workspace_bytes(g, itemsize)
     if g.groups == 1 and g.C > 1 and g.F <= SHIFT_ADD_MAX_FILTERS:  # maybe the channels' sum
         summed = g.N * g.H * g.W * itemsize

@@ -24,6 +24,15 @@ fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
 im2col_module = importlib.import_module("cnncli.engine.fast.im2col")
 shift_add_module = importlib.import_module("cnncli.engine.fast.shift_add")
 
+
+@pytest.fixture(autouse=True)
+def _tiles_for_few_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These cases have few channels, which stride-1 layers now compute on the flat
+    image (tests/engine/fast/test_flat_shift.py); here the channels-last tiles are
+    under test, so the flat image is turned off."""
+    monkeypatch.setattr(fast_conv_module, "FLAT_MAX_CHANNELS", 0)
+
+
 # (input shape, weight shape, keyword arguments): several items, groups, strides and
 # dilations, one item (written straight into the output), more filters than pixels.
 CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [

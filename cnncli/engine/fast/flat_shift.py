@@ -1,0 +1,182 @@
+"""Stride-1 convolution on the flattened padded image: every tap is one offset.
+
+Shapes: input (N, C, H, W), weight (F, C, KH, KW), bias (F,) or None, zero padding
+(left, right, top, bottom), stride 1, one group → output (N, F, OH, OW), NCHW.
+
+Lay the zero-padded input out channel-major and flatten each channel over
+(n, row, column): ``Xf[c, q]`` with ``q = n*Hp*Wp + h*Wp + w``.  The input cell that
+tap (m, k) reads for output (n, i, j) is then ``Xf[c, q + s]`` with ``q`` the output's
+own flat position on the padded grid, ``q = n*Hp*Wp + i*Wp + j``, and one offset per
+tap::
+
+    s(m, k) = m*d*Wp + k*d                       (d the dilation)
+    Y[f, q] = Σ_{c,m,k} W[f, c, m, k] · Xf[c, q + s(m, k)]
+
+so the im2col row of tap (m, k) and channel c is the contiguous slice
+``Xf[c, s : s + T]``, with ``T = N*Hp*Wp - s(KH-1, KW-1)`` columns (the last output's
+position plus one).  Gathering the matrix copies whole slices instead of the
+receptive fields' short runs (Cg values channels-last, OW values in NCHW), which is
+what small layers (LeNet's, TinyVGG's) spend their time on.  The price is the grid's
+columns that are no output (j ≥ OW, i ≥ OH): a factor Hp*Wp / (OH*OW) more columns,
+computed and dropped.  The backward is the same picture read the other way::
+
+    dW[f, (m, k, c)] = Σ_q dYe[f, q] · Xf[c, q + s(m, k)]    (dYe: dY on the grid, 0 elsewhere)
+    dXf[c, q + s(m, k)] += Σ_f W[f, c, m, k] · dYe[f, q]       (KH*KW contiguous additions)
+
+Large batches are done a chunk of whole images at a time (``CHUNK_BYTES`` of
+gathered matrix), with the same results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnncli.engine.shapes import Conv2dGeometry
+
+Pads = tuple[int, int, int, int]
+
+#: Largest gathered matrix (KH*KW*C, T) made at once; more images go in further chunks.
+CHUNK_BYTES = 8 * 2**20
+
+
+def fits(g: Conv2dGeometry) -> bool:
+    """Stride 1 and one group: each tap's reads are one offset on the flat grid."""
+    return g.stride == (1, 1) and g.groups == 1
+
+
+def _grid(g: Conv2dGeometry, pads: Pads, hw: tuple[int, ...]) -> tuple[int, int, int]:
+    """(Hp, Wp, smax): the padded grid of an input of height and width ``hw`` and the
+    last tap's offset.  (Other padding modes have padded the input already: then
+    ``pads`` is zero and ``hw`` exceeds the geometry's H, W.)"""
+    left, right, top, bottom = pads
+    Hp, Wp = hw[0] + top + bottom, hw[1] + left + right
+    dh, dw = g.dilation
+    return Hp, Wp, (g.KH - 1) * dh * Wp + (g.KW - 1) * dw
+
+
+def _chunks(
+    g: Conv2dGeometry, pads: Pads, hw: tuple[int, ...], itemsize: int
+) -> Iterator[tuple[int, int]]:
+    """Runs of whole images [n0, n1) whose gathered matrix stays under ``CHUNK_BYTES``."""
+    Hp, Wp, _ = _grid(g, pads, hw)
+    per_image = g.KH * g.KW * g.C * Hp * Wp * itemsize
+    step = max(1, CHUNK_BYTES // max(1, per_image))
+    for n0 in range(0, g.N, step):
+        yield n0, min(g.N, n0 + step)
+
+
+def _flat_input(x: np.ndarray, pads: Pads) -> np.ndarray:
+    """(n, C, H, W) → Xf (C, n*Hp*Wp): zero-padded, channel-major, flattened."""
+    left, right, top, bottom = pads
+    n, C, H, W = x.shape
+    xf = np.zeros((C, n, H + top + bottom, W + left + right), dtype=x.dtype)
+    xf[:, :, top : top + H, left : left + W] = x.transpose(1, 0, 2, 3)
+    return xf.reshape(C, -1)
+
+
+def _taps(xf: np.ndarray, g: Conv2dGeometry, Wp: int, T: int) -> np.ndarray:
+    """Read-only view (KH, KW, C, T) of ``Xf[c, s(m, k) : s(m, k) + T]``: the im2col rows."""
+    sc, sq = xf.strides
+    dh, dw = g.dilation
+    return as_strided(
+        xf,
+        shape=(g.KH, g.KW, xf.shape[0], T),
+        strides=(dh * Wp * sq, dw * sq, sc, sq),
+        writeable=False,
+    )
+
+
+def _gathered(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> tuple[np.ndarray, int]:
+    """The im2col matrix (KH*KW*C, T) of images ``x`` on the flat grid, and T."""
+    Hp, Wp, smax = _grid(g, pads, x.shape[2:])
+    T = x.shape[0] * Hp * Wp - smax
+    cols = np.ascontiguousarray(_taps(_flat_input(x, pads), g, Wp, T))  # whole slices
+    return cols.reshape(g.KH * g.KW * g.C, T), T
+
+
+def _weight_rows(w: np.ndarray) -> np.ndarray:
+    """(F, C, KH, KW) → (F, KH*KW*C), in the gathered matrix's row order (m, k, c)."""
+    F = w.shape[0]
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, -1)
+
+
+def _on_grid(gy: np.ndarray, Hp: int, Wp: int, T: int) -> np.ndarray:
+    """dY (n, F, OH, OW) → dYe (F, T): each value at its output's flat grid position."""
+    n, F, OH, OW = gy.shape
+    grid = np.zeros((F, n, Hp, Wp), dtype=gy.dtype)
+    grid[:, :, :OH, :OW] = gy.transpose(1, 0, 2, 3)
+    return grid.reshape(F, -1)[:, :T]
+
+
+def conv_flat(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Conv2dGeometry, pads: Pads
+) -> np.ndarray:
+    """Y[f, q] = Σ W[f, (m, k, c)] · Xf[c, q + s(m, k)], one matrix product per chunk."""
+    Hp, Wp, _ = _grid(g, pads, x.shape[2:])
+    wk = _weight_rows(w)
+    out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
+    for n0, n1 in _chunks(g, pads, x.shape[2:], x.itemsize):
+        cols, T = _gathered(x[n0:n1], g, pads)
+        y = np.empty((g.F, (n1 - n0) * Hp * Wp), dtype=x.dtype)
+        np.matmul(wk, cols, out=y[:, :T])  # the grid's tail past T holds no output
+        grid = y.reshape(g.F, n1 - n0, Hp, Wp)[:, :, : g.OH, : g.OW].transpose(1, 0, 2, 3)
+        if b is None:
+            out[n0:n1] = grid
+        else:
+            np.add(grid, b[:, None, None], out=out[n0:n1])
+    return out
+
+
+def backward_flat(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    g: Conv2dGeometry,
+    pads: Pads,
+    need_dx: bool = True,
+    need_dw: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(dx of the zero-unpadded input, dw): dW = dYe @ colsᵀ, dcols = Wᵀ @ dYe, col2im
+    as KH*KW additions of contiguous slices (see the module docstring)."""
+    left, _, top, _ = pads
+    H, W = x.shape[2:]
+    Hp, Wp, smax = _grid(g, pads, (H, W))
+    wk = _weight_rows(w)  # (F, KH*KW*C)
+    dwk = np.zeros((g.F, wk.shape[1]), dtype=x.dtype) if need_dw else None
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    for n0, n1 in _chunks(g, pads, (H, W), x.itemsize):
+        n = n1 - n0
+        T = n * Hp * Wp - smax
+        dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
+        if dwk is not None:
+            cols, _ = _gathered(x[n0:n1], g, pads)
+            dwk += dye @ cols.T  # the sum over every output position q
+        if dx is None:
+            continue
+        dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
+        dxf = np.zeros((g.C, n * Hp * Wp), dtype=x.dtype)
+        dh, dw_ = g.dilation
+        for m in range(g.KH):
+            for k in range(g.KW):
+                s = m * dh * Wp + k * dw_
+                dxf[:, s : s + T] += dcols[m, k]
+        grid = dxf.reshape(g.C, n, Hp, Wp)[:, :, top : top + H, left : left + W]
+        dx[n0:n1] = grid.transpose(1, 0, 2, 3)
+    dw = None
+    if dwk is not None:
+        dw = dwk.reshape(g.F, g.KH, g.KW, g.C).transpose(0, 3, 1, 2)
+    return dx, dw
+
+
+def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
+    """The largest chunk's flat input, gathered matrix and output grid (forward, zero
+    padding)."""
+    hw = (g.H, g.W)
+    Hp, Wp, _ = _grid(g, g.padding, hw)
+    n = next(_chunks(g, g.padding, hw, itemsize))
+    images = n[1] - n[0]
+    per = Hp * Wp * images
+    return (g.C * per + g.KH * g.KW * g.C * per + g.F * per) * itemsize

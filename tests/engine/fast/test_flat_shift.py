@@ -1,0 +1,130 @@
+"""The flat padded image (fast/flat_shift.py): stride-1 convolutions with few channels.
+
+Forward, dX and dW equal the naive loops and PyTorch for dilations, asymmetric and
+mode padding, chunks of images (a ragged last one), and an input layer's dW alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnncli.engine import conv2d, conv2d_backward
+from cnncli.engine.conv import conv2d_backward_weight, conv2d_method, conv2d_workspace_bytes
+from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from cnncli.engine.shapes import conv2d_geometry
+from tests.engine.calls import count_calls
+from tests.oracle import assert_close, torch_conv2d
+
+flat = importlib.import_module("cnncli.engine.fast.flat_shift")
+
+# (input shape, weight shape, keyword arguments): LeNet's two layers, dilation,
+# asymmetric padding, a rectangular kernel, padding modes, one channel.
+CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
+    ((3, 1, 12, 12), (6, 1, 5, 5), {"padding": 2}),
+    ((3, 6, 9, 9), (16, 6, 5, 5), {}),
+    ((2, 5, 11, 10), (3, 5, 3, 3), {"dilation": (2, 1), "padding": (1, 2)}),
+    ((2, 4, 8, 7), (5, 4, 2, 3), {"padding": (0, 1, 2, 1)}),
+    ((2, 3, 7, 9), (4, 3, 3, 3), {"padding": 1, "padding_mode": "reflect"}),
+    ((2, 3, 7, 9), (4, 3, 3, 2), {"padding": "same", "padding_mode": "circular"}),
+]
+
+
+def _data(seed: int, xs: tuple[int, ...], ws: tuple[int, ...], dtype: Any) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    return rng, x, w, b
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_flat_image_equals_naive_loops(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+) -> None:
+    rng, x, w, b = _data(31, xs, ws, np.float64)
+    forward = count_calls(monkeypatch, flat, "conv_flat")
+    backward = count_calls(monkeypatch, flat, "backward_flat")
+    assert conv2d_method(x, w, **params) == "fast: im2col on the flat padded image"
+    y = conv2d(x, w, b, **params)
+    assert forward, "the flat image was not used"
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    g = rng.standard_normal(y.shape)
+    got = conv2d_backward(g, x, w, **params)
+    assert backward or xs[1] == 1  # one input channel: dX tap by tap (shift-and-add)
+    for a, want in zip(got, conv2d_backward_naive(g, x, w, **params), strict=True):
+        assert_close(a, want)
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_flat_image_equals_torch_in_float32(
+    xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
+) -> None:
+    rng, x, w, b = _data(32, xs, ws, np.float32)
+    y = conv2d(x, w, b, **params)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
+    assert_close(y, yt)
+    for got, expected in zip(conv2d_backward(g, x, w, **params), (dxt, dwt, dbt), strict=True):
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize("images", [1, 2, 3])
+def test_chunks_of_images_give_the_same_result(
+    monkeypatch: pytest.MonkeyPatch, images: int
+) -> None:
+    """A budget of ``images`` images per chunk (5 images: a ragged last chunk): the
+    forward fills each chunk's own items, dW sums over all chunks, dX fills each's."""
+    rng, x, w, b = _data(33, (5, 3, 8, 7), (4, 3, 3, 3), np.float64)
+    params = {"padding": 1}
+    per_image = 3 * 3 * 3 * 10 * 9 * x.itemsize  # KH*KW*C*Hp*Wp
+    monkeypatch.setattr(flat, "CHUNK_BYTES", images * per_image)
+    g = conv2d_geometry(x.shape, w.shape, padding=1)
+    chunks = list(flat._chunks(g, g.padding, (8, 7), x.itemsize))
+    assert chunks[0] == (0, images) and chunks[-1][1] == 5
+    y = conv2d(x, w, b, **params)
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    gy = rng.standard_normal(y.shape)
+    for got, want in zip(
+        conv2d_backward(gy, x, w, **params), conv2d_backward_naive(gy, x, w, **params), strict=True
+    ):
+        assert_close(got, want)
+
+
+def test_an_input_layers_weight_grad_uses_the_flat_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conv2d_backward_weight (a network's first layer) takes dW from the flat image
+    and computes no dX."""
+    rng, x, w, b = _data(34, (4, 1, 10, 10), (6, 1, 5, 5), np.float32)
+    calls = count_calls(monkeypatch, flat, "backward_flat")
+    y = conv2d(x, w, b, padding=2)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dw, db = conv2d_backward_weight(g, x, w, padding=2)
+    assert calls
+    _, _, dwt, dbt = torch_conv2d(x, w, b, padding=2, grad_output=g)
+    assert_close(dw, dwt)
+    assert_close(db, dbt)
+
+
+def test_strided_layers_do_not_use_the_flat_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, x, w, b = _data(35, (2, 3, 9, 9), (4, 3, 3, 3), np.float64)
+    calls = count_calls(monkeypatch, flat, "conv_flat")
+    y = conv2d(x, w, b, stride=2, padding=1)
+    assert not calls
+    assert_close(y, conv2d_naive(x, w, b, stride=2, padding=1))
+
+
+def test_workspace_estimate_bounds_what_the_flat_image_allocates() -> None:
+    from benchmarks.timing import MIB, traced_peak
+
+    _, x, w, b = _data(36, (6, 8, 20, 18), (10, 8, 3, 3), np.float32)
+    geom = conv2d_geometry(x.shape, w.shape, padding=1)
+    estimate = conv2d_workspace_bytes(geom, 4)
+    peak, y = traced_peak(lambda: conv2d(x, w, b, padding=1))
+    assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
+    assert estimate >= 3 * 3 * 8 * 6 * 22 * 20 * 4  # it counts the gathered matrix
