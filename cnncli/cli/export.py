@@ -71,7 +71,7 @@ def export(
     else:
         import json
 
-        from cnncli.nn.export_text import spec_data, spec_toml
+        from cnncli.nn.export_spec import spec_data, spec_toml
 
         spec = spec_data(net, chw)
         text = spec_toml(spec) if kind == "toml" else json.dumps(spec, indent=2) + "\n"
