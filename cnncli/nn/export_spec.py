@@ -272,6 +272,11 @@ def spec_data(model: L.Network, chw: tuple[int, int, int] | None) -> dict[str, A
     return data
 
 
+def written_by_flow(model: L.Network) -> bool:
+    """Whether :func:`spec_data` writes ``model`` by its flow (other state_dict names)."""
+    return not plain_flow(model)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -298,4 +303,4 @@ def spec_toml(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["spec_data", "spec_toml"]
+__all__ = ["spec_data", "spec_toml", "written_by_flow"]

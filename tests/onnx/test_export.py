@@ -184,7 +184,9 @@ def test_a_model_with_skips_becomes_nested_concats_computing_the_same(
 ) -> None:
     net = initialize(zoo.build(name), 6)
     path = tmp_path / "spec.toml"
-    assert_clean(run_cli("export", name, "--to", str(path)), "ok")
+    r = run_cli("export", name, "--to", str(path))
+    assert_clean(r, "ok")
+    assert f"note: {name}'s skips are written as nested blocks" in r.stderr
     built = build_spec(parse_spec_text(path.read_text(), "toml"), "spec.toml")
     assert built.input_shape == zoo.ZOO[name].input_shape
     concats = [n for n, layer in built.model.named_modules() if isinstance(layer, Concat)]
