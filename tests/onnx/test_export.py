@@ -259,10 +259,14 @@ def test_small_zoo_spec_gives_the_same_output() -> None:
     np.testing.assert_array_equal(built.eval()(x), net(x))
 
 
-def test_imported_onnx_model_to_spec_and_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize(  # residual blocks; the U-Net's skips and DenseNet's identity
+    ("name", "size"),  # branches, imported as Concat blocks and written as [[layers.branches]]
+    [("resnet18", "3x32x32"), ("unet", "1x32x32"), ("densenet121", "3x32x32")],
+)
+def test_imported_onnx_model_to_spec_and_back(name: str, size: str, tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="onnx is pinned in the test extra")
     src = tmp_path / "r.onnx"
-    assert_clean(run_cli("export", "resnet18", "--to", str(src), "--input", "3x32x32"), "ok")
+    assert_clean(run_cli("export", name, "--to", str(src), "--input", size), "ok")
     imported, chw = load_model(str(src))
     spec_path = tmp_path / "r.toml"
     assert_clean(run_cli("export", str(src), "--to", str(spec_path)), "ok")
