@@ -71,12 +71,17 @@ def export(
     else:
         import json
 
-        from cnncli.nn.export_text import spec_data, spec_toml
+        from cnncli.nn.export_spec import spec_data, spec_toml, written_by_flow
 
         spec = spec_data(net, chw)
         text = spec_toml(spec) if kind == "toml" else json.dumps(spec, indent=2) + "\n"
         data = text.encode()
         what = f"spec, {len(spec['layers'])} top-level layers"
+        if written_by_flow(net):
+            notes.append(
+                f"{net.title}'s skips are written as nested blocks: the same layers and "
+                "parameters in the same order, under the blocks' state_dict names"
+            )
     atomic_write_bytes(to, data)
     typer.echo(f"{net.title}: {net.num_params():,} parameters → {to.name} ({what})")
     for note in notes:

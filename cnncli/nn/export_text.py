@@ -1,25 +1,23 @@
-"""A cnncli network as text: PyTorch source (``--to model.py``) or a spec (``--to spec.toml``).
+"""A cnncli network as PyTorch source (``--to model.py``), and the constructor arguments of
+its layers (also the spec's keys, :mod:`cnncli.nn.export_spec`).
 
 :func:`torch_source` writes a plain ``torch.nn`` module whose ``state_dict`` keys and shapes
 are cnncli's, so that the .npz cnncli writes loads into it with ``load_state_dict``: the
 children keep their names, ``Residual`` and ``BasicBlock`` are written out as small classes,
 and the steps PyTorch code writes inside ``forward`` (``torch.flatten``, ``x.view``) stay
-there. :func:`spec_data` gives the spec of a network (see docs/spec-format.md) and
-:func:`spec_toml` its TOML text; a spec has no View, so ``x.view(N, -1)`` becomes Flatten
-(the same numbers and state_dict).
+there. :func:`spec_args` gives a leaf layer's arguments by PyTorch's names, :func:`compact`
+leaves out PyTorch's defaults.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 from cnncli.errors import ParameterError
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.export_flow import forward_lines, identifier, plain_flow
 from cnncli.nn.layers.base import Layer
-from cnncli.nn.layers.flow import Block, Join, Path
+from cnncli.nn.layers.flow import Block
 from cnncli.nn.onnx_ops import LogSoftmax, Pad2d
 from cnncli.nn.spec_schema import SCHEMA
 
@@ -363,206 +361,4 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _spec_layer(name: str, layer: Layer) -> dict[str, Any]:
-    """One layer's spec table (containers with their ``layers`` or ``branches``)."""
-    cls = type(layer).__name__
-    item: dict[str, Any] = {"type": "Flatten" if isinstance(layer, L.View) else layer.type_name}
-    if cls in _BLOCK_ARGS:
-        item["type"] = cls
-    if not name.isdigit():
-        item["name"] = name
-    if isinstance(layer, L.Residual):
-        item["layers"] = [_spec_layer(n, c) for n, c in layer.main.children()]
-        if layer.shortcut is not None:
-            item["shortcut"] = [_spec_layer(n, c) for n, c in layer.shortcut.children()]
-        item["relu"] = layer.relu is not None
-    elif isinstance(layer, L.BasicBlock):
-        item.update(
-            inplanes=layer.inplanes,
-            planes=layer.planes,
-            stride=layer.stride,
-            downsample=layer.downsample is not None,
-        )
-    elif cls in _BLOCK_ARGS:
-        assert isinstance(layer, Block)
-        item.update(_BLOCK_ARGS[cls](layer))
-    elif isinstance(layer, L.Concat):  # and Multiply; by the flow: a path may be the identity
-        paths = layer.graph.paths if isinstance(layer.graph, Join) else ()
-        item["branches"] = [
-            _branch(p.nodes[0].name, layer.child(p.nodes[0].name))  # type: ignore[union-attr]
-            if isinstance(p, Path) and p.nodes
-            else {}
-            for p in paths
-        ]
-    elif type(layer) is L.Sequential:
-        item["type"] = "Sequential"
-        item["layers"] = [_spec_layer(n, c) for n, c in layer.children()]
-    elif isinstance(layer, Block):
-        raise ParameterError(f"{name}: a {layer.type_name} block has no spec type yet")
-    elif isinstance(layer, Pad2d):
-        raise ParameterError(
-            f"{name}: a padding layer (ONNX pads a pool asymmetrically) has no spec type yet"
-        )
-    elif item["type"] not in SCHEMA:
-        raise ParameterError(f"{name}: {item['type']} has no spec type yet")
-    else:
-        args = compact(item["type"], spec_args(layer))
-        item.update({k: v for k, v in args.items() if v is not None})
-    return item
-
-
-def _branch(name: str, layer: Layer) -> dict[str, Any]:
-    """A Concat's or Multiply's branch: a Sequential's layers (none: the identity), else a layer."""
-    if type(layer) is not L.Sequential:
-        return _spec_layer(name, layer)
-    item: dict[str, Any] = {} if name.isdigit() else {"name": name}
-    item["layers"] = [_spec_layer(n, c) for n, c in layer.children()]
-    return item
-
-
-def _conv_out(layer: Layer) -> int:
-    """The out_channels of a BasicConv2d (its ``conv``) or a Sequential ending in one."""
-    while isinstance(layer, Block) and not isinstance(layer, L.Conv2d):
-        layer = layer.child("conv") if "conv" in dict(layer.children()) else layer.children()[-1][1]
-    assert isinstance(layer, L.Conv2d)
-    return layer.out_channels
-
-
-def _bottleneck(b: Block) -> dict[str, Any]:
-    conv1, conv2 = b.child("conv1"), b.child("conv2")
-    assert isinstance(conv1, L.Conv2d) and isinstance(conv2, L.Conv2d)
-    planes = b.planes  # type: ignore[attr-defined]
-    out = {"inplanes": b.inplanes, "planes": planes, "stride": b.stride,  # type: ignore[attr-defined]
-           "downsample": "downsample" in dict(b.children())}  # fmt: skip
-    groups, dilation = conv2.groups, conv2.dilation[0]
-    base_width = conv1.out_channels * 64 // (groups * planes)
-    for key, value, default in (("groups", groups, 1), ("base_width", base_width, 64),
-                                ("dilation", dilation, 1)):  # fmt: skip
-        if value != default:
-            out[key] = value
-    return out
-
-
-def _basic_conv(b: Block) -> dict[str, Any]:
-    conv = b.child("conv")
-    assert isinstance(conv, L.Conv2d)
-    args = compact("Conv2d", spec_args(conv))
-    keep = ("in_channels", "out_channels", "kernel_size", "stride", "padding")
-    return {k: args[k] for k in keep if k in args}
-
-
-#: Blocks written to a spec by their constructor arguments (read back from the children).
-_BLOCK_ARGS: dict[str, Callable[[Block], dict[str, Any]]] = {
-    "Bottleneck": _bottleneck,
-    "BasicConv2d": _basic_conv,
-    "Fire": lambda b: {
-        "inplanes": b.inplanes,  # type: ignore[attr-defined]
-        "squeeze_planes": _conv_out(b.child("squeeze")),
-        "expand1x1_planes": _conv_out(b.child("expand1x1")),
-        "expand3x3_planes": _conv_out(b.child("expand3x3")),
-    },
-    "Inception": lambda b: {
-        "in_channels": b.in_channels,  # type: ignore[attr-defined]
-        "ch1x1": _conv_out(b.child("branch1")),
-        "ch3x3red": _conv_out(b.child("branch2").children()[0][1]),
-        "ch3x3": _conv_out(b.child("branch2")),
-        "ch5x5red": _conv_out(b.child("branch3").children()[0][1]),
-        "ch5x5": _conv_out(b.child("branch3")),
-        "pool_proj": _conv_out(b.child("branch4")),
-    },
-    "SqueezeExcitation": lambda b: {
-        "input_channels": b.input_channels,  # type: ignore[attr-defined]
-        "squeeze_channels": b.squeeze_channels,  # type: ignore[attr-defined]
-        "activation": b.child("activation").type_name,
-        "scale_activation": b.child("scale_activation").type_name,
-    },
-    "DenseBlock": lambda b: {
-        "num_layers": len(b.children()),
-        "num_input_features": _bn_features(b.children()[0][1]),
-        "bn_size": _conv_out(b.children()[0][1].child("conv1")) // _conv_out(b.children()[0][1]),  # type: ignore[attr-defined]
-        "growth_rate": _conv_out(b.children()[0][1]),
-    },
-    "Transition": lambda b: {
-        "num_input_features": _bn_features(b),
-        "num_output_features": _conv_out(b),
-    },
-    "Conv2dNormActivation": lambda b: _conv_norm_act(b.children()[0][1]),
-    "InvertedResidual": lambda b: {
-        "inp": _conv_in(b),
-        "oup": b.out_channels,  # type: ignore[attr-defined]
-        "stride": b.stride,  # type: ignore[attr-defined]
-        "expand_ratio": _first_conv(b).out_channels // _first_conv(b).in_channels,
-    },
-}
-
-
-def _conv_norm_act(conv: Layer) -> dict[str, Any]:
-    """Conv2dNormActivation's arguments, read from its convolution."""
-    assert isinstance(conv, L.Conv2d)
-    k, s = conv.kernel_size, conv.stride
-    return {"in_channels": conv.in_channels, "out_channels": conv.out_channels,
-            "kernel_size": k[0] if isinstance(k, tuple) else k,
-            "stride": s[0] if isinstance(s, tuple) else s, "groups": conv.groups}  # fmt: skip
-
-
-def _first_conv(b: Layer) -> L.Conv2d:
-    """The first Conv2d inside ``b`` (an InvertedResidual's expansion, or its depthwise
-    convolution when it expands by 1)."""
-    return next(layer for _, layer in b.named_modules() if isinstance(layer, L.Conv2d))
-
-
-def _conv_in(b: Layer) -> int:
-    return int(_first_conv(b).in_channels)
-
-
-def _bn_features(b: Layer) -> int:
-    """The num_features of the BatchNorm2d a DenseLayer or Transition starts with."""
-    first = b.children()[0][1]
-    assert isinstance(first, L.BatchNorm2d)
-    return first.num_features
-
-
-def spec_data(model: L.Network, chw: tuple[int, int, int] | None) -> dict[str, Any]:
-    """The spec (a dict as :func:`cnncli.nn.spec.build_spec` reads it) of ``model``."""
-    if not plain_flow(model):  # e.g. the zoo's unet: skips join its named children
-        raise ParameterError(
-            f"{model.title}: its children are joined by skip connections, which a spec "
-            "cannot write under the same names; export it --to model.py or --to model.onnx",
-            hint="docs/spec-format.md shows a U-Net written as nested Concat blocks",
-        )
-    data: dict[str, Any] = {"name": model.title}
-    if model.description:
-        data["description"] = model.description
-    if chw is not None:
-        data["input"] = list(chw)
-    data["layers"] = [_spec_layer(n, c) for n, c in model.children()]
-    return data
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-
-
-def _toml_tables(key: str, items: list[dict[str, Any]], out: list[str]) -> None:
-    for item in items:
-        out.append(f"\n[[{key}]]")
-        nested = {k: v for k, v in item.items() if k in ("layers", "shortcut")}
-        out += [f"{k} = {_toml_value(v)}" for k, v in item.items() if k not in nested]
-        for k, v in nested.items():
-            _toml_tables(f"{key}.{k}", v, out)
-
-
-def spec_toml(data: dict[str, Any]) -> str:
-    """TOML text of a spec (arrays of tables, one per layer, nested for containers)."""
-    out = [f"{k} = {_toml_value(v)}" for k, v in data.items() if k != "layers"]
-    _toml_tables("layers", data["layers"], out)
-    return "\n".join(out) + "\n"
-
-
-__all__ = ["spec_args", "spec_data", "spec_toml", "torch_source"]
+__all__ = ["compact", "spec_args", "torch_source"]

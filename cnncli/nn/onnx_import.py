@@ -13,7 +13,8 @@ work as for a zoo model. In three passes:
 2. **Layers.** Each feature-map node becomes its layers, following the shapes from the
    graph's input (``--input`` fills dynamic H and W). A MatMul followed by the Add of a
    constant becomes one Linear with that bias; Add, Sub, Mul or Div of a map and another
-   constant a :class:`~cnncli.nn.onnx_ops.ConstOp`.
+   constant a :class:`~cnncli.nn.onnx_ops.ConstOp`; torch.onnx's GELU below opset 20
+   (Erf or Tanh and their arithmetic) one GELU (:mod:`cnncli.nn.onnx_gelu`).
 3. **Structure.** The chain from input to output becomes the network's children; a fork
    whose branches meet again at one join becomes a block: at an ``Add`` a
    :class:`~cnncli.nn.layers.Residual` (main = the Add's first input, shortcut = its
@@ -44,6 +45,7 @@ from cnncli.io.onnx_file import OnnxGraph, OnnxNode, read_onnx
 from cnncli.nn import layers as L  # noqa: N812
 from cnncli.nn.layers.base import Layer, Shape
 from cnncli.nn.layers.flow import join_shape
+from cnncli.nn.onnx_gelu import find_gelus
 from cnncli.nn.onnx_ops import FOLDED, OPS, ConstOp, fill, fold, unsupported
 from cnncli.nn.onnx_ops16 import Joined, Softplus, squeeze_excitation
 
@@ -123,6 +125,9 @@ class _Importer:
         self.names: set[str] = set()
         self.concats: dict[tuple[str, ...], str] = {}
         self.absorbed: set[int] = set()  # nodes put into a layer of an earlier node
+        #: torch.onnx's GELU below opset 20, by its first node; the others are absorbed.
+        self.gelus = find_gelus(graph)
+        self.absorbed.update(id(n) for f in self.gelus.values() for n in f.nodes[1:])
         #: torch.onnx scopes that hold other scopes: modules with children. A parameter-free
         #: node named directly in one (``/conv1/Relu`` beside ``/conv1/conv/Conv``) is a
         #: step of that module's forward (F.relu), not a module of its own.
@@ -220,6 +225,8 @@ class _Importer:
             if self._is_const(node, known):
                 known.update(node.outputs)
                 continue
+            if id(node) in self.absorbed or id(node) in self.gelus:
+                continue  # a GELU's nodes (Erf, Tanh, Mul ...): one layer
             op = node.op_type
             if node.domain not in ("", "ai.onnx"):
                 op = f"{node.domain}.{op}"
@@ -264,6 +271,11 @@ class _Importer:
             self.consts[node.outputs[0]] = value
             return
         if id(node) in self.absorbed:
+            return
+        gelu = self.gelus.get(id(node))
+        if gelu is not None:
+            x = self._real(gelu.x)
+            self._add_step(node, [gelu.layer], [x], self.shapes[x], output=gelu.output)
             return
         streams = [i for i in ins if i in self.shapes]
         if node.op_type == "Reshape" and streams and self._group_norm(node, streams[0]):

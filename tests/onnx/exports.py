@@ -47,8 +47,9 @@ def torch_twin(name: str, seed: int = 0) -> Any:
     return model.eval()
 
 
-def export(model: Any, x: torch.Tensor, path: Path) -> Path:
-    """``model`` as an ONNX file at ``path`` with a dynamic batch."""
+def export(model: Any, x: torch.Tensor, path: Path, opset: int | None = None) -> Path:
+    """``model`` as an ONNX file at ``path`` with a dynamic batch (at torch's default opset,
+    or ``opset``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -56,6 +57,7 @@ def export(model: Any, x: torch.Tensor, path: Path) -> Path:
             (x,),
             str(path),
             dynamo=False,
+            opset_version=opset,
             training=torch.onnx.TrainingMode.PRESERVE,
             input_names=["input"],
             output_names=["output"],

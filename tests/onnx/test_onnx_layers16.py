@@ -26,7 +26,8 @@ torchinfo = pytest.importorskip("torchinfo", reason="torchinfo is installed by .
 from torch import nn  # noqa: E402
 
 from cnncli.nn import layers as L  # noqa: E402, N812
-from cnncli.nn.export_text import spec_data, torch_source  # noqa: E402
+from cnncli.nn.export_spec import spec_data  # noqa: E402
+from cnncli.nn.export_text import torch_source  # noqa: E402
 from cnncli.nn.onnx_export import to_onnx  # noqa: E402
 from cnncli.nn.onnx_import import load_onnx  # noqa: E402
 from cnncli.nn.spec import build_spec  # noqa: E402
