@@ -38,12 +38,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"lenet5": (1, 28, 28), "tinyvgg": (3, 64, 64), "resnet18": (3, 32, 32),
          "resnet50": (3, 32, 32), "densenet121": (3, 32, 32), "googlenet": (3, 32, 32),
          "squeezenet1_1": (3, 64, 64), "mobilenet_v2": (3, 32, 32)}  # fmt: skip
-#: The VGGs, with a 4096-wide classifier fixed to 224×224 inputs (510-550 MB as ONNX), are
-#: left out of the round trips for the suite's time (benchmarks/README.md, "Export round
-#: trips"): their layers (Conv, MaxPool, ReLU, Linear, Dropout) are AlexNet's, which is in.
-BIG = {"vgg11", "vgg16"}
-#: Every other zoo model (a model added later at its own input size).
-ROUND_TRIP = [name for name in zoo.ZOO if name not in BIG and name != "lenet5-mnist"]
+#: Every zoo model (a model added later at its own input size). The VGGs, fixed to
+#: 224×224 by their 4096-wide classifier (510-550 MB as ONNX), take 20-35 s each here
+#: (benchmarks/README.md, "export round trips"); CI's whole run takes minutes of its 90.
+ROUND_TRIP = [name for name in zoo.ZOO if name != "lenet5-mnist"]
 
 
 def _chw(name: str) -> tuple[int, int, int]:
