@@ -38,8 +38,6 @@ SIZE = {
     "mobilenet_v2": (3, 32, 32),
 }
 BIG = {"alexnet", "alexnet-torchvision", "vgg11", "vgg16"}
-#: Files of 100 MB or more: ``shapes`` is not run on them a second time (loading costs seconds).
-HEAVY = BIG | {"resnet50"}
 #: In eval mode torch.onnx writes no Dropout node (it is the identity), and an adaptive
 #: average pool whose output divides its input becomes a plain AveragePool (here 7×7 → 7×7
 #: and 6×6 → 6×6, a 1×1 window): the file does not know the module's class.
@@ -98,16 +96,16 @@ def test_zoo_model_through_onnx_equals_onnxruntime_pytorch_and_torchinfo(
         assert ours_rows == _torchinfo_rows(theirs)
         assert summary.total_params == theirs.total_params
         assert summary.total_macs == theirs.total_mult_adds
-        if name not in HEAVY:  # the command itself (loading a big file again costs seconds)
-            r = run_cli("shapes", str(path), "--batch", str(batch), "--json")
-            assert r.code == 0, r.stderr
-            data = json.loads(r.stdout)
-            assert data["total_params"] == theirs.total_params
-            assert data["total_macs"] == theirs.total_mult_adds
-            assert data["output_shape"] == list(expected.shape)
-            leaves = [row for row in data["layers"] if row["is_leaf"]]
-            assert [row["output_shape"] for row in leaves] == [
-                list(r.output_shape or ()) for r in summary.leaves
-            ]
+        # the command itself, on every model (a big file loads in seconds)
+        r = run_cli("shapes", str(path), "--batch", str(batch), "--json")
+        assert r.code == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert data["total_params"] == theirs.total_params
+        assert data["total_macs"] == theirs.total_mult_adds
+        assert data["output_shape"] == list(expected.shape)
+        leaves = [row for row in data["layers"] if row["is_leaf"]]
+        assert [row["output_shape"] for row in leaves] == [
+            list(r.output_shape or ()) for r in summary.leaves
+        ]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
