@@ -39,7 +39,7 @@ from cnncli.engine.shapes import Conv2dGeometry
 Pads = tuple[int, int, int, int]
 
 #: Largest gathered matrix (KH*KW*C, T) made at once; more images go in further chunks.
-CHUNK_BYTES = 8 * 2**20
+CHUNK_BYTES = 2 * 2**20
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -139,13 +139,13 @@ def backward_flat(
     need_dx: bool = True,
     need_dw: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(dx of the zero-unpadded input, dw): dW = dYe @ colsᵀ, dcols = Wᵀ @ dYe, col2im
+    """(dx of the zero-unpadded input, dw): dWᵀ = cols @ dYeᵀ, dcols = Wᵀ @ dYe, col2im
     as KH*KW additions of contiguous slices (see the module docstring)."""
     left, _, top, _ = pads
     H, W = x.shape[2:]
     Hp, Wp, smax = _grid(g, pads, (H, W))
     wk = _weight_rows(w)  # (F, KH*KW*C)
-    dwk = np.zeros((g.F, wk.shape[1]), dtype=x.dtype) if need_dw else None
+    dwk = np.zeros((wk.shape[1], g.F), dtype=x.dtype) if need_dw else None  # dWᵀ
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     for n0, n1 in _chunks(g, pads, (H, W), x.itemsize):
         n = n1 - n0
@@ -153,7 +153,7 @@ def backward_flat(
         dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
         if dwk is not None:
             cols, _ = _gathered(x[n0:n1], g, pads)
-            dwk += dye @ cols.T  # the sum over every output position q
+            dwk += cols @ dye.T  # the sum over every output position q
         if dx is None:
             continue
         dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
@@ -167,7 +167,7 @@ def backward_flat(
         dx[n0:n1] = grid.transpose(1, 0, 2, 3)
     dw = None
     if dwk is not None:
-        dw = dwk.reshape(g.F, g.KH, g.KW, g.C).transpose(0, 3, 1, 2)
+        dw = dwk.reshape(g.KH, g.KW, g.C, g.F).transpose(3, 2, 0, 1)
     return dx, dw
 
 
