@@ -40,6 +40,8 @@ Pads = tuple[int, int, int, int]
 
 #: Largest gathered matrix (KH*KW*C, T) made at once; more images go in further chunks.
 CHUNK_BYTES = 2 * 2**20
+#: dW takes one product per tap from this many input channels, else one of the gathered matrix.
+TAP_DW_MIN_CHANNELS = 6
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -152,8 +154,7 @@ def backward_flat(
         T = n * Hp * Wp - smax
         dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
         if dwk is not None:
-            cols, _ = _gathered(x[n0:n1], g, pads)
-            dwk += cols @ dye.T  # the sum over every output position q
+            _add_weight_grad(dwk, x[n0:n1], dye, g, pads)
         if dx is None:
             continue
         dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
@@ -169,6 +170,30 @@ def backward_flat(
     if dwk is not None:
         dw = dwk.reshape(g.KH, g.KW, g.C, g.F).transpose(3, 2, 0, 1)
     return dx, dw
+
+
+def _add_weight_grad(
+    dwk: np.ndarray, x: np.ndarray, dye: np.ndarray, g: Conv2dGeometry, pads: Pads
+) -> None:
+    """dWᵀ (KH*KW*C, F) += the sum over every output position q of Xf[c, q + s] · dYe[f, q].
+
+    From ``TAP_DW_MIN_CHANNELS`` channels one product per tap, straight from the flat
+    input's slice (nothing gathered); below, one product of the gathered matrix, whose
+    few rows per tap make the per-tap products too thin for BLAS (benchmarks/README.md,
+    decision table).
+    """
+    T = dye.shape[1]
+    if g.C < TAP_DW_MIN_CHANNELS:
+        cols, _ = _gathered(x, g, pads)
+        dwk += cols @ dye.T
+        return
+    _, Wp, _ = _grid(g, pads, x.shape[2:])
+    taps = _taps(_flat_input(x, pads), g, Wp, T)  # (KH, KW, C, T) views
+    dyet = np.ascontiguousarray(dye.T)  # (T, F)
+    rows = dwk.reshape(g.KH, g.KW, g.C, g.F)
+    for m in range(g.KH):
+        for k in range(g.KW):
+            rows[m, k] += taps[m, k] @ dyet
 
 
 def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
