@@ -70,7 +70,7 @@ class Optimizer:
             p = params[name]  # computed in the parameter's dtype, as torch does
             state = self.state.setdefault(name, {})
             new[name] = self._update(p, np.asarray(g, dtype=p.dtype), state)
-        self.model.set_parameters(new)
+        self.model.set_parameters(new, fresh=True)  # each update below is a new array
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
@@ -139,10 +139,15 @@ class SGD(Optimizer):
             g = g + self.weight_decay * p
         if self.momentum:
             buf = state.get("momentum_buffer")
-            buf = np.array(g) if buf is None else self.momentum * buf + (1 - self.dampening) * g
+            if buf is None:
+                buf = np.array(g)
+            else:  # b ← μ·b + (1 − τ)·g in place: the buffer is this optimizer's own
+                buf *= self.momentum
+                buf += g if self.dampening == 0 else (1 - self.dampening) * g
             state["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        return p - self.lr * g  # type: ignore[no-any-return]
+        step = np.multiply(g, self.lr)  # lr·g, then p − lr·g in the same new array
+        return np.subtract(p, step, out=step)
 
 
 class Adam(Optimizer):
@@ -183,15 +188,26 @@ class Adam(Optimizer):
         elif self.weight_decay:
             g = g + self.weight_decay * p
         t = state.get("step", 0) + 1
-        m = state.get("exp_avg", np.zeros_like(p)) * b1 + (1 - b1) * g
-        v = state.get("exp_avg_sq", np.zeros_like(p)) * b2 + (1 - b2) * np.square(g)
+        # The moments in place (they are this optimizer's own), in the formulas' order.
+        m = state.get("exp_avg")
+        m = np.zeros_like(p) if m is None else m
+        m *= b1
+        m += (1 - b1) * g
+        v = state.get("exp_avg_sq")
+        v = np.zeros_like(p) if v is None else v
+        v *= b2
+        v += (1 - b2) * np.square(g)
         state.update(step=t, exp_avg=m, exp_avg_sq=v)
         if self.amsgrad:
             v = np.maximum(state.get("max_exp_avg_sq", v), v)
             state["max_exp_avg_sq"] = v
         step_size = self.lr / (1 - b1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2**t) + self.eps
-        return p - step_size * m / denom  # type: ignore[no-any-return]
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1 - b2**t)
+        denom += self.eps
+        step = np.multiply(m, step_size)
+        step /= denom
+        return np.subtract(p, step, out=step)
 
 
 class AdamW(Adam):

@@ -229,13 +229,15 @@ class Layer:
                 kind = np.int64 if name == "num_batches_tracked" else dtype
                 layer._buffers[name] = np.array(state[key], dtype=kind)  # updated in place
 
-    def set_parameters(self, values: dict[str, np.ndarray]) -> None:
+    def set_parameters(self, values: dict[str, np.ndarray], fresh: bool = False) -> None:
         """Replace parameters by state_dict name, as an optimizer step does.
 
         Each value must have its parameter's shape; it is stored as a new array (a
         frozen parameter is frozen again), never written into the old one, so that
         nothing derived from the old weights (a remembered Winograd transform) is
-        taken for the new ones.
+        taken for the new ones.  ``fresh=True`` says the values are new arrays that
+        nothing else holds (an optimizer step's): those of the parameter's dtype are
+        kept as they are instead of copied.
         """
         layers = dict(self.named_modules())
         for key, value in values.items():
@@ -248,7 +250,7 @@ class Layer:
                 raise ShapeError(
                     f"{key} has shape {_fmt_shape(old.shape)}, got {_fmt_shape(np.shape(value))}"
                 )
-            layer._params[name] = np.array(value, dtype=old.dtype)
+            layer._params[name] = (np.asarray if fresh else np.array)(value, dtype=old.dtype)
             layer._freeze_own()
 
     def named_grads(self) -> dict[str, np.ndarray]:
