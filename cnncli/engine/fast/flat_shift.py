@@ -40,13 +40,19 @@ Pads = tuple[int, int, int, int]
 
 #: Largest gathered matrix (KH*KW*C, T) made at once; more images go in further chunks.
 CHUNK_BYTES = 2 * 2**20
+#: Largest gathered matrix of one image (see :func:`fits`).
+MAX_IMAGE_BYTES = 64 * 2**20
 #: dW takes one product per tap from this many input channels, else one of the gathered matrix.
 TAP_DW_MIN_CHANNELS = 6
 
 
 def fits(g: Conv2dGeometry) -> bool:
-    """Stride 1 and one group: each tap's reads are one offset on the flat grid."""
-    return g.stride == (1, 1) and g.groups == 1
+    """Stride 1 and one group (each tap's reads are one offset on the flat grid), and one
+    image's gathered matrix within ``MAX_IMAGE_BYTES`` at 8 bytes a value (a chunk holds
+    whole images: a large photo goes to the tiled im2col, which splits an image by rows)."""
+    left, right, top, bottom = g.padding
+    image = g.KH * g.KW * g.C * (g.H + top + bottom) * (g.W + left + right) * 8
+    return g.stride == (1, 1) and g.groups == 1 and image <= MAX_IMAGE_BYTES
 
 
 def _grid(g: Conv2dGeometry, pads: Pads, hw: tuple[int, ...]) -> tuple[int, int, int]:

@@ -128,3 +128,16 @@ def test_workspace_estimate_bounds_what_the_flat_image_allocates() -> None:
     peak, y = traced_peak(lambda: conv2d(x, w, b, padding=1))
     assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
     assert estimate >= 3 * 3 * 8 * 6 * 22 * 20 * 4  # it counts the gathered matrix
+
+
+def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One image's gathered matrix over MAX_IMAGE_BYTES: the tiled im2col, which splits
+    an image by rows, instead of a gathered matrix of the whole image."""
+    _, x, w, b = _data(37, (1, 3, 20, 20), (2, 3, 3, 3), np.float32)
+    monkeypatch.setattr(flat, "MAX_IMAGE_BYTES", 27 * 22 * 22 * 8 - 1)
+    calls = count_calls(monkeypatch, flat, "conv_flat")
+    assert conv2d_method(x, w, padding=1) == "fast: tiled im2col + matrix product"
+    assert_close(conv2d(x, w, b, padding=1), conv2d_naive(x, w, b, padding=1))
+    assert not calls
+    monkeypatch.setattr(flat, "MAX_IMAGE_BYTES", 27 * 22 * 22 * 8)
+    assert conv2d_method(x, w, padding=1) == "fast: im2col on the flat padded image"
