@@ -381,10 +381,10 @@ def run_sides(
     busy: bool = False,
 ) -> dict[str, Any]:
     """The rounds of alternating blocks; per-round medians (seconds) of each phase
-    ("quiet", and "busy" with a competitor), K, every block, each side's first-result
+    ("alone", and "busy" with a competitor), K, every block, each side's first-result
     error against PyTorch's (``errors``; ``max_err`` is cnncli's), cnncli's peak."""
     make: Callable[..., Side] = LocalSide if quick else Worker
-    phases = ["quiet", "busy"] if busy else ["quiet"]
+    phases = ["alone", "busy"] if busy else ["alone"]
     k: dict[str, int] = {}
     medians: dict[str, dict[str, list[float]]] = {p: {s: [] for s in sides} for p in phases}
     blocks: list[dict[str, Any]] = []
@@ -420,7 +420,7 @@ def run_sides(
             for worker in running.values():
                 worker.close()
     return {
-        "medians": medians["quiet"],
+        "medians": medians["alone"],
         "busy_medians": medians.get("busy"),
         "k": k,
         "blocks": blocks,

@@ -37,12 +37,12 @@ def _stats(values: list[float]) -> dict[str, Any]:
 
 
 def _quiet_ms(blocks: list[dict[str, Any]], side: str) -> list[float]:
-    """The kept quiet-phase blocks of ``side`` that no other process disturbed."""
+    """The kept blocks of the alone phase of ``side`` that no other process disturbed."""
     return [
         b["median_ms"]
         for b in blocks
         if b["side"] == side
-        and b.get("phase", "quiet") == "quiet"
+        and b.get("phase") == "alone"
         and b["others_cores"] is not None
         and b["others_cores"] <= sides.DISTURBED_CORES
     ]
@@ -79,12 +79,12 @@ def side_figures(result: dict[str, Any], samples: int) -> dict[str, Any]:
 
 
 def busy_figures(result: dict[str, Any]) -> dict[str, Any]:
-    """The busy phase: each side's time and slowdown (busy / quiet, per round) and
+    """The busy phase: each side's time and slowdown (busy / alone, per round) and
     ``slowdown_vs_torch``, cnncli's slowdown over PyTorch's (the target: at most 1)."""
     out: dict[str, Any] = {"busy_ms": {}, "slowdown": {}}
     for side, busy in result["busy_medians"].items():
-        quiet = result["medians"][side]
-        slow = [b / q for b, q in zip(busy, quiet, strict=True)]
+        alone = result["medians"][side]
+        slow = [b / a for b, a in zip(busy, alone, strict=True)]
         out["busy_ms"][side] = _ms(statistics.median(busy))
         out["slowdown"][side] = {**_stats(slow), "rounds": [_sig(s) for s in slow]}
         out[f"{side}_slowdown"] = out["slowdown"][side]["median"]

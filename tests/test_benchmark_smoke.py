@@ -308,4 +308,4 @@ def test_sides_cases_report_bounds_ratios_and_slowdowns(
         assert math.isclose(busy["slowdown_vs_torch"], expected, rel_tol=1e-3)
         assert busy["target"] == "slowdown_vs_torch <= 1"
     phases = {b["phase"] for b in busy["blocks"]}
-    assert phases == {"quiet", "busy"}
+    assert phases == {"alone", "busy"}
