@@ -65,7 +65,7 @@ def is_network(what: str) -> bool:
     return what not in ("max", "avg")
 
 
-def make_inputs(case: str, quick: bool, folder: str) -> dict[str, Any]:
+def make_inputs(case: str, quick: bool) -> dict[str, Any]:
     """The input batch, the weights and the settings of ``case`` (built with cnncli).
 
     Also its size text, the samples per call, the FLOPs of a pass (``flops``, for GFLOP/s)

@@ -10,7 +10,6 @@ run's machine limits and is filled in by :func:`benchmarks.run.finish`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import tempfile
@@ -23,10 +22,6 @@ from benchmarks.timing import MIB
 
 #: the ratios reported between sides: (numerator, denominator)
 PAIRS = (("cnncli", "torch"), ("cnncli", "ort"))
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -95,16 +90,16 @@ def busy_figures(result: dict[str, Any]) -> dict[str, Any]:
 
 def _make_inputs(case: Case, quick: bool, folder: str) -> tuple[dict[str, Any], str, list[str]]:
     """The case's inputs written into ``folder``: (inputs, the inputs file, the sides)."""
-    which = ["cnncli", "torch"] if _has("torch") else ["cnncli"]
+    which = ["cnncli", "torch"] if inference.has_module("torch") else ["cnncli"]
     if case.name in training.TRAIN_CASES:
         inputs = training.make_inputs(case.name, quick)
         inputs.update(bound_flops=inputs["flops"], bound_bytes=0.0)
         return inputs, sides.write_inputs(inputs, folder), which
-    inputs = inference.make_inputs(case.name, quick, folder)
+    inputs = inference.make_inputs(case.name, quick)
     path = sides.write_inputs(inputs, folder)
     if not case.name.endswith("_busy"):
         why = inference.write_onnx(folder, inputs["settings"], quick)
-        if why is None and not _has("onnxruntime"):
+        if why is None and not inference.has_module("onnxruntime"):
             why = "onnxruntime is not installed"
         if why is None:
             which.append("ort")

@@ -201,7 +201,7 @@ def test_three_sides_of_an_inference_case_run_in_their_own_workers(tmp_path: Pat
     before its first reply), their first outputs agree, and a block returns K timings."""
     from benchmarks import inference, sides
 
-    inputs = inference.make_inputs("avgpool_3x3s2", quick=True, folder=str(tmp_path))
+    inputs = inference.make_inputs("avgpool_3x3s2", quick=True)
     path = sides.write_inputs(inputs, str(tmp_path))
     assert inference.write_onnx(str(tmp_path), inputs["settings"], quick=True) is None
     workers: dict[str, Any] = {}
