@@ -98,9 +98,9 @@ def _make_inputs(case: Case, quick: bool, folder: str) -> tuple[dict[str, Any], 
     inputs = inference.make_inputs(case.name, quick)
     path = sides.write_inputs(inputs, folder)
     if not case.name.endswith("_busy"):
-        why = inference.write_onnx(folder, inputs["settings"], quick)
-        if why is None and not inference.has_module("onnxruntime"):
-            why = "onnxruntime is not installed"
+        why = "onnxruntime is not installed"
+        if inference.has_module("onnxruntime"):
+            why = inference.write_onnx(folder, inputs["settings"], quick)
         if why is None:
             which.append("ort")
         else:
