@@ -3,8 +3,8 @@
 96, 192, 384, 256, 256 channels, convolutions without bias, ``feature_extraction`` and
 ``classifier`` as the module names, dropout before the first and second Linear, no ReLU
 between the Linear layers.  torchvision is not used (it does not work on this machine).
-The layer table below is shared with the engine-composed fallback in
-:mod:`benchmarks.cnncli_side`, so that both sides compute the same network.
+The layer table below also makes the seeded weights of
+:func:`benchmarks.cases.seed_alexnet_state`, which every side of the AlexNet cases loads.
 """
 
 from __future__ import annotations
@@ -64,19 +64,3 @@ def build_seed_alexnet(num_classes: int = 1000) -> Any:
             return self.classifier(x)
 
     return AlexNet().eval()
-
-
-def alexnet_macs(batch: int, size: int = 224) -> int:
-    """Multiply-adds of one forward pass of the seed's AlexNet (weights only, no bias terms)."""
-    macs = 0
-    h = size
-    for kind, args in FEATURES:
-        if kind == "conv":
-            cin, cout, k, s, p = args
-            h = (h + 2 * p - k) // s + 1
-            macs += cout * h * h * cin * k * k
-        elif kind == "maxpool":
-            k, s, p = args
-            h = (h + 2 * p - k) // s + 1
-    macs += sum(fin * fout for _, fin, fout in CLASSIFIER)
-    return batch * macs

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.alexnet_torch import CLASSIFIER, FEATURES, alexnet_macs, build_seed_alexnet
-from benchmarks.cnncli_side import UnavailableError, alexnet_forward, engine_function
+from benchmarks.alexnet_torch import CLASSIFIER, FEATURES
+from benchmarks.cnncli_side import UnavailableError, engine_function
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
 
@@ -42,7 +42,8 @@ class Bench:
 @dataclass(frozen=True)
 class Case:
     """A named case: ``kind`` is "op" (timed in Python), "process" (whole commands) or
-    "train" (a training case, each side in its own worker: :mod:`benchmarks.sides`).
+    "sides" (each side in its own worker: :mod:`benchmarks.sides`; the training cases of
+    :mod:`benchmarks.training` and the inference cases of :mod:`benchmarks.inference`).
 
     A process case runs ``python *argv``; ``setup(quick)``, when given, first makes
     the files the command reads and returns its argv.  ``repeats`` caps the timed
@@ -230,39 +231,6 @@ def build_conv_backward(quick: bool) -> Bench:
     )
 
 
-# --------------------------------------------------------------------------- pooling
-
-
-def pool_builder(
-    mode: str, kernel: int, stride: int, shape: tuple[int, ...]
-) -> Callable[[bool], Bench]:
-    """Builder for max or average pooling with ``kernel``/``stride`` on ``shape``."""
-
-    def build(quick: bool) -> Bench:
-        N, C, H, W = (1, 8, shape[2] // 4, shape[3] // 4) if quick else shape
-        x = _normal((N, C, H, W))
-        fname = "max_pool2d" if mode == "max" else "avg_pool2d"
-        pool, missing = _cnncli(fname, "pool")
-        torch = optional_module("torch")
-        torch_fn = None
-        if torch is not None:
-            tfn = getattr(importlib.import_module("torch.nn.functional"), fname)
-            tx = torch.from_numpy(x)
-            torch_fn = lambda: tfn(tx, kernel, stride)  # noqa: E731
-        cnncli_fn = None
-        if pool is not None:
-            cnncli_fn = lambda: pool(x, kernel, stride)  # noqa: E731
-        return Bench(
-            size=f"{_fmt_shape(x.shape)}, {kernel}x{kernel} s{stride}",
-            cnncli=cnncli_fn,
-            torch=torch_fn,
-            input_bytes=x.nbytes,
-            note=missing,
-        )
-
-    return build
-
-
 # --------------------------------------------------------------------------- Sobel
 
 
@@ -333,61 +301,6 @@ def seed_alexnet_state() -> dict[str, np.ndarray]:
     return state
 
 
-@functools.cache
-def _torch_alexnet() -> Any:
-    """The torch.nn seed AlexNet holding :func:`seed_alexnet_state` (shared, not copied)."""
-    import torch
-
-    with torch.device("meta"):  # no default initialisation: the weights come next
-        model = build_seed_alexnet()
-    state = {k: torch.from_numpy(v) for k, v in seed_alexnet_state().items()}
-    model.load_state_dict(state, assign=True)
-    return model.requires_grad_(False)
-
-
-@functools.cache
-def _cnncli_alexnet() -> tuple[Callable[[np.ndarray], Any], str]:
-    """cnncli's seed AlexNet with the same weights (built once per process)."""
-    return alexnet_forward(seed_alexnet_state())
-
-
-def alexnet_builder(batch: int) -> Callable[[bool], Bench]:
-    """Builder for the seed's AlexNet forward, eval mode, at ``batch`` (224x224 input)."""
-
-    def build(quick: bool) -> Bench:
-        N = (1 if batch == 1 else 2) if quick else batch
-        x = _rng().standard_normal((N, 3, 224, 224), dtype=np.float32)
-        torch = optional_module("torch")
-        torch_fn = None
-        if torch is not None:
-            model = _torch_alexnet()
-            tx = torch.from_numpy(x)
-
-            def torch_fn() -> Any:
-                with torch.inference_mode():
-                    return model(tx)
-
-        cnncli_fn = None
-        impl: str | None = None
-        note: str | None = None
-        try:
-            forward, impl = _cnncli_alexnet()
-            cnncli_fn = lambda: forward(x)  # noqa: E731
-        except UnavailableError as exc:
-            note = str(exc)
-        return Bench(
-            size=f"{_fmt_shape(x.shape)}",
-            cnncli=cnncli_fn,
-            torch=torch_fn,
-            flops=2.0 * alexnet_macs(N),
-            input_bytes=x.nbytes,
-            impl=impl,
-            note=note,
-        )
-
-    return build
-
-
 # --------------------------------------------------------------------------- a large image
 
 
@@ -419,19 +332,22 @@ BASELINE_ARGV = ("-c", "import numpy, typer, rich")
 
 CASES: list[Case] = [
     Case("matmul", "reference", "op", build_matmul),
-    Case("alexnet_b1", "network", "op", alexnet_builder(1)),
-    Case("alexnet_b8", "network", "op", alexnet_builder(8)),
+    # each side in its own worker process (cnncli, torch, ort): benchmarks/inference.py
+    Case("alexnet_b1", "network", "sides"),
+    Case("alexnet_b8", "network", "sides"),
+    Case("alexnet_b8_busy", "network", "sides"),
+    Case("resnet18_b1", "network", "sides"),
     *(Case(f"{layer}", "conv", "op", conv_layer_builder(layer)) for layer in CONV_LAYERS),
     Case("conv2_backward", "conv", "op", build_conv_backward),
-    Case("maxpool_3x3s2", "pool", "op", pool_builder("max", 3, 2, (8, 96, 55, 55))),
-    Case("maxpool_2x2", "pool", "op", pool_builder("max", 2, 2, (8, 64, 112, 112))),
-    Case("avgpool_3x3s2", "pool", "op", pool_builder("avg", 3, 2, (8, 96, 55, 55))),
-    Case("avgpool_2x2", "pool", "op", pool_builder("avg", 2, 2, (8, 64, 112, 112))),
+    Case("maxpool_3x3s2", "pool", "sides"),
+    Case("maxpool_2x2", "pool", "sides"),
+    Case("avgpool_3x3s2", "pool", "sides"),
+    Case("avgpool_2x2", "pool", "sides"),
     *(Case(f"sobel_{n}", "filter", "op", sobel_builder(n)) for n in (512, 2048, 4096)),
     Case("depthwise_3x3", "conv", "op", build_depthwise),
     # each side in its own worker process: benchmarks/training.py and benchmarks/sides.py
-    Case("train_lenet5_epoch", "train", "train"),
-    Case("train_tinyvgg_step", "train", "train"),
+    Case("train_lenet5_epoch", "train", "sides"),
+    Case("train_tinyvgg_step", "train", "sides"),
     Case("cli_help", "process", "process", argv=("-m", "cnncli", "--help")),
     Case("cli_shapes_alexnet", "process", "process", argv=("-m", "cnncli", "shapes", "alexnet")),
     Case("cli_sobel_8192", "process", "process", setup=large_image_sobel, repeats=2),

@@ -152,6 +152,72 @@ def train_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spread(value: float | None, span: list[float] | None, digits: int = 2) -> str:
+    """A median with its per-round range: ``1.43 (1.29 – 1.60)``."""
+    if value is None:
+        return "-"
+    lo, hi = span or (None, None)
+    return f"{_num(value, digits)} ({_num(lo, digits)} – {_num(hi, digits)})"
+
+
+def inference_table(records: list[dict[str, Any]]) -> str:
+    """The inference cases (cnncli, PyTorch, ONNX Runtime, each in its own process) as
+    Markdown: each side's time and distance from the bound, the ratios between the sides
+    with their per-round ranges, the quiet blocks' ratios, the others' CPU use."""
+    rows = [
+        r for r in records
+        if r["group"] != "train" and r.get("ratios") is not None and "busy_ms" not in r
+    ]  # fmt: skip
+    if not rows:
+        return ""
+    lines = [
+        "| case | cnncli ms | torch ms | ORT ms | bound ms | cnncli / bound | torch / bound "
+        "| ORT / bound | cnncli / torch | cnncli / ORT | quiet blocks: cnncli / torch, cnncli / ORT "
+        "| others' CPU (cores) | blocks repeated |",
+        "|---|--:|--:|--:|--:|---|---|---|---|---|---|--:|--:|",
+    ]
+    for r in rows:
+        pair = r["ratios"]
+        main, ort = pair.get("cnncli/torch") or {}, pair.get("cnncli/ort") or {}
+        over = [
+            _spread(r.get(f"{side}_over_bound"), r.get(f"{side}_over_bound_range"))
+            for side in ("cnncli", "torch", "ort")
+        ]
+        lines.append(
+            f"| {r['case']} | {_num(r.get('cnncli_ms'))} | {_num(r.get('torch_ms'))} "
+            f"| {_num(r.get('ort_ms'))} | {_num(r.get('lower_bound_ms'))} | {' | '.join(over)} "
+            f"| {_spread(main.get('median'), main.get('range'))} "
+            f"| {_spread(ort.get('median'), ort.get('range'))} "
+            f"| {_num(main.get('quiet'), 2)}, {_num(ort.get('quiet'), 2)} "
+            f"| {_num(r.get('others_cores_median'), 2)} | {r.get('blocks_repeated')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def busy_table(records: list[dict[str, Any]]) -> str:
+    """The busy cases as Markdown: each side's time alone and beside the competing process
+    (same rounds, same workers), its slowdown with the per-round range, and the ratio of
+    cnncli's slowdown to PyTorch's (the target: at most 1)."""
+    rows = [r for r in records if r.get("busy_ms")]
+    if not rows:
+        return ""
+    lines = [
+        "| case | side | alone ms | beside a busy process ms | slowdown (per-round range) |",
+        "|---|---|--:|--:|---|",
+    ]
+    for r in rows:
+        for side, slow in r["slowdown"].items():
+            lines.append(
+                f"| {r['case']} | {side} | {_num(r.get(f'{side}_ms'))} "
+                f"| {_num(r['busy_ms'][side])} | {_spread(slow['median'], slow['range'])} |"
+            )
+        lines.append(
+            f"| {r['case']} | cnncli's slowdown / PyTorch's | | "
+            f"| **{_num(r.get('slowdown_vs_torch'), 2)}** |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _figure(record: dict[str, Any]) -> tuple[str, float | None]:
     """The figure a case is judged by: its target's key, else the ratio."""
     target = record.get("target") or ""
@@ -213,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [json.loads(path.read_text()) for path in args.json_files]
     if len(runs) == 1:
         print(markdown_table(runs[0]["cases"], runs[0]["machine"]), end="")
-        extra = train_table(runs[0]["cases"])
-        if extra:
-            print("\n" + extra, end="")
+        for table in (train_table, inference_table, busy_table):
+            extra = table(runs[0]["cases"])
+            if extra:
+                print("\n" + extra, end="")
     else:
         print(summary_table(runs), end="")
     return 0

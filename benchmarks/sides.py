@@ -1,14 +1,16 @@
 """Each side in its own worker process, timed in alternating blocks (issue 18's method).
 
-Used by the training cases (:mod:`benchmarks.training`).  A round starts one long-lived
-worker per side (``python -m benchmarks.sides --worker CASE SIDE INPUTS``): the cnncli
-worker never imports torch, the PyTorch worker never imports cnncli.  Each worker builds
-its side from the inputs file and runs one unit at once from the shared initial weights;
-those first losses are compared between the sides (``max_err``).  The parent then asks
-for timed blocks in the order A B B A (A alternates between rounds), each block a warm-up
-call and K timed calls, with a pause between blocks so that no library's spinning threads
-overlap the other's block.  The workers stop at the end of the round, so that every round
-samples fresh processes.
+Used by the training cases (:mod:`benchmarks.training`) and the inference cases
+(:mod:`benchmarks.inference`).  A round starts one long-lived worker per side
+(``python -m benchmarks.sides --worker CASE SIDE INPUTS``): "cnncli", "torch" or "ort"
+(ONNX Runtime), each of which never imports the others' libraries (:data:`FORBIDDEN`).
+Each worker builds its side from the inputs file and runs one unit at once from the
+shared weights; those first results (a training unit's losses, a forward pass's output)
+are compared with PyTorch's (``errors``).  The parent then asks for timed blocks in the
+order of :func:`block_order` (A B B A for two sides, A B C C B A for three, the first side
+rotating between rounds), each block a warm-up call and K timed calls, with a pause between
+blocks so that no library's spinning threads overlap another's block.  The workers stop at
+the end of the round, so that every round samples fresh processes.
 
 While a block runs, the parent reads ``/proc/stat`` (all CPU time on the machine) and
 ``/proc/PID/stat`` (the worker's own) before and after: what is left, less the parent's
@@ -16,8 +18,12 @@ own, is other processes' CPU use, in cores.  A block during which others used mo
 :data:`DISTURBED_CORES` is repeated (at most :data:`RETRIES` times; the least disturbed
 attempt is kept and every attempt is recorded).
 
+With ``busy=True`` every round runs its blocks twice: once as above, then again while a
+competing busy process (:data:`COMPETITOR`, started by the parent) holds a core; that
+process's ticks are not counted as a disturbance.
+
 A side's figure is the median, over rounds, of its per-round median time per call; the
-spread of the per-round ratios cnncli / PyTorch is reported beside it.
+spread of the per-round ratios between the sides is reported beside it.
 """
 
 from __future__ import annotations
@@ -40,7 +46,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "SIDES-REPLY "
-SIDES = ("cnncli", "torch")
+SIDES = ("cnncli", "torch", "ort")
+#: the libraries each side's worker must not have imported
+FORBIDDEN = {
+    "cnncli": ("torch", "onnxruntime"),
+    "torch": ("cnncli", "onnxruntime"),
+    "ort": ("cnncli", "torch"),
+}
+#: the busy case's competitor: one pure-Python loop holding one core
+COMPETITOR = ("-S", "-c", "while True: pass")
 BLOCK_S = 1.0  # K is chosen so that a block's timed calls last about this long
 MIN_K, MAX_K = 2, 50
 GAP_S = 0.2  # pause between blocks: BLAS and OpenMP threads stop spinning
@@ -76,19 +90,24 @@ def process_ticks(pid: int) -> int | None:
 
 
 class _Meter:
-    """Other processes' CPU use (cores) while a block ran, or None without /proc."""
+    """Other processes' CPU use (cores) while a block ran, or None without /proc.
 
-    def __init__(self, pid: int) -> None:
+    ``exclude`` are further processes whose ticks are not others' (the busy case's
+    competitor, which is meant to be there).
+    """
+
+    def __init__(self, pid: int, exclude: tuple[int, ...] = ()) -> None:
         self.pid = pid
+        self.exclude = exclude
         self.start = self._read()
 
+    def _own(self) -> int | None:
+        pids = {os.getpid(), *self.exclude} - {self.pid}
+        ticks = [process_ticks(p) for p in pids]
+        return None if None in ticks else sum(t for t in ticks if t is not None)
+
     def _read(self) -> tuple[float, int | None, int | None, int | None]:
-        return (
-            time.perf_counter(),
-            machine_busy_ticks(),
-            process_ticks(self.pid),
-            process_ticks(os.getpid()) if self.pid != os.getpid() else 0,
-        )
+        return time.perf_counter(), machine_busy_ticks(), process_ticks(self.pid), self._own()
 
     def others_cores(self) -> float | None:
         end = self._read()
@@ -109,15 +128,51 @@ class WorkerError(RuntimeError):
     """A worker died, answered nonsense, or imported the other side's library."""
 
 
-def build_side(side: str, case: str, path: str, threads: int) -> Callable[[], list[float]]:
+def build_side(side: str, case: str, path: str, threads: int) -> Callable[[], Any]:
     """One side's unit of ``case``, built from the inputs file (imports only that side)."""
-    from benchmarks import training
+    from benchmarks import inference, training
 
     arrays = np.load(path, allow_pickle=False)
     settings = json.loads(str(arrays["settings"]))
+    if case in training.TRAIN_CASES:
+        if side not in ("cnncli", "torch"):
+            raise WorkerError(f"{case} has no {side} side")
+        if side == "cnncli":
+            return training.cnncli_side(arrays, settings)
+        return training.torch_side(arrays, settings, threads)
     if side == "cnncli":
-        return training.cnncli_side(arrays, settings)
-    return training.torch_side(arrays, settings, threads)
+        return inference.cnncli_side(arrays, settings)
+    if side == "torch":
+        return inference.torch_side(arrays, settings, threads)
+    return inference.ort_side(arrays, os.path.dirname(path), threads)
+
+
+def first_unit(side: str, fn: Callable[[], Any], path: str, warm: bool = True) -> dict[str, Any]:
+    """Run the first unit; its losses (a list) in the reply, or its output array saved
+    beside the inputs file as ``first_SIDE.npy`` and named in the reply.  Then one more
+    unit (unless ``warm`` is false), whose time (``warm_s``) sets K."""
+    start = time.perf_counter()
+    result = fn()
+    reply: dict[str, Any] = {"first_s": time.perf_counter() - start}
+    reply["warm_s"] = reply["first_s"]
+    if warm:  # a warm call sets K: a first call can take several times as long
+        start = time.perf_counter()
+        fn()
+        reply["warm_s"] = time.perf_counter() - start
+    if isinstance(result, list):
+        reply["losses"] = result
+    else:
+        out = os.path.join(os.path.dirname(path), f"first_{side}.npy")
+        np.save(out, np.asarray(result))
+        reply["result_file"] = out
+    return reply
+
+
+def first_result(hello: dict[str, Any]) -> np.ndarray:
+    """A worker's first result, from its first reply."""
+    if "losses" in hello:
+        return np.asarray(hello["losses"], np.float64)
+    return np.load(hello["result_file"], allow_pickle=False)
 
 
 def run_block(fn: Callable[[], Any], k: int) -> dict[str, Any]:
@@ -149,12 +204,10 @@ def traced_peak_mib(fn: Callable[[], Any]) -> float:
 def worker_main(case: str, side: str, path: str, threads: int) -> int:
     """Serve one side: build it, report the first unit's losses, then answer commands."""
     fn = build_side(side, case, path, threads)
-    start = time.perf_counter()
-    losses = fn()
-    reply = {"losses": losses, "first_s": time.perf_counter() - start}
-    other = "cnncli" if side == "torch" else "torch"
-    if other in sys.modules:  # the method's promise: a worker holds one library only
-        raise WorkerError(f"the {side} worker imported {other}")
+    reply = first_unit(side, fn, path)
+    for other in FORBIDDEN[side]:  # the method's promise: a worker holds one library only
+        if other in sys.modules:
+            raise WorkerError(f"the {side} worker imported {other}")
     sys.stdout.write(MARK + json.dumps(reply) + "\n")
     sys.stdout.flush()
     for line in sys.stdin:
@@ -235,9 +288,7 @@ class LocalSide:
     def __init__(self, case: str, side: str, path: str, threads: int) -> None:
         self.pid = os.getpid()
         self.fn = build_side(side, case, path, threads)
-        start = time.perf_counter()
-        losses = self.fn()
-        self.hello = {"losses": losses, "first_s": time.perf_counter() - start}
+        self.hello = first_unit(side, self.fn, path, warm=False)  # K is 1 here
 
     def ask(self, command: str) -> dict[str, Any]:
         word, *rest = command.split()
@@ -249,12 +300,14 @@ class LocalSide:
         pass
 
 
-def _timed_block(side: Side, k: int, quick: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _timed_block(
+    side: Side, k: int, quick: bool, exclude: tuple[int, ...] = ()
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One block, repeated while others disturbed it; (the kept attempt, every attempt's note)."""
     attempts: list[dict[str, Any]] = []
     kept: dict[str, Any] | None = None
     for attempt in range(1 if quick else RETRIES + 1):
-        meter = _Meter(side.pid)
+        meter = _Meter(side.pid, exclude)
         reply = side.ask(f"block {k}")
         others = meter.others_cores()
         reply["others_cores"] = None if others is None else round(others, 3)
@@ -270,12 +323,52 @@ def _timed_block(side: Side, k: int, quick: bool) -> tuple[dict[str, Any], list[
     return kept, attempts
 
 
-def loss_error(ours: list[float], theirs: list[float]) -> float:
-    """max |a − b| / max(1, max |b|) over two loss curves (tests/oracle.py's scaled_error)."""
+def loss_error(ours: Any, theirs: Any) -> float:
+    """max |a − b| / max(1, max |b|) over two loss curves or two outputs
+    (tests/oracle.py's scaled_error)."""
     a, b = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if a.shape != b.shape:
         return math.inf
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def block_order(sides: list[str], index: int) -> list[str]:
+    """Round ``index``'s blocks: the sides rotated by ``index``, then back (A B C C B A)."""
+    shift = index % len(sides)
+    turn = sides[shift:] + sides[:shift]
+    return turn + turn[::-1]
+
+
+class Competitor:
+    """The busy case's competing process (:data:`COMPETITOR`), stopped by :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, *COMPETITOR])
+        self.pid = self.proc.pid
+        time.sleep(GAP_S)  # let it take its core
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _phase(
+    running: dict[str, Side],
+    order: list[str],
+    k: dict[str, int],
+    quick: bool,
+    exclude: tuple[int, ...],
+) -> tuple[dict[str, list[float]], list[dict[str, Any]]]:
+    """One pass over ``order``'s blocks: every side's timings (s) and the blocks' notes."""
+    times: dict[str, list[float]] = {side: [] for side in running}
+    notes: list[dict[str, Any]] = []
+    for side in order:
+        reply, attempts = _timed_block(running[side], k[side], quick, exclude)
+        times[side] += reply["times"]
+        notes.append({"side": side, "k": k[side],
+                      "median_ms": round(1e3 * statistics.median(reply["times"]), 4),
+                      "others_cores": reply["others_cores"], "attempts": attempts})  # fmt: skip
+    return times, notes
 
 
 def run_sides(
@@ -285,13 +378,17 @@ def run_sides(
     rounds: int,
     threads: int,
     quick: bool,
+    busy: bool = False,
 ) -> dict[str, Any]:
-    """The rounds of A B B A blocks; per-round medians (seconds), K, every block, max_err."""
+    """The rounds of alternating blocks; per-round medians (seconds) of each phase
+    ("alone", and "busy" with a competitor), K, every block, each side's first-result
+    error against PyTorch's (``errors``; ``max_err`` is cnncli's), cnncli's peak."""
     make: Callable[..., Side] = LocalSide if quick else Worker
+    phases = ["alone", "busy"] if busy else ["alone"]
     k: dict[str, int] = {}
-    medians: dict[str, list[float]] = {side: [] for side in sides}
+    medians: dict[str, dict[str, list[float]]] = {p: {s: [] for s in sides} for p in phases}
     blocks: list[dict[str, Any]] = []
-    max_err: float | None = None
+    errors: dict[str, float] = {}
     peak: float | None = None
     for index in range(rounds):
         running: dict[str, Side] = {}
@@ -299,29 +396,38 @@ def run_sides(
             for side in sides:
                 running[side] = make(case, side, path, threads)
                 if side not in k:
-                    first = running[side].hello["first_s"]
-                    k[side] = 1 if quick else max(MIN_K, min(MAX_K, math.ceil(BLOCK_S / first)))
+                    warm = running[side].hello["warm_s"]
+                    k[side] = 1 if quick else max(MIN_K, min(MAX_K, math.ceil(BLOCK_S / warm)))
             if index == 0 and "torch" in running:
-                max_err = loss_error(
-                    running["cnncli"].hello["losses"], running["torch"].hello["losses"]
-                )
-            a, b = sides if index % 2 == 0 else sides[::-1]
-            order = [a, b, b, a] if len(sides) == 2 else [a, a]
-            times: dict[str, list[float]] = {side: [] for side in sides}
-            for side in order:
-                reply, attempts = _timed_block(running[side], k[side], quick)
-                times[side] += reply["times"]
-                blocks.append({"round": index, "side": side, "k": k[side],
-                               "median_ms": round(1e3 * statistics.median(reply["times"]), 4),
-                               "others_cores": reply["others_cores"], "attempts": attempts})  # fmt: skip
-            for side in sides:
-                medians[side].append(statistics.median(times[side]))
-            if index == rounds - 1:
+                reference = first_result(running["torch"].hello)
+                for side in sides:
+                    if side != "torch":
+                        errors[side] = loss_error(first_result(running[side].hello), reference)
+            for phase in phases:
+                competitor = Competitor() if phase == "busy" else None
+                try:
+                    exclude = (competitor.pid,) if competitor else ()
+                    times, notes = _phase(running, block_order(sides, index), k, quick, exclude)
+                finally:
+                    if competitor is not None:
+                        competitor.stop()
+                blocks += [{"round": index, "phase": phase, **note} for note in notes]
+                for side in sides:
+                    medians[phase][side].append(statistics.median(times[side]))
+            if index == rounds - 1 and "cnncli" in running:
                 peak = running["cnncli"].ask("peak")["peak_mib"]
         finally:
             for worker in running.values():
                 worker.close()
-    return {"medians": medians, "k": k, "blocks": blocks, "max_err": max_err, "peak_mib": peak}
+    return {
+        "medians": medians["alone"],
+        "busy_medians": medians.get("busy"),
+        "k": k,
+        "blocks": blocks,
+        "errors": errors,
+        "max_err": errors.get("cnncli"),
+        "peak_mib": peak,
+    }
 
 
 def write_inputs(inputs: dict[str, Any], folder: str) -> str:

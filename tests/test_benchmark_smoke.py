@@ -22,6 +22,7 @@ from benchmarks.run import select_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_ORT = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 CASE_KEYS = {
     "case",
     "group",
@@ -163,13 +164,13 @@ def test_each_training_side_runs_in_its_own_worker(tmp_path: Path) -> None:
     path = sides.write_inputs(inputs, str(tmp_path))
     workers: dict[str, Any] = {}
     try:
-        for side in sides.SIDES:
+        for side in ("cnncli", "torch"):
             workers[side] = sides.Worker("train_tinyvgg_step", side, path, threads=1)
         assert workers["cnncli"].pid != workers["torch"].pid
         for worker in workers.values():
             reply = worker.ask("block 2")
             assert len(reply["times"]) == 2 and min(reply["times"]) > 0
-        ours, theirs = (workers[s].hello["losses"] for s in sides.SIDES)
+        ours, theirs = (workers[s].hello["losses"] for s in ("cnncli", "torch"))
         assert len(ours) == 1 and sides.loss_error(ours, theirs) < 1e-5
     finally:
         for worker in workers.values():
@@ -190,3 +191,121 @@ def test_cpu_accounting_sees_this_process_work() -> None:
         pass
     assert sides.process_ticks(os.getpid()) > mine  # type: ignore[operator]
     assert sides.machine_busy_ticks() > busy  # type: ignore[operator]
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="the ONNX Runtime side needs onnx and onnxruntime")
+@pytest.mark.skipif(not HAS_TORCH, reason="the PyTorch side needs torch")
+def test_three_sides_of_an_inference_case_run_in_their_own_workers(tmp_path: Path) -> None:
+    """cnncli, PyTorch and ONNX Runtime each in a worker of its own, built from one folder:
+    each holds only its own library (a worker that imported another's would have failed
+    before its first reply), their first outputs agree, and a block returns K timings."""
+    from benchmarks import inference, sides
+
+    inputs = inference.make_inputs("avgpool_3x3s2", quick=True)
+    path = sides.write_inputs(inputs, str(tmp_path))
+    assert inference.write_onnx(str(tmp_path), inputs["settings"], quick=True) is None
+    workers: dict[str, Any] = {}
+    try:
+        for side in sides.SIDES:
+            workers[side] = sides.Worker("avgpool_3x3s2", side, path, threads=1)
+        assert len({w.pid for w in workers.values()}) == 3
+        for worker in workers.values():
+            reply = worker.ask("block 2")
+            assert len(reply["times"]) == 2 and min(reply["times"]) > 0
+        out = {side: sides.first_result(w.hello) for side, w in workers.items()}
+        assert out["torch"].shape == (1, 12, 6, 6)
+        for side in ("cnncli", "ort"):
+            assert sides.loss_error(out[side], out["torch"]) < 1e-6, side
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+def test_block_order_rotates_the_first_side_and_mirrors() -> None:
+    from benchmarks.sides import block_order
+
+    assert block_order(["a", "b"], 0) == ["a", "b", "b", "a"]
+    assert block_order(["a", "b"], 1) == ["b", "a", "a", "b"]
+    assert block_order(["a", "b", "c"], 0) == ["a", "b", "c", "c", "b", "a"]
+    assert block_order(["a", "b", "c"], 1) == ["b", "c", "a", "a", "c", "b"]
+    assert block_order(["a", "b", "c"], 2) == ["c", "a", "b", "b", "a", "c"]
+    assert block_order(["a"], 3) == ["a", "a"]
+
+
+def test_the_busy_competitor_is_not_counted_as_a_disturbance() -> None:
+    """Two meters over the same second, one told to exclude the competitor: the other
+    sees the competitor's core as other processes' use."""
+    import os
+
+    from benchmarks import sides
+
+    if sides.machine_busy_ticks() is None:
+        pytest.skip("no /proc on this system")
+    competitor = sides.Competitor()
+    try:
+        counted = sides._Meter(os.getpid())
+        excluded = sides._Meter(os.getpid(), (competitor.pid,))
+        time.sleep(1.0)
+        with_it, without = counted.others_cores(), excluded.others_cores()
+    finally:
+        competitor.stop()
+    assert with_it is not None and without is not None
+    assert with_it - without >= 0.2
+
+
+def test_lower_bound_is_flops_at_the_gemm_rate_plus_bytes_at_the_read_bandwidth() -> None:
+    from benchmarks.sides_case import bound_figures
+
+    record: dict[str, Any] = {
+        "bound_flops": 2e9, "bound_bytes": 1e9, "sides": ["cnncli", "ort"],
+        "cnncli_ms": 240.0, "ort_ms": 120.0,
+        "round_ms": {"cnncli": [200.0, 240.0, 300.0], "ort": [120.0]},
+    }  # fmt: skip
+    bound_figures(record, gflops=100.0, read_gbps=10.0)  # 20 ms + 100 ms
+    assert record["lower_bound_ms"] == pytest.approx(120.0)
+    assert record["cnncli_over_bound"] == pytest.approx(2.0)
+    assert record["cnncli_over_bound_range"] == pytest.approx([200 / 120, 2.5], rel=1e-4)
+    assert record["ort_over_bound"] == pytest.approx(1.0)
+    unmeasured = {**record, "lower_bound_ms": None}
+    bound_figures(unmeasured, gflops=100.0, read_gbps=None)  # the bandwidth is missing
+    assert unmeasured["lower_bound_ms"] is None
+
+
+def test_sides_cases_report_bounds_ratios_and_slowdowns(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    """Every case of the per-process method: each side over the bound, the ratios between
+    the sides, ONNX Runtime's side where it exists, the busy case's slowdowns."""
+    records = {r["case"]: r for r in quick_run[0]["cases"]}
+    inference = ["alexnet_b1", "alexnet_b8", "resnet18_b1", "maxpool_3x3s2", "avgpool_3x3s2"]
+    for name in [*inference, "alexnet_b8_busy", "train_lenet5_epoch"]:
+        r = records[name]
+        assert r["status"] == "ok", (name, r["note"])
+        bound = r["lower_bound_ms"]
+        assert bound > 0, name
+        for side in r["sides"]:
+            assert math.isclose(r[f"{side}_over_bound"], r[f"{side}_ms"] / bound, rel_tol=1e-3)
+    for name in inference:
+        r = records[name]
+        has_ort = HAS_ORT and (HAS_TORCH or "pool" in name)  # a network is exported by torch
+        assert ("ort" in r["sides"]) == has_ort, name
+        if has_ort:
+            assert math.isclose(r["cnncli_over_ort"], r["cnncli_ms"] / r["ort_ms"], rel_tol=1e-3)
+            assert r["competitors"]["ort_ms"] == r["ort_ms"]
+            if HAS_TORCH:
+                assert r["errors"]["ort"] <= 1e-4, name  # ORT computed what torch computed
+    # the issue's bound for AlexNet at batch 1: 234.5 MB of Linear weights, 1.6 GFLOP of convs
+    assert records["alexnet_b1"]["bound_bytes"] / 1e6 == pytest.approx(234.5, abs=0.05)
+    assert records["alexnet_b1"]["bound_flops"] / 1e9 == pytest.approx(1.605, abs=1e-3)
+    pool = records["maxpool_3x3s2"]  # input 1x12x13x13 and output 1x12x6x6, float32
+    assert pool["bound_bytes"] == 4 * 12 * (13 * 13 + 6 * 6) and pool["bound_flops"] == 0
+    busy = records["alexnet_b8_busy"]
+    for side in busy["sides"]:
+        slowdown = busy["busy_ms"][side] / busy[f"{side}_ms"]
+        assert math.isclose(busy[f"{side}_slowdown"], slowdown, rel_tol=1e-3), side
+    if HAS_TORCH:
+        expected = busy["cnncli_slowdown"] / busy["torch_slowdown"]
+        assert math.isclose(busy["slowdown_vs_torch"], expected, rel_tol=1e-3)
+        assert busy["target"] == "slowdown_vs_torch <= 1"
+    phases = {b["phase"] for b in busy["blocks"]}
+    assert phases == {"alone", "busy"}
