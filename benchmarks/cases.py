@@ -348,6 +348,7 @@ CASES: list[Case] = [
     # each side in its own worker process: benchmarks/training.py and benchmarks/sides.py
     Case("train_lenet5_epoch", "train", "sides"),
     Case("train_tinyvgg_step", "train", "sides"),
+    Case("train_alexnet_step", "train", "sides"),
     Case("cli_help", "process", "process", argv=("-m", "cnncli", "--help")),
     Case("cli_shapes_alexnet", "process", "process", argv=("-m", "cnncli", "shapes", "alexnet")),
     Case("cli_sobel_8192", "process", "process", setup=large_image_sobel, repeats=2),

@@ -13,6 +13,10 @@ callable that runs one unit of the case (one epoch, or one step) and returns its
   generator. cnncli runs :func:`cnncli.nn.train.train_epoch`, the command's own loop.
 - ``train_tinyvgg_step``: one training step of the zoo's TinyVGG at batch 32 (3x64x64), the
   same SGD: forward, cross-entropy, backward, the optimizer's update, ``zero_grad``.
+- ``train_alexnet_step``: the same step of the seed's AlexNet at batch 8 (3x224x224), with
+  its two Dropout layers at p = 0 on both sides, so that both compute the same numbers
+  (their masks come from different generators); a mask costs little next to the
+  4096-wide products.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ LR, MOMENTUM = 0.05, 0.9  # cnncli train's defaults (cnncli/cli/train.py)
 TRAIN_CASES: dict[str, tuple[str, int, str]] = {
     "train_lenet5_epoch": ("lenet5", 64, "epoch"),
     "train_tinyvgg_step": ("tinyvgg", 32, "step"),
+    "train_alexnet_step": ("alexnet", 8, "step"),
 }
 
 
@@ -52,11 +57,12 @@ def make_inputs(case: str, quick: bool) -> dict[str, Any]:
         size = f"mnist-5k train split {len(y)}x1x28x28, batch {batch}, SGD"
     else:
         if quick:
-            batch = 2
+            batch = 1 if name == "alexnet" else 2
+        chw = zoo.ZOO[name].input_shape
         rng = np.random.default_rng(0)
-        x = rng.random((batch, 3, 64, 64), dtype=np.float32)
+        x = rng.random((batch, *chw), dtype=np.float32)
         y = rng.integers(0, 10, batch)
-        size = f"{batch}x3x64x64, one step, SGD"
+        size = f"{batch}x{'x'.join(map(str, chw))}, one step, SGD"
     samples = len(y) if unit == "epoch" else batch
     steps = -(-len(y) // batch) if unit == "epoch" else 1
     arrays = {f"w:{k}": np.array(v) for k, v in net.state_dict().items()}
@@ -108,6 +114,9 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
     x, y, weights = _unpack(arrays)
     net = zoo.build(settings["model"])
     net.load_state_dict(weights)
+    for _, layer in net.named_modules():
+        if type(layer).__name__ == "Dropout":
+            layer.p = 0.0  # the same numbers on both sides (see the module docstring)
     opt = optim.SGD(net, lr=settings["lr"], momentum=settings["momentum"])
     net.train()
     batch = int(settings["batch"])
@@ -142,6 +151,9 @@ def torch_side(arrays: Any, settings: dict[str, Any], threads: int) -> Callable[
     x, y, weights = _unpack(arrays)
     model = build(settings["model"])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"])
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
