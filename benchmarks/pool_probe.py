@@ -133,6 +133,8 @@ class Worker:
     def __init__(self, side: str, threads: int, root: Path) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(root), str(ROOT)])
+        for name in ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[name] = str(threads)  # cnncli's own pool, and BLAS, at the same count
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.pool_probe", "--worker", side,
              "--threads", str(threads)],
