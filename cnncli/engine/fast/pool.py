@@ -16,11 +16,13 @@ sums" method)::
 Padding never costs a padded copy: each tap only touches the outputs whose input
 position falls inside the input (padding counts as −∞ for max, 0 for sums).  Large
 inputs are processed a block of planes at a time (the intermediate rows stay in
-cache), the blocks shared among a few threads.  Average pooling whose windows all
-lie inside the input sums at full resolution over flat runs of memory.  Max
-pooling finds PyTorch's index of each maximum (the first in row-major order, or
-the last NaN) with the same two passes, W then H, keeping the winning tap in int8
-arrays; its backward is the adjoint of those passes.  Adaptive pooling is in
+cache), the blocks shared among a few threads.  Max and average pooling whose
+windows all lie inside the input (no padding, no dilation: AlexNet's pools) run
+instead as passes over flat runs of memory, rows copied whole and columns picked as
+halves of uint64 (:func:`_dense_windows`).  Max pooling finds PyTorch's index of
+each maximum (the first in row-major order, or the last NaN) with the two passes, W
+then H, keeping the winning tap in int8 arrays; its backward is the adjoint of those
+passes.  Adaptive pooling is in
 :mod:`.adaptive_pool`.  Why each constant has its value: the decision table in
 ``benchmarks/README.md``.
 """
@@ -28,12 +30,12 @@ arrays; its backward is the adjoint of those passes.  Adaptive pooling is in
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.engine.shapes import Pool2dGeometry
@@ -45,6 +47,9 @@ BLOCK_BYTES = 1 << 20
 #: honours CNNCLI_NUM_THREADS and OMP_NUM_THREADS), and the input size that pays for them.
 THREADS: int | None = None
 THREAD_MIN_BYTES = 1 << 21
+#: Bytes per block of planes for :func:`_dense_windows`, whose passes are few long calls: there
+#: the calls' own cost outweighs the cache, and larger blocks take less time.
+DENSE_BLOCK_BYTES = 1 << 21
 
 Ufunc = Callable[..., Any]
 
@@ -56,6 +61,8 @@ def max_pool2d(x: np.ndarray, geom: Pool2dGeometry, return_indices: bool) -> Any
     """Max pooling of a 4-D ``x``: (N, C, OH, OW), and PyTorch's flat H*W indices if asked."""
     if return_indices:
         return _max_with_indices(x, geom)
+    if _dense(geom) and x.flags.c_contiguous:
+        return _dense_windows(x, geom, np.maximum)
     ah, aw = _axes(geom)
     # H first: its views have contiguous rows, and it shrinks what the W pass reads.
     return _two_passes(x, ah, aw, np.maximum, -np.inf)
@@ -75,7 +82,7 @@ def avg_pool2d(x: np.ndarray, geom: Pool2dGeometry, divisor: np.ndarray) -> np.n
     """Average pooling of a 4-D ``x`` with the divisor of each window (OH, OW)."""
     d = uniform(divisor)
     if isinstance(d, float) and _dense(geom) and x.flags.c_contiguous:
-        return _dense_sums(x, geom, d)
+        return _dense_windows(x, geom, np.add, d)
     ah, aw = _axes(geom)
     return _two_passes(x, ah, aw, np.add, 0.0, d)
 
@@ -235,6 +242,7 @@ def _by_planes(
     dtype: Any,
     *arrays: np.ndarray,
     into: bool = False,
+    block_bytes: int | None = None,
 ) -> np.ndarray:
     """``fn(*arrays)`` for (N, C, ·, ·) arrays, computed a block of planes at a time.
 
@@ -242,13 +250,13 @@ def _by_planes(
     :data:`BLOCK_BYTES` keep the intermediate rows in cache (less time than
     whole-array passes), and the blocks are shared among the engine's threads
     (NumPy releases the GIL inside each call).  With ``into``, ``fn`` takes an
-    ``out=`` block to write into.
+    ``out=`` block to write into; ``block_bytes`` replaces :data:`BLOCK_BYTES`.
     """
     N, C = arrays[0].shape[:2]
     planes = N * C
     plane_bytes = max(a[0, 0].nbytes for a in arrays)
     plane_bytes = max(plane_bytes, out_hw[0] * out_hw[1] * np.dtype(dtype).itemsize, 1)
-    per = max(1, BLOCK_BYTES // plane_bytes)
+    per = max(1, (block_bytes or BLOCK_BYTES) // plane_bytes)
     if planes <= per or not all(a.flags.c_contiguous for a in arrays):
         return fn(*arrays)
     flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
@@ -445,7 +453,7 @@ def _max_backward_block(
     )
 
 
-# ----------------------------------------------------------------------------- dense sums
+# ----------------------------------------------------------------------------- dense windows
 
 
 def _dense(geom: Pool2dGeometry) -> bool:
@@ -458,39 +466,99 @@ def _dense(geom: Pool2dGeometry) -> bool:
     )
 
 
-def _dense_sums(x: np.ndarray, geom: Pool2dGeometry, divisor: float) -> np.ndarray:
-    """Window sums / divisor when every window lies inside the input, by full-resolution passes.
+def _dense_windows(
+    x: np.ndarray, geom: Pool2dGeometry, op: Ufunc, divisor: float | None = None
+) -> np.ndarray:
+    """Max or sum (/ divisor) of windows that all lie inside the input, by flat contiguous passes.
 
-    Shapes: x (N, C, H, W) C-contiguous → (N, C, OH, OW).  A block of planes is one
-    flat run of memory, so ``v[i] = f[i] + f[i + W] + …`` (KH taps) and then
-    ``h[i] = v[i] + v[i + 1] + …`` (KW taps) are each a few additions over one long
-    contiguous vector, at the full resolution; the strided windows are read from
-    ``h`` at the end.  Sums that straddle two rows or two planes are computed and
-    never read.  That is more additions than :func:`_two_passes` does (stride² times
-    as many), but each NumPy call covers a whole block instead of one short row
-    (faster where it applies: benchmarks/README.md); the sums are added in the same
-    order, so the results are the same bits.
+    Shapes: x (N, C, H, W) C-contiguous → (N, C, OH, OW).  A block of planes is one flat
+    run of memory ``f``, so each pass is a few NumPy calls over one long contiguous
+    vector (``∘`` is max or +), which run at NumPy's SIMD speed where calls over strided
+    views of short rows do not (benchmarks/README.md, "Pooling against ONNX Runtime"):
+
+    1. ``v[i] = f[i] ∘ f[i + W] ∘ …`` (KH taps) at every position;
+    2. with a row stride, the rows ``o·sh`` of ``v`` are copied out whole (each row one
+       opaque item of W·itemsize bytes), into rows of an even pitch ``Wp``;
+    3. ``h[i] = v[i] ∘ v[i + 1] ∘ …`` (KW taps) over those rows;
+    4. the columns ``j·sw`` are read out.  With ``sw = 2`` on float32 and an even pitch
+       they are the low halves of ``h`` seen as uint64: one contiguous cast.
+
+    Values that straddle two rows or two planes are computed and never read.  The taps
+    are combined in the two passes' order, so the results are the same bits.  The
+    buffers are this thread's, reused for every block, so a block's passes stay in cache.
     """
     H, W, KH, KW = geom.H, geom.W, geom.KH, geom.KW
     (sh, sw), OH, OW = geom.stride, geom.OH, geom.OW
+    halves = sw == 2 and x.dtype == np.float32 and np.little_endian
+    compact = sh > 1 or (halves and W % 2 == 1)
+    Wp = W + W % 2 if compact else W  # row pitch after step 2
+    pitch = (OH * Wp, Wp) if compact else (H * W, W)  # plane and row pitch of h
+    halves = halves and pitch[0] % 2 == 0 and pitch[1] % 2 == 0
+    local = threading.local()
 
     def block_fn(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        n = block.shape[0]
+        P = block.shape[0] * block.shape[1]  # (n, C), or (n, 1) in blocks of planes
         if out is None:
-            out = np.empty((n, block.shape[1], OH, OW), dtype=block.dtype)
+            out = np.empty((*block.shape[:2], OH, OW), dtype=block.dtype)
         f = block.reshape(-1)
-        span = f.size - (KH - 1) * W  # v[i] for i < span reads inside the block
-        v = np.add(f[:span], f[W : W + span]) if KH > 1 else f  # never written when KH is 1
-        for m in range(2, KH):
-            v += f[m * W : m * W + span]
-        width = span - (KW - 1)
-        h = np.add(v[:width], v[1 : 1 + width]) if KW > 1 else v
-        for k in range(2, KW):
-            h += v[k : k + width]
-        isz = h.itemsize
-        planes = block.size // (H * W)  # (n, C) planes when called on the whole input
-        windows = as_strided(h, (planes, OH, OW), (H * W * isz, sh * W * isz, sw * isz))
-        np.divide(windows, divisor, out=out.reshape(planes, OH, OW), casting="unsafe")
+        if getattr(local, "planes", -1) < P:  # this thread's buffers, for every block
+            local.planes = P
+            local.a = np.empty(P * max(H * W, pitch[0]), dtype=f.dtype)
+            local.b = np.empty(P * pitch[0], dtype=f.dtype)
+        v = vbuf = f
+        if KH > 1:
+            v, vbuf = _taps(op, f, W, KH, f.size - (KH - 1) * W, local.a), local.a
+        if compact:
+            v = vbuf = local.b[: P * pitch[0]]
+            np.copyto(
+                _rows(v, P, pitch[0], Wp, OH, W),
+                _rows(f if KH == 1 else local.a, P, H * W, sh * W, OH, W),
+            )
+        h, hbuf = v, vbuf
+        if KW > 1:
+            hbuf = local.a if compact else local.b
+            h = _taps(op, v, 1, KW, v.size - (KW - 1), hbuf)
+        target = out.reshape(P, OH, OW)
+        if halves:  # h[2j] is the low half of the j-th uint64 (little-endian)
+            shape, strides = (P, OH, OW), (pitch[0] * 4, pitch[1] * 4, 8)
+            low = np.ndarray(shape, np.uint64, buffer=hbuf, strides=strides)
+            np.copyto(target.view(np.uint32), low, casting="unsafe")
+            picked = target
+        else:
+            isz = h.itemsize
+            strides = (pitch[0] * isz, pitch[1] * isz, sw * isz)
+            picked = np.ndarray((P, OH, OW), h.dtype, buffer=hbuf, strides=strides)
+        if divisor is not None:
+            np.divide(picked, divisor, out=target, casting="unsafe")
+        elif picked is not target:
+            np.copyto(target, picked)
         return out
 
-    return _by_planes(block_fn, (OH, OW), x.dtype, x, into=True)
+    return _by_planes(block_fn, (OH, OW), x.dtype, x, into=True, block_bytes=DENSE_BLOCK_BYTES)
+
+
+def _rows(a: np.ndarray, planes: int, plane: int, step: int, count: int, width: int) -> np.ndarray:
+    """Rows ``0, step, 2·step, …`` (``count`` a plane) of flat ``a``, each one opaque item.
+
+    Shape (planes, count), dtype ``V(width·itemsize)``: copying these copies whole rows.
+    """
+    isz = a.itemsize
+    return np.ndarray(
+        (planes, count), np.dtype(f"V{width * isz}"), buffer=a, strides=(plane * isz, step * isz)
+    )
+
+
+def _taps(
+    op: Ufunc, src: np.ndarray, step: int, taps: int, count: int, buffer: np.ndarray
+) -> np.ndarray:
+    """``out[i] = src[i] ∘ src[i + step] ∘ … ∘ src[i + (taps−1)·step]`` for ``i < count``.
+
+    Written into ``buffer[:count]``; with one tap ``src`` itself (no copy).
+    """
+    if taps == 1:
+        return src
+    out = buffer[:count]
+    op(src[:count], src[step : step + count], out=out)
+    for k in range(2, taps):
+        op(out, src[k * step : k * step + count], out=out)
+    return out

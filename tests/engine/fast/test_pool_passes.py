@@ -1,8 +1,8 @@
 """Pooling's tuned method (cnncli.engine.fast.pool and .adaptive_pool), on the fast path.
 
-Blocks of planes shared among threads, dense full-resolution sums, and adaptive
+Blocks of planes shared among threads, dense windows by flat passes, and adaptive
 pooling's regular bins as strided windows: each must give PyTorch's numbers (and
-the dense sums the two passes' very bits).  Moved here from tests/engine/test_pool.py.
+the dense windows the two passes' very bits).  Moved here from tests/engine/test_pool.py.
 """
 
 from __future__ import annotations
@@ -81,28 +81,65 @@ def test_blocks_of_planes_and_threads_give_the_same_numbers(
         assert_close(ours, torch_grad(theirs, x, g))
 
 
-@pytest.mark.parametrize(
-    ("shape", "kernel", "stride"),
-    [
-        ((2, 3, 11, 13), 3, 2),
-        ((1, 2, 8, 8), 2, 2),
-        ((3, 1, 9, 7), (3, 1), (1, 2)),
-        ((2, 2, 6, 5), (1, 3), 1),
-        ((1, 1, 4, 4), 1, 1),
-        ((2, 4, 10, 10), (2, 4), (3, 2)),
-    ],
-)
-def test_dense_average_pooling_gives_the_two_pass_bits(
-    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], kernel: Any, stride: Any
+DENSE_CASES = [
+    ((2, 3, 11, 13), 3, 2),  # odd width: rows copied to an even pitch, then uint64 halves
+    ((1, 2, 8, 8), 2, 2),  # even width
+    ((3, 1, 9, 7), (3, 1), (1, 2)),  # no row stride, odd width: rows copied for the halves
+    ((2, 2, 6, 5), (1, 3), 1),
+    ((1, 1, 4, 4), 1, 1),
+    ((2, 4, 10, 10), (2, 4), (3, 2)),
+    ((2, 3, 12, 12), 1, 2),  # one tap each way: the input's own rows and columns
+    ((2, 2, 15, 14), (4, 3), (3, 3)),
+]
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("shape", "kernel", "stride"), DENSE_CASES)
+def test_dense_windows_give_the_two_pass_bits(
+    monkeypatch: pytest.MonkeyPatch,
+    shape: tuple[int, ...],
+    kernel: Any,
+    stride: Any,
+    dtype: Any,
+    mode: str,
 ) -> None:
-    """Windows inside the input: full-resolution flat sums, read strided, same bits as two passes."""
+    """Windows inside the input: flat contiguous passes, read strided, same bits as two passes."""
     rng = np.random.default_rng(41)
-    x = rng.standard_normal(shape).astype(np.float32)
-    calls = count_calls(monkeypatch, fast_pool, "_dense_sums")
-    monkeypatch.setattr(fast_pool, "BLOCK_BYTES", 4 * x[0, 0].nbytes)  # several blocks of planes
-    got = pool.avg_pool2d(x, kernel, stride)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[rng.integers(0, x.size, 3)] = [np.nan, np.inf, -np.inf]  # max passes them on
+    x.flat[rng.integers(0, x.size, 2)] = [0.0, -0.0]
+    fn = pool.max_pool2d if mode == "max" else pool.avg_pool2d
+    calls = count_calls(monkeypatch, fast_pool, "_dense_windows")
+    monkeypatch.setattr(fast_pool, "DENSE_BLOCK_BYTES", 4 * x[0, 0].nbytes)  # several blocks
+    monkeypatch.setattr(fast_pool, "THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(fast_pool, "THREADS", 2)
+    got = fn(x, kernel, stride)
     assert calls
     monkeypatch.setattr(fast_pool, "_dense", lambda geom: False)
-    np.testing.assert_array_equal(got, pool.avg_pool2d(x, kernel, stride))
-    want = reference_pool.avg_pool2d(x.astype(np.float64), kernel, stride)
-    assert_close(got.astype(np.float64), want, tol=1e-6)
+    np.testing.assert_array_equal(got, fn(x, kernel, stride))  # NaN equal to NaN here
+    reference = reference_pool.max_pool2d if mode == "max" else reference_pool.avg_pool2d
+    want = reference(x.astype(np.float64), kernel, stride)
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    assert_close(np.where(finite, got, 0).astype(np.float64), np.where(finite, want, 0), tol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_dense_windows_of_strided_and_read_only_inputs(mode: str) -> None:
+    """A view that is not C-contiguous takes the two passes; a read-only one the dense path."""
+    base = np.random.default_rng(5).standard_normal((3, 4, 23, 26)).astype(np.float32)
+    fn, theirs = (
+        (pool.max_pool2d, F.max_pool2d) if mode == "max" else (pool.avg_pool2d, F.avg_pool2d)
+    )
+    for x in (
+        base.transpose(1, 0, 2, 3),  # channels first: not C-contiguous
+        base[:, :, ::-1, 1::2],  # reversed rows, every other column
+        np.asfortranarray(base),
+    ):
+        assert not x.flags.c_contiguous
+        want = theirs(torch.from_numpy(np.ascontiguousarray(x)), 3, 2)
+        assert_close(fn(x, 3, 2), want)
+    frozen = base.copy()
+    frozen.flags.writeable = False
+    assert_close(fn(frozen, 3, 2), theirs(torch.from_numpy(base), 3, 2))
