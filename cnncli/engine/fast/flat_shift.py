@@ -44,6 +44,10 @@ CHUNK_BYTES = 2 * 2**20
 MAX_IMAGE_BYTES = 64 * 2**20
 #: dW takes one product per tap from this many input channels, else one of the gathered matrix.
 TAP_DW_MIN_CHANNELS = 6
+#: Below it, with fewer than ``DW_BLOCK_MAX_FILTERS`` filters, dW's product of the gathered
+#: matrix is summed over blocks of columns (a power of two) of at most ``DW_BLOCK_BYTES``.
+DW_BLOCK_MAX_FILTERS = 32
+DW_BLOCK_BYTES = 2**19
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -191,7 +195,12 @@ def _add_weight_grad(
     T = dye.shape[1]
     if g.C < TAP_DW_MIN_CHANNELS:
         cols, _ = _gathered(x, g, pads)
-        dwk += cols @ dye.T
+        block = T
+        if g.F < DW_BLOCK_MAX_FILTERS:  # a long thin product: blocks of columns in cache
+            rows = cols.shape[0] + g.F
+            block = 1 << max(8, (DW_BLOCK_BYTES // (rows * x.itemsize)).bit_length() - 1)
+        for q in range(0, T, block):
+            dwk += cols[:, q : q + block] @ dye[:, q : q + block].T
         return
     _, Wp, _ = _grid(g, pads, x.shape[2:])
     taps = _taps(_flat_input(x, pads), g, Wp, T)  # (KH, KW, C, T) views

@@ -141,3 +141,17 @@ def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch)
     assert not calls
     monkeypatch.setattr(flat, "MAX_IMAGE_BYTES", 27 * 22 * 22 * 8)
     assert conv2d_method(x, w, padding=1) == "fast: im2col on the flat padded image"
+
+
+def test_dw_summed_over_blocks_of_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few channels and filters: dW's long product is summed over blocks of 256 columns
+    (a ragged last block), the same as over all of them at once."""
+    rng, x, w, b = _data(38, (2, 2, 20, 20), (3, 2, 3, 3), np.float64)
+    y = conv2d(x, w, b, padding=1)
+    g = rng.standard_normal(y.shape)
+    monkeypatch.setattr(flat, "DW_BLOCK_BYTES", 1)  # the smallest block: 256 columns
+    geom = conv2d_geometry(x.shape, w.shape, padding=1)
+    _, dw = flat.backward_flat(g, x, w, geom, geom.padding, need_dx=False)
+    assert 2 * 22 * 22 > 3 * 256  # at least four blocks
+    assert dw is not None
+    assert_close(dw, conv2d_backward_naive(g, x, w, padding=1)[1])
