@@ -13,6 +13,9 @@ table of ``benchmarks/README.md``):
 * :mod:`.conv`: which tuned convolution fits a call (:func:`.conv.choose`, the one
   place that picks), with a one-line reason per path, and the 1x1 matrix product.
 * :mod:`.im2col`: im2col on channels-last input in bounded chunks, forward and backward.
+* :mod:`.flat_shift`: stride-1 layers with few channels on the flattened padded image,
+  where each kernel tap's im2col rows are one contiguous slice (LeNet, TinyVGG, a first
+  layer on RGB), forward and backward.
 * :mod:`.shift_add`: shift-and-add for one input channel per group (nothing for BLAS
   to multiply), separable kernels as two 1-D passes, a repeated kernel on the
   channels' sum.
