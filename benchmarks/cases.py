@@ -195,42 +195,6 @@ def build_depthwise(quick: bool) -> Bench:
     return _conv_bench(N, C, C, 3, 1, 1, H, H, groups=C)
 
 
-def build_conv_backward(quick: bool) -> Bench:
-    """conv2d backward (dx, dw, db) of 8x96x27x27 -> 192, 5x5, padding 2, vs torch autograd."""
-    N, C, H, F, K, p = (1, 96, 9, 192, 5, 2) if quick else (8, 96, 27, 192, 5, 2)
-    x = _normal((N, C, H, H))
-    w = _normal((F, C, K, K), scale=(C * K * K) ** -0.5)
-    b = _normal((F,))
-    OH = _conv_out(H, K, 1, p)
-    gy = _normal((N, F, OH, OH))
-    backward, missing = _cnncli("conv2d_backward", "conv")
-    torch = optional_module("torch")
-    torch_fn = None
-    if torch is not None:
-        tf = importlib.import_module("torch.nn.functional")
-        tx = torch.from_numpy(x.copy()).requires_grad_(True)
-        tw = torch.from_numpy(w.copy()).requires_grad_(True)
-        tb = torch.from_numpy(b.copy()).requires_grad_(True)
-        tgy = torch.from_numpy(gy)
-        ty = tf.conv2d(tx, tw, tb, 1, p)  # the graph is built once; only backward is timed
-        torch_fn = lambda: torch.autograd.grad(  # noqa: E731
-            ty, (tx, tw, tb), tgy, retain_graph=True
-        )
-    cnncli_fn = None
-    if backward is not None:
-        cnncli_fn = lambda: backward(gy, x, w, stride=1, padding=p, bias=True)  # noqa: E731
-    forward_flops = 2.0 * N * F * OH * OH * C * K * K
-    return Bench(
-        size=f"{_fmt_shape(x.shape)} -> {F}, {K}x{K} p{p}: dx, dw, db",
-        cnncli=cnncli_fn,
-        torch=torch_fn,
-        flops=2 * forward_flops + N * F * OH * OH,
-        input_bytes=x.nbytes + w.nbytes + gy.nbytes,
-        note=missing,
-        impl="torch: autograd.grad on a graph built once (backward only)",
-    )
-
-
 # --------------------------------------------------------------------------- Sobel
 
 
@@ -338,7 +302,7 @@ CASES: list[Case] = [
     Case("alexnet_b8_busy", "network", "sides"),
     Case("resnet18_b1", "network", "sides"),
     *(Case(f"{layer}", "conv", "op", conv_layer_builder(layer)) for layer in CONV_LAYERS),
-    Case("conv2_backward", "conv", "op", build_conv_backward),
+    Case("conv2_backward", "conv", "sides"),
     Case("maxpool_3x3s2", "pool", "sides"),
     Case("maxpool_2x2", "pool", "sides"),
     Case("avgpool_3x3s2", "pool", "sides"),

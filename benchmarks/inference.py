@@ -52,7 +52,12 @@ INFER_CASES: dict[str, tuple[str, int, tuple[int, int, int], int, int]] = {
     "avgpool_3x3s2": ("avg", 8, (96, 55, 55), 3, 2),
     "maxpool_2x2": ("max", 8, (64, 112, 112), 2, 2),
     "avgpool_2x2": ("avg", 8, (64, 112, 112), 2, 2),
+    # AlexNet's conv2 backward: 96 -> 192 channels, 5x5, padding 2 (kernel 5, "stride" 2 is
+    # the padding here): dx, dw and db, PyTorch's on a graph built once.
+    "conv2_backward": ("conv_backward", 8, (96, 27, 27), 5, 2),
 }
+#: Filters of the conv backward case (its quick size: an eighth).
+BACKWARD_FILTERS = 192
 #: the quick sizes of --quick (the smoke test): AlexNet's classifier fixes 224x224.
 QUICK_INPUT = {"alexnet": (3, 224, 224), "resnet18": (3, 32, 32)}
 
@@ -62,7 +67,7 @@ def has_module(name: str) -> bool:
 
 
 def is_network(what: str) -> bool:
-    return what not in ("max", "avg")
+    return what not in ("max", "avg", "conv_backward")
 
 
 def make_inputs(case: str, quick: bool) -> dict[str, Any]:
@@ -80,6 +85,8 @@ def make_inputs(case: str, quick: bool) -> dict[str, Any]:
     settings: dict[str, Any] = {"what": what, "kernel": kernel, "stride": stride}
     arrays: dict[str, np.ndarray] = {"x": x}
     shape = "x".join(str(v) for v in x.shape)
+    if what == "conv_backward":
+        return _backward_inputs(x, kernel, stride, quick, settings)
     if not is_network(what):
         out_h, out_w = ((s - kernel) // stride + 1 for s in chw[1:])
         out_bytes = batch * chw[0] * out_h * out_w * 4
@@ -117,9 +124,35 @@ def make_inputs(case: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def _backward_inputs(
+    x: np.ndarray, kernel: int, padding: int, quick: bool, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The conv backward case: x, the weight and dY; its FLOPs (dx and dw, each the
+    forward's products, plus db) and its bound (the two products at the GEMM rate)."""
+    N, C, H, W = x.shape
+    F = BACKWARD_FILTERS // 8 if quick else BACKWARD_FILTERS
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((F, C, kernel, kernel), dtype=np.float32) * (C * kernel**2) ** -0.5
+    OH, OW = H + 2 * padding - kernel + 1, W + 2 * padding - kernel + 1
+    gy = rng.standard_normal((N, F, OH, OW), dtype=np.float32)
+    forward = 2.0 * N * F * OH * OW * C * kernel * kernel
+    settings.update(padding=padding)
+    return {
+        "arrays": {"x": x, "w": w, "gy": gy},
+        "settings": settings,
+        "size": f"{'x'.join(map(str, x.shape))} -> {F}, {kernel}x{kernel} p{padding}: dx, dw, db",
+        "samples": N,
+        "flops": 2 * forward + N * F * OH * OW,
+        "bound_flops": 2 * forward,
+        "bound_bytes": 0.0,
+    }
+
+
 def write_onnx(folder: str, settings: dict[str, Any], quick: bool) -> str | None:
     """Write ``folder/model.onnx`` for the ORT side; None, or why it could not be made."""
     path = os.path.join(folder, ONNX_FILE)
+    if settings["what"] == "conv_backward":
+        return "ONNX Runtime runs no backward pass"
     if not has_module("onnx"):
         return "onnx is not installed"
     if not is_network(settings["what"]):
@@ -205,6 +238,11 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], np.ndarra
     set_up_engine()  # as the command line does
     x = np.array(arrays["x"])
     what = settings["what"]
+    if what == "conv_backward":
+        from cnncli.engine import conv2d_backward
+
+        w, gy, p = np.array(arrays["w"]), np.array(arrays["gy"]), settings["padding"]
+        return lambda: conv2d_backward(gy, x, w, stride=1, padding=p, bias=True)
     if not is_network(what):
         from cnncli.engine import avg_pool2d, max_pool2d
 
@@ -226,6 +264,8 @@ def torch_side(arrays: Any, settings: dict[str, Any], threads: int) -> Callable[
     torch.set_num_threads(threads)
     tx = torch.from_numpy(np.array(arrays["x"]))
     what = settings["what"]
+    if what == "conv_backward":
+        return _torch_backward(torch, tx, arrays, settings["padding"])
     if is_network(what):
         fn = torch_model(what, _weights(arrays))
     else:
@@ -238,6 +278,16 @@ def torch_side(arrays: Any, settings: dict[str, Any], threads: int) -> Callable[
             return fn(tx).numpy()  # type: ignore[no-any-return]
 
     return forward
+
+
+def _torch_backward(torch: Any, tx: Any, arrays: Any, padding: int) -> Callable[[], Any]:
+    """``torch.autograd.grad`` of F.conv2d on a graph built once: the backward alone."""
+    tx = tx.requires_grad_(True)
+    tw = torch.from_numpy(np.array(arrays["w"])).requires_grad_(True)
+    tb = torch.zeros(tw.shape[0], requires_grad=True)
+    tgy = torch.from_numpy(np.array(arrays["gy"]))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, 1, padding)
+    return lambda: torch.autograd.grad(ty, (tx, tw, tb), tgy, retain_graph=True)
 
 
 def ort_side(arrays: Any, folder: str, threads: int) -> Callable[[], np.ndarray]:

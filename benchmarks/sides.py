@@ -162,6 +162,8 @@ def first_unit(side: str, fn: Callable[[], Any], path: str, warm: bool = True) -
     if isinstance(result, list):
         reply["losses"] = result
     else:
+        if isinstance(result, tuple):  # several gradients: one flat array of them all
+            result = np.concatenate([np.ravel(np.asarray(r)) for r in result])
         out = os.path.join(os.path.dirname(path), f"first_{side}.npy")
         np.save(out, np.asarray(result))
         reply["result_file"] = out
