@@ -11,7 +11,9 @@ One module for what the tests used to keep in private copies:
   one-input form; :func:`torch_conv2d` is the convolution with every cnncli option
   (four padding amounts, padding modes); :func:`torch_state_dict` gives a module's
   weights as NumPy under PyTorch's names; :func:`to_torch` wraps an array without a
-  copy; :func:`one_torch_thread` runs torch on one thread for tiny ops.
+  copy; :func:`one_torch_thread` runs torch on one thread for tiny ops;
+  :func:`our_train_step` and :func:`torch_train_step` are one cross-entropy training
+  step of a cnncli model and of its torch twin, each returning the loss.
 
 The reference networks (the zoo's PyTorch twins) are in :mod:`tests.nn.torch_models`.
 
@@ -135,6 +137,28 @@ def torch_op(
         out.backward(torch.tensor(grad_output))
         grads = [None if t is None or t.grad is None else t.grad.detach().numpy() for t in tensors]
     return out.detach().numpy(), grads
+
+
+def our_train_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """cnncli: forward, cross-entropy, backward, ``opt.step()``, ``zero_grad``; the loss."""
+    from cnncli.engine.loss import cross_entropy, cross_entropy_backward
+
+    logits = model(x)
+    loss = float(cross_entropy(logits, y))
+    model.backward(cross_entropy_backward(logits, y))
+    opt.step()
+    opt.zero_grad()
+    return loss
+
+
+def torch_train_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """PyTorch: ``zero_grad``, forward, ``F.cross_entropy``, backward, ``opt.step()``; the loss."""
+    torch = import_torch()
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+    loss.backward()
+    opt.step()
+    return float(loss.item())
 
 
 def torch_state_dict(module: Any) -> dict[str, np.ndarray]:

@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 
 from cnncli.engine import conv2d
-from cnncli.engine.loss import cross_entropy, cross_entropy_backward
 from cnncli.errors import ParameterError, ShapeError
 from cnncli.nn import optim, zoo
 from cnncli.nn.layers import Conv2d, Flatten, Linear, ReLU, Sequential
-from tests.oracle import one_torch_thread, scaled_error, torch_state_dict
+from tests.oracle import (
+    one_torch_thread,
+    our_train_step,
+    scaled_error,
+    torch_state_dict,
+    torch_train_step,
+)
 
 torch = pytest.importorskip("torch", reason="torch.optim is the oracle")
 torch_models = pytest.importorskip("tests.nn.torch_models")
@@ -61,23 +66,6 @@ def _batches(shape: tuple[int, ...], n: int) -> list[tuple[np.ndarray, np.ndarra
     ]
 
 
-def _our_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    logits = model(x)
-    loss = float(cross_entropy(logits, y))
-    model.backward(cross_entropy_backward(logits, y))
-    opt.step()
-    opt.zero_grad()
-    return loss
-
-
-def _their_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    opt.zero_grad()
-    loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
-    loss.backward()
-    opt.step()
-    return float(loss.item())
-
-
 @pytest.mark.parametrize("model_name", ["lenet5", "tinyvgg"])
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
 def test_three_steps_give_torchs_weights(model_name: str, opt_name: str) -> None:
@@ -87,7 +75,10 @@ def test_three_steps_give_torchs_weights(model_name: str, opt_name: str) -> None
     shape = (1, 28, 28) if model_name == "lenet5" else (3, 64, 64)
     with one_torch_thread():
         for x, y in _batches(shape, 3):
-            ours_loss, their_loss = _our_step(ours, o_opt, x, y), _their_step(theirs, t_opt, x, y)
+            ours_loss, their_loss = (
+                our_train_step(ours, o_opt, x, y),
+                torch_train_step(theirs, t_opt, x, y),
+            )
             assert ours_loss == pytest.approx(their_loss, rel=1e-5)
     expected = torch_state_dict(theirs)
     start = _twins(model_name)[0].state_dict()
@@ -103,7 +94,7 @@ def test_step_size_matches_torch_through_a_schedule() -> None:
     t_sched = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=3, eta_min=0.01)
     with one_torch_thread():
         for x, y in _batches((1, 28, 28), 4):
-            _our_step(ours, o_opt, x, y), _their_step(theirs, t_opt, x, y)
+            our_train_step(ours, o_opt, x, y), torch_train_step(theirs, t_opt, x, y)
             o_sched.step(), t_sched.step()
     expected = torch_state_dict(theirs)
     for key, value in ours.state_dict().items():
@@ -138,17 +129,17 @@ def test_a_resumed_optimizer_continues_exactly() -> None:
     straight, _ = _twins("lenet5")
     opt = optim.Adam(straight, lr=1e-3)
     for x, y in batches:
-        _our_step(straight, opt, x, y)
+        our_train_step(straight, opt, x, y)
     first, _ = _twins("lenet5")
     opt1 = optim.Adam(first, lr=1e-3)
     for x, y in batches[:2]:
-        _our_step(first, opt1, x, y)
+        our_train_step(first, opt1, x, y)
     saved_weights, saved_state = first.state_dict(), opt1.state_dict()
     resumed, _ = _twins("lenet5")
     resumed.load_state_dict({k: v.copy() for k, v in saved_weights.items()})
     opt2 = optim.Adam(resumed, lr=1e-3)
     opt2.load_state_dict(saved_state)
-    _our_step(resumed, opt2, *batches[2])
+    our_train_step(resumed, opt2, *batches[2])
     for key, value in straight.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[key], value)
     with pytest.raises(ParameterError):
@@ -165,7 +156,7 @@ def test_the_forward_after_a_step_uses_the_new_weights() -> None:
     y = np.array([1, 7])
     opt = optim.SGD(model, lr=0.5)
     before = model(x)
-    _our_step(model, opt, x, y)
+    our_train_step(model, opt, x, y)
     w, b = model.parameters()["0.weight"], model.parameters()["0.bias"]
     fresh = np.maximum(conv2d(x, np.array(w), np.array(b), padding=1), 0).reshape(2, -1)
     lin_w, lin_b = model.parameters()["3.weight"], model.parameters()["3.bias"]

@@ -14,13 +14,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnncli.engine.loss import cross_entropy, cross_entropy_backward
 from cnncli.io.datasets import load_builtin, stratified_split
 from cnncli.nn import optim, zoo
 from cnncli.nn.layers import BatchNorm2d, Dropout
 from cnncli.nn.spec import build_spec, parse_spec_text
 from cnncli.nn.train import StepInfo, batches, train_epoch
-from tests.oracle import one_torch_thread, scaled_error, torch_state_dict
+from tests.oracle import (
+    one_torch_thread,
+    our_train_step,
+    scaled_error,
+    torch_state_dict,
+    torch_train_step,
+)
 
 torch = pytest.importorskip("torch", reason="torch.optim and torch.nn are the oracle")
 torch_models = pytest.importorskip("tests.nn.torch_models")
@@ -106,23 +111,6 @@ OPTIMIZERS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def _our_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    logits = model(x)
-    loss = float(cross_entropy(logits, y))
-    model.backward(cross_entropy_backward(logits, y))
-    opt.step()
-    opt.zero_grad()
-    return loss
-
-
-def _their_step(model: Any, opt: Any, x: np.ndarray, y: np.ndarray) -> float:
-    opt.zero_grad()
-    loss = nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
-    loss.backward()
-    opt.step()
-    return float(loss.item())
-
-
 def test_the_spec_builds_the_torch_twins_layout() -> None:
     ours = _bn_spec_model()
     ours.reset_parameters(np.random.default_rng(0))
@@ -157,13 +145,13 @@ def test_batchnorm_and_dropout_train_as_in_torch(opt_name: str) -> None:
             # shifted and scaled, so that the batch statistics are far from (0, 1)
             x = (rng.standard_normal((8, 3, 12, 12)) * 2 + 0.5).astype(np.float32)
             y = rng.integers(0, 10, 8)
-            ours_loss = _our_step(ours, o_opt, x, y)
+            ours_loss = our_train_step(ours, o_opt, x, y)
             dropped += sum(
                 int((~layer._mask).sum())
                 for _, layer in ours.named_modules()
                 if isinstance(layer, Dropout) and layer._mask is not None
             )
-            assert ours_loss == pytest.approx(_their_step(theirs, t_opt, x, y), rel=1e-5)
+            assert ours_loss == pytest.approx(torch_train_step(theirs, t_opt, x, y), rel=1e-5)
         for hook in hooks:
             hook.remove()
         assert dropped > 0  # the masks did zero something: the hook was exercised
