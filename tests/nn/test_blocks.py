@@ -72,24 +72,7 @@ class _Mul(_Cat):
 _Mul.__name__ = "Multiply"
 
 
-class _SE(nn.Module):
-    """torchvision.ops.SqueezeExcitation."""
-
-    def __init__(self, c: int, s: int) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(c, s, 1)
-        self.fc2 = nn.Conv2d(s, c, 1)
-        self.activation = nn.ReLU()
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Any) -> Any:
-        scale = self.avgpool(x)
-        scale = self.scale_activation(self.fc2(self.activation(self.fc1(scale))))
-        return scale * x
-
-
-_SE.__name__ = "SqueezeExcitation"
+_SE = torch_models.SqueezeExcitation  # also imported by test_spec_branches.py
 
 
 @pytest.mark.parametrize("training", [False, True])

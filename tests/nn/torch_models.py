@@ -281,6 +281,22 @@ class Fire(nn.Module):
         )
 
 
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.SqueezeExcitation: x · sigmoid(fc2(relu(fc1(avgpool(x)))))."""
+
+    def __init__(self, c: int, s: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(c, s, 1)
+        self.fc2 = nn.Conv2d(s, c, 1)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return scale * x
+
+
 class SqueezeNet(nn.Module):
     """torchvision.models.squeezenet1_1's layout."""
 

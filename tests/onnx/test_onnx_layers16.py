@@ -32,28 +32,13 @@ from cnncli.nn.onnx_export import to_onnx  # noqa: E402
 from cnncli.nn.onnx_import import load_onnx  # noqa: E402
 from cnncli.nn.spec import build_spec  # noqa: E402
 from cnncli.nn.summary import summarize  # noqa: E402
+from tests.nn import torch_models  # noqa: E402
 from tests.onnx.exports import export  # noqa: E402
 
 #: What a torch module becomes in the file: torch.onnx writes an adaptive max pool whose
 #: bins are equal as a plain MaxPool, and no node for Identity or Dropout2d (eval mode).
 EXPORTED_AS = {"AdaptiveMaxPool2d": "MaxPool2d"}
 NOT_EXPORTED = {"Identity", "Dropout2d"}
-
-
-class SqueezeExcitation(nn.Module):
-    """torchvision.ops.SqueezeExcitation."""
-
-    def __init__(self, c: int, s: int) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(c, s, 1)
-        self.fc2 = nn.Conv2d(s, c, 1)
-        self.activation = nn.ReLU()
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
-        return scale * x
 
 
 class Net(nn.Module):
@@ -63,7 +48,7 @@ class Net(nn.Module):
         self.conv = nn.Conv2d(3, 8, 3)
         self.gn = nn.GroupNorm(2, 8)
         self.silu = nn.SiLU()
-        self.se = SqueezeExcitation(8, 4)
+        self.se = torch_models.SqueezeExcitation(8, 4)
         self.drop = nn.Dropout2d(0.3)
         self.acts = nn.ModuleList(
             [nn.GELU(), nn.GELU(approximate="tanh"), nn.Hardswish(), nn.ELU(0.7), nn.Mish(),
