@@ -313,9 +313,10 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int = 4) -> int:
         return g.N * g.C * g.OH * g.OW * itemsize if g.stride != (1, 1) else 0  # strided copy
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return shift_add.workspace_bytes(g, itemsize)
-    if _flat_fits(g):
-        return flat_shift.workspace_bytes(g, itemsize)
-    total = im2col.workspace_bytes(g, itemsize)
+    if _flat_fits(g):  # the flat image, unless the channels' sum below is chosen
+        total = flat_shift.workspace_bytes(g, itemsize)
+    else:
+        total = im2col.workspace_bytes(g, itemsize)
     if g.groups == 1 and g.C > 1 and g.F <= SHIFT_ADD_MAX_FILTERS:  # maybe the channels' sum
         summed = g.N * g.H * g.W * itemsize
         total = max(
