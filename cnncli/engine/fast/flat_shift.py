@@ -156,8 +156,8 @@ def backward_flat(
     left, _, top, _ = pads
     H, W = x.shape[2:]
     Hp, Wp, smax = _grid(g, pads, (H, W))
-    wk = _weight_rows(w)  # (F, KH*KW*C)
-    dwk = np.zeros((wk.shape[1], g.F), dtype=x.dtype) if need_dw else None  # dWᵀ
+    wk = _weight_rows(w) if need_dx else None  # (F, KH*KW*C), for dcols only
+    dwk = np.zeros((g.KH * g.KW * g.C, g.F), dtype=x.dtype) if need_dw else None  # dWᵀ
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     for n0, n1 in _chunks(g, pads, (H, W), x.itemsize):
         n = n1 - n0
@@ -165,7 +165,7 @@ def backward_flat(
         dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
         if dwk is not None:
             _add_weight_grad(dwk, x[n0:n1], dye, g, pads)
-        if dx is None:
+        if dx is None or wk is None:
             continue
         dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
         dxf = np.zeros((g.C, n * Hp * Wp), dtype=x.dtype)
