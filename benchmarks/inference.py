@@ -52,9 +52,9 @@ INFER_CASES: dict[str, tuple[str, int, tuple[int, int, int], int, int]] = {
     "avgpool_3x3s2": ("avg", 8, (96, 55, 55), 3, 2),
     "maxpool_2x2": ("max", 8, (64, 112, 112), 2, 2),
     "avgpool_2x2": ("avg", 8, (64, 112, 112), 2, 2),
-    # AlexNet's conv2 backward: 96 -> 192 channels, 5x5, padding 2 (kernel 5, "stride" 2 is
-    # the padding here): dx, dw and db, PyTorch's on a graph built once.
-    "conv2_backward": ("conv_backward", 8, (96, 27, 27), 5, 2),
+    # AlexNet's conv2 backward: 96 -> 192 channels, 5x5, stride 1, 'same' padding (2):
+    # dx, dw and db, PyTorch's on a graph built once.
+    "conv2_backward": ("conv_backward", 8, (96, 27, 27), 5, 1),
 }
 #: Filters of the conv backward case (its quick size: an eighth).
 BACKWARD_FILTERS = 192
@@ -86,7 +86,7 @@ def make_inputs(case: str, quick: bool) -> dict[str, Any]:
     arrays: dict[str, np.ndarray] = {"x": x}
     shape = "x".join(str(v) for v in x.shape)
     if what == "conv_backward":
-        return _backward_inputs(x, kernel, stride, quick, settings)
+        return _backward_inputs(x, kernel, quick, settings)
     if not is_network(what):
         out_h, out_w = ((s - kernel) // stride + 1 for s in chw[1:])
         out_bytes = batch * chw[0] * out_h * out_w * 4
@@ -125,11 +125,13 @@ def make_inputs(case: str, quick: bool) -> dict[str, Any]:
 
 
 def _backward_inputs(
-    x: np.ndarray, kernel: int, padding: int, quick: bool, settings: dict[str, Any]
+    x: np.ndarray, kernel: int, quick: bool, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """The conv backward case: x, the weight and dY; its FLOPs (dx and dw, each the
-    forward's products, plus db) and its bound (the two products at the GEMM rate)."""
+    """The conv backward case ('same' padding, kernel // 2): x, the weight and dY; its
+    FLOPs (dx and dw, each the forward's products, plus db) and its bound (the two
+    products at the GEMM rate)."""
     N, C, H, W = x.shape
+    padding = kernel // 2
     F = BACKWARD_FILTERS // 8 if quick else BACKWARD_FILTERS
     rng = np.random.default_rng(1)
     w = rng.standard_normal((F, C, kernel, kernel), dtype=np.float32) * (C * kernel**2) ** -0.5
