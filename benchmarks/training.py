@@ -108,6 +108,7 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
     from benchmarks.cnncli_side import set_up_engine
     from cnncli.engine.loss import cross_entropy, cross_entropy_backward
     from cnncli.nn import optim, zoo
+    from cnncli.nn.layers import Dropout
     from cnncli.nn.train import train_epoch
 
     set_up_engine()  # as the command line does
@@ -115,7 +116,7 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
     net = zoo.build(settings["model"])
     net.load_state_dict(weights)
     for _, layer in net.named_modules():
-        if type(layer).__name__ == "Dropout":
+        if isinstance(layer, Dropout):
             layer.p = 0.0  # the same numbers on both sides (see the module docstring)
     opt = optim.SGD(net, lr=settings["lr"], momentum=settings["momentum"])
     net.train()
