@@ -23,12 +23,16 @@ before the Adam step, with λ = 0.01 by default.  ``maximize`` climbs instead (g
 ``amsgrad`` divides by the largest v seen so far.
 
 Each step writes new arrays into the model (:meth:`Layer.set_parameters`), never into the
-old ones, so nothing derived from the old weights outlives the update.
+old ones, so nothing derived from the old weights outlives the update.  An old array that
+nothing else holds any more (no layer, no cache, no caller) is kept and written by the
+next step instead of a freshly allocated one: a large model's new pages would otherwise
+cost as much as the update's arithmetic (benchmarks/README.md, decision table).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -55,6 +59,8 @@ class Optimizer:
         self.lr = _check("lr", lr)
         self.initial_lr = self.lr  # the schedules' base learning rate
         self.state: dict[str, dict[str, Any]] = {}
+        #: Old parameter arrays that nothing else holds, by name: the next step's output.
+        self._spare: dict[str, np.ndarray] = {}
 
     def zero_grad(self) -> None:
         """Forget every layer's gradients (torch's ``set_to_none=True``)."""
@@ -65,14 +71,29 @@ class Optimizer:
         """Update every parameter that has a gradient from the last backward."""
         grads = self.model.named_grads()
         params = self.model.parameters()
-        new = {}
+        new: dict[str, np.ndarray] = {}
+        p = out = None
         for name, g in grads.items():
             p = params[name]  # computed in the parameter's dtype, as torch does
+            out = self._spare.pop(name, None)
+            if out is None or out.shape != p.shape or out.dtype != p.dtype:
+                out = np.empty(p.shape, dtype=p.dtype)
             state = self.state.setdefault(name, {})
-            new[name] = self._update(p, np.asarray(g, dtype=p.dtype), state)
-        self.model.set_parameters(new, fresh=True)  # each update below is a new array
+            new[name] = self._update(p, np.asarray(g, dtype=p.dtype), state, out)
+        old = [(name, params.pop(name)) for name in new]
+        self.model.set_parameters(new, fresh=True)  # `out` is no parameter's old array
+        del new, p, out
+        while old:
+            name, array = old.pop()
+            # Held here and by getrefcount's argument only: no one can see it change.
+            if array.base is None and array.flags.writeable and sys.getrefcount(array) == 2:
+                self._spare[name] = array
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], out: np.ndarray
+    ) -> np.ndarray:
+        """The new value of ``p`` from its gradient ``g``, written into ``out`` (p's shape and
+        dtype, not ``p`` itself) and returned; ``state`` is updated in place."""
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -133,7 +154,9 @@ class SGD(Optimizer):
                 "weight_decay": self.weight_decay, "nesterov": self.nesterov,
                 "maximize": self.maximize}  # fmt: skip
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], out: np.ndarray
+    ) -> np.ndarray:
         g = -g if self.maximize else g
         if self.weight_decay:
             g = g + self.weight_decay * p
@@ -146,7 +169,7 @@ class SGD(Optimizer):
                 buf += g if self.dampening == 0 else (1 - self.dampening) * g
             state["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
-        step = np.multiply(g, self.lr)  # lr·g, then p − lr·g in the same new array
+        step = np.multiply(g, self.lr, out=out)  # lr·g, then p − lr·g in the same array
         return np.subtract(p, step, out=step)
 
 
@@ -180,7 +203,9 @@ class Adam(Optimizer):
                 "weight_decay": self.weight_decay, "amsgrad": self.amsgrad,
                 "maximize": self.maximize}  # fmt: skip
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], out: np.ndarray
+    ) -> np.ndarray:
         b1, b2 = self.betas
         g = -g if self.maximize else g
         if self.decoupled:
@@ -205,7 +230,7 @@ class Adam(Optimizer):
         denom = np.sqrt(v)
         denom /= math.sqrt(1 - b2**t)
         denom += self.eps
-        step = np.multiply(m, step_size)
+        step = np.multiply(m, step_size, out=out)
         step /= denom
         return np.subtract(p, step, out=step)
 

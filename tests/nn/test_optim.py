@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,26 @@ def test_the_forward_after_a_step_uses_the_new_weights() -> None:
     after = model(x)
     np.testing.assert_allclose(after, fresh @ lin_w.T + lin_b, rtol=1e-4, atol=1e-5)
     assert not np.allclose(after, before)
+
+
+@pytest.mark.parametrize("make", [lambda m: optim.SGD(m, lr=0.1, momentum=0.9), optim.Adam])
+def test_a_step_writes_into_old_weights_only_when_no_one_holds_them(make: Any) -> None:
+    """The array a step replaced is written by the next one only if nothing else holds it."""
+    rng = np.random.default_rng(4)
+    model = Sequential(Flatten(), Linear(12, 8), ReLU(), Linear(8, 3))
+    model.reset_parameters(rng)
+    x, y = rng.standard_normal((5, 1, 3, 4)).astype(np.float32), rng.integers(0, 3, 5)
+    opt = make(model)
+    our_train_step(model, opt, x, y)
+    held = model.parameters()["1.weight"]  # a caller keeps this one
+    values = held.copy()
+    unheld = weakref.ref(model.parameters()["3.weight"])  # and not this one
+    for _ in range(4):
+        our_train_step(model, opt, x, y)
+        assert model.parameters()["1.weight"] is not held
+    np.testing.assert_array_equal(held, values)
+    # The array of the first step is written again by every second step after it.
+    assert unheld() is model.parameters()["3.weight"]
 
 
 def test_bad_arguments_are_our_errors() -> None:
