@@ -273,12 +273,19 @@ def test_float16_is_computed_in_float32_and_rounded_once(rng) -> None:
     assert dropout(x, 0.5, generator=1).dtype == np.float16
 
 
+@pytest.mark.parametrize("chunk_rows", [None, 300])
 @pytest.mark.parametrize("rows", [1, 2, 8, 256, 300])
-def test_a_large_weight_at_a_small_batch_equals_torch(rows: int) -> None:
+def test_a_large_weight_at_a_small_batch_equals_torch(
+    rows: int, chunk_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The fast path's weight-first product (2 to 256 rows, a weight of 2^20 values or
-    more) and the plain one give PyTorch's numbers."""
+    more; in blocks of weight rows up to 32 rows, here also 300 weight rows a block, the
+    last one ragged) and the plain one give PyTorch's numbers."""
     torch = pytest.importorskip("torch")
     from cnncli.engine.fast import linear as fast_linear
+
+    if chunk_rows is not None:
+        monkeypatch.setattr(fast_linear, "CHUNK_BYTES", chunk_rows * 1024 * 4)
 
     rng = np.random.default_rng(rows)
     w = rng.standard_normal((1024, 1024), dtype=np.float32) / 32
