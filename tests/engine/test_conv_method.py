@@ -23,6 +23,7 @@ fast_conv = importlib.import_module("cnncli.engine.fast.conv")
 im2col = importlib.import_module("cnncli.engine.fast.im2col")
 shift_add = importlib.import_module("cnncli.engine.fast.shift_add")
 flat_shift = importlib.import_module("cnncli.engine.fast.flat_shift")
+windows = importlib.import_module("cnncli.engine.fast.windows")
 winograd = importlib.import_module("cnncli.engine.fast.winograd")
 
 FORWARD = {
@@ -33,6 +34,7 @@ FORWARD = {
     "winograd": (fast_conv, "_conv_winograd"),
     "im2col": (im2col, "conv_gemm"),
     "flat": (flat_shift, "conv_flat"),
+    "windows": (windows, "conv_windows"),
 }
 BACKWARD = {
     "plain": (conv_module, "_backward"),
@@ -63,6 +65,13 @@ CASES: dict[str, tuple[Any, ...]] = {
     "3x3 few channels, stride 2": (
         (2, 3, 9, 8),
         (4, 3, 3, 3),
+        {"padding": 1, "stride": 2},
+        ("fast: im2col on the NCHW windows, by chunks of images", ["windows"]),
+        ("fast: tiled im2col + matrix products, col2im", ["im2col"]),
+    ),
+    "3x3 128 channels, stride 2": (
+        (1, 128, 6, 6),
+        (4, 128, 3, 3),
         {"padding": 1, "stride": 2},
         ("fast: tiled im2col + matrix product", ["im2col"]),
         ("fast: tiled im2col + matrix products, col2im", ["im2col"]),

@@ -13,10 +13,10 @@ forward
     * stride 1, one group, fewer than ``FLAT_MAX_CHANNELS`` input channels (LeNet's and
       TinyVGG's layers, a first layer on RGB): im2col on the flattened padded image,
       where each tap's rows are one contiguous slice (:mod:`.flat_shift`);
-    * one input channel and more filters, strided, whose im2col matrix fits
-      ``im2col.CHUNK_BYTES``: the plain path, whose NCHW windows hold whole kernel
-      rows, where the channels-last tiles would copy one value at a time (1.3-5x
-      slower, benchmarks/README.md, decision table);
+    * strided, one group, at most ``WINDOWS_MAX_CHANNELS`` input channels (a first layer
+      on RGB: AlexNet's 11x11 stride 4, ResNet's 7x7 stride 2): the plain im2col on the
+      NCHW windows, a chunk of images at a time (:mod:`.windows`), where the
+      channels-last tiles copy runs of C values;
     * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
       2.25x and 2.8x fewer multiplications (Lavin and Gray, "Fast Algorithms for
       Convolutional Neural Networks", 2015, https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
@@ -25,6 +25,8 @@ forward
 
 backward
     * one input channel per group: shift-and-add, tap by tap (:mod:`.shift_add`);
+    * an input layer's dW alone (:func:`backward_weight`): as the forward, the flat image
+      or the NCHW windows where they fit;
     * stride 1, one group, few input channels: the flat image's matrix products, and
       col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`);
     * else dX by Winograd (a stride-1 convolution of dY with the turned kernel) and dW by
@@ -44,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncli.engine.fast import flat_shift, im2col, shift_add, winograd
+from cnncli.engine.fast import flat_shift, im2col, shift_add, windows, winograd
 from cnncli.engine.fast.winograd import Winograd, moderate, transformed_weight
 from cnncli.engine.shapes import Conv2dGeometry, conv2d_geometry
 
@@ -61,6 +63,9 @@ WINOGRAD_MIN_TILES = 32
 #: there the channels-last tiles copy runs of Cg values, the plain windows runs of OW
 #: (see benchmarks/README.md, decision table).
 FLAT_MAX_CHANNELS = 64
+#: Strided layers with at most this many input channels take the NCHW windows by chunks;
+#: from 128 the channels-last tiles are faster (benchmarks/README.md, decision table).
+WINDOWS_MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,9 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
     # Stride 1, few channels: every tap one contiguous slice of the flattened padded image.
     if _flat_fits(g):
         return Method("fast: im2col on the flat padded image", flat_shift.conv_flat)
-    # One input channel, more filters, strided: the plain im2col gathers whole kernel rows.
-    if (
-        g.C == 1
-        and g.groups == 1
-        and g.KH * g.KW * g.N * g.OH * g.OW * x.itemsize <= (im2col.CHUNK_BYTES)
-    ):
-        return None
+    # Strided, few channels: the NCHW windows' im2col by chunks of images, not C-value runs.
+    if _windows_fit(g):
+        return Method("fast: im2col on the NCHW windows, by chunks of images", windows.conv_windows)
     # 3x3/5x5, stride 1, many channels: Winograd F(2x2, r x r), fewer multiplications
     # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
     if (
@@ -174,11 +175,14 @@ def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads)
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
     """dw alone: Winograd F(r x r, 2 x 2) where it fits, the flat image's product for
-    few channels at stride 1, else the tiled im2col.
+    few channels at stride 1, the NCHW windows' for few channels strided, else the tiled
+    im2col.
 
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → dw (F, C/groups, KH, KW).
     """
     dw = _backward_dw_winograd(gy, x, g, pads)
+    if dw is None and _windows_fit(g):
+        dw = windows.weight_grad(gy, x, g, pads)
     if dw is None:
         w = np.broadcast_to(np.zeros((), dtype=x.dtype), (g.F, g.C // g.groups, g.KH, g.KW))
         run = flat_shift.backward_flat if _flat_fits(g) else im2col.backward_gemm
@@ -189,9 +193,10 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads
 
 def weight_grad_fits(g: Conv2dGeometry) -> bool:
     """Whether :func:`backward_weight` beats the plain im2col for an input layer's dW:
-    at stride 1 with few channels (the flat image), where the plain windows copy runs
-    of OW values and the channels-last tiles runs of C."""
-    return _flat_fits(g)
+    with few channels, at stride 1 (the flat image, where the plain windows copy runs of
+    OW values and the channels-last tiles runs of C) or strided (the NCHW windows by
+    chunks of images, where the plain path makes all the columns at once)."""
+    return _flat_fits(g) or _windows_fit(g)
 
 
 def _conv1x1(
@@ -213,6 +218,16 @@ def _conv1x1(
 def _flat_fits(g: Conv2dGeometry) -> bool:
     """Stride 1, one group, fewer than :data:`FLAT_MAX_CHANNELS` input channels, not 1x1."""
     return flat_shift.fits(g) and g.C < FLAT_MAX_CHANNELS and (g.KH, g.KW) != (1, 1)
+
+
+def _windows_fit(g: Conv2dGeometry) -> bool:
+    """Strided, one group, at most :data:`WINDOWS_MAX_CHANNELS` input channels, not 1x1."""
+    return (
+        g.stride != (1, 1)
+        and g.C <= WINDOWS_MAX_CHANNELS
+        and (g.KH, g.KW) != (1, 1)
+        and windows.fits(g)
+    )
 
 
 def _channel_uniform(w: np.ndarray, g: Conv2dGeometry) -> bool:
@@ -315,6 +330,8 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int = 4) -> int:
         return shift_add.workspace_bytes(g, itemsize)
     if _flat_fits(g):  # the flat image, unless the channels' sum below is chosen
         total = flat_shift.workspace_bytes(g, itemsize)
+    elif _windows_fit(g):
+        total = windows.workspace_bytes(g, itemsize)
     else:
         total = im2col.workspace_bytes(g, itemsize)
     if g.groups == 1 and g.C > 1 and g.F <= SHIFT_ADD_MAX_FILTERS:  # maybe the channels' sum

@@ -28,9 +28,11 @@ shift_add_module = importlib.import_module("cnncli.engine.fast.shift_add")
 @pytest.fixture(autouse=True)
 def _tiles_for_few_channels(monkeypatch: pytest.MonkeyPatch) -> None:
     """These cases have few channels, which stride-1 layers now compute on the flat
-    image (tests/engine/fast/test_flat_shift.py); here the channels-last tiles are
-    under test, so the flat image is turned off."""
+    image (tests/engine/fast/test_flat_shift.py) and strided ones on the NCHW windows
+    (tests/engine/fast/test_windows.py); here the channels-last tiles are under test,
+    so both are turned off."""
     monkeypatch.setattr(fast_conv_module, "FLAT_MAX_CHANNELS", 0)
+    monkeypatch.setattr(fast_conv_module, "WINDOWS_MAX_CHANNELS", 0)
 
 
 # (input shape, weight shape, keyword arguments): several items, groups, strides and

@@ -1,0 +1,147 @@
+"""The NCHW windows by chunks of images (fast/windows.py): strided layers with few channels.
+
+Forward and an input layer's dW equal the naive loops and PyTorch for AlexNet's and
+ResNet's first layers (scaled down), dilation, asymmetric and mode padding, chunks of
+images (a ragged last one); more channels, stride 1 and large images go elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cnncli.engine import conv2d, conv2d_backward
+from cnncli.engine.conv import conv2d_backward_weight, conv2d_method, conv2d_workspace_bytes
+from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
+from cnncli.engine.shapes import conv2d_geometry
+from tests.engine.calls import count_calls
+from tests.oracle import assert_close, torch_conv2d
+
+win = importlib.import_module("cnncli.engine.fast.windows")
+fast_conv = importlib.import_module("cnncli.engine.fast.conv")
+
+METHOD = "fast: im2col on the NCHW windows, by chunks of images"
+
+# (input shape, weight shape, keyword arguments): AlexNet's and ResNet's first layers on
+# small images, one channel, dilation, asymmetric padding, a rectangular stride, padding
+# modes, and 64 channels (the most that take this path).
+CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
+    ((2, 3, 35, 35), (8, 3, 11, 11), {"stride": 4, "padding": 2}),
+    ((2, 3, 20, 18), (6, 3, 7, 7), {"stride": 2, "padding": 3}),
+    ((3, 1, 13, 13), (5, 1, 3, 3), {"stride": 2}),
+    ((2, 4, 15, 14), (3, 4, 3, 3), {"stride": 2, "dilation": (2, 1), "padding": (1, 2)}),
+    ((2, 2, 11, 12), (4, 2, 2, 3), {"stride": (3, 2), "padding": (0, 1, 2, 1)}),
+    ((2, 3, 9, 10), (4, 3, 3, 3), {"stride": 2, "padding": 1, "padding_mode": "reflect"}),
+    ((1, 64, 9, 9), (4, 64, 3, 3), {"stride": 2, "padding": 1}),
+]
+
+
+def _data(seed: int, xs: tuple[int, ...], ws: tuple[int, ...], dtype: Any) -> tuple[Any, ...]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    return rng, x, w, b
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_windows_equal_the_naive_loops(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+) -> None:
+    rng, x, w, b = _data(41, xs, ws, np.float64)
+    forward = count_calls(monkeypatch, win, "conv_windows")
+    dw_calls = count_calls(monkeypatch, win, "weight_grad")
+    assert conv2d_method(x, w, **params) == METHOD
+    y = conv2d(x, w, b, **params)
+    assert forward, "the windows were not used"
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    g = rng.standard_normal(y.shape)
+    _, dw_want, db_want = conv2d_backward_naive(g, x, w, **params)
+    dw, db = conv2d_backward_weight(g, x, w, **params)
+    assert dw_calls, "an input layer's dW did not use the windows"
+    assert_close(dw, dw_want)
+    assert_close(db, db_want)
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), CASES)
+def test_windows_equal_torch_in_float32(
+    xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
+) -> None:
+    rng, x, w, b = _data(42, xs, ws, np.float32)
+    y = conv2d(x, w, b, **params)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
+    assert_close(y, yt)
+    dw, db = conv2d_backward_weight(g, x, w, **params)
+    assert_close(dw, dwt)
+    assert_close(db, dbt)
+    # The whole backward (dX too) is still the tiled im2col's, and still PyTorch's.
+    for got, expected in zip(conv2d_backward(g, x, w, **params), (dxt, dwt, dbt), strict=True):
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize("images", [1, 2, 3])
+def test_chunks_of_images_give_the_same_result(
+    monkeypatch: pytest.MonkeyPatch, images: int
+) -> None:
+    """A budget of ``images`` images per chunk (5 images: a ragged last chunk): the forward
+    fills each chunk's own items, dW sums over all chunks."""
+    rng, x, w, b = _data(43, (5, 3, 11, 10), (4, 3, 3, 3), np.float64)
+    params = {"stride": 2, "padding": 1}
+    g = conv2d_geometry(x.shape, w.shape, **params)
+    monkeypatch.setattr(win, "CHUNK_BYTES", images * 27 * g.OH * g.OW * x.itemsize)
+    chunks = list(win._chunks(g, x.itemsize))
+    assert chunks[0] == (0, images) and chunks[-1][1] == 5 and len(chunks) == -(-5 // images)
+    y = conv2d(x, w, b, **params)
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    gy = rng.standard_normal(y.shape)
+    dw, _ = conv2d_backward_weight(gy, x, w, **params)
+    assert_close(dw, conv2d_backward_naive(gy, x, w, **params)[1])
+
+
+def test_which_layers_take_the_windows() -> None:
+    """Strided with at most 64 channels; not stride 1 (the flat image), not 128 channels
+    (the channels-last tiles), not 1x1 (a matrix product), not grouped."""
+    rng = np.random.default_rng(46)
+
+    def method(xs: tuple[int, ...], ws: tuple[int, ...], **params: Any) -> str:
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        return conv2d_method(x.astype(np.float32), w.astype(np.float32), **params)
+
+    assert method((1, 3, 16, 16), (4, 3, 3, 3), stride=2) == METHOD
+    assert method((1, 3, 16, 16), (4, 3, 3, 3)) == "fast: im2col on the flat padded image"
+    tiled = "fast: tiled im2col + matrix product"
+    assert method((1, 128, 8, 8), (4, 128, 3, 3), stride=2) == tiled
+    assert method((1, 3, 16, 16), (4, 3, 1, 1), stride=2, padding=1) == tiled
+    assert method((1, 4, 16, 16), (4, 2, 3, 3), stride=2, groups=2) == tiled
+
+
+def test_workspace_estimate_bounds_what_the_windows_allocate() -> None:
+    from benchmarks.timing import MIB, traced_peak
+
+    _, x, w, b = _data(44, (6, 3, 40, 36), (10, 3, 5, 5), np.float32)
+    params = {"stride": 2, "padding": 2}
+    geom = conv2d_geometry(x.shape, w.shape, **params)
+    estimate = conv2d_workspace_bytes(geom, 4)
+    peak, y = traced_peak(lambda: conv2d(x, w, b, **params))
+    assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
+    assert estimate >= 75 * geom.OH * geom.OW * 6 * 4  # it counts the columns
+
+
+def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One image's columns over MAX_IMAGE_BYTES: the tiled im2col, which splits an image
+    by rows."""
+    _, x, w, b = _data(45, (1, 3, 21, 21), (2, 3, 3, 3), np.float32)
+    monkeypatch.setattr(win, "MAX_IMAGE_BYTES", 27 * 10 * 10 * 8 - 1)
+    calls = count_calls(monkeypatch, win, "conv_windows")
+    assert conv2d_method(x, w, stride=2) == "fast: tiled im2col + matrix product"
+    assert_close(conv2d(x, w, b, stride=2), conv2d_naive(x, w, b, stride=2))
+    assert not calls
+    monkeypatch.setattr(win, "MAX_IMAGE_BYTES", 27 * 10 * 10 * 8)
+    assert conv2d_method(x, w, stride=2) == METHOD
