@@ -69,10 +69,10 @@ CASES: dict[str, tuple[Any, ...]] = {
         ("fast: im2col on the NCHW windows, by chunks of images", ["windows"]),
         ("fast: tiled im2col + matrix products, col2im", ["im2col"]),
     ),
-    "3x3 128 channels, stride 2": (
-        (1, 128, 6, 6),
-        (4, 128, 3, 3),
-        {"padding": 1, "stride": 2},
+    "3x3 grouped, stride 2": (
+        (1, 8, 6, 6),
+        (4, 4, 3, 3),
+        {"padding": 1, "stride": 2, "groups": 2},
         ("fast: tiled im2col + matrix product", ["im2col"]),
         ("fast: tiled im2col + matrix products, col2im", ["im2col"]),
     ),
@@ -97,9 +97,19 @@ CASES: dict[str, tuple[Any, ...]] = {
         ("fast: one kernel on the channels' sum, shift-and-add", ["summed", "shift-add"]),
         ("fast: flat-image matrix products, col2im by slices", ["flat"]),
     ),
-    "3x3 many channels": (
+    "3x3 64 channels": (
         (1, 64, 12, 12),
         (64, 64, 3, 3),
+        {"padding": 1},
+        ("fast: im2col on the NCHW windows, by chunks of images", ["windows"]),
+        (
+            "fast: dX by Winograd F(2x2, 3x3), dW by Winograd F(3x3, 2x2)",
+            ["winograd", "winograd dW"],
+        ),
+    ),
+    "3x3 many channels": (
+        (1, 128, 12, 12),
+        (128, 128, 3, 3),
         {"padding": 1},
         ("fast: Winograd F(2x2, 3x3)", ["winograd"]),
         (
@@ -118,7 +128,7 @@ CASES: dict[str, tuple[Any, ...]] = {
         (1, 64, 12, 12),
         (64, 64, 3, 3),
         {"padding": 1, "inf": True},
-        ("fast: tiled im2col + matrix product", ["im2col"]),
+        ("fast: im2col on the NCHW windows, by chunks of images", ["windows"]),
         # dY and W are finite: dX still by Winograd; dW reads x, so im2col
         ("fast: dX by Winograd F(2x2, 3x3), dW by im2col", ["im2col", "winograd"]),
     ),

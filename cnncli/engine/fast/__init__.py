@@ -16,9 +16,9 @@ table of ``benchmarks/README.md``):
 * :mod:`.flat_shift`: stride-1 layers with few channels on the flattened padded image,
   where each kernel tap's im2col rows are one contiguous slice (LeNet, TinyVGG, a first
   layer on RGB), forward and backward.
-* :mod:`.windows`: strided layers with few channels (AlexNet's and ResNet's first
-  layers): the plain im2col on the NCHW windows, a chunk of images at a time, forward
-  and an input layer's dW.
+* :mod:`.windows`: the plain im2col on the NCHW windows, a chunk of images at a time,
+  for one-group layers that no method above takes (AlexNet's and ResNet's first layers,
+  ResNet's strided layers): forward, and a strided layer's dW alone.
 * :mod:`.shift_add`: shift-and-add for one input channel per group (nothing for BLAS
   to multiply), separable kernels as two 1-D passes, a repeated kernel on the
   channels' sum.

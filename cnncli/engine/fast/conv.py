@@ -13,20 +13,20 @@ forward
     * stride 1, one group, fewer than ``FLAT_MAX_CHANNELS`` input channels (LeNet's and
       TinyVGG's layers, a first layer on RGB): im2col on the flattened padded image,
       where each tap's rows are one contiguous slice (:mod:`.flat_shift`);
-    * strided, one group, at most ``WINDOWS_MAX_CHANNELS`` input channels (a first layer
-      on RGB: AlexNet's 11x11 stride 4, ResNet's 7x7 stride 2): the plain im2col on the
-      NCHW windows, a chunk of images at a time (:mod:`.windows`), where the
-      channels-last tiles copy runs of C values;
-    * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
-      2.25x and 2.8x fewer multiplications (Lavin and Gray, "Fast Algorithms for
-      Convolutional Neural Networks", 2015, https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
-    * else the tiled, chunked im2col on channels-last input: bounded memory, NCHW output
-      written in place (:mod:`.im2col`).
+    * 3x3 or 5x5, stride 1, many channels (``WINOGRAD_FORWARD_MIN_CHANNELS``), finite
+      moderate values: Winograd F(2x2, r x r), 2.25x and 2.8x fewer multiplications (Lavin
+      and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015,
+      https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
+    * one group, one image's columns within ``windows.MAX_IMAGE_BYTES`` (strided first
+      layers on RGB, ResNet's and VGG's layers): the plain im2col on the NCHW windows, a
+      chunk of images at a time (:mod:`.windows`);
+    * else (groups, a large photo) the tiled, chunked im2col on channels-last input:
+      bounded memory, NCHW output written in place (:mod:`.im2col`).
 
 backward
     * one input channel per group: shift-and-add, tap by tap (:mod:`.shift_add`);
-    * an input layer's dW alone (:func:`backward_weight`): as the forward, the flat image
-      or the NCHW windows where they fit;
+    * dW alone (:func:`backward_weight`, an input layer's): Winograd, the flat image, or
+      for strided layers the NCHW windows, where they fit;
     * stride 1, one group, few input channels: the flat image's matrix products, and
       col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`);
     * else dX by Winograd (a stride-1 convolution of dY with the turned kernel) and dW by
@@ -63,9 +63,10 @@ WINOGRAD_MIN_TILES = 32
 #: there the channels-last tiles copy runs of Cg values, the plain windows runs of OW
 #: (see benchmarks/README.md, decision table).
 FLAT_MAX_CHANNELS = 64
-#: Strided layers with at most this many input channels take the NCHW windows by chunks;
-#: from 128 the channels-last tiles are faster (benchmarks/README.md, decision table).
-WINDOWS_MAX_CHANNELS = 64
+#: The forward runs by Winograd from this many channels and filters (by kernel size; the
+#: backward from ``WINOGRAD_MIN_CHANNELS``): below, the NCHW windows' im2col is faster
+#: (benchmarks/README.md, decision table).
+WINOGRAD_FORWARD_MIN_CHANNELS = {3: 128, 5: 64}
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,11 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
     # Stride 1, few channels: every tap one contiguous slice of the flattened padded image.
     if _flat_fits(g):
         return Method("fast: im2col on the flat padded image", flat_shift.conv_flat)
-    # Strided, few channels: the NCHW windows' im2col by chunks of images, not C-value runs.
-    if _windows_fit(g):
-        return Method("fast: im2col on the NCHW windows, by chunks of images", windows.conv_windows)
     # 3x3/5x5, stride 1, many channels: Winograd F(2x2, r x r), fewer multiplications
     # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
     if (
         (t := _winograd_for(g)) is not None
+        and min(g.C, g.F) >= WINOGRAD_FORWARD_MIN_CHANNELS[t.r]
         and moderate(x)
         and (u := transformed_weight(w, t)) is not None
     ):
@@ -114,6 +113,9 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
             return _conv_winograd(x, u, b, g, pads, t)  # the weight as transformed above
 
         return Method(f"fast: Winograd F(2x2, {t.r}x{t.r})", by_winograd)
+    # One group: the plain im2col on the NCHW windows, by chunks of whole images.
+    if _windows_fit(g):
+        return Method("fast: im2col on the NCHW windows, by chunks of images", windows.conv_windows)
     # Else im2col on channels-last input in chunks: bounded memory, NCHW output in place.
     return Method("fast: tiled im2col + matrix product", im2col.conv_gemm)
 
@@ -175,13 +177,12 @@ def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads)
 
 def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
     """dw alone: Winograd F(r x r, 2 x 2) where it fits, the flat image's product for
-    few channels at stride 1, the NCHW windows' for few channels strided, else the tiled
-    im2col.
+    few channels at stride 1, the NCHW windows' for strided layers, else the tiled im2col.
 
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → dw (F, C/groups, KH, KW).
     """
     dw = _backward_dw_winograd(gy, x, g, pads)
-    if dw is None and _windows_fit(g):
+    if dw is None and not _flat_fits(g) and _windows_dw_fit(g):
         dw = windows.weight_grad(gy, x, g, pads)
     if dw is None:
         w = np.broadcast_to(np.zeros((), dtype=x.dtype), (g.F, g.C // g.groups, g.KH, g.KW))
@@ -193,10 +194,10 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads
 
 def weight_grad_fits(g: Conv2dGeometry) -> bool:
     """Whether :func:`backward_weight` beats the plain im2col for an input layer's dW:
-    with few channels, at stride 1 (the flat image, where the plain windows copy runs of
-    OW values and the channels-last tiles runs of C) or strided (the NCHW windows by
+    with few channels at stride 1 (the flat image, where the plain windows copy runs of
+    OW values and the channels-last tiles runs of C), or strided (the NCHW windows by
     chunks of images, where the plain path makes all the columns at once)."""
-    return _flat_fits(g) or _windows_fit(g)
+    return _flat_fits(g) or _windows_dw_fit(g)
 
 
 def _conv1x1(
@@ -221,13 +222,14 @@ def _flat_fits(g: Conv2dGeometry) -> bool:
 
 
 def _windows_fit(g: Conv2dGeometry) -> bool:
-    """Strided, one group, at most :data:`WINDOWS_MAX_CHANNELS` input channels, not 1x1."""
-    return (
-        g.stride != (1, 1)
-        and g.C <= WINDOWS_MAX_CHANNELS
-        and (g.KH, g.KW) != (1, 1)
-        and windows.fits(g)
-    )
+    """One group, not 1x1, one image's columns within ``windows.MAX_IMAGE_BYTES``."""
+    return (g.KH, g.KW) != (1, 1) and windows.fits(g)
+
+
+def _windows_dw_fit(g: Conv2dGeometry) -> bool:
+    """dW alone on the NCHW windows: as :func:`_windows_fit`, strided layers only (at stride
+    1 the flat image, Winograd or the tiled im2col, as measured)."""
+    return g.stride != (1, 1) and _windows_fit(g)
 
 
 def _channel_uniform(w: np.ndarray, g: Conv2dGeometry) -> bool:

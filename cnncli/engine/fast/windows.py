@@ -1,4 +1,5 @@
-"""Strided convolution with few channels: im2col on the NCHW windows, a chunk of images at a time.
+"""im2col on the NCHW windows, a chunk of images at a time: the one-group layers that no
+special method takes.
 
 Shapes: input (N, C, H, W), weight (F, C, KH, KW), bias (F,) or None, zero padding
 (left, right, top, bottom), one group → output (N, F, OH, OW), NCHW.
@@ -11,11 +12,12 @@ formula unchanged::
     dW[f, (c, m, k)] = Σ_(n,i,j) dY[f, (n, i, j)] · X_col[(c, m, k), (n, i, j)]
 
 made for a chunk of whole images at a time (``CHUNK_BYTES`` of columns), so that each
-chunk's columns are still in cache when the matrix product reads them.  A first layer on
-RGB (AlexNet's 11x11 stride 4, ResNet's 7x7 stride 2) has so few channels that the
-channels-last tiles of :mod:`.im2col` copy runs of 3 values; here a column's values
-for one (c, m, k) are copied as one strided run over (n, i, j).  The measurements are
-in benchmarks/README.md, decision table.
+chunk's columns are still in cache when the matrix product reads them.  A row of X_col,
+one (c, m, k), is copied as one strided run over (n, i, j), where the channels-last
+tiles of :mod:`.im2col` copy runs of C values (3 on a first layer on RGB) and convert
+the layout twice.  It beat those tiles on every layer measured, from AlexNet's and
+ResNet's first layers to ResNet's 512-channel ones, and Winograd on 3x3 layers below 128
+channels (benchmarks/README.md, decision table).
 """
 
 from __future__ import annotations

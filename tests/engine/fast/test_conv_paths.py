@@ -23,16 +23,17 @@ from tests.oracle import assert_close, torch_conv2d
 fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
 im2col_module = importlib.import_module("cnncli.engine.fast.im2col")
 shift_add_module = importlib.import_module("cnncli.engine.fast.shift_add")
+windows_module = importlib.import_module("cnncli.engine.fast.windows")
 
 
 @pytest.fixture(autouse=True)
 def _tiles_for_few_channels(monkeypatch: pytest.MonkeyPatch) -> None:
     """These cases have few channels, which stride-1 layers now compute on the flat
-    image (tests/engine/fast/test_flat_shift.py) and strided ones on the NCHW windows
+    image (tests/engine/fast/test_flat_shift.py), and one group takes the NCHW windows
     (tests/engine/fast/test_windows.py); here the channels-last tiles are under test,
     so both are turned off."""
     monkeypatch.setattr(fast_conv_module, "FLAT_MAX_CHANNELS", 0)
-    monkeypatch.setattr(fast_conv_module, "WINDOWS_MAX_CHANNELS", 0)
+    monkeypatch.setattr(windows_module, "MAX_IMAGE_BYTES", 0)
 
 
 # (input shape, weight shape, keyword arguments): several items, groups, strides and

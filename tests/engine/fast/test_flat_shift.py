@@ -130,12 +130,19 @@ def test_workspace_estimate_bounds_what_the_flat_image_allocates() -> None:
     assert estimate >= 3 * 3 * 8 * 6 * 22 * 20 * 4  # it counts the gathered matrix
 
 
-def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One image's gathered matrix over MAX_IMAGE_BYTES: the tiled im2col, which splits
-    an image by rows, instead of a gathered matrix of the whole image."""
+def test_a_large_image_goes_to_the_windows_or_the_tiled_im2col(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One image's gathered matrix over MAX_IMAGE_BYTES: the NCHW windows (whose columns
+    have no padded grid), and past their own limit the tiled im2col, which splits an image
+    by rows, instead of a gathered matrix of the whole image."""
+    windows = importlib.import_module("cnncli.engine.fast.windows")
     _, x, w, b = _data(37, (1, 3, 20, 20), (2, 3, 3, 3), np.float32)
     monkeypatch.setattr(flat, "MAX_IMAGE_BYTES", 27 * 22 * 22 * 8 - 1)
     calls = count_calls(monkeypatch, flat, "conv_flat")
+    by_windows = "fast: im2col on the NCHW windows, by chunks of images"
+    assert conv2d_method(x, w, padding=1) == by_windows
+    monkeypatch.setattr(windows, "MAX_IMAGE_BYTES", 27 * 20 * 20 * 8 - 1)
     assert conv2d_method(x, w, padding=1) == "fast: tiled im2col + matrix product"
     assert_close(conv2d(x, w, b, padding=1), conv2d_naive(x, w, b, padding=1))
     assert not calls

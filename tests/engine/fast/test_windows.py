@@ -1,8 +1,9 @@
-"""The NCHW windows by chunks of images (fast/windows.py): strided layers with few channels.
+"""The NCHW windows by chunks of images (fast/windows.py): one-group layers that no
+special method takes.
 
-Forward and an input layer's dW equal the naive loops and PyTorch for AlexNet's and
-ResNet's first layers (scaled down), dilation, asymmetric and mode padding, chunks of
-images (a ragged last one); more channels, stride 1 and large images go elsewhere.
+Forward and a strided layer's dW alone equal the naive loops and PyTorch for AlexNet's
+and ResNet's first layers (scaled down), dilation, asymmetric and mode padding, chunks of
+images (a ragged last one); which layers take it, and large images going elsewhere.
 """
 
 from __future__ import annotations
@@ -106,20 +107,22 @@ def test_chunks_of_images_give_the_same_result(
 
 
 def test_which_layers_take_the_windows() -> None:
-    """Strided with at most 64 channels; not stride 1 (the flat image), not 128 channels
-    (the channels-last tiles), not 1x1 (a matrix product), not grouped."""
+    """One group, not 1x1: strided layers of any width, and stride-1 layers that neither the
+    flat image (fewer than 64 channels) nor Winograd (3x3 from 128 channels) takes."""
     rng = np.random.default_rng(46)
 
     def method(xs: tuple[int, ...], ws: tuple[int, ...], **params: Any) -> str:
-        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws) / 30
         return conv2d_method(x.astype(np.float32), w.astype(np.float32), **params)
 
     assert method((1, 3, 16, 16), (4, 3, 3, 3), stride=2) == METHOD
+    assert method((1, 128, 8, 8), (4, 128, 3, 3), stride=2) == METHOD
+    assert method((1, 64, 12, 12), (64, 64, 3, 3), padding=1) == METHOD
     assert method((1, 3, 16, 16), (4, 3, 3, 3)) == "fast: im2col on the flat padded image"
+    assert method((1, 128, 12, 12), (128, 128, 3, 3), padding=1) == "fast: Winograd F(2x2, 3x3)"
     tiled = "fast: tiled im2col + matrix product"
-    assert method((1, 128, 8, 8), (4, 128, 3, 3), stride=2) == tiled
     assert method((1, 3, 16, 16), (4, 3, 1, 1), stride=2, padding=1) == tiled
-    assert method((1, 4, 16, 16), (4, 2, 3, 3), stride=2, groups=2) == tiled
+    assert method((1, 8, 16, 16), (4, 4, 3, 3), stride=2, groups=2) == tiled
 
 
 def test_workspace_estimate_bounds_what_the_windows_allocate() -> None:
@@ -145,3 +148,26 @@ def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch)
     assert not calls
     monkeypatch.setattr(win, "MAX_IMAGE_BYTES", 27 * 10 * 10 * 8)
     assert conv2d_method(x, w, stride=2) == METHOD
+
+
+@pytest.mark.parametrize(
+    ("xs", "ws"),
+    [
+        ((2, 64, 9, 9), (8, 64, 3, 3)),
+        ((1, 128, 7, 7), (16, 128, 3, 3)),
+        ((1, 72, 8, 8), (4, 72, 2, 4)),
+    ],
+)
+def test_stride_1_layers_on_the_windows_equal_torch(
+    monkeypatch: pytest.MonkeyPatch, xs: tuple[int, ...], ws: tuple[int, ...]
+) -> None:
+    """Stride 1 with 64 channels or more (past the flat image), below Winograd's width or
+    tiles, or a kernel it has no transform for: the windows, and PyTorch's numbers."""
+    rng, x, w, b = _data(47, xs, ws, np.float32)
+    calls = count_calls(monkeypatch, win, "conv_windows")
+    assert conv2d_method(x, w, padding=1) == METHOD
+    y = conv2d(x, w, b, padding=1)
+    assert calls
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    yt, _, _, _ = torch_conv2d(x, w, b, padding=1, grad_output=g)
+    assert_close(y, yt)
