@@ -31,16 +31,54 @@ cost as much as the update's arithmetic (benchmarks/README.md, decision table).
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.errors import ParameterError
 from cnncli.nn.layers.base import Layer
 
 __all__ = ["SGD", "Adam", "AdamW", "CosineAnnealingLR", "Optimizer", "StepLR"]
+
+
+#: An update runs over a parameter a block of this many values at a time (its few passes
+#: over a block stay in cache), the blocks shared among the engine's threads from
+#: ``PARALLEL_VALUES`` values (benchmarks/README.md, decision table).
+BLOCK_VALUES = 1 << 18
+PARALLEL_VALUES = 1 << 20
+
+
+def _by_blocks(size: int, block: Callable[[slice], None]) -> None:
+    """``block(s)`` for consecutive flat slices ``s`` covering ``range(size)``.
+
+    Each value's update reads and writes only that value's entries, so the blocks are
+    independent: the same numbers in any order, on any thread.
+    """
+
+    if size <= BLOCK_VALUES:
+        block(slice(0, size))
+        return
+
+    def run(span: tuple[int, int]) -> None:
+        for a in range(span[0], span[1], BLOCK_VALUES):
+            block(slice(a, min(span[1], a + BLOCK_VALUES)))
+
+    workers = 1
+    if size >= PARALLEL_VALUES:
+        workers = max(1, min(num_threads(), -(-size // BLOCK_VALUES)))
+    cuts = [size * i // workers for i in range(workers + 1)]
+    run_parts(run, list(itertools.pairwise(cuts)))
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """``a`` as one flat run: a view when it is C-contiguous (the parameters and every state
+    array here are), else a copy (a gradient may be a transposed view)."""
+    return a.reshape(-1)
 
 
 def _check(name: str, value: float, low: float = 0.0) -> float:
@@ -157,20 +195,33 @@ class SGD(Optimizer):
     def _update(
         self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], out: np.ndarray
     ) -> np.ndarray:
-        g = -g if self.maximize else g
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
-            buf = state.get("momentum_buffer")
+        mu, wd, lr = self.momentum, self.weight_decay, self.lr
+        buf = state.get("momentum_buffer") if mu else None
+        first = bool(mu) and buf is None
+        if mu:
             if buf is None:
-                buf = np.array(g)
-            else:  # b ← μ·b + (1 − τ)·g in place: the buffer is this optimizer's own
-                buf *= self.momentum
-                buf += g if self.dampening == 0 else (1 - self.dampening) * g
+                buf = np.empty(p.shape, dtype=p.dtype)
             state["momentum_buffer"] = buf
-            g = g + self.momentum * buf if self.nesterov else buf
-        step = np.multiply(g, self.lr, out=out)  # lr·g, then p − lr·g in the same array
-        return np.subtract(p, step, out=step)
+        pf, gf, of = _flat(p), _flat(g), out.reshape(-1)
+        bf = None if buf is None else buf.reshape(-1)
+
+        def block(s: slice) -> None:
+            gb = -gf[s] if self.maximize else gf[s]
+            if wd:
+                gb = gb + wd * pf[s]
+            if bf is not None:
+                bb = bf[s]
+                if first:
+                    bb[...] = gb
+                else:  # b ← μ·b + (1 − τ)·g in place: the buffer is this optimizer's own
+                    bb *= mu
+                    bb += gb if self.dampening == 0 else (1 - self.dampening) * gb
+                gb = gb + mu * bb if self.nesterov else bb
+            step = np.multiply(gb, lr, out=of[s])  # lr·g, then p − lr·g in the same array
+            np.subtract(pf[s], step, out=step)
+
+        _by_blocks(p.size, block)
+        return out
 
 
 class Adam(Optimizer):
@@ -207,32 +258,48 @@ class Adam(Optimizer):
         self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], out: np.ndarray
     ) -> np.ndarray:
         b1, b2 = self.betas
-        g = -g if self.maximize else g
-        if self.decoupled:
-            p = p * (1 - self.lr * self.weight_decay)
-        elif self.weight_decay:
-            g = g + self.weight_decay * p
         t = state.get("step", 0) + 1
         # The moments in place (they are this optimizer's own), in the formulas' order.
-        m = state.get("exp_avg")
-        m = np.zeros_like(p) if m is None else m
-        m *= b1
-        m += (1 - b1) * g
-        v = state.get("exp_avg_sq")
-        v = np.zeros_like(p) if v is None else v
-        v *= b2
-        v += (1 - b2) * np.square(g)
+        m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+        m = np.zeros(p.shape, dtype=p.dtype) if m is None else m
+        v = np.zeros(p.shape, dtype=p.dtype) if v is None else v
         state.update(step=t, exp_avg=m, exp_avg_sq=v)
+        top = state.get("max_exp_avg_sq") if self.amsgrad else None
+        first_top = self.amsgrad and top is None
         if self.amsgrad:
-            v = np.maximum(state.get("max_exp_avg_sq", v), v)
-            state["max_exp_avg_sq"] = v
+            top = np.empty(p.shape, dtype=p.dtype) if top is None else top
+            state["max_exp_avg_sq"] = top
         step_size = self.lr / (1 - b1**t)
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += self.eps
-        step = np.multiply(m, step_size, out=out)
-        step /= denom
-        return np.subtract(p, step, out=step)
+        root = math.sqrt(1 - b2**t)
+        pf, gf, of, mf, vf = _flat(p), _flat(g), out.reshape(-1), m.reshape(-1), v.reshape(-1)
+        tf = None if top is None else top.reshape(-1)
+
+        def block(s: slice) -> None:
+            gb, pb = (-gf[s] if self.maximize else gf[s]), pf[s]
+            if self.decoupled:
+                pb = pb * (1 - self.lr * self.weight_decay)
+            elif self.weight_decay:
+                gb = gb + self.weight_decay * pb
+            mb, vb = mf[s], vf[s]
+            mb *= b1
+            mb += (1 - b1) * gb
+            vb *= b2
+            vb += (1 - b2) * np.square(gb)
+            if tf is not None:  # amsgrad: the largest v so far
+                if first_top:
+                    tf[s] = vb
+                else:
+                    np.maximum(tf[s], vb, out=tf[s])
+                vb = tf[s]
+            denom = np.sqrt(vb)
+            denom /= root
+            denom += self.eps
+            step = np.multiply(mb, step_size, out=of[s])
+            step /= denom
+            np.subtract(pb, step, out=step)
+
+        _by_blocks(p.size, block)
+        return out
 
 
 class AdamW(Adam):

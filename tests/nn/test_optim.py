@@ -186,6 +186,36 @@ def test_a_step_writes_into_old_weights_only_when_no_one_holds_them(make: Any) -
     assert unheld() is model.parameters()["3.weight"]
 
 
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_updates_in_small_blocks_on_threads_give_the_same_bits(
+    opt_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of 5 values (ragged last ones) shared among two threads: the weights and the
+    optimizer's state are bit for bit those of one block per parameter."""
+    make = OPTIMIZERS[opt_name][0]
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((6, 1, 3, 4)).astype(np.float32), rng.integers(0, 3, 6)
+    results = []
+    for blocks in (None, 5):
+        if blocks is not None:
+            monkeypatch.setattr(optim, "BLOCK_VALUES", blocks)
+            monkeypatch.setattr(optim, "PARALLEL_VALUES", 1)
+            monkeypatch.setenv("CNNCLI_NUM_THREADS", "2")
+        model = Sequential(Flatten(), Linear(12, 8), ReLU(), Linear(8, 3))
+        model.reset_parameters(np.random.default_rng(6))
+        opt = make(model)
+        for _ in range(3):
+            our_train_step(model, opt, x, y)
+        results.append((model.state_dict(), opt.state_dict()["state"]))
+    (weights, state), (weights_b, state_b) = results
+    assert weights.keys() == weights_b.keys() and state.keys() == state_b.keys()
+    for key, value in weights.items():
+        np.testing.assert_array_equal(weights_b[key], value)
+    for key, entries in state.items():
+        for name, value in entries.items():
+            np.testing.assert_array_equal(state_b[key][name], value)
+
+
 def test_bad_arguments_are_our_errors() -> None:
     model = zoo.lenet5()
     model.reset_parameters(np.random.default_rng(0))
