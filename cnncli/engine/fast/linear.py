@@ -8,7 +8,7 @@ at a fraction of the memory's speed (AlexNet's fc6 at batch 8: 0.76x the time). 
 
     y[:, o0:o1] = (W[o0:o1] xᵀ)ᵀ        for each block of output features o0:o1
 
-which reads it faster again (fc6 and fc7 at batch 8: 0.86x and 0.75x the time of one
+which reads it faster again (fc6 and fc7 at batch 8: 0.88x and 0.75x the time of one
 product).  The measurements are in benchmarks/README.md, decision table.  Same sums,
 another order of the same products: results agree to float rounding.
 """
