@@ -17,6 +17,7 @@ from cnncli.engine.conv import conv2d_backward_weight, conv2d_method, conv2d_wor
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.shapes import conv2d_geometry
 from tests.engine.calls import count_calls
+from tests.engine.conv_data import conv_data
 from tests.oracle import assert_close, torch_conv2d
 
 flat = importlib.import_module("cnncli.engine.fast.flat_shift")
@@ -33,14 +34,6 @@ CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
 ]
 
 
-def _data(seed: int, xs: tuple[int, ...], ws: tuple[int, ...], dtype: Any) -> tuple[Any, ...]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs).astype(dtype)
-    w = rng.standard_normal(ws).astype(dtype)
-    b = rng.standard_normal(ws[0]).astype(dtype)
-    return rng, x, w, b
-
-
 @pytest.mark.parametrize(("xs", "ws", "params"), CASES)
 def test_flat_image_equals_naive_loops(
     monkeypatch: pytest.MonkeyPatch,
@@ -48,7 +41,7 @@ def test_flat_image_equals_naive_loops(
     ws: tuple[int, ...],
     params: dict[str, Any],
 ) -> None:
-    rng, x, w, b = _data(31, xs, ws, np.float64)
+    rng, x, w, b = conv_data(31, xs, ws, np.float64)
     forward = count_calls(monkeypatch, flat, "conv_flat")
     backward = count_calls(monkeypatch, flat, "backward_flat")
     assert conv2d_method(x, w, **params) == "fast: im2col on the flat padded image"
@@ -66,7 +59,7 @@ def test_flat_image_equals_naive_loops(
 def test_flat_image_equals_torch_in_float32(
     xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
 ) -> None:
-    rng, x, w, b = _data(32, xs, ws, np.float32)
+    rng, x, w, b = conv_data(32, xs, ws, np.float32)
     y = conv2d(x, w, b, **params)
     g = rng.standard_normal(y.shape).astype(np.float32)
     yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
@@ -81,7 +74,7 @@ def test_chunks_of_images_give_the_same_result(
 ) -> None:
     """A budget of ``images`` images per chunk (5 images: a ragged last chunk): the
     forward fills each chunk's own items, dW sums over all chunks, dX fills each's."""
-    rng, x, w, b = _data(33, (5, 3, 8, 7), (4, 3, 3, 3), np.float64)
+    rng, x, w, b = conv_data(33, (5, 3, 8, 7), (4, 3, 3, 3), np.float64)
     params = {"padding": 1}
     per_image = 3 * 3 * 3 * 10 * 9 * x.itemsize  # KH*KW*C*Hp*Wp
     monkeypatch.setattr(flat, "CHUNK_BYTES", images * per_image)
@@ -100,7 +93,7 @@ def test_chunks_of_images_give_the_same_result(
 def test_an_input_layers_weight_grad_uses_the_flat_image(monkeypatch: pytest.MonkeyPatch) -> None:
     """conv2d_backward_weight (a network's first layer) takes dW from the flat image
     and computes no dX."""
-    rng, x, w, b = _data(34, (4, 1, 10, 10), (6, 1, 5, 5), np.float32)
+    rng, x, w, b = conv_data(34, (4, 1, 10, 10), (6, 1, 5, 5), np.float32)
     calls = count_calls(monkeypatch, flat, "backward_flat")
     y = conv2d(x, w, b, padding=2)
     g = rng.standard_normal(y.shape).astype(np.float32)
@@ -112,7 +105,7 @@ def test_an_input_layers_weight_grad_uses_the_flat_image(monkeypatch: pytest.Mon
 
 
 def test_strided_layers_do_not_use_the_flat_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    _, x, w, b = _data(35, (2, 3, 9, 9), (4, 3, 3, 3), np.float64)
+    _, x, w, b = conv_data(35, (2, 3, 9, 9), (4, 3, 3, 3), np.float64)
     calls = count_calls(monkeypatch, flat, "conv_flat")
     y = conv2d(x, w, b, stride=2, padding=1)
     assert not calls
@@ -122,7 +115,7 @@ def test_strided_layers_do_not_use_the_flat_image(monkeypatch: pytest.MonkeyPatc
 def test_workspace_estimate_bounds_what_the_flat_image_allocates() -> None:
     from benchmarks.timing import MIB, traced_peak
 
-    _, x, w, b = _data(36, (6, 8, 20, 18), (10, 8, 3, 3), np.float32)
+    _, x, w, b = conv_data(36, (6, 8, 20, 18), (10, 8, 3, 3), np.float32)
     geom = conv2d_geometry(x.shape, w.shape, padding=1)
     estimate = conv2d_workspace_bytes(geom, 4)
     peak, y = traced_peak(lambda: conv2d(x, w, b, padding=1))
@@ -137,7 +130,7 @@ def test_a_large_image_goes_to_the_windows_or_the_tiled_im2col(
     have no padded grid), and past their own limit the tiled im2col, which splits an image
     by rows, instead of a gathered matrix of the whole image."""
     windows = importlib.import_module("cnncli.engine.fast.windows")
-    _, x, w, b = _data(37, (1, 3, 20, 20), (2, 3, 3, 3), np.float32)
+    _, x, w, b = conv_data(37, (1, 3, 20, 20), (2, 3, 3, 3), np.float32)
     monkeypatch.setattr(flat, "MAX_IMAGE_BYTES", 27 * 22 * 22 * 8 - 1)
     calls = count_calls(monkeypatch, flat, "conv_flat")
     by_windows = "fast: im2col on the NCHW windows, by chunks of images"
@@ -153,7 +146,7 @@ def test_a_large_image_goes_to_the_windows_or_the_tiled_im2col(
 def test_dw_summed_over_blocks_of_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Few channels and filters: dW's long product is summed over blocks of 256 columns
     (a ragged last block), the same as over all of them at once."""
-    rng, x, w, b = _data(38, (2, 2, 20, 20), (3, 2, 3, 3), np.float64)
+    rng, x, w, b = conv_data(38, (2, 2, 20, 20), (3, 2, 3, 3), np.float64)
     y = conv2d(x, w, b, padding=1)
     g = rng.standard_normal(y.shape)
     monkeypatch.setattr(flat, "DW_BLOCK_BYTES", 1)  # the smallest block: 256 columns

@@ -19,6 +19,7 @@ from cnncli.engine.conv import conv2d_backward_weight, conv2d_method, conv2d_wor
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.shapes import conv2d_geometry
 from tests.engine.calls import count_calls
+from tests.engine.conv_data import conv_data
 from tests.oracle import assert_close, torch_conv2d
 
 win = importlib.import_module("cnncli.engine.fast.windows")
@@ -40,14 +41,6 @@ CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
 ]
 
 
-def _data(seed: int, xs: tuple[int, ...], ws: tuple[int, ...], dtype: Any) -> tuple[Any, ...]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs).astype(dtype)
-    w = rng.standard_normal(ws).astype(dtype)
-    b = rng.standard_normal(ws[0]).astype(dtype)
-    return rng, x, w, b
-
-
 @pytest.mark.parametrize(("xs", "ws", "params"), CASES)
 def test_windows_equal_the_naive_loops(
     monkeypatch: pytest.MonkeyPatch,
@@ -55,7 +48,7 @@ def test_windows_equal_the_naive_loops(
     ws: tuple[int, ...],
     params: dict[str, Any],
 ) -> None:
-    rng, x, w, b = _data(41, xs, ws, np.float64)
+    rng, x, w, b = conv_data(41, xs, ws, np.float64)
     forward = count_calls(monkeypatch, win, "conv_windows")
     dw_calls = count_calls(monkeypatch, win, "weight_grad")
     assert conv2d_method(x, w, **params) == METHOD
@@ -74,7 +67,7 @@ def test_windows_equal_the_naive_loops(
 def test_windows_equal_torch_in_float32(
     xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
 ) -> None:
-    rng, x, w, b = _data(42, xs, ws, np.float32)
+    rng, x, w, b = conv_data(42, xs, ws, np.float32)
     y = conv2d(x, w, b, **params)
     g = rng.standard_normal(y.shape).astype(np.float32)
     yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
@@ -93,7 +86,7 @@ def test_chunks_of_images_give_the_same_result(
 ) -> None:
     """A budget of ``images`` images per chunk (5 images: a ragged last chunk): the forward
     fills each chunk's own items, dW sums over all chunks."""
-    rng, x, w, b = _data(43, (5, 3, 11, 10), (4, 3, 3, 3), np.float64)
+    rng, x, w, b = conv_data(43, (5, 3, 11, 10), (4, 3, 3, 3), np.float64)
     params = {"stride": 2, "padding": 1}
     g = conv2d_geometry(x.shape, w.shape, **params)
     monkeypatch.setattr(win, "CHUNK_BYTES", images * 27 * g.OH * g.OW * x.itemsize)
@@ -128,7 +121,7 @@ def test_which_layers_take_the_windows() -> None:
 def test_workspace_estimate_bounds_what_the_windows_allocate() -> None:
     from benchmarks.timing import MIB, traced_peak
 
-    _, x, w, b = _data(44, (6, 3, 40, 36), (10, 3, 5, 5), np.float32)
+    _, x, w, b = conv_data(44, (6, 3, 40, 36), (10, 3, 5, 5), np.float32)
     params = {"stride": 2, "padding": 2}
     geom = conv2d_geometry(x.shape, w.shape, **params)
     estimate = conv2d_workspace_bytes(geom, 4)
@@ -140,7 +133,7 @@ def test_workspace_estimate_bounds_what_the_windows_allocate() -> None:
 def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch) -> None:
     """One image's columns over MAX_IMAGE_BYTES: the tiled im2col, which splits an image
     by rows."""
-    _, x, w, b = _data(45, (1, 3, 21, 21), (2, 3, 3, 3), np.float32)
+    _, x, w, b = conv_data(45, (1, 3, 21, 21), (2, 3, 3, 3), np.float32)
     monkeypatch.setattr(win, "MAX_IMAGE_BYTES", 27 * 10 * 10 * 8 - 1)
     calls = count_calls(monkeypatch, win, "conv_windows")
     assert conv2d_method(x, w, stride=2) == "fast: tiled im2col + matrix product"
@@ -163,7 +156,7 @@ def test_stride_1_layers_on_the_windows_equal_torch(
 ) -> None:
     """Stride 1 with 64 channels or more (past the flat image), below Winograd's width or
     tiles, or a kernel it has no transform for: the windows, and PyTorch's numbers."""
-    rng, x, w, b = _data(47, xs, ws, np.float32)
+    rng, x, w, b = conv_data(47, xs, ws, np.float32)
     calls = count_calls(monkeypatch, win, "conv_windows")
     assert conv2d_method(x, w, padding=1) == METHOD
     y = conv2d(x, w, b, padding=1)
