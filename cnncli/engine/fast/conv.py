@@ -13,13 +13,12 @@ forward
     * stride 1, one group, fewer than ``FLAT_MAX_CHANNELS`` input channels (LeNet's and
       TinyVGG's layers, a first layer on RGB): im2col on the flattened padded image,
       where each tap's rows are one contiguous slice (:mod:`.flat_shift`);
-    * 3x3 or 5x5, stride 1, many channels (``WINOGRAD_FORWARD_MIN_CHANNELS``), finite
-      moderate values: Winograd F(2x2, r x r), 2.25x and 2.8x fewer multiplications (Lavin
-      and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015,
-      https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
+    * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
+      2.25x and 2.8x fewer multiplications (Lavin and Gray, "Fast Algorithms for
+      Convolutional Neural Networks", 2015, https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
     * one group, one image's columns within ``windows.MAX_IMAGE_BYTES`` (strided first
-      layers on RGB, ResNet's and VGG's layers): the plain im2col on the NCHW windows, a
-      chunk of images at a time (:mod:`.windows`);
+      layers on RGB, ResNet's strided layers and its 7x7 maps): the plain im2col on the
+      NCHW windows, a chunk of images at a time (:mod:`.windows`);
     * else (groups, a large photo) the tiled, chunked im2col on channels-last input:
       bounded memory, NCHW output written in place (:mod:`.im2col`).
 
@@ -63,10 +62,6 @@ WINOGRAD_MIN_TILES = 32
 #: there the channels-last tiles copy runs of Cg values, the plain windows runs of OW
 #: (see benchmarks/README.md, decision table).
 FLAT_MAX_CHANNELS = 64
-#: The forward runs by Winograd from this many channels and filters (by kernel size; the
-#: backward from ``WINOGRAD_MIN_CHANNELS``): below, the NCHW windows' im2col is faster
-#: (benchmarks/README.md, decision table).
-WINOGRAD_FORWARD_MIN_CHANNELS = {3: 128, 5: 64}
 
 
 @dataclass(frozen=True)
@@ -102,7 +97,6 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
     # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
     if (
         (t := _winograd_for(g)) is not None
-        and min(g.C, g.F) >= WINOGRAD_FORWARD_MIN_CHANNELS[t.r]
         and moderate(x)
         and (u := transformed_weight(w, t)) is not None
     ):

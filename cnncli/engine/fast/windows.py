@@ -16,8 +16,8 @@ chunk's columns are still in cache when the matrix product reads them.  A row of
 one (c, m, k), is copied as one strided run over (n, i, j), where the channels-last
 tiles of :mod:`.im2col` copy runs of C values (3 on a first layer on RGB) and convert
 the layout twice.  It beat those tiles on every layer measured, from AlexNet's and
-ResNet's first layers to ResNet's 512-channel ones, and Winograd on 3x3 layers below 128
-channels (benchmarks/README.md, decision table).
+ResNet's first layers to ResNet's 512-channel ones (benchmarks/README.md, decision
+table).
 """
 
 from __future__ import annotations

@@ -52,7 +52,6 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the Winograd path's calls, every size qualifying, with an empty memo."""
     monkeypatch.setattr(winograd_module, "_MEMO", type(winograd_module._MEMO)())
     monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(fast_conv_module, "WINOGRAD_FORWARD_MIN_CHANNELS", {3: 1, 5: 1})
     monkeypatch.setattr(
         fast_conv_module, "FLAT_MAX_CHANNELS", 0
     )  # small layers: Winograd, not the flat image

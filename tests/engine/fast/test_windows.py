@@ -101,7 +101,7 @@ def test_chunks_of_images_give_the_same_result(
 
 def test_which_layers_take_the_windows() -> None:
     """One group, not 1x1: strided layers of any width, and stride-1 layers that neither the
-    flat image (fewer than 64 channels) nor Winograd (3x3 from 128 channels) takes."""
+    flat image (fewer than 64 channels) nor Winograd (64 channels and filters) takes."""
     rng = np.random.default_rng(46)
 
     def method(xs: tuple[int, ...], ws: tuple[int, ...], **params: Any) -> str:
@@ -110,9 +110,9 @@ def test_which_layers_take_the_windows() -> None:
 
     assert method((1, 3, 16, 16), (4, 3, 3, 3), stride=2) == METHOD
     assert method((1, 128, 8, 8), (4, 128, 3, 3), stride=2) == METHOD
-    assert method((1, 64, 12, 12), (64, 64, 3, 3), padding=1) == METHOD
+    assert method((1, 64, 12, 12), (8, 64, 3, 3), padding=1) == METHOD
+    assert method((1, 64, 12, 12), (64, 64, 3, 3), padding=1) == "fast: Winograd F(2x2, 3x3)"
     assert method((1, 3, 16, 16), (4, 3, 3, 3)) == "fast: im2col on the flat padded image"
-    assert method((1, 128, 12, 12), (128, 128, 3, 3), padding=1) == "fast: Winograd F(2x2, 3x3)"
     tiled = "fast: tiled im2col + matrix product"
     assert method((1, 3, 16, 16), (4, 3, 1, 1), stride=2, padding=1) == tiled
     assert method((1, 8, 16, 16), (4, 4, 3, 3), stride=2, groups=2) == tiled

@@ -31,7 +31,6 @@ winograd_module = importlib.import_module("cnncli.engine.fast.winograd")
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count calls of the Winograd path, with every size qualifying."""
     monkeypatch.setattr(fast_conv_module, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(fast_conv_module, "WINOGRAD_FORWARD_MIN_CHANNELS", {3: 1, 5: 1})
     monkeypatch.setattr(
         fast_conv_module, "FLAT_MAX_CHANNELS", 0
     )  # small layers: Winograd, not the flat image
