@@ -18,6 +18,7 @@ from cnncli.engine import conv2d, conv2d_backward
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.shapes import conv2d_geometry
 from tests.engine.calls import count_calls
+from tests.engine.conv_data import assert_equals_torch
 from tests.oracle import assert_close, torch_conv2d
 
 fast_conv_module = importlib.import_module("cnncli.engine.fast.conv")
@@ -82,10 +83,7 @@ def test_gemm_path_equals_torch_in_float32(
     y = conv2d(x, w, b, **params)
     assert calls
     g = rng.standard_normal(y.shape, dtype=np.float32)
-    yt, dxt, dwt, dbt = torch_conv2d(x, w, b, **params, grad_output=g)
-    assert_close(y, yt)
-    for got, expected in zip(conv2d_backward(g, x, w, **params), (dxt, dwt, dbt), strict=True):
-        assert_close(got, expected)
+    assert_equals_torch(y, g, x, w, b, params)
 
 
 @pytest.mark.parametrize(("xs", "ws", "params"), CASES[:3])
