@@ -75,12 +75,6 @@ def _by_blocks(size: int, block: Callable[[slice], None]) -> None:
     run_parts(run, list(itertools.pairwise(cuts)))
 
 
-def _flat(a: np.ndarray) -> np.ndarray:
-    """``a`` as one flat run: a view when it is C-contiguous (the parameters and every state
-    array here are), else a copy (a gradient may be a transposed view)."""
-    return a.reshape(-1)
-
-
 def _check(name: str, value: float, low: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ParameterError(f"{name} must be a finite number, got {value!r}")
@@ -202,7 +196,8 @@ class SGD(Optimizer):
             if buf is None:
                 buf = np.empty(p.shape, dtype=p.dtype)
             state["momentum_buffer"] = buf
-        pf, gf, of = _flat(p), _flat(g), out.reshape(-1)
+        # Flat views (a copy only of a gradient that is a transposed view).
+        pf, gf, of = p.reshape(-1), g.reshape(-1), out.reshape(-1)
         bf = None if buf is None else buf.reshape(-1)
 
         def block(s: slice) -> None:
@@ -271,7 +266,8 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = top
         step_size = self.lr / (1 - b1**t)
         root = math.sqrt(1 - b2**t)
-        pf, gf, of, mf, vf = _flat(p), _flat(g), out.reshape(-1), m.reshape(-1), v.reshape(-1)
+        pf, gf, of = p.reshape(-1), g.reshape(-1), out.reshape(-1)  # as in SGD
+        mf, vf = m.reshape(-1), v.reshape(-1)
         tf = None if top is None else top.reshape(-1)
 
         def block(s: slice) -> None:
