@@ -22,13 +22,16 @@ instead as passes over flat runs of memory, rows copied whole and columns picked
 halves of uint64 (:func:`_dense_windows`).  Max pooling finds PyTorch's index of
 each maximum (the first in row-major order, or the last NaN) with the two passes, W
 then H, keeping the winning tap in int8 arrays; its backward is the adjoint of those
-passes.  Adaptive pooling is in
+passes, or, when every window lies inside the input, a scan of the stride's phases
+that adds each gradient to its winner in PyTorch's order (:mod:`.pool_phases`).
+Adaptive pooling is in
 :mod:`.adaptive_pool`.  Why each constant has its value: the decision table in
 ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
@@ -37,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from cnncli.engine.fast import pool_phases
 from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.engine.shapes import Pool2dGeometry
 
@@ -71,11 +75,14 @@ def max_pool2d(x: np.ndarray, geom: Pool2dGeometry, return_indices: bool) -> Any
 def max_pool2d_backward(
     g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry, dtype: Any
 ) -> np.ndarray:
-    """dx of a max pooling, by blocks of planes (see :func:`_max_backward_block`)."""
+    """dx of a max pooling, by blocks of planes: on the stride's phases when every window
+    lies inside the input (:mod:`.pool_phases`), else :func:`_max_backward_block`."""
     g = np.ascontiguousarray(g, dtype=dtype)
-    return _by_planes(
-        lambda gb, xb: _max_backward_block(gb, xb, geom, dtype), (geom.H, geom.W), dtype, g, x
-    )
+    if _dense(geom):
+        block = functools.partial(pool_phases.max_pool2d_backward, geom=geom)
+    else:
+        block = functools.partial(_max_backward_block, geom=geom, dtype=dtype)
+    return _by_planes(block, (geom.H, geom.W), dtype, g, x)
 
 
 def avg_pool2d(x: np.ndarray, geom: Pool2dGeometry, divisor: np.ndarray) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""Max pooling's backward when every window lies inside the input: on the stride's phases.
+
+Shapes: grad (n, C, OH, OW) and x (n, C, H, W), a block of planes → dx (n, C, H, W).
+No padding, no dilation, no ceil_mode overhang (AlexNet's, VGG's and TinyVGG's pools).
+
+Split the input by the stride into sh·sw phase planes::
+
+    X_ab[r, c] = x[a + sh·r, b + sw·c]          (0 ≤ a < sh, 0 ≤ b < sw)
+
+Tap (m, k) of output (o, j) reads ``x[o·sh + m, j·sw + k]``, which is
+``X_{m mod sh, k mod sw}[o + m÷sh, j + k÷sw]``: every tap is one fixed offset into one
+phase.  Lay the phases and the output on one grid of Hq × Wq cells a plane
+(Hq = OH + (KH−1)÷sh, Wq = OW + (KW−1)÷sw) and flatten it over (plane, row, column);
+tap t = (m, k) is then one contiguous slice, and PyTorch's scan of a window in
+row-major order (``val > best or isnan(val)`` replaces the maximum: the first maximum
+wins, or the last NaN) becomes KH·KW whole-array steps::
+
+    X_t  = X_{m mod sh, k mod sw}.flat[s_t : s_t + L],    s_t = (m÷sh)·Wq + k÷sw
+    best = X_0,  tap = 0
+    for t = 1 … KH·KW−1:    up = X_t > best  (or X_t is NaN);  best = max(best, X_t);  tap[up] = t
+
+The gradient goes back along the same slices, a tap at a time, and the phases are
+woven back into dx::
+
+    dX_t.flat[s_t : s_t + L] += grad · [tap = t]
+
+Grid cells that are no output (o ≥ OH or j ≥ OW) carry a zero gradient.  The two
+passes of :mod:`.pool` find the same taps with strided views of 55-value rows, which
+NumPy walks several times slower than contiguous runs (benchmarks/README.md,
+decision table).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnncli.engine.shapes import Pool2dGeometry
+
+
+def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> np.ndarray:
+    """dx of a max pooling whose windows lie inside the input (see the module docstring).
+
+    dx has ``g``'s dtype, in which ``x``'s values are compared.
+    """
+    n, C, H, W = x.shape
+    P = n * C
+    (sh, sw), KH, KW, OH, OW = geom.stride, geom.KH, geom.KW, geom.OH, geom.OW
+    Hq, Wq = OH + (KH - 1) // sh, OW + (KW - 1) // sw
+    size = P * Hq * Wq
+    xb = x.reshape(P, H, W)
+    phases = {}
+    for a in range(min(sh, KH)):
+        for b in range(min(sw, KW)):
+            phase = np.zeros((P, Hq, Wq), dtype=g.dtype)
+            rows, cols = _extent(a, H, sh, Hq), _extent(b, W, sw, Wq)
+            phase[:, :rows, :cols] = _phase_view(xb, a, b, sh, sw, rows, cols)
+            phases[a, b] = phase.reshape(-1)
+    taps = [(m, k) for m in range(KH) for k in range(KW)]
+    offsets = [(m // sh) * Wq + k // sw for m, k in taps]
+    L = size - max(offsets)
+    slices = [phases[m % sh, k % sw][s : s + L] for (m, k), s in zip(taps, offsets, strict=True)]
+    grid = np.empty(size, dtype=np.int8 if len(taps) <= 127 else np.int32)
+    _winning_taps(slices, grid[:L])
+    # The flat index into the plane of each output's winner, (o·sh + m)·W + j·sw + k, and
+    # the gradient added there in the outputs' order, as PyTorch's backward adds it.
+    tap = grid.reshape(P, Hq, Wq)[:, :OH, :OW]
+    index = np.take(np.array([m * W + k for m, k in taps], dtype=np.intp), tap)
+    index += np.arange(P, dtype=np.intp)[:, None, None] * (H * W)
+    index += np.add.outer(np.arange(OH) * (sh * W), np.arange(OW) * sw)
+    dx = np.zeros(P * H * W, dtype=g.dtype)
+    np.add.at(dx, index.reshape(-1), g.reshape(-1))
+    return dx.reshape(x.shape)
+
+
+def _extent(a: int, L: int, s: int, q: int) -> int:
+    """Positions a, a + s, … below L, at most q of them: one phase's rows (or columns)."""
+    return min(len(range(a, L, s)), q)
+
+
+def _phase_view(
+    a: np.ndarray, r: int, c: int, sh: int, sw: int, rows: int, cols: int
+) -> np.ndarray:
+    """The view ``a[:, r + sh·i, c + sw·j]`` for i < rows, j < cols."""
+    return a[:, r : r + sh * (rows - 1) + 1 : sh, c : c + sw * (cols - 1) + 1 : sw]
+
+
+def _winning_taps(slices: list[np.ndarray], tap: np.ndarray) -> None:
+    """Each window's winning tap by PyTorch's scan over the taps' slices (row-major order),
+    written into ``tap``.
+
+    A later tap that takes the maximum has a larger number, so ``tap = max(tap, t·up)``
+    keeps the last one taken.  Without NaN ``up = X_t > best``; a NaN found among the
+    maxima means the scan is redone with ``or isnan(X_t)``, which makes the last NaN win.
+    """
+    best = np.empty_like(slices[0])
+    up = np.empty(best.shape, dtype=bool)
+    taken = np.empty(best.shape, dtype=tap.dtype)
+    number = tap.dtype.type
+    for nan in (False, True):
+        tap[...] = 0
+        best[...] = slices[0]
+        for t in range(1, len(slices)):
+            np.greater(slices[t], best, out=up)
+            if nan:
+                up |= np.isnan(slices[t])
+            np.maximum(best, slices[t], out=best)
+            np.multiply(up.view(np.int8), number(t), out=taken, casting="unsafe")  # no bool cast
+            np.maximum(tap, taken, out=tap)
+        if nan or best.size == 0 or not np.isnan(best.max()):
+            return
