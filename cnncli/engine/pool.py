@@ -267,7 +267,9 @@ def avg_pool2d(
     """
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), x.dtype)
+    divisor = _avg_divisor(
+        geom, bool(count_include_pad), _check_divisor(divisor_override), np.dtype(x.dtype)
+    )
     if fast_enabled():  # dense full-resolution sums, or two passes of 1-D sums, in blocks
         return _unbatch(fast_pool.avg_pool2d(x, geom, divisor), unbatched)
     sums = _windows(x, geom, 0.0).sum(axis=(4, 5))  # (N, C, OH, OW)
@@ -295,7 +297,9 @@ def avg_pool2d_backward(
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     g, dtype = _grad_as(grad_output, x, unbatched, (geom.N, geom.C, geom.OH, geom.OW))
-    divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), dtype)
+    divisor = _avg_divisor(
+        geom, bool(count_include_pad), _check_divisor(divisor_override), np.dtype(dtype)
+    )
     if fast_enabled():  # the adjoint of the two passes of sums, in blocks, on threads
         return _unbatch(fast_pool.avg_pool2d_backward(g, geom, divisor, dtype), unbatched)
     share = np.divide(g, divisor, dtype=dtype)  # (N, C, OH, OW): dY / D
@@ -307,15 +311,25 @@ def avg_pool2d_backward(
     return _unbatch(dx[:, :, ph : ph + geom.H, pw : pw + geom.W], unbatched)
 
 
+@functools.lru_cache(maxsize=256)
 def _avg_divisor(
     geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
 ) -> np.ndarray:
-    """The divisor D of each window (OH, OW), by PyTorch's rules.
+    """The divisor D of each window (OH, OW), by PyTorch's rules; read-only, remembered
+    (a layer asks for the same one at every step).
 
     A window is first clipped to the padded input (the ceil_mode overhang never
     counts), then to the input itself; count_include_pad divides by the first
     size, otherwise by the second; divisor_override replaces both.
     """
+    divisor = _window_sizes(geom, count_include_pad, divisor_override, dtype)
+    divisor.flags.writeable = False
+    return divisor
+
+
+def _window_sizes(
+    geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
+) -> np.ndarray:
     if divisor_override is not None:
         return np.full((geom.OH, geom.OW), divisor_override, dtype=dtype)
     sizes = []

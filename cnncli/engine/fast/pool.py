@@ -168,7 +168,9 @@ def _axis(L: int, OL: int, K: int, s: int, d: int, p: int) -> _Axis:
         for _, lo, hi, first in taps
         if not (lo == 0 and hi == OL)
     )
-    return _Axis(L, OL, s, tuple(taps), k0.astype(tap_dtype), seen, tap_dtype, full, partial)
+    k0 = k0.astype(tap_dtype)
+    k0.flags.writeable = seen.flags.writeable = False  # remembered by _axes: shared
+    return _Axis(L, OL, s, tuple(taps), k0, seen, tap_dtype, full, partial)
 
 
 def _positions(ax: _Axis, tap: np.ndarray, axis: int, d: int, p: int) -> np.ndarray:
@@ -433,7 +435,9 @@ def _max_with_indices(x: np.ndarray, geom: Pool2dGeometry) -> tuple[np.ndarray, 
     return out, row * geom.W + col
 
 
+@functools.lru_cache(maxsize=256)
 def _axes(geom: Pool2dGeometry) -> tuple[_Axis, _Axis]:
+    """The two axes' taps, remembered (a layer asks for the same ones at every step)."""
     ah = _axis(geom.H, geom.OH, geom.KH, geom.stride[0], geom.dilation[0], geom.padding[0])
     aw = _axis(geom.W, geom.OW, geom.KW, geom.stride[1], geom.dilation[1], geom.padding[1])
     return ah, aw
