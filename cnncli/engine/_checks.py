@@ -1,4 +1,4 @@
-"""Argument checks shared by the engine's public functions.
+"""Argument checks and dtype rules shared by the engine's public functions.
 
 They turn what would otherwise be a NumPy broadcasting error, an IndexError or a
 silent upcast into the project's own errors with a message a student can act on.
@@ -6,11 +6,18 @@ silent upcast into the project's own errors with a message a student can act on.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
 import numpy as np
 
 from cnncli.errors import ParameterError, ShapeError
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def as_float_array(x: object, name: str = "input") -> np.ndarray:
@@ -68,3 +75,29 @@ def grad_pair(grad_output: object, saved: object, saved_name: str) -> tuple[np.n
     s = as_float_array(saved, saved_name)
     check_same_shape(g, s, "grad_output", saved_name)
     return g, s
+
+
+def half_in_single(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Compute float16 arrays in float32 and round once at the end, as PyTorch's CPU kernels do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kinds = {a.dtype for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
+        if np.dtype(np.float16) not in kinds:
+            return fn(*args, **kwargs)
+
+        def up(a: Any) -> Any:
+            return (
+                a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
+            )
+
+        out: Any = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+        if kinds - {np.dtype(np.float16)}:
+            return out  # mixed with a wider dtype: keep the wider result
+
+        def down(r: Any) -> Any:
+            return r.astype(np.float16) if r.dtype == np.float32 else r
+
+        return tuple(down(r) for r in out) if isinstance(out, tuple) else down(out)
+
+    return wrapper  # type: ignore[return-value]

@@ -35,13 +35,12 @@ hands over.  The naive loops, one output cell at a time, are in
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cnncli.engine._checks import as_float_array, result_dtype
+from cnncli.engine._checks import as_float_array, half_in_single, result_dtype
 from cnncli.engine.fast import adaptive_pool as fast_adaptive
 from cnncli.engine.fast import pool as fast_pool
 from cnncli.engine.shapes import (
@@ -75,9 +74,6 @@ __all__ = [
 MAX_PARAMETER = 2**31 - 1
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 # ----------------------------------------------------------------------------- windows
@@ -129,32 +125,6 @@ def _add_at(g: np.ndarray, index: np.ndarray, shape: tuple[int, ...], dtype: Any
     plane = np.arange(N * C).reshape(N, C, 1, 1)
     np.add.at(dx, (plane, index), g)
     return dx.reshape(shape)
-
-
-def _half_in_single(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Compute float16 arrays in float32 and round once at the end, as PyTorch's CPU kernels do."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kinds = {a.dtype for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)}
-        if np.dtype(np.float16) not in kinds:
-            return fn(*args, **kwargs)
-
-        def up(a: Any) -> Any:
-            return (
-                a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
-            )
-
-        out: Any = fn(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
-        if kinds - {np.dtype(np.float16)}:
-            return out  # mixed with a wider dtype: keep the wider result
-
-        def down(r: Any) -> Any:
-            return r.astype(np.float16) if r.dtype == np.float32 else r
-
-        return tuple(down(r) for r in out) if isinstance(out, tuple) else down(out)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _unbatch(y: np.ndarray, unbatched: bool) -> np.ndarray:
@@ -211,7 +181,7 @@ def _max_with_indices(x: np.ndarray, geom: Pool2dGeometry) -> tuple[np.ndarray, 
     return out, row * geom.W + col
 
 
-@_half_in_single
+@half_in_single
 def max_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -245,7 +215,7 @@ def max_pool2d_backward(
 # ----------------------------------------------------------------------------- average pooling
 
 
-@_half_in_single
+@half_in_single
 def avg_pool2d(
     input: np.ndarray,
     kernel_size: IntOrPair,
@@ -276,7 +246,7 @@ def avg_pool2d(
     return _unbatch(sums / divisor, unbatched)
 
 
-@_half_in_single
+@half_in_single
 def avg_pool2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -322,16 +292,6 @@ def _avg_divisor(
     counts), then to the input itself; count_include_pad divides by the first
     size, otherwise by the second; divisor_override replaces both.
     """
-    divisor = _window_sizes(geom, count_include_pad, divisor_override, dtype)
-    divisor.flags.writeable = False
-    return divisor
-
-
-def _window_sizes(
-    geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
-) -> np.ndarray:
-    if divisor_override is not None:
-        return np.full((geom.OH, geom.OW), divisor_override, dtype=dtype)
     sizes = []
     for L, OL, K, s, p in (
         (geom.H, geom.OH, geom.KH, geom.stride[0], geom.padding[0]),
@@ -339,17 +299,19 @@ def _window_sizes(
     ):
         start = np.arange(OL, dtype=np.int64) * s - p
         end = np.minimum(start + K, L + p)
-        if count_include_pad:
-            sizes.append(end - start)
-        else:
-            sizes.append(np.minimum(end, L) - np.maximum(start, 0))
-    return (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
+        clipped = np.minimum(end, L) - np.maximum(start, 0)
+        sizes.append(end - start if count_include_pad else clipped)
+    divisor = (sizes[0][:, None] * sizes[1][None, :]).astype(dtype)
+    if divisor_override is not None:
+        divisor[...] = divisor_override
+    divisor.flags.writeable = False
+    return divisor
 
 
 # ----------------------------------------------------------------------------- adaptive pooling
 
 
-@_half_in_single
+@half_in_single
 def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
 
@@ -371,7 +333,7 @@ def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:
     return _unbatch(out, unbatched)
 
 
-@_half_in_single
+@half_in_single
 def adaptive_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_avg_pool2d` (output size read from grad_output).
 
@@ -424,7 +386,7 @@ def _adaptive_max(x: np.ndarray, OH: int, OW: int) -> tuple[np.ndarray, np.ndarr
     return out, index
 
 
-@_half_in_single
+@half_in_single
 def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`adaptive_max_pool2d` (output size read from grad_output).
 
@@ -442,7 +404,7 @@ def adaptive_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> 
 # ----------------------------------------------------------------------------- global pooling
 
 
-@_half_in_single
+@half_in_single
 def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     """Mean over each whole feature map: (N, C, H, W) → (N, C, 1, 1).
 
@@ -454,7 +416,7 @@ def global_avg_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype), unbatched)
 
 
-@_half_in_single
+@half_in_single
 def global_avg_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_avg_pool2d`: (N, C, 1, 1), (N, C, H, W) → dx (N, C, H, W).
 
@@ -480,7 +442,7 @@ def global_max_pool2d(input: np.ndarray) -> np.ndarray:
     return _unbatch(x.max(axis=(2, 3), keepdims=True), unbatched)
 
 
-@_half_in_single
+@half_in_single
 def global_max_pool2d_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
     """Gradient of :func:`global_max_pool2d`: all of dY[n, c] goes to the map's maximum.
 

@@ -17,11 +17,10 @@ window is dropped if it would start in the right/bottom padding::
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
+from cnncli.engine._remember import remembered
 from cnncli.errors import ParameterError, ShapeError
 
 IntOrPair = int | Sequence[int]
@@ -284,7 +283,7 @@ def conv2d_geometry(
 
     Shapes: input (N, C, H, W), weight (F, C/groups, KH, KW) → output (N, F, OH, OW).
     """
-    return _remembered(
+    return remembered(
         _conv2d_geometry, input_shape, weight_shape, stride, padding, dilation, groups
     )
 
@@ -359,7 +358,7 @@ def pool2d_geometry(
     ``stride`` defaults to ``kernel_size``; padding must be at most half the
     kernel (``padding <= kernel_size // 2``), as PyTorch requires.
     """
-    return _remembered(
+    return remembered(
         _pool2d_geometry, input_shape, kernel_size, stride, padding, dilation, ceil_mode
     )
 
@@ -588,35 +587,3 @@ def conv_transpose2d_geometry(
     wf = (w - 1) * st[1] + effective_kernel(kw, dl[1])
     conv = Conv2dGeometry(n, f, hf, wf, c, kh, kw, h, w, st, (0, 0, 0, 0), dl, groups)
     return ConvTranspose2dGeometry(n, c, h, w, f, kh, kw, oh, ow, st, pd, op, dl, groups, conv)
-
-
-# ----------------------------------------------------------------------------- remembered geometries
-
-_G = TypeVar("_G")
-#: Geometries remembered, per function: a layer asks for the same one at every step.
-REMEMBERED = 512
-
-
-def _remembered(compute: Callable[..., _G], *args: Any) -> _G:
-    """``compute(*args)``, remembered when every argument is a plain value.
-
-    Plain: an exact int, bool, str or None, or a tuple of exact ints.  Anything else
-    (a list, a NumPy integer, a bool inside a tuple) is computed afresh, so that no
-    value stands in for another that compares equal (``True == 1``): the memory keys
-    on each argument's type too.  Validation errors are raised every time.
-    """
-    if all(_plain(a) for a in args):
-        return _memory(compute)(*args)
-    return compute(*args)
-
-
-def _plain(v: object) -> bool:
-    t = type(v)
-    if t is int or t is bool or t is str or v is None:
-        return True
-    return t is tuple and all(type(i) is int for i in v)  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _memory(compute: Callable[..., _G]) -> Callable[..., _G]:
-    return functools.lru_cache(maxsize=REMEMBERED, typed=True)(compute)
