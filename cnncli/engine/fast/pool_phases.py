@@ -19,14 +19,15 @@ wins, or the last NaN) becomes KH·KW whole-array steps::
     best = X_0,  tap = 0
     for t = 1 … KH·KW−1:    up = X_t > best  (or X_t is NaN);  best = max(best, X_t);  tap[up] = t
 
-The gradient goes back along the same slices, a tap at a time, and the phases are
-woven back into dx::
+Each output's winner is then the flat index (o·sh + m)·W + j·sw + k of its plane, and
+the gradient is added there with ``np.add.at``, one output after another in row-major
+order, which is the order of PyTorch's CPU backward: overlapping windows sum the same
+float32 values in the same order, and dx has PyTorch's very bits::
 
-    dX_t.flat[s_t : s_t + L] += grad · [tap = t]
+    dx.flat[plane·H·W + (o·sh + m_t)·W + j·sw + k_t] += grad[plane, o, j]      (t = tap[plane, o, j])
 
-Grid cells that are no output (o ≥ OH or j ≥ OW) carry a zero gradient.  The two
-passes of :mod:`.pool` find the same taps with strided views of 55-value rows, which
-NumPy walks several times slower than contiguous runs (benchmarks/README.md,
+The two passes of :mod:`.pool` find the same taps with strided views of short rows,
+which NumPy walks several times slower than contiguous runs (benchmarks/README.md,
 decision table).
 """
 
