@@ -34,6 +34,7 @@ hands over.  The naive loops, one output cell at a time, are in
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -74,6 +75,8 @@ __all__ = [
 MAX_PARAMETER = 2**31 - 1
 #: Largest number of output elements adaptive pooling may allocate (1 GiB of float32).
 MAX_OUTPUT_ELEMENTS = 2**28
+#: Average pooling's divisors of at most this many values are remembered (256 KiB of float32).
+REMEMBERED_DIVISOR_VALUES = 1 << 16
 
 
 # ----------------------------------------------------------------------------- windows
@@ -237,9 +240,7 @@ def avg_pool2d(
     """
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = _avg_divisor(
-        geom, bool(count_include_pad), _check_divisor(divisor_override), np.dtype(x.dtype)
-    )
+    divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), x.dtype)
     if fast_enabled():  # dense full-resolution sums, or two passes of 1-D sums, in blocks
         return _unbatch(fast_pool.avg_pool2d(x, geom, divisor), unbatched)
     sums = _windows(x, geom, 0.0).sum(axis=(4, 5))  # (N, C, OH, OW)
@@ -267,9 +268,7 @@ def avg_pool2d_backward(
     x, unbatched = _as_nchw(input)
     geom = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     g, dtype = _grad_as(grad_output, x, unbatched, (geom.N, geom.C, geom.OH, geom.OW))
-    divisor = _avg_divisor(
-        geom, bool(count_include_pad), _check_divisor(divisor_override), np.dtype(dtype)
-    )
+    divisor = _avg_divisor(geom, bool(count_include_pad), _check_divisor(divisor_override), dtype)
     if fast_enabled():  # the adjoint of the two passes of sums, in blocks, on threads
         return _unbatch(fast_pool.avg_pool2d_backward(g, geom, divisor, dtype), unbatched)
     share = np.divide(g, divisor, dtype=dtype)  # (N, C, OH, OW): dY / D
@@ -281,17 +280,27 @@ def avg_pool2d_backward(
     return _unbatch(dx[:, :, ph : ph + geom.H, pw : pw + geom.W], unbatched)
 
 
-@functools.lru_cache(maxsize=256)
 def _avg_divisor(
     geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
 ) -> np.ndarray:
-    """The divisor D of each window (OH, OW), by PyTorch's rules; read-only, remembered
-    (a layer asks for the same one at every step).
+    """The divisor D of each window (OH, OW), by PyTorch's rules; read-only.
 
     A window is first clipped to the padded input (the ceil_mode overhang never
     counts), then to the input itself; count_include_pad divides by the first
-    size, otherwise by the second; divisor_override replaces both.
+    size, otherwise by the second; divisor_override replaces both.  Up to
+    :data:`REMEMBERED_DIVISOR_VALUES` values it is remembered between calls (a layer
+    asks for the same one at every step), whatever the batch and channels.
     """
+    plane = dataclasses.replace(geom, N=1, C=1)  # D depends on neither
+    args = (plane, count_include_pad, divisor_override, np.dtype(dtype))
+    if geom.OH * geom.OW <= REMEMBERED_DIVISOR_VALUES:
+        return _remembered_divisor(*args)
+    return _divisor(*args)
+
+
+def _divisor(
+    geom: Pool2dGeometry, count_include_pad: bool, divisor_override: int | None, dtype: Any
+) -> np.ndarray:
     sizes = []
     for L, OL, K, s, p in (
         (geom.H, geom.OH, geom.KH, geom.stride[0], geom.padding[0]),
@@ -306,6 +315,9 @@ def _avg_divisor(
         divisor[...] = divisor_override
     divisor.flags.writeable = False
     return divisor
+
+
+_remembered_divisor = functools.lru_cache(maxsize=256)(_divisor)
 
 
 # ----------------------------------------------------------------------------- adaptive pooling

@@ -62,3 +62,19 @@ def test_remembered_arrays_are_read_only() -> None:
     np.testing.assert_array_equal(divisor, np.outer(sizes, sizes))
     for axis in fast_pool._axes(geom):
         assert not axis.k0.flags.writeable and not axis.seen.flags.writeable
+    other_batch = shapes.pool2d_geometry((5, 3, 7, 7), 3, 2, 1, 1, True)
+    assert pool._avg_divisor(other_batch, False, None, np.float32) is divisor  # D has no N, C
+
+
+def test_a_large_divisor_is_computed_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A photo's divisor would be megabytes: it is not kept, but it is the same.
+    monkeypatch.setattr(pool, "REMEMBERED_DIVISOR_VALUES", 15)
+    geom = shapes.pool2d_geometry((1, 1, 8, 8), 2)  # 4 x 4 = 16 windows
+    first = pool._avg_divisor(geom, True, None, np.float32)
+    again = pool._avg_divisor(geom, True, None, np.float32)
+    assert first is not again and not first.flags.writeable
+    np.testing.assert_array_equal(first, np.full((4, 4), 4.0))
+    small = shapes.pool2d_geometry((1, 1, 6, 6), 2)  # 9 windows: kept
+    assert pool._avg_divisor(small, True, None, np.float32) is pool._avg_divisor(
+        small, True, None, np.float32
+    )
