@@ -21,6 +21,8 @@ callable that runs one unit of the case (one epoch, or one step) and returns its
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -131,12 +133,18 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
 
         return epoch
 
+    # As train_epoch: a small network's steps run OpenBLAS on one thread (where it can).
+    train = importlib.import_module("cnncli.nn.train")
+    single = hasattr(train, "one_blas_thread") and train.one_blas_thread(net, x.shape[1:])
+    threads = importlib.import_module("cnncli.engine.fast.blas").one_thread if single else None
+
     def step() -> list[float]:
-        logits = net(x)
-        loss = float(cross_entropy(logits, y))
-        net.backward(cross_entropy_backward(logits, y))
-        opt.step()
-        opt.zero_grad()
+        with threads() if threads is not None else contextlib.nullcontext():
+            logits = net(x)
+            loss = float(cross_entropy(logits, y))
+            net.backward(cross_entropy_backward(logits, y))
+            opt.step()
+            opt.zero_grad()
         return [loss]
 
     return step

@@ -18,16 +18,26 @@ same generator state with that ``state`` continues at the next step as if never 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from cnncli.engine.fast import blas
 from cnncli.engine.loss import cross_entropy, cross_entropy_backward
-from cnncli.errors import TrainingError
+from cnncli.engine.switch import fast_enabled
+from cnncli.errors import CnncliError, TrainingError
 from cnncli.nn.layers.base import Layer
 from cnncli.nn.optim import Optimizer
+
+#: A network whose largest layer takes at most this many multiply-adds per image trains with
+#: OpenBLAS on one thread (LeNet-5 0.24M, TinyVGG 3.2M; AlexNet's and VGG's first layers
+#: 87-105M): its products are small and between them NumPy's passes run on one thread,
+#: beside OpenBLAS workers that would spin (:mod:`cnncli.engine.fast.blas`; benchmarks/README.md,
+#: decision table).
+ONE_THREAD_SAMPLE_MACS = 2**23
 
 
 @dataclass
@@ -92,34 +102,51 @@ def train_epoch(
     # The images need no gradient, so the first layer skips dL/dx (as PyTorch does).
     wanted, model.needs_input_grad = model.needs_input_grad, False
     try:
-        steps = math.ceil(len(y) / batch_size)
-        done = state if state is not None else EpochState()
-        for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
-            if step <= done.step:
-                continue  # taken before the run stopped
-            logits = model(x[idx])
-            target = y[idx]
-            loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
-                    hint=f"try a smaller --lr (now {optimizer.lr:g})",
-                )
-            grad = cross_entropy_backward(logits, target, label_smoothing=label_smoothing)
-            model.backward(grad)
-            optimizer.step()
-            optimizer.zero_grad()
-            done.step = step
-            done.loss_sum += loss * len(idx)
-            done.correct += int((logits.argmax(axis=1) == target).sum())
-            done.seen += len(idx)
-            if on_step is not None:
-                on_step(StepInfo(step, steps, loss, done.seen, done.loss_sum / done.seen))
-            if stop is not None and stop() and step < steps:
-                raise Stopped(epoch, steps, done)
+        single = one_blas_thread(model, x.shape[1:])
+        with blas.one_thread() if single else contextlib.nullcontext():
+            steps = math.ceil(len(y) / batch_size)
+            done = state if state is not None else EpochState()
+            for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
+                if step <= done.step:
+                    continue  # taken before the run stopped
+                logits = model(x[idx])
+                target = y[idx]
+                loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
+                        hint=f"try a smaller --lr (now {optimizer.lr:g})",
+                    )
+                grad = cross_entropy_backward(logits, target, label_smoothing=label_smoothing)
+                model.backward(grad)
+                optimizer.step()
+                optimizer.zero_grad()
+                done.step = step
+                done.loss_sum += loss * len(idx)
+                done.correct += int((logits.argmax(axis=1) == target).sum())
+                done.seen += len(idx)
+                if on_step is not None:
+                    on_step(StepInfo(step, steps, loss, done.seen, done.loss_sum / done.seen))
+                if stop is not None and stop() and step < steps:
+                    raise Stopped(epoch, steps, done)
     finally:
         model.needs_input_grad = wanted
     return done.loss_sum / done.seen, done.correct / done.seen
+
+
+def one_blas_thread(model: Layer, sample: tuple[int, ...]) -> bool:
+    """Whether ``model``'s training steps run OpenBLAS on one thread: on the fast engine
+    path, when its largest layer takes at most ``ONE_THREAD_SAMPLE_MACS`` multiply-adds
+    for one image of shape ``sample`` (the plain path multiplies whole batches at once)."""
+    if not fast_enabled() or not blas.available():
+        return False
+    from cnncli.nn.summary import summarize  # the shapes of every layer, nothing computed
+
+    try:
+        leaves = summarize(model, tuple(sample), batch=1).leaves
+    except CnncliError:
+        return False
+    return max((r.macs for r in leaves), default=0) <= ONE_THREAD_SAMPLE_MACS
 
 
 def evaluate(
