@@ -31,7 +31,6 @@ cost as much as the update's arithmetic (benchmarks/README.md, decision table).
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast.threads import num_threads, run_blocks
 from cnncli.errors import ParameterError
 from cnncli.nn.layers.base import Layer
 
@@ -64,15 +63,10 @@ def _by_blocks(size: int, block: Callable[[slice], None]) -> None:
         block(slice(0, size))
         return
 
-    def run(span: tuple[int, int]) -> None:
-        for a in range(span[0], span[1], BLOCK_VALUES):
-            block(slice(a, min(span[1], a + BLOCK_VALUES)))
-
     workers = 1
     if size >= PARALLEL_VALUES:
         workers = max(1, min(num_threads(), -(-size // BLOCK_VALUES)))
-    cuts = [size * i // workers for i in range(workers + 1)]
-    run_parts(run, list(itertools.pairwise(cuts)))
+    run_blocks(size, BLOCK_VALUES, workers, lambda a, b: block(slice(a, b)))
 
 
 def _check(name: str, value: float, low: float = 0.0) -> float:

@@ -32,7 +32,6 @@ Adaptive pooling is in
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from cnncli.engine.fast import pool_phases
-from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast.threads import num_threads, run_blocks
 from cnncli.engine.shapes import Pool2dGeometry
 
 #: Bytes per block of planes: the block's intermediate rows stay in cache (the decision table
@@ -271,21 +270,16 @@ def _by_planes(
     flat = [a.reshape(planes, 1, *a.shape[2:]) for a in arrays]
     out = np.empty((planes, 1, *out_hw), dtype=dtype)
 
-    def run(span: tuple[int, int]) -> None:
-        first, last = span
-        for a in range(first, last, per):
-            b = min(a + per, last)
-            if into:
-                fn(*(f[a:b] for f in flat), out=out[a:b])
-            else:
-                out[a:b] = fn(*(f[a:b] for f in flat))
+    def one(a: int, b: int) -> None:
+        if into:
+            fn(*(f[a:b] for f in flat), out=out[a:b])
+        else:
+            out[a:b] = fn(*(f[a:b] for f in flat))
 
     workers = min(THREADS or num_threads(), -(-planes // per))
-    if workers <= 1 or planes * plane_bytes < THREAD_MIN_BYTES:
-        run((0, planes))
-    else:
-        cuts = [planes * i // workers for i in range(workers + 1)]
-        run_parts(run, list(itertools.pairwise(cuts)))
+    if planes * plane_bytes < THREAD_MIN_BYTES:
+        workers = 1
+    run_blocks(planes, per, max(1, workers), one)
     return out.reshape(N, C, *out_hw)
 
 

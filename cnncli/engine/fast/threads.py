@@ -12,6 +12,7 @@ kinds of work (see benchmarks/README.md, decision table):
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -97,3 +98,17 @@ def run_parts(fn: Callable[[_T], None], parts: Sequence[_T], long: bool = False)
     for error in errors:
         if error is not None:
             raise error
+
+
+def run_blocks(total: int, step: int, workers: int, block: Callable[[int, int], None]) -> None:
+    """``block(a, b)`` for consecutive ranges ``[a, b)`` of at most ``step`` items covering
+    ``range(total)``: the items cut into ``workers`` even parts, a part a thread of the kept
+    pool (one part: on this thread), each part's blocks in order."""
+
+    def run(span: tuple[int, int]) -> None:
+        first, last = span
+        for a in range(first, last, step):
+            block(a, min(a + step, last))
+
+    cuts = [total * i // workers for i in range(workers + 1)]
+    run_parts(run, list(itertools.pairwise(cuts)))

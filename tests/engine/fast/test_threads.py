@@ -1,4 +1,5 @@
-"""The engine's thread helper: every part runs once, the first on the calling thread."""
+"""The engine's thread helpers: every part runs once, the first on the calling thread, and
+blocks of a range cover it once, each within its step."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast.threads import num_threads, run_blocks, run_parts
 
 
 @pytest.mark.parametrize("long", [False, True])
@@ -52,3 +53,20 @@ def test_the_thread_count_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # not a count: ignored
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     assert num_threads() >= 1
+
+
+@pytest.mark.parametrize(
+    ("total", "step", "workers"), [(10, 3, 1), (10, 3, 2), (7, 10, 3), (1, 1, 2)]
+)
+def test_blocks_cover_the_range_once_within_their_step(total: int, step: int, workers: int) -> None:
+    blocks: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def block(a: int, b: int) -> None:
+        with lock:
+            blocks.append((a, b))
+
+    run_blocks(total, step, workers, block)
+    covered = sorted(i for a, b in blocks for i in range(a, b))
+    assert covered == list(range(total))
+    assert all(0 < b - a <= step for a, b in blocks)
