@@ -7,6 +7,7 @@ the dense windows the two passes' very bits).  Moved here from tests/engine/test
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,13 +54,11 @@ def test_adaptive_regular_and_gathered_bins_match_torch(size: int, out: int, reg
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_blocks_of_planes_and_threads_give_the_same_numbers(
-    monkeypatch: pytest.MonkeyPatch, threads: int
+    pool_blocks: Callable[..., None], threads: int
 ) -> None:
     # Big inputs run in blocks of planes shared among threads; shrink the thresholds so
     # that a small input takes that path, with blocks that do not divide the planes.
-    monkeypatch.setattr(fast_pool, "BLOCK_BYTES", 3 * 13 * 11 * 4)
-    monkeypatch.setattr(fast_pool, "THREAD_MIN_BYTES", 0)
-    monkeypatch.setattr(fast_pool, "THREADS", threads)
+    pool_blocks(threads, block_bytes=3 * 13 * 11 * 4)
     x = np.random.default_rng(13).standard_normal((3, 7, 13, 11)).astype(np.float32)
     xt = torch.from_numpy(x)
     assert_close(pool.max_pool2d(x, 3, 2, 1), F.max_pool2d(xt, 3, 2, 1))
@@ -98,6 +97,7 @@ DENSE_CASES = [
 @pytest.mark.parametrize(("shape", "kernel", "stride"), DENSE_CASES)
 def test_dense_windows_give_the_two_pass_bits(
     monkeypatch: pytest.MonkeyPatch,
+    pool_blocks: Callable[..., None],
     shape: tuple[int, ...],
     kernel: Any,
     stride: Any,
@@ -111,9 +111,7 @@ def test_dense_windows_give_the_two_pass_bits(
     x.flat[rng.integers(0, x.size, 2)] = [0.0, -0.0]
     fn = pool.max_pool2d if mode == "max" else pool.avg_pool2d
     calls = count_calls(monkeypatch, fast_pool, "_dense_windows")
-    monkeypatch.setattr(fast_pool, "DENSE_BLOCK_BYTES", 4 * x[0, 0].nbytes)  # several blocks
-    monkeypatch.setattr(fast_pool, "THREAD_MIN_BYTES", 0)
-    monkeypatch.setattr(fast_pool, "THREADS", 2)
+    pool_blocks(2, dense_block_bytes=4 * x[0, 0].nbytes)  # several blocks
     got = fn(x, kernel, stride)
     assert calls
     monkeypatch.setattr(fast_pool, "_dense", lambda geom: False)

@@ -7,6 +7,7 @@ PyTorch's very bits, ties, NaN, ±inf and −0.0 included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -74,12 +75,10 @@ def test_phases_give_pytorchs_bits(
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_phases_by_blocks_of_planes_on_threads(
-    monkeypatch: pytest.MonkeyPatch, threads: int
+    monkeypatch: pytest.MonkeyPatch, pool_blocks: Callable[..., None], threads: int
 ) -> None:
     # Blocks that do not divide the planes, shared among threads: the same bits.
-    monkeypatch.setattr(fast_pool, "BLOCK_BYTES", 3 * 17 * 17 * 4)
-    monkeypatch.setattr(fast_pool, "THREAD_MIN_BYTES", 0)
-    monkeypatch.setattr(fast_pool, "THREADS", threads)
+    pool_blocks(threads, block_bytes=3 * 17 * 17 * 4)
     x = np.maximum(np.random.default_rng(3).standard_normal((3, 7, 17, 17)), 0)  # ReLU's ties
     x = x.astype(np.float32)
     g = np.random.default_rng(4).standard_normal((3, 7, 8, 8)).astype(np.float32)
