@@ -211,7 +211,7 @@ def test_explain_shows_the_cell_step_by_step_and_equals_the_output(cli, npy) -> 
     [
         ("plain", "sobel", "plain: im2col + matrix product"),
         ("fast", "sobel", "fast: one kernel on the channels' sum, shift-and-add"),
-        ("fast", "w.npy", "fast: im2col on the flat padded image"),
+        ("fast", "w.npy", "fast: im2col on the NCHW windows, by chunks of images"),
     ],
 )
 def test_explain_names_the_path_that_computed_the_value(

@@ -43,6 +43,8 @@ BACKWARD = {
     "winograd dW": (winograd, "conv2d_weight_winograd"),
     "im2col": (im2col, "backward_gemm"),
     "flat": (flat_shift, "backward_flat"),
+    "windows dX": (windows, "input_grad"),
+    "windows dW": (windows, "weight_grad"),
 }
 
 SOBEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -56,11 +58,18 @@ def _bank(C: int) -> np.ndarray:
 #        fast backward (name, functions)).  The plain path names and runs its own.
 CASES: dict[str, tuple[Any, ...]] = {
     "3x3 few channels": (
-        (2, 3, 9, 8),
+        (2, 3, 16, 15),
         (4, 3, 3, 3),
         {"padding": 1},
         ("fast: im2col on the flat padded image", ["flat"]),
         ("fast: flat-image matrix products, col2im by slices", ["flat"]),
+    ),
+    "5x5 few channels on small maps (LeNet's second layer)": (
+        (2, 6, 14, 14),
+        (16, 6, 5, 5),
+        {},
+        ("fast: im2col on the NCHW windows, by chunks of images", ["windows"]),
+        ("fast: matrix products on the NCHW windows, col2im by runs", ["windows dX", "windows dW"]),
     ),
     "3x3 few channels, stride 2": (
         (2, 3, 9, 8),

@@ -12,7 +12,8 @@ forward
       channels' sum, one map instead of C (:func:`.shift_add.conv_summed_channels`);
     * stride 1, one group, fewer than ``FLAT_MAX_CHANNELS`` input channels (LeNet's and
       TinyVGG's layers, a first layer on RGB): im2col on the flattened padded image,
-      where each tap's rows are one contiguous slice (:mod:`.flat_shift`);
+      where each tap's rows are one contiguous slice (:mod:`.flat_shift`), unless that
+      grid holds ``FLAT_MAX_WASTE`` times the outputs (then the NCHW windows below);
     * 3x3 or 5x5, stride 1, many channels, finite moderate values: Winograd F(2x2, r x r),
       2.25x and 2.8x fewer multiplications (Lavin and Gray, "Fast Algorithms for
       Convolutional Neural Networks", 2015, https://arxiv.org/abs/1509.09308; :mod:`.winograd`);
@@ -27,7 +28,8 @@ backward
     * dW alone (:func:`backward_weight`, an input layer's): Winograd, the flat image, or
       for strided layers the NCHW windows, where they fit;
     * stride 1, one group, few input channels: the flat image's matrix products, and
-      col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`);
+      col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`); where the
+      forward takes the NCHW windows, their products and col2im (:mod:`.windows`);
     * else dX by Winograd (a stride-1 convolution of dY with the turned kernel) and dW by
       Winograd F(r x r, 2 x 2) where each fits, the tiled im2col and col2im for the rest.
 
@@ -62,6 +64,11 @@ WINOGRAD_MIN_TILES = 32
 #: there the channels-last tiles copy runs of Cg values, the plain windows runs of OW
 #: (see benchmarks/README.md, decision table).
 FLAT_MAX_CHANNELS = 64
+#: The flat image computes Hp*Wp / (OH*OW) grid columns per output.  From this factor on
+#: (LeNet's 5x5 layer on 14x14 maps: 1.96) the NCHW windows, which compute no column in
+#: vain, are used instead: the forward on them, and dW (see benchmarks/README.md,
+#: decision table).
+FLAT_MAX_WASTE = 1.5
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,9 @@ def choose(g: Conv2dGeometry, x: np.ndarray, w: np.ndarray, pads: Pads) -> Metho
         return Method(
             "fast: one kernel on the channels' sum, shift-and-add", shift_add.conv_summed_channels
         )
-    # Stride 1, few channels: every tap one contiguous slice of the flattened padded image.
-    if _flat_fits(g):
+    # Stride 1, few channels: every tap one contiguous slice of the flattened padded image
+    # (unless the grid wastes too much: then the windows below).
+    if _flat_fits(g) and not _flat_wasteful(g):
         return Method("fast: im2col on the flat padded image", flat_shift.conv_flat)
     # 3x3/5x5, stride 1, many channels: Winograd F(2x2, r x r), fewer multiplications
     # (Lavin and Gray 2015, https://arxiv.org/abs/1509.09308); finite moderate values only.
@@ -122,6 +130,10 @@ def choose_backward(
     if g.groups == g.C:
         return Method("fast: shift-and-add", shift_add.backward_shift_add)
     # Stride 1, few channels: the flat image's products, col2im by contiguous slices.
+    if _flat_fits(g) and _flat_wasteful(g):
+        return Method(
+            "fast: matrix products on the NCHW windows, col2im by runs", _backward_windows
+        )
     if _flat_fits(g):
         return Method(
             "fast: flat-image matrix products, col2im by slices", flat_shift.backward_flat
@@ -176,7 +188,7 @@ def backward_weight(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads
     Shapes: gy (N, F, OH, OW), x (N, C, H, W) → dw (F, C/groups, KH, KW).
     """
     dw = _backward_dw_winograd(gy, x, g, pads)
-    if dw is None and not _flat_fits(g) and _windows_dw_fit(g):
+    if dw is None and (_flat_wasteful(g) if _flat_fits(g) else _windows_dw_fit(g)):
         dw = windows.weight_grad(gy, x, g, pads)
     if dw is None:
         w = np.broadcast_to(np.zeros((), dtype=x.dtype), (g.F, g.C // g.groups, g.KH, g.KW))
@@ -213,6 +225,21 @@ def _conv1x1(
 def _flat_fits(g: Conv2dGeometry) -> bool:
     """Stride 1, one group, fewer than :data:`FLAT_MAX_CHANNELS` input channels, not 1x1."""
     return flat_shift.fits(g) and g.C < FLAT_MAX_CHANNELS and (g.KH, g.KW) != (1, 1)
+
+
+def _flat_wasteful(g: Conv2dGeometry) -> bool:
+    """The padded grid holds at least ``FLAT_MAX_WASTE`` times the outputs, and the NCHW
+    windows fit."""
+    left, right, top, bottom = g.padding
+    grid = (g.H + top + bottom) * (g.W + left + right)
+    return grid >= FLAT_MAX_WASTE * g.OH * g.OW and _windows_fit(g)
+
+
+def _backward_windows(
+    gy: np.ndarray, x: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads
+) -> tuple[np.ndarray, np.ndarray]:
+    """dX and dW on the NCHW windows, where the flat grid would compute columns in vain."""
+    return windows.input_grad(gy, w, g, pads, x.shape[2:]), windows.weight_grad(gy, x, g, pads)
 
 
 def _windows_fit(g: Conv2dGeometry) -> bool:
@@ -324,7 +351,7 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int = 4) -> int:
         return g.N * g.C * g.OH * g.OW * itemsize if g.stride != (1, 1) else 0  # strided copy
     if cg == 1 and fg <= SHIFT_ADD_MAX_FILTERS:
         return shift_add.workspace_bytes(g, itemsize)
-    if _flat_fits(g):  # the flat image, unless the channels' sum below is chosen
+    if _flat_fits(g) and not _flat_wasteful(g):  # unless the channels' sum below is chosen
         total = flat_shift.workspace_bytes(g, itemsize)
     elif _windows_fit(g):
         total = windows.workspace_bytes(g, itemsize)

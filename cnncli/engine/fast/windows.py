@@ -36,6 +36,8 @@ CHUNK_BYTES = 8 * 2**20
 #: Largest column matrix of one image (at 8 bytes a value): a larger one (a big photo)
 #: goes to the tiled im2col, which splits an image by rows.
 MAX_IMAGE_BYTES = 64 * 2**20
+#: Output rows up to this long are gathered in two copies at stride 1 (see :func:`_columns`).
+TWO_STAGE_MAX_OW = 32
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -53,7 +55,16 @@ def _chunks(g: Conv2dGeometry, itemsize: int) -> Iterator[tuple[int, int]]:
 
 
 def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
-    """X_col (C*KH*KW, n*OH*OW) of the images ``x`` (n, C, H, W)."""
+    """X_col (C*KH*KW, n*OH*OW) of the images ``x`` (n, C, H, W).
+
+    At stride 1 down the rows with short output rows (``OW <= TWO_STAGE_MAX_OW``) it is
+    made in two copies instead of one of runs of OW values: first each kernel column's
+    shifted image ``Xk[c, k, n, h, j] = Xp[n, c, h, j*s_w + k*d_w]`` (all Hp rows), in
+    which the rows ``i + m*d_h`` of every (i, j) are one contiguous run of OH*OW values,
+    then those runs::
+
+        X_col[(c, m, k), (n, i, j)] = Xk[c, k, n, i + m*d_h, j]
+    """
     left, right, top, bottom = pads
     n, C, H, W = x.shape
     if any(pads):
@@ -63,13 +74,32 @@ def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
         xp = x
     sn, sc, sh, sw = xp.strides
     (strh, strw), (dh, dw) = g.stride, g.dilation
-    view = as_strided(
-        xp,
-        shape=(C, g.KH, g.KW, n, g.OH, g.OW),
-        strides=(sc, dh * sh, dw * sw, sn, strh * sh, strw * sw),
-        writeable=False,
-    )
+    if _two_stage(g):
+        Hp = xp.shape[2]
+        xk = np.empty((C, g.KW, n, Hp, g.OW), dtype=x.dtype)
+        xk[...] = as_strided(
+            xp, shape=xk.shape, strides=(sc, dw * sw, sn, sh, strw * sw), writeable=False
+        )
+        kc, kk, kn, kh, kj = xk.strides
+        view = as_strided(
+            xk,
+            shape=(C, g.KH, g.KW, n, g.OH * g.OW),
+            strides=(kc, dh * kh, kk, kn, kj),
+            writeable=False,
+        )
+    else:
+        view = as_strided(
+            xp,
+            shape=(C, g.KH, g.KW, n, g.OH, g.OW),
+            strides=(sc, dh * sh, dw * sw, sn, strh * sh, strw * sw),
+            writeable=False,
+        )
     return np.ascontiguousarray(view).reshape(C * g.KH * g.KW, n * g.OH * g.OW)
+
+
+def _two_stage(g: Conv2dGeometry) -> bool:
+    """Whether :func:`_columns` gathers in two copies: stride 1 down, short output rows."""
+    return g.stride[0] == 1 and g.OW <= TWO_STAGE_MAX_OW
 
 
 def conv_windows(
@@ -88,18 +118,65 @@ def conv_windows(
 
 
 def weight_grad(gy: np.ndarray, x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
-    """dW = Σ over chunks of dY_col @ X_colᵀ: (N, F, OH, OW), (N, C, H, W) → (F, C, KH, KW)."""
-    dw = np.zeros((g.F, g.C * g.KH * g.KW), dtype=x.dtype)
+    """dW = Σ over chunks of dY_col @ X_colᵀ: (N, F, OH, OW), (N, C, H, W) → (F, C, KH, KW).
+
+    Each chunk's product is taken the other way round, dWᵀ += X_col @ dY_colᵀ, which
+    OpenBLAS runs faster when the filters are few (benchmarks/README.md, decision table).
+    """
+    dwt = np.zeros((g.C * g.KH * g.KW, g.F), dtype=x.dtype)
     for n0, n1 in _chunks(g, x.itemsize):
         dy = gy[n0:n1].transpose(1, 0, 2, 3).reshape(g.F, -1)  # (F, n*OH*OW)
-        dw += dy @ _columns(x[n0:n1], g, pads).T
-    return dw.reshape(g.F, g.C, g.KH, g.KW)
+        dwt += _columns(x[n0:n1], g, pads) @ dy.T
+    return np.ascontiguousarray(dwt.T).reshape(g.F, g.C, g.KH, g.KW)
+
+
+def input_grad(
+    gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads, hw: tuple[int, ...]
+) -> np.ndarray:
+    """dX at stride 1, by chunks of images: dX_col = W_colᵀ @ dY_col, then col2im in
+    two passes of contiguous runs, along the rows and then down them.
+
+    Shapes: gy (N, F, OH, OW), w (F, C, KH, KW) → dx (N, C, H, W) of the zero-unpadded
+    input, ``hw`` its (H, W) as given (a mode-padded input: ``pads`` zero).  dY is laid
+    on rows of the padded width Wp (zeros past OW), so that a column shift k·d_w of a
+    product row is a shift of the whole flat row, and a row shift m·d_h one of m·d_h·Wp::
+
+        R[c, m, (n, i, j + k·d_w)] += dX_col[(c, m, k), (n, i, j)]     (KW flat additions)
+        dXp[n, c, i + m·d_h, :]    += R[c, m, (n, i, :)]                 (KH runs of OH·Wp)
+    """
+    left, right, top, bottom = pads
+    H, W = hw
+    Hp, Wp = H + top + bottom, W + left + right
+    (dh, dw), OH, OW = g.dilation, g.OH, g.OW
+    wt = w.reshape(g.F, -1).T  # (C*KH*KW, F), rows in X_col's (c, m, k) order
+    dx = np.empty((g.N, g.C, H, W), dtype=gy.dtype)
+    per_image = g.C * g.KH * g.KW * OH * Wp * gy.itemsize
+    step = max(1, CHUNK_BYTES // max(1, per_image))
+    for n0 in range(0, g.N, step):
+        n = min(g.N, n0 + step) - n0
+        dyw = np.zeros((g.F, n, OH, Wp), dtype=gy.dtype)
+        dyw[:, :, :, :OW] = gy[n0 : n0 + n].transpose(1, 0, 2, 3)
+        L = n * OH * Wp
+        dcols = (wt @ dyw.reshape(g.F, L)).reshape(g.C, g.KH, g.KW, L)
+        rows = np.zeros((g.C, g.KH, L + (g.KW - 1) * dw), dtype=gy.dtype)
+        for k in range(g.KW):
+            rows[:, :, k * dw : k * dw + L] += dcols[:, :, k]
+        rows4 = rows[:, :, :L].reshape(g.C, g.KH, n, OH * Wp)
+        dxp = np.zeros((g.C, n, Hp * Wp), dtype=gy.dtype)
+        for m in range(g.KH):
+            dxp[:, :, m * dh * Wp : (m * dh + OH) * Wp] += rows4[:, m]
+        grid = dxp.reshape(g.C, n, Hp, Wp)[:, :, top : top + H, left : left + W]
+        dx[n0 : n0 + n] = grid.transpose(1, 0, 2, 3)
+    return dx
 
 
 def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
-    """The largest chunk's padded input, columns and product (forward)."""
+    """The largest chunk's padded input, shifted images (two copies), columns and
+    product (forward)."""
     left, right, top, bottom = g.padding
     n0, n1 = next(_chunks(g, itemsize))
     n = n1 - n0
-    padded = n * g.C * (g.H + top + bottom) * (g.W + left + right)
-    return (padded + n * (g.C * g.KH * g.KW + g.F) * g.OH * g.OW) * itemsize
+    Hp = g.H + top + bottom
+    padded = n * g.C * Hp * (g.W + left + right)
+    shifted = n * g.C * g.KW * Hp * g.OW if _two_stage(g) else 0
+    return (padded + shifted + n * (g.C * g.KH * g.KW + g.F) * g.OH * g.OW) * itemsize

@@ -21,6 +21,16 @@ from tests.engine.conv_data import assert_equals_torch, conv_data
 from tests.oracle import assert_close, torch_conv2d
 
 flat = importlib.import_module("cnncli.engine.fast.flat_shift")
+fast_conv = importlib.import_module("cnncli.engine.fast.conv")
+
+
+@pytest.fixture(autouse=True)
+def flat_however_wasteful(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small test images make grids many times their outputs, where the NCHW windows
+    would take over (tests/engine/fast/test_windows.py): here the flat image takes them
+    all."""
+    monkeypatch.setattr(fast_conv, "FLAT_MAX_WASTE", float("inf"))
+
 
 # (input shape, weight shape, keyword arguments): LeNet's two layers, dilation,
 # asymmetric padding, a rectangular kernel, padding modes, one channel.

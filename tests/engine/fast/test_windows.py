@@ -14,8 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cnncli.engine import conv2d
-from cnncli.engine.conv import conv2d_backward_weight, conv2d_method, conv2d_workspace_bytes
+from cnncli.engine import conv2d, conv2d_backward
+from cnncli.engine.conv import (
+    conv2d_backward_method,
+    conv2d_backward_weight,
+    conv2d_method,
+    conv2d_workspace_bytes,
+)
 from cnncli.engine.reference.conv import conv2d_backward_naive, conv2d_naive
 from cnncli.engine.shapes import conv2d_geometry
 from tests.engine.calls import count_calls
@@ -161,3 +166,85 @@ def test_stride_1_layers_on_the_windows_equal_torch(
     g = rng.standard_normal(y.shape).astype(np.float32)
     yt, _, _, _ = torch_conv2d(x, w, b, padding=1, grad_output=g)
     assert_close(y, yt)
+
+
+# Stride-1 layers whose flat grid holds at least FLAT_MAX_WASTE times their outputs:
+# LeNet's second layer (14x14 maps, 5x5), dilation with asymmetric padding, a padding mode.
+WASTEFUL: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]] = [
+    ((3, 6, 14, 14), (16, 6, 5, 5), {}),
+    ((2, 5, 11, 10), (3, 5, 3, 3), {"dilation": (2, 1), "padding": (1, 2)}),
+    ((2, 3, 7, 9), (4, 3, 3, 3), {"padding": 1, "padding_mode": "reflect"}),
+]
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), WASTEFUL)
+def test_small_maps_at_stride_1_take_the_windows_and_equal_torch(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+) -> None:
+    """Where the flat grid would compute mostly columns in vain: the forward, dX and dW on
+    the windows (gathered in two copies, col2im by runs); the naive loops' numbers in
+    float64 and PyTorch's in float32."""
+    g = conv2d_geometry(xs, ws, **{k: v for k, v in params.items() if k != "padding_mode"})
+    left, right, top, bottom = g.padding
+    grid = (g.H + top + bottom) * (g.W + left + right)
+    assert grid >= fast_conv.FLAT_MAX_WASTE * g.OH * g.OW and win._two_stage(g)
+    rng, x, w, b = conv_data(48, xs, ws, np.float64)
+    forward = count_calls(monkeypatch, win, "conv_windows")
+    dx_calls = count_calls(monkeypatch, win, "input_grad")
+    dw_calls = count_calls(monkeypatch, win, "weight_grad")
+    assert conv2d_method(x, w, **params) == METHOD
+    y = conv2d(x, w, b, **params)
+    assert forward
+    assert_close(y, conv2d_naive(x, w, b, **params))
+    gy = rng.standard_normal(y.shape)
+    assert conv2d_backward_method(gy, x, w, **params) == (
+        "fast: matrix products on the NCHW windows, col2im by runs"
+    )
+    for got, want in zip(
+        conv2d_backward(gy, x, w, **params), conv2d_backward_naive(gy, x, w, **params), strict=True
+    ):
+        assert_close(got, want)
+    assert dx_calls and dw_calls
+    rng, x, w, b = conv_data(49, xs, ws, np.float32)
+    y = conv2d(x, w, b, **params)
+    assert_equals_torch(y, rng.standard_normal(y.shape).astype(np.float32), x, w, b, params)
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), [*WASTEFUL, *CASES[:3]])
+def test_two_copies_gather_the_same_columns(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+) -> None:
+    """The shifted images' runs, then the rows' runs: the very matrix of the one copy."""
+    params = {k: v for k, v in params.items() if k != "padding_mode"}
+    _, x, _, _ = conv_data(50, xs, ws, np.float32)
+    g = conv2d_geometry(xs, ws, **params)
+    left, right, top, bottom = g.padding
+    pads = (left, right, top, bottom)
+    two = win._columns(x, g, pads)
+    monkeypatch.setattr(win, "TWO_STAGE_MAX_OW", -1)
+    assert not win._two_stage(g)
+    np.testing.assert_array_equal(two, win._columns(x, g, pads))
+
+
+@pytest.mark.parametrize("images", [1, 2, 3])
+def test_chunks_of_images_at_stride_1_give_the_same_gradients(
+    monkeypatch: pytest.MonkeyPatch, images: int
+) -> None:
+    """dX's budget of ``images`` images per chunk (5 images, a ragged last chunk) on a
+    dilated, asymmetrically padded layer: each chunk fills its own images of dX."""
+    xs, ws, params = WASTEFUL[1]
+    rng, x, w, _ = conv_data(51, (5, *xs[1:]), ws, np.float64)
+    g = conv2d_geometry(x.shape, w.shape, **params)
+    left, right, _, _ = g.padding
+    per_image = g.C * g.KH * g.KW * g.OH * (g.W + left + right) * x.itemsize  # dX_col's
+    monkeypatch.setattr(win, "CHUNK_BYTES", images * per_image)
+    gy = rng.standard_normal((5, 3, g.OH, g.OW))
+    want = conv2d_backward_naive(gy, x, w, **params)
+    for got, expected in zip(conv2d_backward(gy, x, w, **params), want, strict=True):
+        assert_close(got, expected)
