@@ -26,6 +26,9 @@ float32 values in the same order, and dx has PyTorch's very bits::
 
     dx.flat[plane·H·W + (o·sh + m_t)·W + j·sw + k_t] += grad[plane, o, j]      (t = tap[plane, o, j])
 
+Windows that do not overlap (kernel at most the stride: TinyVGG's 2x2 of stride 2) reach
+each cell at most once, so the sum is one plain assignment of ``0 + grad``.
+
 The two passes of :mod:`.pool` find the same taps with strided views of short rows,
 which NumPy walks several times slower than contiguous runs (benchmarks/README.md,
 decision table).
@@ -52,8 +55,9 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
     phases = {}
     for a in range(min(sh, KH)):
         for b in range(min(sw, KW)):
-            phase = np.zeros((P, Hq, Wq), dtype=g.dtype)
             rows, cols = _extent(a, H, sh, Hq), _extent(b, W, sw, Wq)
+            whole = (rows, cols) == (Hq, Wq)  # else cells past the input stay zero
+            phase = (np.empty if whole else np.zeros)((P, Hq, Wq), dtype=g.dtype)
             phase[:, :rows, :cols] = _phase_view(xb, a, b, sh, sw, rows, cols)
             phases[a, b] = phase.reshape(-1)
     taps = [(m, k) for m in range(KH) for k in range(KW)]
@@ -69,7 +73,10 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
     index += np.arange(P, dtype=np.intp)[:, None, None] * (H * W)
     index += np.add.outer(np.arange(OH) * (sh * W), np.arange(OW) * sw)
     dx = np.zeros(P * H * W, dtype=g.dtype)
-    np.add.at(dx, index.reshape(-1), g.reshape(-1))
+    if sh >= KH and sw >= KW:  # windows apart: each cell wins at most once, 0 + g is g
+        dx[index.reshape(-1)] = g.reshape(-1) + g.dtype.type(0)  # (-0.0 + 0 is +0.0)
+    else:
+        np.add.at(dx, index.reshape(-1), g.reshape(-1))
     return dx.reshape(x.shape)
 
 

@@ -65,11 +65,13 @@ def test_phases_give_pytorchs_bits(
     g = np.random.default_rng(7).standard_normal(y.shape).astype(dtype)
     if kind == "special":
         g.flat[:2] = [np.inf, np.nan]  # reach only their windows' winners, as in torch
+        g.flat[2:5] = -0.0  # torch adds it to a zero: +0.0
     calls = count_calls(monkeypatch, pool_phases, "max_pool2d_backward")
     got = pool.max_pool2d_backward(g, x, kernel, stride)
     assert calls
     want = torch_grad(lambda t: F.max_pool2d(t, kernel, stride), x, g)
-    np.testing.assert_array_equal(got, want)  # NaN equal to NaN here
+    np.testing.assert_array_equal(got, want)  # NaN equal to NaN here, -0.0 to 0.0
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     assert got.dtype == dtype
 
 
