@@ -29,11 +29,14 @@ gathered matrix), with the same results.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from cnncli.engine.fast import blas
+from cnncli.engine.fast.threads import num_threads, run_parts
 from cnncli.engine.shapes import Conv2dGeometry
 
 Pads = tuple[int, int, int, int]
@@ -48,6 +51,9 @@ TAP_DW_MIN_CHANNELS = 6
 #: matrix is summed over blocks of columns (a power of two) of at most ``DW_BLOCK_BYTES``.
 DW_BLOCK_MAX_FILTERS = 32
 DW_BLOCK_BYTES = 2**19
+#: From this many bytes of gathered matrix in all, the forward's chunks go to the engine's
+#: threads (TinyVGG's layers at batch 32 gather 9 to 42 MiB, LeNet-5's first at batch 64 6.2).
+THREAD_MIN_BYTES = 8 * 2**20
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -126,11 +132,16 @@ def _on_grid(gy: np.ndarray, Hp: int, Wp: int, T: int) -> np.ndarray:
 def conv_flat(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: Conv2dGeometry, pads: Pads
 ) -> np.ndarray:
-    """Y[f, q] = Σ W[f, (m, k, c)] · Xf[c, q + s(m, k)], one matrix product per chunk."""
+    """Y[f, q] = Σ W[f, (m, k, c)] · Xf[c, q + s(m, k)], one matrix product per chunk.
+
+    From ``THREAD_MIN_BYTES`` of gathered matrix in all, the chunks are shared among the
+    engine's threads, each product on one OpenBLAS thread (see :func:`_share`).
+    """
     Hp, Wp, _ = _grid(g, pads, x.shape[2:])
     wk = _weight_rows(w)
     out = np.empty((g.N, g.F, g.OH, g.OW), dtype=x.dtype)
-    for n0, n1 in _chunks(g, pads, x.shape[2:], x.itemsize):
+
+    def chunk(n0: int, n1: int) -> None:
         cols, T = _gathered(x[n0:n1], g, pads)
         y = np.empty((g.F, (n1 - n0) * Hp * Wp), dtype=x.dtype)
         np.matmul(wk, cols, out=y[:, :T])  # the grid's tail past T holds no output
@@ -139,7 +150,51 @@ def conv_flat(
             out[n0:n1] = grid
         else:
             np.add(grid, b[:, None, None], out=out[n0:n1])
+
+    def run(_: int, chunks: list[tuple[int, int]]) -> None:
+        for n0, n1 in chunks:
+            chunk(n0, n1)
+
+    chunks = list(_chunks(g, pads, x.shape[2:], x.itemsize))
+    _share(_runs(chunks, _gathered_bytes(g, pads, x)), run)
     return out
+
+
+def _gathered_bytes(g: Conv2dGeometry, pads: Pads, x: np.ndarray) -> int:
+    """The whole batch's gathered matrix, in bytes."""
+    Hp, Wp, _ = _grid(g, pads, x.shape[2:])
+    return g.KH * g.KW * g.C * Hp * Wp * x.shape[0] * x.itemsize
+
+
+def _runs(chunks: list[tuple[int, int]], total_bytes: int) -> list[list[tuple[int, int]]]:
+    """The chunks as one run for this thread, or, from ``THREAD_MIN_BYTES`` of gathered
+    matrix in all, as consecutive runs, one for each of the engine's threads."""
+    workers = min(num_threads(), len(chunks))
+    if total_bytes < THREAD_MIN_BYTES or workers < 2:
+        return [chunks]
+    cuts = [len(chunks) * i // workers for i in range(workers + 1)]
+    return [chunks[a:z] for a, z in itertools.pairwise(cuts)]
+
+
+def _share(
+    runs: list[list[tuple[int, int]]], part: Callable[[int, list[tuple[int, int]]], None]
+) -> None:
+    """``part(i, runs[i])`` for every run: one run on this thread, several each on a
+    thread started for this call, with OpenBLAS on one thread meanwhile.
+
+    Each product is small (a few images): OpenBLAS's own two threads split it finely and
+    then spin, where whole chunks on two threads keep both cores busy (benchmarks/README.md,
+    decision table).
+    """
+    if len(runs) == 1:
+        part(0, runs[0])
+        return
+
+    def run(i: int) -> None:
+        part(i, runs[i])
+
+    with blas.one_thread():
+        run_parts(run, range(len(runs)), long=True)
 
 
 def backward_flat(
@@ -157,43 +212,61 @@ def backward_flat(
     H, W = x.shape[2:]
     Hp, Wp, smax = _grid(g, pads, (H, W))
     wk = _weight_rows(w) if need_dx else None  # (F, KH*KW*C), for dcols only
-    dwk = np.zeros((g.KH * g.KW * g.C, g.F), dtype=x.dtype) if need_dw else None  # dWᵀ
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    for n0, n1 in _chunks(g, pads, (H, W), x.itemsize):
-        n = n1 - n0
-        T = n * Hp * Wp - smax
-        dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
-        if dwk is not None:
-            _add_weight_grad(dwk, x[n0:n1], dye, g, pads)
-        if dx is None or wk is None:
-            continue
-        dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
-        dxf = np.zeros((g.C, n * Hp * Wp), dtype=x.dtype)
-        dh, dw_ = g.dilation
-        for m in range(g.KH):
-            for k in range(g.KW):
-                s = m * dh * Wp + k * dw_
-                dxf[:, s : s + T] += dcols[m, k]
-        grid = dxf.reshape(g.C, n, Hp, Wp)[:, :, top : top + H, left : left + W]
-        dx[n0:n1] = grid.transpose(1, 0, 2, 3)
+    dwks: dict[int, np.ndarray] = {}  # dWᵀ of each run of chunks, summed in order below
+    # dX's products share out over threads, and then dW's too, as one product of the
+    # gathered matrix (one per tap does not gain from a second thread); dW alone does not.
+    total = _gathered_bytes(g, pads, x) if need_dx else 0
+    runs = _runs(list(_chunks(g, pads, (H, W), x.itemsize)), total)
+    gathered = len(runs) > 1
+
+    def run(i: int, chunks: list[tuple[int, int]]) -> None:
+        dwk = dwks[i] = np.zeros((g.KH * g.KW * g.C, g.F), dtype=x.dtype)
+        for n0, n1 in chunks:
+            n = n1 - n0
+            T = n * Hp * Wp - smax
+            dye = _on_grid(gy[n0:n1], Hp, Wp, T)  # (F, T)
+            if need_dw:
+                _add_weight_grad(dwk, x[n0:n1], dye, g, pads, gathered)
+            if dx is None or wk is None:
+                continue
+            dcols = (wk.T @ dye).reshape(g.KH, g.KW, g.C, T)
+            dxf = np.zeros((g.C, n * Hp * Wp), dtype=x.dtype)
+            dh, dw_ = g.dilation
+            for m in range(g.KH):
+                for k in range(g.KW):
+                    s = m * dh * Wp + k * dw_
+                    dxf[:, s : s + T] += dcols[m, k]
+            grid = dxf.reshape(g.C, n, Hp, Wp)[:, :, top : top + H, left : left + W]
+            dx[n0:n1] = grid.transpose(1, 0, 2, 3)
+
+    _share(runs, run)
     dw = None
-    if dwk is not None:
+    if need_dw:
+        dwk = dwks[0]
+        for i in range(1, len(runs)):
+            dwk += dwks[i]
         dw = dwk.reshape(g.KH, g.KW, g.C, g.F).transpose(3, 2, 0, 1)
     return dx, dw
 
 
 def _add_weight_grad(
-    dwk: np.ndarray, x: np.ndarray, dye: np.ndarray, g: Conv2dGeometry, pads: Pads
+    dwk: np.ndarray,
+    x: np.ndarray,
+    dye: np.ndarray,
+    g: Conv2dGeometry,
+    pads: Pads,
+    gathered: bool = False,
 ) -> None:
     """dWᵀ (KH*KW*C, F) += the sum over every output position q of Xf[c, q + s] · dYe[f, q].
 
     From ``TAP_DW_MIN_CHANNELS`` channels one product per tap, straight from the flat
-    input's slice (nothing gathered); below, one product of the gathered matrix, whose
-    few rows per tap make the per-tap products too thin for BLAS (benchmarks/README.md,
-    decision table).
+    input's slice (nothing gathered), unless ``gathered``; else one product of the
+    gathered matrix, whose few rows per tap make the per-tap products too thin for BLAS
+    (benchmarks/README.md, decision table).
     """
     T = dye.shape[1]
-    if g.C < TAP_DW_MIN_CHANNELS:
+    if g.C < TAP_DW_MIN_CHANNELS or gathered:
         cols, _ = _gathered(x, g, pads)
         block = T
         if g.F < DW_BLOCK_MAX_FILTERS:  # a long thin product: blocks of columns in cache

@@ -162,3 +162,45 @@ def test_dw_summed_over_blocks_of_columns(monkeypatch: pytest.MonkeyPatch) -> No
     assert 2 * 22 * 22 > 3 * 256  # at least four blocks
     assert dw is not None
     assert_close(dw, conv2d_backward_naive(g, x, w, padding=1)[1])
+
+
+@pytest.mark.parametrize(("xs", "ws", "params"), [CASES[1], CASES[2], CASES[4]])
+def test_chunks_shared_among_threads_give_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+    xs: tuple[int, ...],
+    ws: tuple[int, ...],
+    params: dict[str, Any],
+) -> None:
+    """Past THREAD_MIN_BYTES the chunks (one image each here) go to two threads: the
+    forward and dX the same bits as on one thread, dW (each thread's sum of the gathered
+    products, added in order) the naive loops' and PyTorch's numbers."""
+    rng, x, w, b = conv_data(37, (5, *xs[1:]), ws, np.float64)
+    g = conv2d_geometry(
+        x.shape, w.shape, **{k: v for k, v in params.items() if k != "padding_mode"}
+    )
+    left, right, top, bottom = g.padding
+    per_image = g.KH * g.KW * g.C * (g.H + top + bottom) * (g.W + left + right) * x.itemsize
+    monkeypatch.setattr(flat, "CHUNK_BYTES", per_image)
+    gy = rng.standard_normal((5, g.F, g.OH, g.OW))
+    y1 = conv2d(x, w, b, **params)
+    dx1, dw1, _ = conv2d_backward(gy, x, w, **params)
+    assert_close(dw1, conv2d_backward_naive(gy, x, w, **params)[1])
+    monkeypatch.setattr(flat, "THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(flat, "num_threads", lambda: 2)
+    gathered: list[bool] = []
+    real = flat._add_weight_grad
+
+    def recording(*args: Any) -> None:
+        gathered.append(args[-1])
+        real(*args)
+
+    monkeypatch.setattr(flat, "_add_weight_grad", recording)
+    y2 = conv2d(x, w, b, **params)
+    dx2, dw2, _ = conv2d_backward(gy, x, w, **params)
+    assert gathered == [True] * 5  # one image a chunk, dW of the gathered matrix
+    np.testing.assert_array_equal(y2, y1)
+    np.testing.assert_array_equal(dx2, dx1)
+    assert_close(dw2, conv2d_backward_naive(gy, x, w, **params)[1])
+    x32, w32, b32 = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    y32 = conv2d(x32, w32, b32, **params)
+    assert_equals_torch(y32, gy.astype(np.float32), x32, w32, b32, params)
