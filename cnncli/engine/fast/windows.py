@@ -38,6 +38,10 @@ CHUNK_BYTES = 8 * 2**20
 MAX_IMAGE_BYTES = 64 * 2**20
 #: Output rows up to this long are gathered in two copies at stride 1 (see :func:`_columns`).
 TWO_STAGE_MAX_OW = 32
+#: A column stride s_w is gathered from the rows' phases when the kernel is at least this
+#: many times as wide (AlexNet's 11 at 4, ResNet's 7 at 2; not 3 at 2), see
+#: :func:`_columns_by_phases`.
+PHASES_MIN_KERNEL_PER_STRIDE = 2
 
 
 def fits(g: Conv2dGeometry) -> bool:
@@ -87,6 +91,8 @@ def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
             strides=(kc, dh * kh, kk, kn, kj),
             writeable=False,
         )
+    elif strw > 1 and dw == 1 and PHASES_MIN_KERNEL_PER_STRIDE * strw <= g.KW:
+        return _columns_by_phases(xp, g).reshape(C * g.KH * g.KW, n * g.OH * g.OW)
     else:
         view = as_strided(
             xp,
@@ -95,6 +101,45 @@ def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
             writeable=False,
         )
     return np.ascontiguousarray(view).reshape(C * g.KH * g.KW, n * g.OH * g.OW)
+
+
+def _columns_by_phases(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
+    """X_col as (C, KH, KW, n, OH, OW) of the padded images ``xp``, for a column stride
+    s_w > 1 (no column dilation): from the column phases, in runs of OW values.
+
+    The strided windows read every s_w-th value of a row, which NumPy copies one by one.
+    Split each row by the stride first (one strided copy of the input, which pays where
+    the kernel is wide: each phase then serves KW / s_w kernel columns), ``Xq[b, n, c, h, u] = Xp[n, c, h, u*s_w + b]``
+    (zero past the row); kernel column k = a*s_w + b then reads phase b from column
+    j + a, a contiguous run over j::
+
+        X_col[(c, m, k), (n, i, j)] = Xq[k mod s_w, n, c, i*s_h + m*d_h, j + k div s_w]
+    """
+    n, C, Hp, Wp = xp.shape
+    (strh, s), dh, KW = g.stride, g.dilation[0], g.KW
+    Wq = g.OW + (KW - 1) // s
+    xq = np.zeros((s, n, C, Hp, Wq), dtype=xp.dtype)
+    for b in range(min(s, KW)):
+        count = min(len(range(b, Wp, s)), Wq)
+        xq[b, ..., :count] = xp[..., b : b + s * (count - 1) + 1 : s]
+    out = np.empty((C, g.KH, KW, n, g.OH, g.OW), dtype=xp.dtype)
+    qb, qn, qc, qh, qu = xq.strides
+    full, rest = divmod(KW, s)  # kernel columns in whole runs of s phases, and the rest
+    whole = out[:, :, : full * s].reshape(C, g.KH, full, s, n, g.OH, g.OW)
+    whole[...] = as_strided(
+        xq,
+        shape=whole.shape,
+        strides=(qc, dh * qh, qu, qb, qn, strh * qh, qu),
+        writeable=False,
+    )
+    if rest:
+        out[:, :, full * s :] = as_strided(
+            xq[0, 0, 0, 0, full:],
+            shape=(C, g.KH, rest, n, g.OH, g.OW),
+            strides=(qc, dh * qh, qb, qn, strh * qh, qu),
+            writeable=False,
+        )
+    return out
 
 
 def _two_stage(g: Conv2dGeometry) -> bool:

@@ -213,23 +213,32 @@ def test_small_maps_at_stride_1_take_the_windows_and_equal_torch(
     assert_equals_torch(y, rng.standard_normal(y.shape).astype(np.float32), x, w, b, params)
 
 
-@pytest.mark.parametrize(("xs", "ws", "params"), [*WASTEFUL, *CASES[:3]])
-def test_two_copies_gather_the_same_columns(
-    monkeypatch: pytest.MonkeyPatch,
-    xs: tuple[int, ...],
-    ws: tuple[int, ...],
-    params: dict[str, Any],
+def _columns_by_definition(x: np.ndarray, g: Any, pads: tuple[int, ...]) -> np.ndarray:
+    """X_col[(c, m, k), (n, i, j)] = Xp[n, c, i*s_h + m*d_h, j*s_w + k*d_w], by fancy indexing."""
+    left, right, top, bottom = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    (sh, sw), (dh, dw) = g.stride, g.dilation
+    rows = np.arange(g.KH)[:, None, None, None] * dh + np.arange(g.OH)[None, None, :, None] * sh
+    cols = np.arange(g.KW)[None, :, None, None] * dw + np.arange(g.OW)[None, None, None, :] * sw
+    picked = xp[:, :, rows, cols]  # (n, C, KH, KW, OH, OW)
+    return picked.transpose(1, 2, 3, 0, 4, 5).reshape(g.C * g.KH * g.KW, -1)
+
+
+@pytest.mark.parametrize(
+    ("xs", "ws", "params"),
+    [*WASTEFUL, *CASES, ((2, 3, 13, 14), (4, 3, 3, 3), {"stride": 2, "dilation": (1, 2)})],
+)
+def test_the_gathers_give_the_columns_of_the_definition(
+    xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
 ) -> None:
-    """The shifted images' runs, then the rows' runs: the very matrix of the one copy."""
+    """In two copies at stride 1, from the column phases for a column stride, or in one
+    copy: the very matrix of the definition, padding, dilation and stride included."""
     params = {k: v for k, v in params.items() if k != "padding_mode"}
     _, x, _, _ = conv_data(50, xs, ws, np.float32)
     g = conv2d_geometry(xs, ws, **params)
     left, right, top, bottom = g.padding
     pads = (left, right, top, bottom)
-    two = win._columns(x, g, pads)
-    monkeypatch.setattr(win, "TWO_STAGE_MAX_OW", -1)
-    assert not win._two_stage(g)
-    np.testing.assert_array_equal(two, win._columns(x, g, pads))
+    np.testing.assert_array_equal(win._columns(x, g, pads), _columns_by_definition(x, g, pads))
 
 
 @pytest.mark.parametrize("images", [1, 2, 3])
@@ -248,3 +257,16 @@ def test_chunks_of_images_at_stride_1_give_the_same_gradients(
     want = conv2d_backward_naive(gy, x, w, **params)
     for got, expected in zip(conv2d_backward(gy, x, w, **params), want, strict=True):
         assert_close(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "phases"), [(11, 4, True), (7, 2, True), (4, 2, True), (3, 2, False)]
+)
+def test_kernels_twice_their_stride_wide_gather_from_the_phases(
+    monkeypatch: pytest.MonkeyPatch, kernel: int, stride: int, phases: bool
+) -> None:
+    _, x, w, b = conv_data(52, (2, 3, 30, 29), (4, 3, kernel, kernel), np.float64)
+    calls = count_calls(monkeypatch, win, "_columns_by_phases")
+    y = conv2d(x, w, b, stride=stride, padding=1)
+    assert bool(calls) == phases
+    assert_close(y, conv2d_naive(x, w, b, stride=stride, padding=1))
