@@ -129,11 +129,12 @@ def choose_backward(
     # One input channel per group: tap by tap, nothing for BLAS to multiply.
     if g.groups == g.C:
         return Method("fast: shift-and-add", shift_add.backward_shift_add)
-    # Stride 1, few channels: the flat image's products, col2im by contiguous slices.
+    # Stride 1, few channels, small maps: the windows' products, col2im by runs.
     if _flat_fits(g) and _flat_wasteful(g):
         return Method(
             "fast: matrix products on the NCHW windows, col2im by runs", _backward_windows
         )
+    # Stride 1, few channels: the flat image's products, col2im by contiguous slices.
     if _flat_fits(g):
         return Method(
             "fast: flat-image matrix products, col2im by slices", flat_shift.backward_flat

@@ -286,10 +286,11 @@ def _add_weight_grad(
 
 def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
     """The largest chunk's flat input, gathered matrix and output grid (forward, zero
-    padding)."""
+    padding), once for each thread that works on chunks at the same time."""
     hw = (g.H, g.W)
     Hp, Wp, _ = _grid(g, g.padding, hw)
-    n = next(_chunks(g, g.padding, hw, itemsize))
-    images = n[1] - n[0]
+    chunks = list(_chunks(g, g.padding, hw, itemsize))
+    images = chunks[0][1] - chunks[0][0]
     per = Hp * Wp * images
-    return (g.C * per + g.KH * g.KW * g.C * per + g.F * per) * itemsize
+    at_once = len(_runs(chunks, g.KH * g.KW * g.C * Hp * Wp * g.N * itemsize))
+    return at_once * (g.C * per + g.KH * g.KW * g.C * per + g.F * per) * itemsize

@@ -91,7 +91,7 @@ def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
             strides=(kc, dh * kh, kk, kn, kj),
             writeable=False,
         )
-    elif strw > 1 and dw == 1 and PHASES_MIN_KERNEL_PER_STRIDE * strw <= g.KW:
+    elif _by_phases(g):
         return _columns_by_phases(xp, g).reshape(C * g.KH * g.KW, n * g.OH * g.OW)
     else:
         view = as_strided(
@@ -101,6 +101,13 @@ def _columns(x: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
             writeable=False,
         )
     return np.ascontiguousarray(view).reshape(C * g.KH * g.KW, n * g.OH * g.OW)
+
+
+def _by_phases(g: Conv2dGeometry) -> bool:
+    """Whether :func:`_columns` gathers from the column phases: a column stride, no
+    column dilation, a kernel at least ``PHASES_MIN_KERNEL_PER_STRIDE`` strides wide."""
+    strw = g.stride[1]
+    return strw > 1 and g.dilation[1] == 1 and PHASES_MIN_KERNEL_PER_STRIDE * strw <= g.KW
 
 
 def _columns_by_phases(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
@@ -216,12 +223,18 @@ def input_grad(
 
 
 def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
-    """The largest chunk's padded input, shifted images (two copies), columns and
-    product (forward)."""
+    """The largest chunk's padded input, shifted images (two copies) or column phases,
+    columns and product (forward)."""
     left, right, top, bottom = g.padding
     n0, n1 = next(_chunks(g, itemsize))
     n = n1 - n0
     Hp = g.H + top + bottom
     padded = n * g.C * Hp * (g.W + left + right)
-    shifted = n * g.C * g.KW * Hp * g.OW if _two_stage(g) else 0
+    strw = g.stride[1]
+    if _two_stage(g):
+        shifted = n * g.C * g.KW * Hp * g.OW
+    elif _by_phases(g):
+        shifted = n * g.C * Hp * strw * (g.OW + (g.KW - 1) // strw)
+    else:
+        shifted = 0
     return (padded + shifted + n * (g.C * g.KH * g.KW + g.F) * g.OH * g.OW) * itemsize

@@ -119,15 +119,22 @@ def test_strided_layers_do_not_use_the_flat_image(monkeypatch: pytest.MonkeyPatc
     assert_close(y, conv2d_naive(x, w, b, stride=2, padding=1))
 
 
-def test_workspace_estimate_bounds_what_the_flat_image_allocates() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_workspace_estimate_bounds_what_the_flat_image_allocates(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """On two threads two chunks are worked on at once, and the estimate counts both."""
     from benchmarks.timing import MIB, traced_peak
 
     _, x, w, b = conv_data(36, (6, 8, 20, 18), (10, 8, 3, 3), np.float32)
     geom = conv2d_geometry(x.shape, w.shape, padding=1)
+    monkeypatch.setattr(flat, "CHUNK_BYTES", 3 * 3 * 8 * 22 * 20 * 4)  # one image a chunk
+    monkeypatch.setattr(flat, "num_threads", lambda: threads)
+    monkeypatch.setattr(flat, "THREAD_MIN_BYTES", 0)
     estimate = conv2d_workspace_bytes(geom, 4)
     peak, y = traced_peak(lambda: conv2d(x, w, b, padding=1))
     assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
-    assert estimate >= 3 * 3 * 8 * 6 * 22 * 20 * 4  # it counts the gathered matrix
+    assert estimate >= threads * 3 * 3 * 8 * 22 * 20 * 4  # a gathered matrix per thread
 
 
 def test_a_large_image_goes_to_the_windows_or_the_tiled_im2col(

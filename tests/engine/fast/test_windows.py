@@ -120,16 +120,26 @@ def test_which_layers_take_the_windows() -> None:
     assert method((1, 8, 16, 16), (4, 4, 3, 3), stride=2, groups=2) == tiled
 
 
-def test_workspace_estimate_bounds_what_the_windows_allocate() -> None:
+@pytest.mark.parametrize(
+    ("xs", "ws", "params"),
+    [
+        ((6, 3, 40, 36), (10, 3, 5, 5), {"stride": 2, "padding": 2}),  # column phases
+        ((6, 3, 40, 36), (10, 3, 3, 3), {"stride": 2, "padding": 2}),  # one copy
+        ((6, 6, 14, 14), (16, 6, 5, 5), {}),  # two copies, at stride 1
+    ],
+)
+def test_workspace_estimate_bounds_what_the_windows_allocate(
+    xs: tuple[int, ...], ws: tuple[int, ...], params: dict[str, Any]
+) -> None:
     from benchmarks.timing import MIB, traced_peak
 
-    _, x, w, b = conv_data(44, (6, 3, 40, 36), (10, 3, 5, 5), np.float32)
-    params = {"stride": 2, "padding": 2}
+    _, x, w, b = conv_data(44, xs, ws, np.float32)
     geom = conv2d_geometry(x.shape, w.shape, **params)
+    assert conv2d_method(x, w, **params) == METHOD
     estimate = conv2d_workspace_bytes(geom, 4)
     peak, y = traced_peak(lambda: conv2d(x, w, b, **params))
     assert peak * MIB - y.nbytes <= 1.1 * estimate + 128 * 2**10
-    assert estimate >= 75 * geom.OH * geom.OW * 6 * 4  # it counts the columns
+    assert estimate >= geom.C * geom.KH * geom.KW * geom.OH * geom.OW * 6 * 4  # the columns
 
 
 def test_a_large_image_goes_to_the_tiled_im2col(monkeypatch: pytest.MonkeyPatch) -> None:
