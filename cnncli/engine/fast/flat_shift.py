@@ -166,11 +166,17 @@ def _gathered_bytes(g: Conv2dGeometry, pads: Pads, x: np.ndarray) -> int:
     return g.KH * g.KW * g.C * Hp * Wp * x.shape[0] * x.itemsize
 
 
+def _workers(chunks: int, total_bytes: int) -> int:
+    """How many threads share ``chunks`` chunks: one below ``THREAD_MIN_BYTES`` of
+    gathered matrix in all, else the engine's threads (at most one a chunk)."""
+    return 1 if total_bytes < THREAD_MIN_BYTES else max(1, min(num_threads(), chunks))
+
+
 def _runs(chunks: list[tuple[int, int]], total_bytes: int) -> list[list[tuple[int, int]]]:
     """The chunks as one run for this thread, or, from ``THREAD_MIN_BYTES`` of gathered
     matrix in all, as consecutive runs, one for each of the engine's threads."""
-    workers = min(num_threads(), len(chunks))
-    if total_bytes < THREAD_MIN_BYTES or workers < 2:
+    workers = _workers(len(chunks), total_bytes)
+    if workers == 1:
         return [chunks]
     cuts = [len(chunks) * i // workers for i in range(workers + 1)]
     return [chunks[a:z] for a, z in itertools.pairwise(cuts)]
@@ -289,8 +295,7 @@ def workspace_bytes(g: Conv2dGeometry, itemsize: int) -> int:
     padding), once for each thread that works on chunks at the same time."""
     hw = (g.H, g.W)
     Hp, Wp, _ = _grid(g, g.padding, hw)
-    chunks = list(_chunks(g, g.padding, hw, itemsize))
-    images = chunks[0][1] - chunks[0][0]
-    per = Hp * Wp * images
-    at_once = len(_runs(chunks, g.KH * g.KW * g.C * Hp * Wp * g.N * itemsize))
+    n0, n1 = next(_chunks(g, g.padding, hw, itemsize))  # from shapes: never list them all
+    per = Hp * Wp * (n1 - n0)
+    at_once = _workers(-(-g.N // (n1 - n0)), g.KH * g.KW * g.C * Hp * Wp * g.N * itemsize)
     return at_once * (g.C * per + g.KH * g.KW * g.C * per + g.F * per) * itemsize
