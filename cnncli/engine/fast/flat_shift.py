@@ -18,13 +18,17 @@ position plus one).  Gathering the matrix copies whole slices instead of the
 receptive fields' short runs (Cg values channels-last, OW values in NCHW), which is
 what small layers (LeNet's, TinyVGG's) spend their time on.  The price is the grid's
 columns that are no output (j ≥ OW, i ≥ OH): a factor Hp*Wp / (OH*OW) more columns,
-computed and dropped.  The backward is the same picture read the other way::
+computed and dropped (:mod:`.conv` sends layers where that factor is large to the NCHW
+windows).  The backward is the same picture read the other way::
 
     dW[f, (m, k, c)] = Σ_q dYe[f, q] · Xf[c, q + s(m, k)]    (dYe: dY on the grid, 0 elsewhere)
     dXf[c, q + s(m, k)] += Σ_f W[f, c, m, k] · dYe[f, q]       (KH*KW contiguous additions)
 
 Large batches are done a chunk of whole images at a time (``CHUNK_BYTES`` of
-gathered matrix), with the same results.
+gathered matrix), with the same results.  From ``THREAD_MIN_BYTES`` of gathered matrix in
+all (TinyVGG's layers) the chunks are shared between the engine's threads, each product on
+one OpenBLAS thread, and dW is then one product of the gathered matrix per chunk, summed
+over the threads in order (:func:`_share`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """im2col on the NCHW windows, a chunk of images at a time: the one-group layers that no
-special method takes.
+special method takes, and small maps at stride 1 (LeNet-5's second layer), where the flat
+image of :mod:`.flat_shift` would compute mostly columns in vain.
 
 Shapes: input (N, C, H, W), weight (F, C, KH, KW), bias (F,) or None, zero padding
 (left, right, top, bottom), one group → output (N, F, OH, OW), NCHW.
@@ -17,7 +18,12 @@ one (c, m, k), is copied as one strided run over (n, i, j), where the channels-l
 tiles of :mod:`.im2col` copy runs of C values (3 on a first layer on RGB) and convert
 the layout twice.  It beat those tiles on every layer measured, from AlexNet's and
 ResNet's first layers to ResNet's 512-channel ones (benchmarks/README.md, decision
-table).
+table).  Where NumPy would copy short runs or single values, the columns are gathered in
+two copies of longer runs (:func:`_columns`, :func:`_columns_by_phases`), and dX at
+stride 1 is col2im in runs too (:func:`input_grad`)::
+
+    dX_col[(c, m, k), (n, i, j)] = Σ_f W[f, (c, m, k)] · dY[f, (n, i, j)]
+    dXp[n, c, i*s_h + m*d_h, j*s_w + k*d_w] += dX_col[(c, m, k), (n, i, j)]
 """
 
 from __future__ import annotations
@@ -115,10 +121,13 @@ def _columns_by_phases(xp: np.ndarray, g: Conv2dGeometry) -> np.ndarray:
     s_w > 1 (no column dilation): from the column phases, in runs of OW values.
 
     The strided windows read every s_w-th value of a row, which NumPy copies one by one.
-    Split each row by the stride first (one strided copy of the input, which pays where
-    the kernel is wide: each phase then serves KW / s_w kernel columns), ``Xq[b, n, c, h, u] = Xp[n, c, h, u*s_w + b]``
-    (zero past the row); kernel column k = a*s_w + b then reads phase b from column
-    j + a, a contiguous run over j::
+    Split each row by the stride first, one strided copy of the input that pays where the
+    kernel is wide (each phase then serves KW / s_w kernel columns)::
+
+        Xq[b, n, c, h, u] = Xp[n, c, h, u*s_w + b]      (zero past the row)
+
+    Kernel column k = a*s_w + b then reads phase b from column j + a, a contiguous run
+    over j::
 
         X_col[(c, m, k), (n, i, j)] = Xq[k mod s_w, n, c, i*s_h + m*d_h, j + k div s_w]
     """
