@@ -36,6 +36,8 @@ decision table).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from cnncli.engine.shapes import Pool2dGeometry
@@ -45,6 +47,17 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
     """dx of a max pooling whose windows lie inside the input (see the module docstring).
 
     dx has ``g``'s dtype, in which ``x``'s values are compared.
+    """
+    _, tap = winners(x, geom, g.dtype)
+    return scatter(g, tap, geom, x.shape)
+
+
+def winners(x: np.ndarray, geom: Pool2dGeometry, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(y, tap): each window's maximum and the number of its winning tap (m·KW + k, the
+    first in row-major order, the last NaN), both (n, C, OH, OW), ``x`` compared in ``dtype``.
+
+    y is PyTorch's max_pool2d to the bit: on ties the earlier tap's value is kept, so that
+    -0.0 and +0.0 come out as PyTorch's do.
     """
     n, C, H, W = x.shape
     P = n * C
@@ -57,7 +70,7 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
         for b in range(min(sw, KW)):
             rows, cols = _extent(a, H, sh, Hq), _extent(b, W, sw, Wq)
             whole = (rows, cols) == (Hq, Wq)  # else cells past the input stay zero
-            phase = (np.empty if whole else np.zeros)((P, Hq, Wq), dtype=g.dtype)
+            phase = (np.empty if whole else np.zeros)((P, Hq, Wq), dtype=dtype)
             phase[:, :rows, :cols] = _phase_view(xb, a, b, sh, sw, rows, cols)
             phases[a, b] = phase.reshape(-1)
     taps = [(m, k) for m in range(KH) for k in range(KW)]
@@ -65,11 +78,26 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
     L = size - max(offsets)
     slices = [phases[m % sh, k % sw][s : s + L] for (m, k), s in zip(taps, offsets, strict=True)]
     grid = np.empty(size, dtype=np.int8 if len(taps) <= 127 else np.int32)
-    _winning_taps(slices, grid[:L])
-    # The flat index into the plane of each output's winner, (o·sh + m)·W + j·sw + k, and
-    # the gradient added there in the outputs' order, as PyTorch's backward adds it.
-    tap = grid.reshape(P, Hq, Wq)[:, :OH, :OW]
-    index = np.take(np.array([m * W + k for m, k in taps], dtype=np.intp), tap)
+    best = np.empty(size, dtype=dtype)
+    _winning_taps(slices, grid[:L], best[:L])
+    y = np.ascontiguousarray(best.reshape(P, Hq, Wq)[:, :OH, :OW]).reshape(n, C, OH, OW)
+    tap = np.ascontiguousarray(grid.reshape(P, Hq, Wq)[:, :OH, :OW]).reshape(n, C, OH, OW)
+    return y, tap
+
+
+def scatter(
+    g: np.ndarray, tap: np.ndarray, geom: Pool2dGeometry, shape: tuple[int, ...]
+) -> np.ndarray:
+    """dx (``shape``, g's dtype): each gradient added to its window's winning tap ``tap``.
+
+    The flat index into the plane of each output's winner is (o·sh + m)·W + j·sw + k, and
+    the gradient is added there in the outputs' order, as PyTorch's backward adds it.
+    """
+    n, C, H, W = shape
+    P = n * C
+    (sh, sw), KH, KW, OH, OW = geom.stride, geom.KH, geom.KW, geom.OH, geom.OW
+    offsets = np.array([m * W + k for m in range(KH) for k in range(KW)], dtype=np.intp)
+    index = np.take(offsets, tap.reshape(P, OH, OW))
     index += np.arange(P, dtype=np.intp)[:, None, None] * (H * W)
     index += np.add.outer(np.arange(OH) * (sh * W), np.arange(OW) * sw)
     dx = np.zeros(P * H * W, dtype=g.dtype)
@@ -77,7 +105,7 @@ def max_pool2d_backward(g: np.ndarray, x: np.ndarray, geom: Pool2dGeometry) -> n
         dx[index.reshape(-1)] = g.reshape(-1) + g.dtype.type(0)  # (-0.0 + 0 is +0.0)
     else:
         np.add.at(dx, index.reshape(-1), g.reshape(-1))
-    return dx.reshape(x.shape)
+    return dx.reshape(shape)
 
 
 def _extent(a: int, L: int, s: int, q: int) -> int:
@@ -92,15 +120,14 @@ def _phase_view(
     return a[:, r : r + sh * (rows - 1) + 1 : sh, c : c + sw * (cols - 1) + 1 : sw]
 
 
-def _winning_taps(slices: list[np.ndarray], tap: np.ndarray) -> None:
+def _winning_taps(slices: list[np.ndarray], tap: np.ndarray, best: np.ndarray) -> None:
     """Each window's winning tap by PyTorch's scan over the taps' slices (row-major order),
-    written into ``tap``.
+    written into ``tap``, and its maximum into ``best``.
 
     A later tap that takes the maximum has a larger number, so ``tap = max(tap, t·up)``
     keeps the last one taken.  Without NaN ``up = X_t > best``; a NaN found among the
     maxima means the scan is redone with ``or isnan(X_t)``, which makes the last NaN win.
     """
-    best = np.empty_like(slices[0])
     up = np.empty(best.shape, dtype=bool)
     taken = np.empty(best.shape, dtype=tap.dtype)
     number = tap.dtype.type
@@ -111,7 +138,7 @@ def _winning_taps(slices: list[np.ndarray], tap: np.ndarray) -> None:
             np.greater(slices[t], best, out=up)
             if nan:
                 up |= np.isnan(slices[t])
-            np.maximum(best, slices[t], out=best)
+            np.maximum(slices[t], best, out=best)  # on ties NumPy returns the second: best
             np.multiply(up.view(np.int8), number(t), out=taken, casting="unsafe")  # no bool cast
             np.maximum(tap, taken, out=tap)
         if nan or best.size == 0 or not np.isnan(best.max()):

@@ -135,14 +135,25 @@ class MaxPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """In training the forward keeps each window's winner, so that the backward need
+        not find it again (:mod:`cnncli.engine.max_pool_taps`)."""
+        from cnncli.engine.max_pool_taps import max_pool2d_keeping_taps
         from cnncli.engine.pool import max_pool2d
 
-        self._x = x
-        return max_pool2d(x, self._k, self._s, self._p, self._d, self.ceil_mode)
+        args = (self._k, self._s, self._p, self._d, self.ceil_mode)
+        self._x, self._kept = x, None
+        if self.training:
+            y, self._kept = max_pool2d_keeping_taps(x, *args)
+            return y
+        return max_pool2d(x, *args)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        from cnncli.engine.max_pool_taps import max_pool2d_backward_kept
         from cnncli.engine.pool import max_pool2d_backward
 
+        kept = getattr(self, "_kept", None)
+        if kept is not None:
+            return max_pool2d_backward_kept(grad, kept)
         return max_pool2d_backward(
             grad, self._x, self._k, self._s, self._p, self._d, self.ceil_mode
         )
