@@ -18,6 +18,7 @@ from cnncli.engine.fast import pool_phases
 from cnncli.engine.max_pool_taps import max_pool2d_backward_kept, max_pool2d_keeping_taps
 from cnncli.nn.layers import MaxPool2d
 from tests.engine.calls import count_calls
+from tests.engine.pool_data import pool_data
 from tests.oracle import torch_grad
 
 torch = pytest.importorskip("torch")
@@ -37,19 +38,6 @@ CASES: list[tuple[tuple[int, ...], tuple[Any, ...], bool]] = [
 ]
 
 
-def _data(shape: tuple[int, ...], kind: str, dtype: Any) -> np.ndarray:
-    rng = np.random.default_rng(sum(shape))
-    if kind == "random":
-        return rng.standard_normal(shape).astype(dtype)
-    x = rng.integers(-1, 2, shape).astype(dtype)  # ties everywhere
-    if kind == "special":
-        x[rng.random(shape) < 0.05] = np.nan
-        x[rng.random(shape) < 0.05] = np.inf
-        x[rng.random(shape) < 0.1] = -np.inf
-        x[rng.random(shape) < 0.2] = -0.0
-    return x
-
-
 def _same_bits(got: np.ndarray, want: np.ndarray) -> None:
     np.testing.assert_array_equal(got, want)  # NaN equal to NaN here, -0.0 to 0.0
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
@@ -67,7 +55,7 @@ def test_kept_forward_and_backward_give_pytorchs_bits(
     kind: str,
     dtype: Any,
 ) -> None:
-    x = _data(shape, kind, dtype)
+    x = pool_data(shape, kind, dtype)
     recomputed = count_calls(monkeypatch, pool, "max_pool2d_backward")
     y, kept = max_pool2d_keeping_taps(x, *args)
     taps = engine_path == "fast" and inside
@@ -90,7 +78,7 @@ def test_kept_forward_and_backward_give_pytorchs_bits(
 
 
 def test_an_image_without_a_batch_and_half_precision(engine_path: str) -> None:
-    x = _data((3, 12, 10), "random", np.float32)
+    x = pool_data((3, 12, 10), "random", np.float32)
     y, kept = max_pool2d_keeping_taps(x, 2)
     assert y.shape == (3, 6, 5) and (kept.tap is not None) == (engine_path == "fast")
     g = np.random.default_rng(8).standard_normal(y.shape).astype(np.float32)
@@ -115,7 +103,7 @@ def test_the_layer_keeps_the_winners_in_training_only(
 ) -> None:
     """MaxPool2d in training finds each winner once, in the forward; in eval mode the
     forward keeps nothing and the backward finds them from the input, and the two agree."""
-    x = _data((2, 4, 16, 16), "ties", np.float32)
+    x = pool_data((2, 4, 16, 16), "ties", np.float32)
     g = np.random.default_rng(9).standard_normal((2, 4, 7, 7)).astype(np.float32)
     layer = MaxPool2d(3, 2)
     winners = count_calls(monkeypatch, pool_phases, "winners")
@@ -138,7 +126,7 @@ def test_blocks_of_planes_give_the_same_bits(
     plain path keeps the input and goes through no blocks."""
     from cnncli.engine import max_pool_taps
 
-    x = _data((2, 10, 15, 15), "special", np.float32)
+    x = pool_data((2, 10, 15, 15), "special", np.float32)
     monkeypatch.setattr(max_pool_taps, "BLOCK_BYTES", 3 * 15 * 15 * 4)
     blocks = count_calls(monkeypatch, pool_phases, "winners")
     y, kept = max_pool2d_keeping_taps(x, 3, 2)

@@ -17,6 +17,7 @@ from cnncli.engine import pool
 from cnncli.engine.fast import pool as fast_pool
 from cnncli.engine.fast import pool_phases
 from tests.engine.calls import count_calls
+from tests.engine.pool_data import pool_data
 from tests.oracle import torch_grad
 
 torch = pytest.importorskip("torch")
@@ -36,19 +37,6 @@ PHASE_CASES = [
 ]
 
 
-def _data(shape: tuple[int, ...], kind: str, dtype: Any) -> np.ndarray:
-    rng = np.random.default_rng(sum(shape))
-    if kind == "random":
-        return rng.standard_normal(shape).astype(dtype)
-    x = rng.integers(-1, 2, shape).astype(dtype)  # ties everywhere
-    if kind == "special":
-        x[rng.random(shape) < 0.05] = np.nan
-        x[rng.random(shape) < 0.05] = np.inf
-        x[rng.random(shape) < 0.1] = -np.inf
-        x[rng.random(shape) < 0.1] = -0.0
-    return x
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["random", "ties", "special"])
 @pytest.mark.parametrize(("shape", "kernel", "stride"), PHASE_CASES)
@@ -60,7 +48,7 @@ def test_phases_give_pytorchs_bits(
     kind: str,
     dtype: Any,
 ) -> None:
-    x = _data(shape, kind, dtype)
+    x = pool_data(shape, kind, dtype)
     y = pool.max_pool2d(x, kernel, stride)
     g = np.random.default_rng(7).standard_normal(y.shape).astype(dtype)
     if kind == "special":
