@@ -56,9 +56,12 @@ def fits(g: Conv2dGeometry) -> bool:
     return g.groups == 1 and image <= MAX_IMAGE_BYTES
 
 
-def _chunks(g: Conv2dGeometry, itemsize: int) -> Iterator[tuple[int, int]]:
-    """Runs of whole images [n0, n1) whose columns stay under ``CHUNK_BYTES``."""
-    per_image = g.C * g.KH * g.KW * g.OH * g.OW * itemsize
+def _chunks(
+    g: Conv2dGeometry, itemsize: int, width: int | None = None
+) -> Iterator[tuple[int, int]]:
+    """Runs of whole images [n0, n1) whose columns stay under ``CHUNK_BYTES``; ``width``
+    replaces OW as the columns' row length (dX's rows of the padded width)."""
+    per_image = g.C * g.KH * g.KW * g.OH * (g.OW if width is None else width) * itemsize
     step = max(1, CHUNK_BYTES // max(1, per_image))
     for n0 in range(0, g.N, step):
         yield n0, min(g.N, n0 + step)
@@ -211,10 +214,8 @@ def input_grad(
     (dh, dw), OH, OW = g.dilation, g.OH, g.OW
     wt = w.reshape(g.F, -1).T  # (C*KH*KW, F), rows in X_col's (c, m, k) order
     dx = np.empty((g.N, g.C, H, W), dtype=gy.dtype)
-    per_image = g.C * g.KH * g.KW * OH * Wp * gy.itemsize
-    step = max(1, CHUNK_BYTES // max(1, per_image))
-    for n0 in range(0, g.N, step):
-        n = min(g.N, n0 + step) - n0
+    for n0, n1 in _chunks(g, gy.itemsize, Wp):
+        n = n1 - n0
         dyw = np.zeros((g.F, n, OH, Wp), dtype=gy.dtype)
         dyw[:, :, :, :OW] = gy[n0 : n0 + n].transpose(1, 0, 2, 3)
         L = n * OH * Wp
