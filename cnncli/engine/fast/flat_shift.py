@@ -33,14 +33,13 @@ over the threads in order (:func:`_share`).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cnncli.engine.fast import blas
-from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast.threads import even_parts, num_threads, run_parts
 from cnncli.engine.shapes import Conv2dGeometry
 
 Pads = tuple[int, int, int, int]
@@ -182,8 +181,7 @@ def _runs(chunks: list[tuple[int, int]], total_bytes: int) -> list[list[tuple[in
     workers = _workers(len(chunks), total_bytes)
     if workers == 1:
         return [chunks]
-    cuts = [len(chunks) * i // workers for i in range(workers + 1)]
-    return [chunks[a:z] for a, z in itertools.pairwise(cuts)]
+    return [chunks[a:z] for a, z in even_parts(len(chunks), workers)]
 
 
 def _share(

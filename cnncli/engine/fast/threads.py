@@ -110,5 +110,10 @@ def run_blocks(total: int, step: int, workers: int, block: Callable[[int, int], 
         for a in range(first, last, step):
             block(a, min(a + step, last))
 
-    cuts = [total * i // workers for i in range(workers + 1)]
-    run_parts(run, list(itertools.pairwise(cuts)))
+    run_parts(run, even_parts(total, workers))
+
+
+def even_parts(total: int, parts: int) -> list[tuple[int, int]]:
+    """``range(total)`` cut into ``parts`` consecutive ranges ``(a, b)`` whose sizes differ
+    by at most one."""
+    return list(itertools.pairwise(total * i // parts for i in range(parts + 1)))

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from cnncli.engine.fast.threads import num_threads, run_blocks, run_parts
+from cnncli.engine.fast.threads import even_parts, num_threads, run_blocks, run_parts
 
 
 @pytest.mark.parametrize("long", [False, True])
@@ -70,3 +70,14 @@ def test_blocks_cover_the_range_once_within_their_step(total: int, step: int, wo
     covered = sorted(i for a, b in blocks for i in range(a, b))
     assert covered == list(range(total))
     assert all(0 < b - a <= step for a, b in blocks)
+
+
+@pytest.mark.parametrize(("total", "parts"), [(0, 1), (7, 1), (7, 2), (10, 3), (2, 5)])
+def test_even_parts_cover_the_range_in_order_within_one_of_each_other(
+    total: int, parts: int
+) -> None:
+    cuts = even_parts(total, parts)
+    assert len(cuts) == parts
+    assert [i for a, b in cuts for i in range(a, b)] == list(range(total))
+    sizes = [b - a for a, b in cuts]
+    assert max(sizes) - min(sizes) <= 1
