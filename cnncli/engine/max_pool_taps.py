@@ -78,16 +78,19 @@ def max_pool2d_backward_kept(grad_output: np.ndarray, kept: KeptMaxPool) -> np.n
     g, dtype = pool._grad_as(grad_output, x, unbatched, (geom.N, geom.C, geom.OH, geom.OW))
     if kept.tap is None or dtype != x.dtype or not fast_enabled():
         return pool.max_pool2d_backward(grad_output, kept.input, *kept.args)
-    g = np.ascontiguousarray(g, dtype=dtype).reshape(-1, 1, geom.OH, geom.OW)
-    tap = kept.tap.reshape(g.shape)
-    dx = np.empty((len(g), 1, geom.H, geom.W), dtype=dtype)
-    for p0, p1 in _blocks(len(g), geom.H * geom.W * x.itemsize):
-        dx[p0:p1] = pool_phases.scatter(g[p0:p1], tap[p0:p1], geom, dx[p0:p1].shape)
-    return pool._unbatch(dx.reshape(x.shape), unbatched)
+
+    def scatter(gb: np.ndarray, tb: np.ndarray) -> np.ndarray:
+        return pool_phases.scatter(gb, tb, geom, (*gb.shape[:2], geom.H, geom.W))
+
+    g = np.ascontiguousarray(g, dtype=dtype)
+    hw = (geom.H, geom.W)  # by blocks of planes, on threads, as max_pool2d_backward runs
+    dx = fast_pool._by_planes(scatter, hw, dtype, g, kept.tap, block_bytes=BLOCK_BYTES)
+    return pool._unbatch(dx, unbatched)
 
 
 def _blocks(planes: int, plane_bytes: int) -> list[tuple[int, int]]:
     """Runs of planes of about ``BLOCK_BYTES`` of input each, so that the memory the
-    phases, maxima and taps take stays bounded."""
+    phases, maxima and taps take stays bounded (the forward's two outputs are more than
+    :func:`cnncli.engine.fast.pool._by_planes` makes)."""
     step = max(1, BLOCK_BYTES // max(1, plane_bytes))
     return [(p0, min(planes, p0 + step)) for p0 in range(0, planes, step)]
