@@ -153,9 +153,8 @@ def test_maps_layers_adds_the_activations(cli, tmp_path: Path) -> None:
 
 def test_save_maps_png_of_lenet_is_a_titled_grid(cli, tmp_path: Path) -> None:
     folder = tmp_path / "maps"
-    digit = Path("/work/data/mnist_0_label0.png")
-    args = [str(digit)] if digit.exists() else []
-    r = cli("forward", *args, "-m", "lenet5", "--top", "0", "--save-maps", str(folder))
+    digit = Path(__file__).resolve().parents[2] / "samples" / "digit8.png"
+    r = cli("forward", str(digit), "-m", "lenet5", "--top", "0", "--save-maps", str(folder))
     assert r.code == 0, r.stderr
     first = json.loads((folder / "index.json").read_text())[0]
     with Image.open(folder / first["file"]) as img:
