@@ -13,8 +13,10 @@ sets OpenBLAS to one thread for such work and back after;
 
 The thread count is OpenBLAS's own setting for the whole process, found through the
 library NumPy loaded (``*openblas*set_num_threads*``, Linux).  Elsewhere (another BLAS,
-another system) :func:`one_thread` does nothing.  Nothing changes a number: a product
-computes the same sums on one thread as on two.
+another system) :func:`one_thread` does nothing.  Nothing changes beyond float32 rounding:
+some OpenBLAS builds add a product's terms in another order on one thread than on two
+(0.3.31's Haswell kernel, in NumPy 2.4.6's wheel, differs in most entries, by a few units
+in the last place), others give the same bits.
 """
 
 from __future__ import annotations

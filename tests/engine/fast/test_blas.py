@@ -68,7 +68,10 @@ def test_one_thread_inside_and_the_count_restored_after_an_error() -> None:
 
 
 @needs_openblas
-def test_one_thread_changes_no_number() -> None:
+def test_one_thread_changes_no_number_beyond_rounding() -> None:
+    """One thread and two compute the same product; some builds add its terms in another
+    order (0.3.31's Haswell kernel does), so the two agree to float32 rounding of its
+    363-term sums, not always bit for bit."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((96, 363), dtype=np.float32)
     b = rng.standard_normal((363, 3025), dtype=np.float32)
@@ -82,7 +85,11 @@ def test_one_thread_changes_no_number() -> None:
             one = a @ b
     finally:
         controls[0](before)
-    np.testing.assert_array_equal(one, two)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)  # the sums' size
+    for got in (one, two):
+        assert np.all(np.abs(got - exact) <= 363 * 2**-24 * scale)  # float32 summation bound
+    assert np.max(np.abs(one - two) / scale) < 1e-6
 
 
 @needs_openblas
