@@ -184,7 +184,11 @@ def cross_entropy(
             label_smoothing=label_smoothing,
         )  # fmt: skip
         return loss32.astype(np.float16)
-    logp = log_softmax(prep.rows, 1)
+    return _loss(prep, log_softmax(prep.rows, 1))
+
+
+def _loss(prep: _Prepared, logp: np.ndarray) -> np.ndarray:
+    """The loss of :func:`cross_entropy` from its checked input and the log-softmax rows."""
     dtype = prep.dtype
     w_row = prep.weight if prep.weight is not None else None
     with np.errstate(invalid="ignore", over="ignore"):
@@ -244,8 +248,12 @@ def cross_entropy_backward(
             label_smoothing=label_smoothing, grad_output=g32,
         )  # fmt: skip
         return grad32.astype(np.float16)
+    return _grad(prep, np.exp(log_softmax(prep.rows, 1)), grad_output)
+
+
+def _grad(prep: _Prepared, p: np.ndarray, grad_output: object) -> np.ndarray:
+    """dinput of :func:`cross_entropy_backward` from its checked input and the softmax rows."""
     dtype = prep.dtype
-    p = np.exp(log_softmax(prep.rows, 1))
     M, C = prep.rows.shape
     w = prep.weight if prep.weight is not None else np.ones(C, dtype=dtype)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -288,3 +296,29 @@ def cross_entropy_backward(
             scale = scale / denom if denom != 0 else 0.0
         grad = grad * dtype.type(scale)
     return prep.unflatten(grad).astype(dtype, copy=False)
+
+
+def cross_entropy_with_grad(
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+    *,
+    label_smoothing: float = 0.0,
+    grad_output: np.ndarray | float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cross_entropy` and :func:`cross_entropy_backward` of one call, as a training
+    step needs both: the input checked once and its log-softmax computed once.
+
+    Shapes and formulas: those two functions' (class-index or probability targets, no
+    class weights); the same bits as calling them one after the other.
+    """
+    prep = _Prepared(input, target, None, -100, reduction, label_smoothing)
+    if prep.dtype == np.float16:
+        return (
+            cross_entropy(input, target, reduction=reduction, label_smoothing=label_smoothing),
+            cross_entropy_backward(
+                input, target, reduction, label_smoothing=label_smoothing, grad_output=grad_output
+            ),
+        )
+    logp = log_softmax(prep.rows, 1)
+    return _loss(prep, logp), _grad(prep, np.exp(logp), grad_output)
