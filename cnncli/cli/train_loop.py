@@ -55,11 +55,12 @@ def run_epochs(
     import time
     from dataclasses import asdict
 
+    from cnncli.nn.data_parallel import helper_for
     from cnncli.nn.train import EpochState, Stopped, evaluate, train_epoch
 
     x_tr, y_tr, x_va, y_va = run.data
     pred = None
-    with _CtrlC() as stop:
+    with _CtrlC() as stop, helper_for(run.net, x_tr, run.batch_size) as helper:
         for epoch in range(first, last + 1):
             began, state, before = run.rng.bit_generator.state, None, 0.0
             if partial is not None and int(partial["epoch"]) == epoch:
@@ -83,6 +84,7 @@ def run_epochs(
                         on_step=on_step,
                         stop=stop,
                         state=state,
+                        helper=helper,
                     )
             except Stopped as halt:
                 seconds = before + time.perf_counter() - start

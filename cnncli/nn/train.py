@@ -22,15 +22,19 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnncli.engine.fast import blas
-from cnncli.engine.loss import cross_entropy, cross_entropy_backward
+from cnncli.engine.loss import cross_entropy, cross_entropy_with_grad
 from cnncli.engine.switch import fast_enabled
 from cnncli.errors import CnncliError, TrainingError
 from cnncli.nn.layers.base import Layer
 from cnncli.nn.optim import Optimizer
+
+if TYPE_CHECKING:
+    from cnncli.nn.data_parallel import Helper
 
 #: A network whose largest layer takes at most this many multiply-adds per image trains with
 #: OpenBLAS on one thread (LeNet-5 0.24M, TinyVGG 3.2M; AlexNet's and VGG's first layers
@@ -89,9 +93,14 @@ def train_epoch(
     on_step: Callable[[StepInfo], None] | None = None,
     stop: Callable[[], bool] | None = None,
     state: EpochState | None = None,
+    helper: Helper | None = None,
 ) -> tuple[float, float]:
     """One pass over (x, y) in mini-batches, shuffled by ``rng`` (in order without one);
     returns (mean loss, accuracy).
+
+    With a ``helper`` (:func:`cnncli.nn.data_parallel.helper_for`), a second process
+    computes half of each batch's forward and backward (the sum of the two halves'
+    gradients is the batch's, rounded as the split adds it up).
 
     A loss that is NaN or infinite stops training with :class:`TrainingError` naming the
     epoch and step, before the step that would write it into the weights.  After each step,
@@ -109,21 +118,26 @@ def train_epoch(
             for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
                 if step <= done.step:
                     continue  # taken before the run stopped
-                logits = model(x[idx])
-                target = y[idx]
-                loss = float(cross_entropy(logits, target, label_smoothing=label_smoothing))
-                if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
-                        hint=f"try a smaller --lr (now {optimizer.lr:g})",
+                if helper is not None and len(idx) > 1:
+                    # half the batch in the helper process (cnncli.nn.data_parallel);
+                    # should it have failed, that half here: the same numbers either way
+                    loss, right = helper.step(model, x[idx], y[idx], label_smoothing)
+                    _check_finite(loss, epoch, step, steps, optimizer)
+                else:
+                    logits = model(x[idx])
+                    target = y[idx]
+                    value, grad = cross_entropy_with_grad(
+                        logits, target, label_smoothing=label_smoothing
                     )
-                grad = cross_entropy_backward(logits, target, label_smoothing=label_smoothing)
-                model.backward(grad)
+                    loss = float(value)
+                    _check_finite(loss, epoch, step, steps, optimizer)
+                    model.backward(grad)
+                    right = int((logits.argmax(axis=1) == target).sum())
                 optimizer.step()
                 optimizer.zero_grad()
                 done.step = step
                 done.loss_sum += loss * len(idx)
-                done.correct += int((logits.argmax(axis=1) == target).sum())
+                done.correct += right
                 done.seen += len(idx)
                 if on_step is not None:
                     on_step(StepInfo(step, steps, loss, done.seen, done.loss_sum / done.seen))
@@ -132,6 +146,15 @@ def train_epoch(
     finally:
         model.needs_input_grad = wanted
     return done.loss_sum / done.seen, done.correct / done.seen
+
+
+def _check_finite(loss: float, epoch: int, step: int, steps: int, optimizer: Optimizer) -> None:
+    """A NaN or infinite loss stops training before its step writes it into the weights."""
+    if not math.isfinite(loss):
+        raise TrainingError(
+            f"the loss became {loss} at epoch {epoch}, step {step} of {steps}",
+            hint=f"try a smaller --lr (now {optimizer.lr:g})",
+        )
 
 
 def one_blas_thread(model: Layer, sample: tuple[int, ...]) -> bool:
