@@ -89,6 +89,33 @@ def process_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
+def tree_ticks(pid: int) -> int | None:
+    """:func:`process_ticks` of a process and of its children (a training side's helper
+    process, :mod:`cnncli.nn.data_parallel`, is the side's own work, not another's)."""
+    own = process_ticks(pid)
+    if own is None:
+        return None
+    return own + sum(process_ticks(child) or 0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc (empty where it cannot be read)."""
+    found = []
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                text = fh.read()
+        except OSError:
+            continue  # ended meanwhile
+        if text[text.rindex(")") + 2 :].split()[1] == str(pid):  # state, ppid, ...
+            found.append(int(entry))
+    return found
+
+
 class _Meter:
     """Other processes' CPU use (cores) while a block ran, or None without /proc.
 
@@ -107,7 +134,7 @@ class _Meter:
         return None if None in ticks else sum(t for t in ticks if t is not None)
 
     def _read(self) -> tuple[float, int | None, int | None, int | None]:
-        return time.perf_counter(), machine_busy_ticks(), process_ticks(self.pid), self._own()
+        return time.perf_counter(), machine_busy_ticks(), tree_ticks(self.pid), self._own()
 
     def others_cores(self) -> float | None:
         end = self._read()

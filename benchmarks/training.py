@@ -10,7 +10,8 @@ callable that runs one unit of the case (one epoch, or one step) and returns its
 - ``train_lenet5_epoch``: one epoch of ``cnncli train lenet5``'s training part: mnist-5k's
   4,500 training images (``--val-split 0.1``, seed 0), batch 64 (71 steps, the last of 20),
   SGD lr 0.05 momentum 0.9 (the command's defaults), a fresh shuffle per epoch from a seeded
-  generator. cnncli runs :func:`cnncli.nn.train.train_epoch`, the command's own loop.
+  generator. cnncli runs :func:`cnncli.nn.train.train_epoch`, the command's own loop, with
+  the command's helper process (:mod:`cnncli.nn.data_parallel`) started once per worker.
 - ``train_tinyvgg_step``: one training step of the zoo's TinyVGG at batch 32 (3x64x64), the
   same SGD: forward, cross-entropy, backward, the optimizer's update, ``zero_grad``.
 - ``train_alexnet_step``: the same step of the seed's AlexNet at batch 8 (3x224x224), with
@@ -21,6 +22,7 @@ callable that runs one unit of the case (one epoch, or one step) and returns its
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 from collections.abc import Callable
@@ -100,6 +102,9 @@ def train_flops(net: Any, chw: tuple[int, ...], samples: int) -> float:
     return 2.0 * (2 * sum(macs) + sum(macs[1:]))
 
 
+_KEPT = contextlib.ExitStack()  # the cnncli side's helper process, closed at exit
+
+
 def _unpack(arrays: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     weights = {k[2:]: np.array(arrays[k]) for k in arrays.files if k.startswith("w:")}
     return np.array(arrays["x"]), np.array(arrays["y"]), weights
@@ -125,10 +130,20 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
     batch = int(settings["batch"])
     if settings["unit"] == "epoch":
         rng = np.random.default_rng(0)
+        # As cnncli train: a helper process for half of each step where it gains, started
+        # once and kept for the worker's life (a run's epochs share it).
+        extra: dict[str, Any] = {}
+        with contextlib.suppress(ImportError):  # (a tree from before the helper)
+            from cnncli.nn.data_parallel import helper_for
+
+            extra["helper"] = _KEPT.enter_context(helper_for(net, x, batch))
+            atexit.register(_KEPT.close)
 
         def epoch() -> list[float]:
             losses: list[float] = []
-            train_epoch(net, opt, x, y, batch, rng, on_step=lambda info: losses.append(info.loss))
+            train_epoch(
+                net, opt, x, y, batch, rng, on_step=lambda info: losses.append(info.loss), **extra
+            )
             return losses
 
         return epoch

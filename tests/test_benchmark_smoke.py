@@ -235,22 +235,49 @@ def test_block_order_rotates_the_first_side_and_mirrors() -> None:
 def test_the_busy_competitor_is_not_counted_as_a_disturbance() -> None:
     """Two meters over the same second, one told to exclude the competitor: the other
     sees the competitor's core as other processes' use."""
+
+    from benchmarks import sides
+
+    if sides.machine_busy_ticks() is None:
+        pytest.skip("no /proc on this system")
+    # The side metered is an idle process of its own: the competitor is this process's
+    # child, and a side's children are the side's (test below).
+    side = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    competitor = sides.Competitor()
+    try:
+        counted = sides._Meter(side.pid)
+        excluded = sides._Meter(side.pid, (competitor.pid,))
+        time.sleep(1.0)
+        with_it, without = counted.others_cores(), excluded.others_cores()
+    finally:
+        competitor.stop()
+        side.kill()
+        side.wait()
+    assert with_it is not None and without is not None
+    assert with_it - without >= 0.2
+
+
+def test_a_sides_child_process_is_counted_as_the_sides_work() -> None:
+    """A side's helper process (cnncli's training helper) is the side's own CPU use: over a
+    second of a busy child, this process's tree gains most of a core, the process alone not."""
     import os
 
     from benchmarks import sides
 
     if sides.machine_busy_ticks() is None:
         pytest.skip("no /proc on this system")
-    competitor = sides.Competitor()
+    competitor = sides.Competitor()  # a busy child of this process
     try:
-        counted = sides._Meter(os.getpid())
-        excluded = sides._Meter(os.getpid(), (competitor.pid,))
+        time.sleep(0.2)
+        tree0, own0 = sides.tree_ticks(os.getpid()), sides.process_ticks(os.getpid())
         time.sleep(1.0)
-        with_it, without = counted.others_cores(), excluded.others_cores()
+        tree1, own1 = sides.tree_ticks(os.getpid()), sides.process_ticks(os.getpid())
     finally:
         competitor.stop()
-    assert with_it is not None and without is not None
-    assert with_it - without >= 0.2
+    assert None not in (tree0, own0, tree1, own1)
+    child = (tree1 - own1) - (tree0 - own0)  # type: ignore[operator]
+    assert child >= 0.6 * sides.CLK_TCK
+    assert own1 - own0 <= 0.3 * sides.CLK_TCK  # type: ignore[operator]
 
 
 def test_lower_bound_is_flops_at_the_gemm_rate_plus_bytes_at_the_read_bandwidth() -> None:
