@@ -201,3 +201,31 @@ def test_a_damaged_checkpoint_is_one_error(tmp_path: Path, content: object, mess
     r = run_cli("train", "lenet5", "--epochs", "2", "--resume", str(ck))
     assert r.code == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: ") and message in r.stderr
+
+
+def test_lenet5_trains_with_the_helper_process_and_its_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On two threads ``cnncli train lenet5`` splits every step of mnist-5k with its helper
+    process (nn/data_parallel.py), which answers every one; with one thread asked for it
+    does not, and the two runs end within rounding of each other."""
+    from cnncli.nn import data_parallel
+
+    answered: list[bool] = []
+    real = data_parallel.Helper._receive
+
+    def receive(self: data_parallel.Helper) -> tuple[float, int] | None:
+        reply = real(self)
+        answered.append(reply is not None)
+        return reply
+
+    monkeypatch.setattr(data_parallel.Helper, "_receive", receive)
+    two = run_cli("train", "lenet5", "--epochs", "1", "--json", env={"CNNCLI_NUM_THREADS": "2"})
+    assert two.code == 0, two.stderr
+    assert len(answered) == 71 and all(answered)  # 4,500 images in batches of 64
+    one = run_cli("train", "lenet5", "--epochs", "1", "--json", env={"CNNCLI_NUM_THREADS": "1"})
+    assert one.code == 0, one.stderr
+    assert len(answered) == 71
+    (split,), (alone,) = json.loads(two.stdout)["history"], json.loads(one.stdout)["history"]
+    assert split["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+    assert split["val_acc"] == pytest.approx(alone["val_acc"], abs=0.01)
