@@ -45,7 +45,12 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def linear_backward(
-    grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: bool = True
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: bool = True,
+    *,
+    dw_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients of :func:`linear` with respect to input, weight and bias.
 
@@ -53,6 +58,10 @@ def linear_backward(
     -> dx (..., in), dw (out, in), db (out,) or None when ``bias`` is False.
 
     Formulas: ``dx = g W``, ``dw = sum over leading axes of gᵀ x``, ``db = sum of g over leading axes``.
+
+    ``dw_out``, an array of dw's shape and dtype, receives dw instead of a new array (a
+    training loop's last dW, which nothing else holds: a large layer's fresh pages would
+    cost a third of the product's time; benchmarks/README.md, decision table).
     """
     x, w, _ = _check_linear(input, weight, None)
     g = as_float_array(grad_output, "grad_output")
@@ -71,7 +80,10 @@ def linear_backward(
     M = math.prod(x.shape[:-1])  # the leading axes as one; explicit, since 'in' may be 0
     g2 = g.reshape(M, w.shape[0])  # (M, out)
     x2 = x.reshape(M, w.shape[1])  # (M, in)
-    dw = g2.T @ x2
+    if dw_out is not None and dw_out.shape == w.shape and dw_out.dtype == ct == dtype:
+        dw = np.matmul(g2.T, x2, out=dw_out)
+    else:
+        dw = g2.T @ x2
     db = np.sum(g2, axis=0).astype(dtype, copy=False) if bias else None
     return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
 

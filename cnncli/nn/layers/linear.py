@@ -7,6 +7,7 @@ Linear's and Dropout's forward and backward are one call each into
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -150,6 +151,10 @@ class Dropout(Layer):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+#: A Linear layer keeps its dW for the next backward from this many values (4 MiB).
+SPARE_DW_VALUES = 1 << 20
+
+
 class Linear(Layer):
     """Fully connected layer, as ``torch.nn.Linear``: ``y = x·Wᵀ + b``.
 
@@ -166,6 +171,7 @@ class Linear(Layer):
         self.out_features = out_features
         self.bias = bias
         self._params = {"weight": None, **({"bias": None} if bias else {})}
+        self._spare_dw: np.ndarray | None = None  # the last dW, written again if no one holds it
 
     def param_shapes(self) -> dict[str, Shape]:
         shapes: dict[str, Shape] = {"weight": (self.out_features, self.in_features)}
@@ -207,7 +213,14 @@ class Linear(Layer):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         from cnncli.engine.linear import linear_backward
 
-        dx, dw, db = linear_backward(grad, self._x, self._param("weight"), bias=self.bias)
+        spare, self._spare_dw = self._spare_dw, None
+        # The last dW again, if nothing else holds it any more (the optimizer has used it
+        # and zero_grad dropped it): only ``spare`` and getrefcount's own argument.
+        reuse = spare is not None and sys.getrefcount(spare) == 2 and spare.flags.writeable
+        dx, dw, db = linear_backward(
+            grad, self._x, self._param("weight"), bias=self.bias, dw_out=spare if reuse else None
+        )
+        self._spare_dw = dw if dw.size >= SPARE_DW_VALUES else None
         self.grads = {"weight": dw}
         if self.bias and db is not None:
             self.grads["bias"] = db
