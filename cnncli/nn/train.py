@@ -18,7 +18,6 @@ same generator state with that ``state`` continues at the next step as if never 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,7 +111,9 @@ def train_epoch(
     wanted, model.needs_input_grad = model.needs_input_grad, False
     try:
         single = one_blas_thread(model, x.shape[1:])
-        with blas.one_thread() if single else contextlib.nullcontext():
+        # A fixed number of OpenBLAS threads, whatever the machine's load: one thread and two
+        # may round differently, and a resumed run must end with the same bits.
+        with blas.one_thread() if single else blas.fixed_threads():
             steps = math.ceil(len(y) / batch_size)
             done = state if state is not None else EpochState()
             for step, idx in enumerate(batches(len(y), batch_size, rng), start=1):
@@ -179,7 +180,8 @@ def evaluate(
     model.eval()
     total, predictions = 0.0, []
     for idx in batches(len(y), batch_size, None):
-        logits = model(x[idx])
+        with blas.fixed_threads():  # the same bits on a busy machine (see train_epoch)
+            logits = model(x[idx])
         total += float(cross_entropy(logits, y[idx])) * len(idx)
         predictions.append(logits.argmax(axis=1))
     pred = np.concatenate(predictions)

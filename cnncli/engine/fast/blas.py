@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,3 +88,79 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         setter(before)
+
+
+def busy_cores(most: int | None = None) -> int | None:
+    """How many cores other processes keep busy right now, or None where it cannot be read.
+
+    The machine's runnable tasks (``/proc/loadavg``'s fourth field) less this process's own
+    threads that are running or ready to (``R`` in ``/proc/self/task/*/stat``): this thread,
+    and OpenBLAS workers still spinning after a product.  With ``most``, 0 is returned at
+    once when the runnable tasks other than this thread are fewer than ``most``.
+    """
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            runnable = int(fh.read().split()[3].split("/")[0])
+        if most is not None and runnable - 1 < most:
+            return 0  # (this thread is one of them)
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat", encoding="ascii", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                continue  # the thread ended meanwhile
+            own += text[text.rindex(")") + 2 : text.rindex(")") + 3] == "R"
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, runnable - own)
+
+
+@contextmanager
+def within_free_cores() -> Iterator[None]:
+    """OpenBLAS on no more threads than the cores other processes leave free, inside the
+    block, its count restored after.
+
+    A product split evenly over two threads, one of which shares its core with another
+    process, waits for the slower half: beside one busy process, AlexNet's forward at batch 8
+    took 2.5-2.9x its quiet time on two threads and 1.2-1.6x on one (benchmarks/README.md,
+    decision table).  Nothing changes when the machine is quiet, OpenBLAS is on one thread
+    already, the load cannot be read, or inside :func:`fixed_threads`.  The price: a
+    product on fewer threads may round differently (see the module docstring), so that an
+    inference's last bits may depend on the machine's load.
+    """
+    controls = _controls()
+    if controls is None or _FIXED[0] > 0:
+        yield
+        return
+    setter, getter = controls
+    before = int(getter())  # type: ignore[call-overload]
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    # Busy cores that would take a thread away: cores - before + 1 or more.
+    busy = busy_cores(most=cores - before + 1) if before > 1 else None
+    threads = before if busy is None else max(1, min(before, cores - busy))
+    if threads >= before:
+        yield
+        return
+    setter(threads)
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+_FIXED = [0]  # how many fixed_threads blocks are open
+
+
+@contextmanager
+def fixed_threads() -> Iterator[None]:
+    """Inside the block :func:`within_free_cores` changes nothing: training keeps its thread
+    count whatever the load, so that a run computes the same bits each time."""
+    _FIXED[0] += 1
+    try:
+        yield
+    finally:
+        _FIXED[0] -= 1

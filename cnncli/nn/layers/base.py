@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cnncli.engine.fast import blas
 from cnncli.engine.fast.frozen import freeze, is_frozen
 from cnncli.errors import ParameterError, ShapeError, WeightsError
 from cnncli.nn.receptive import RfAxes, RfAxis
@@ -33,6 +34,9 @@ RfStep = tuple[tuple[int, int, int], tuple[int, int, int]]
 Tracer = Callable[["Layer", np.ndarray, np.ndarray, float], None]
 
 _TRACER: list[Tracer] = []
+#: How deep the current Layer call is nested (0: outside any), so that the outermost one
+#: alone fits OpenBLAS's threads to the free cores (:func:`blas.within_free_cores`).
+_DEPTH = [0]
 
 
 def conv_macs(layer: Layer, output_shape: Shape) -> int:
@@ -311,6 +315,16 @@ class Layer:
 
     # ---- compute --------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if _DEPTH[0] == 0:  # the outermost call: BLAS on the cores others leave free
+            _DEPTH[0] += 1
+            try:
+                with blas.within_free_cores():
+                    return self._traced(x)
+            finally:
+                _DEPTH[0] -= 1
+        return self._traced(x)
+
+    def _traced(self, x: np.ndarray) -> np.ndarray:
         if not _TRACER:
             return self.forward(x)
         start = time.perf_counter()
