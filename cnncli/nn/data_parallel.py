@@ -48,10 +48,11 @@ from cnncli.nn.layers.base import Layer
 from cnncli.nn.layers.linear import Dropout
 from cnncli.nn.layers.norm import BatchNorm2d
 
-#: Batches from this size are split: LeNet-5 at batch 32 gains as at 64 (decision table).
+#: Batches from this size are split: LeNet-5's epoch gains about 16% at batch 32 and 35% at
+#: 64, nothing clear at 16 (benchmarks/README.md, decision table).
 MIN_BATCH = 32
 #: A run with fewer training images keeps one process: starting the helper (a fresh
-#: interpreter importing NumPy and cnncli, about 0.3 s) would cost more than it saves.
+#: interpreter importing NumPy and cnncli, about 0.2 s) would cost more than it saves.
 MIN_SAMPLES = 2048
 #: How often, in seconds, a parent waiting for the helper's part checks that it still runs.
 POLL_SECONDS = 0.5
@@ -150,14 +151,35 @@ class Helper:
 
         self.failure: str | None = None  #: why the helper stopped helping (None while it works)
         self._layout = _Layout(model.parameters(), sample, capacity)
+        self._process: subprocess.Popen[bytes] | None = None
+        try:
+            self._block, self._process = self._start()
+        except OSError as exc:  # no room for the shared file, no interpreter: alone, then
+            self.failure = f"the helper process could not be started ({exc})"
+            return
+        self._weights, self._grads, self._images, self._labels = self._layout.views(self._block)
+        try:
+            setup = pickle.dumps((model, self._layout, get_engine()), pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # a layer of one's own
+            self._stop(f"the model could not be handed to the helper ({exc})")
+            return
+        if not self._write(_LENGTH.pack(len(setup)) + setup):
+            self._stop("the helper process could not be started")
+
+    def _start(self) -> tuple[mmap.mmap, subprocess.Popen[bytes]]:
+        """The shared block (an unlinked file, its room taken at once: a full /dev/shm fails
+        here, not with a bus error at the first write) and the helper process mapping it."""
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
         with tempfile.TemporaryFile(dir=shm) as file:  # unlinked: nothing left behind
-            file.truncate(self._layout.nbytes)
-            self._block = mmap.mmap(file.fileno(), self._layout.nbytes)
             fd = file.fileno()
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, self._layout.nbytes)
+            else:
+                file.truncate(self._layout.nbytes)
+            block = mmap.mmap(fd, self._layout.nbytes)
             root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "cnncli.nn.data_parallel", str(fd)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -166,10 +188,7 @@ class Helper:
                 start_new_session=True,  # the terminal's Ctrl-C goes to the parent alone
                 env={**os.environ, "PYTHONPATH": path},
             )
-        self._weights, self._grads, self._images, self._labels = self._layout.views(self._block)
-        setup = pickle.dumps((model, self._layout, get_engine()), pickle.HIGHEST_PROTOCOL)
-        if not self._write(_LENGTH.pack(len(setup)) + setup):
-            self._stop("the helper process could not be started")
+        return block, process
 
     @property
     def alive(self) -> bool:

@@ -188,3 +188,43 @@ def test_a_large_network_keeps_one_process(monkeypatch: pytest.MonkeyPatch) -> N
     lenet = zoo.build("lenet5")
     lenet.reset_parameters(np.random.default_rng(0))
     assert data_parallel.suits(lenet, (1, 28, 28), 64, 4500)
+
+
+def _no_room(fd: int, offset: int, length: int) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def _no_interpreter(*args: object, **kwargs: object) -> None:
+    raise FileNotFoundError(2, "No such file or directory", "python")
+
+
+@pytest.mark.parametrize(
+    ("patch", "why"),
+    [
+        ((data_parallel.os, "posix_fallocate", _no_room), "could not be started"),
+        ((data_parallel.subprocess, "Popen", _no_interpreter), "could not be started"),
+        (None, "could not be handed to the helper"),  # a layer that does not pickle
+    ],
+)
+def test_a_helper_that_cannot_start_leaves_the_parent_alone_with_the_same_numbers(
+    digits: tuple[np.ndarray, np.ndarray],
+    split_anything: None,
+    monkeypatch: pytest.MonkeyPatch,
+    patch: tuple | None,
+    why: str,
+) -> None:
+    x, y = digits[0][:64], digits[1][:64]
+    helped, alone = _lenet(4), _lenet(4)
+    with data_parallel.helper_for(helped, x, 64) as working:
+        assert working is not None
+        want = working.step(helped, x, y)
+    if patch is None:
+        alone[0][0].unpicklable = lambda: None  # a lambda does not pickle
+    else:
+        monkeypatch.setattr(*patch)
+    with data_parallel.helper_for(alone, x, 64) as helper:
+        assert helper is not None and not helper.alive
+        assert why in (helper.failure or "")
+        assert helper.step(alone, x, y) == want
+    for name, g in helped.named_grads().items():
+        assert np.array_equal(g, alone.named_grads()[name]), name
