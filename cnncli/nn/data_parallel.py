@@ -41,7 +41,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from cnncli.engine.fast import blas
+from cnncli.engine.fast import blas, threads
 from cnncli.engine.fast.threads import num_threads
 from cnncli.engine.loss import cross_entropy_with_grad
 from cnncli.nn.layers.base import Layer
@@ -203,7 +203,9 @@ class Helper:
         right predictions.  (The optimizer's step is the caller's.)"""
         n = len(y)
         n1 = n // 2
-        with blas.one_thread():  # as in the helper: the same products, the same bits
+        # One thread in each process, as in the helper: the two processes hold both cores,
+        # and the same thread counts compute the same bits.
+        with blas.one_thread(), threads.limited(1):
             sent = self._send(model, x[n1:], y[n1:], n, label_smoothing)
             loss1, right1 = part_step(model, x[:n1], y[:n1], n, label_smoothing)
             reply = self._receive() if sent else None
@@ -336,7 +338,7 @@ def _serve(fd: int, orders: IO[bytes], replies: IO[bytes]) -> None:
     weights, grads, images, labels = layout.views(block)
     model.train()
     model.needs_input_grad = False  # the images need no gradient
-    with blas.one_thread():
+    with blas.one_thread(), threads.limited(1):
         while True:
             try:
                 count, batch, label_smoothing = _ORDER.unpack(_read(orders, _ORDER.size))

@@ -228,3 +228,38 @@ def test_a_helper_that_cannot_start_leaves_the_parent_alone_with_the_same_number
         assert helper.step(alone, x, y) == want
     for name, g in helped.named_grads().items():
         assert np.array_equal(g, alone.named_grads()[name]), name
+
+
+def test_each_process_of_a_split_step_runs_one_engine_thread(
+    split_anything: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two processes hold both cores: each half runs the engine on one thread (where
+    TinyVGG's flat image would take two, and round its dW differently), in the parent as in
+    the helper, whose half has the bits of the parent's own computation of it."""
+    from cnncli.engine.fast import threads
+
+    seen: list[int] = []
+    real = data_parallel.part_step
+
+    def part_step(*args, **kwargs):
+        seen.append(threads.num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_parallel, "part_step", part_step)
+    rng = np.random.default_rng(5)
+    x = rng.random((32, 3, 64, 64), dtype=np.float32)
+    y = rng.integers(0, 10, 32)
+    grads = []
+    for close in (False, True):
+        net = zoo.build("tinyvgg")
+        net.reset_parameters(np.random.default_rng(0))
+        net.train()
+        with data_parallel.helper_for(net, x, 32) as helper:
+            assert helper is not None
+            if close:
+                helper.close()
+            helper.step(net, x, y)
+        grads.append(net.named_grads())
+    assert seen == [1, 1, 1] and threads.num_threads() == 2
+    for name, g in grads[0].items():
+        assert np.array_equal(g, grads[1][name]), name

@@ -15,8 +15,9 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -26,8 +27,11 @@ def num_threads() -> int:
     """Threads for the engine's own element-wise loops.
 
     ``CNNCLI_NUM_THREADS``, else ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (so that a
-    single-threaded BLAS run is single-threaded throughout), else the usable cores.
+    single-threaded BLAS run is single-threaded throughout), else the usable cores; inside
+    :func:`limited`, its count.
     """
+    if _LIMITS:
+        return _LIMITS[-1]
     for name in ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(name, "")
         if value.isdigit() and int(value) > 0:
@@ -36,6 +40,20 @@ def num_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+_LIMITS: list[int] = []  # the counts of the open `limited` blocks, innermost last
+
+
+@contextmanager
+def limited(count: int) -> Iterator[None]:
+    """:func:`num_threads` is ``count`` inside the block: the other cores are taken (a
+    training step split with a helper process keeps each process on one core)."""
+    _LIMITS.append(max(1, count))
+    try:
+        yield
+    finally:
+        _LIMITS.pop()
 
 
 _EXECUTOR: tuple[ThreadPoolExecutor, int] | None = None

@@ -81,3 +81,21 @@ def test_even_parts_cover_the_range_in_order_within_one_of_each_other(
     assert [i for a, b in cuts for i in range(a, b)] == list(range(total))
     sizes = [b - a for a, b in cuts]
     assert max(sizes) - min(sizes) <= 1
+
+
+def test_limited_sets_the_count_inside_and_nested_blocks_unwind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cnncli.engine.fast.threads import limited
+
+    monkeypatch.setenv("CNNCLI_NUM_THREADS", "3")
+    with limited(1):
+        assert num_threads() == 1
+        with limited(2):
+            assert num_threads() == 2
+        assert num_threads() == 1
+        with pytest.raises(RuntimeError), limited(0):  # at least one
+            assert num_threads() == 1
+            raise RuntimeError("inside")
+        assert num_threads() == 1
+    assert num_threads() == 3
