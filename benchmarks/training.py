@@ -13,7 +13,8 @@ callable that runs one unit of the case (one epoch, or one step) and returns its
   generator. cnncli runs :func:`cnncli.nn.train.train_epoch`, the command's own loop, with
   the command's helper process (:mod:`cnncli.nn.data_parallel`) started once per worker.
 - ``train_tinyvgg_step``: one training step of the zoo's TinyVGG at batch 32 (3x64x64), the
-  same SGD: forward, cross-entropy, backward, the optimizer's update, ``zero_grad``.
+  same SGD: forward, cross-entropy, backward, the optimizer's update, ``zero_grad``; split
+  with the helper process as ``cnncli train`` splits it on a dataset of 2,048 images or more.
 - ``train_alexnet_step``: the same step of the seed's AlexNet at batch 8 (3x224x224), with
   its two Dropout layers at p = 0 on both sides, so that both compute the same numbers
   (their masks come from different generators); a mask costs little next to the
@@ -148,16 +149,29 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
 
         return epoch
 
-    # As train_epoch: a small network's steps run OpenBLAS on one thread (where it can).
+    # As train_epoch: a small network's steps run OpenBLAS on one thread (where it can), the
+    # images need no gradient, and where cnncli train would split a step with its helper
+    # process (a run of at least MIN_SAMPLES images), the step is split so.
     train = importlib.import_module("cnncli.nn.train")
     single = hasattr(train, "one_blas_thread") and train.one_blas_thread(net, x.shape[1:])
     threads = importlib.import_module("cnncli.engine.fast.blas").one_thread if single else None
+    net.needs_input_grad = False
+    helper = None
+    with contextlib.suppress(ImportError):  # (a tree from before the helper)
+        from cnncli.nn import data_parallel
+
+        run = data_parallel.helper_for(net, x, batch, samples=data_parallel.MIN_SAMPLES)
+        helper = _KEPT.enter_context(run)
+        atexit.register(_KEPT.close)
 
     def step() -> list[float]:
         with threads() if threads is not None else contextlib.nullcontext():
-            logits = net(x)
-            loss = float(cross_entropy(logits, y))
-            net.backward(cross_entropy_backward(logits, y))
+            if helper is not None:
+                loss, _ = helper.step(net, x, y)
+            else:
+                logits = net(x)
+                loss = float(cross_entropy(logits, y))
+                net.backward(cross_entropy_backward(logits, y))
             opt.step()
             opt.zero_grad()
         return [loss]
