@@ -34,3 +34,15 @@ def _engine_path_restored() -> Iterator[None]:
     chosen = switch._chosen
     yield
     switch.set_engine(chosen)
+
+
+@pytest.fixture(autouse=True)
+def _blas_threads_fixed() -> Iterator[None]:
+    """OpenBLAS keeps its thread count whatever else runs on the machine: the tests compare
+    forwards bit for bit, and one thread rounds differently from two (a passing process
+    would change the count, see cnncli.engine.fast.blas.within_free_cores; its own tests
+    lift this)."""
+    from cnncli.engine.fast import blas
+
+    with blas.fixed_threads():
+        yield

@@ -164,6 +164,7 @@ CONTRACT: dict[str, list[tuple[str, Any]]] = {
 # Our documented keyword-only additions to the contract (the contract's part comes first).
 CONTRACT_EXTRAS: dict[str, set[str]] = {
     "cross_entropy_backward": {"weight", "ignore_index", "label_smoothing", "grad_output"},
+    "linear_backward": {"dw_out"},  # a training loop's last dW, written again
 }
 
 

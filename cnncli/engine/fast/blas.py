@@ -116,6 +116,10 @@ def busy_cores(most: int | None = None) -> int | None:
     return max(0, runnable - own)
 
 
+#: Environment variables that choose a thread count, which :func:`within_free_cores` keeps.
+EXPLICIT = ("CNNCLI_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 @contextmanager
 def within_free_cores() -> Iterator[None]:
     """OpenBLAS on no more threads than the cores other processes leave free, inside the
@@ -125,12 +129,13 @@ def within_free_cores() -> Iterator[None]:
     process, waits for the slower half: beside one busy process, AlexNet's forward at batch 8
     took 2.5-2.9x its quiet time on two threads and 1.2-1.6x on one (benchmarks/README.md,
     decision table).  Nothing changes when the machine is quiet, OpenBLAS is on one thread
-    already, the load cannot be read, or inside :func:`fixed_threads`.  The price: a
-    product on fewer threads may round differently (see the module docstring), so that an
-    inference's last bits may depend on the machine's load.
+    already, the load cannot be read, inside :func:`fixed_threads`, or when a thread count
+    was chosen in the environment (:data:`EXPLICIT`).  The price: a product on fewer
+    threads may round differently (see the module docstring), so that an inference's last
+    bits may depend on the machine's load; a chosen count keeps them the same.
     """
     controls = _controls()
-    if controls is None or _FIXED[0] > 0:
+    if controls is None or _FIXED[0] > 0 or any(os.environ.get(n) for n in EXPLICIT):
         yield
         return
     setter, getter = controls

@@ -32,6 +32,14 @@ def test_busy_cores_sees_a_competing_process() -> None:
     assert all(n is not None for n in seen) and max(n or 0 for n in seen) >= 1
 
 
+@pytest.fixture(autouse=True)
+def _free_to_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the change that the suite's conftest holds off."""
+    monkeypatch.setattr(blas, "_FIXED", [0])
+    for name in blas.EXPLICIT:
+        monkeypatch.delenv(name, raising=False)
+
+
 @needs_openblas
 @pytest.mark.parametrize(("cores", "busy", "inside"), [(2, 1, 1), (2, 0, 2), (4, 1, 2), (2, 5, 1)])
 def test_threads_fit_the_free_cores_and_come_back(
@@ -58,6 +66,10 @@ def test_threads_fit_the_free_cores_and_come_back(
         assert _threads() == 2
         with blas.fixed_threads(), blas.within_free_cores():  # training's: nothing asked
             assert _threads() == 2
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+        with blas.within_free_cores():  # a count the user chose: nothing asked
+            assert _threads() == 2
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS")
         controls[0](1)
         with blas.within_free_cores():  # one thread already: nothing asked
             assert _threads() == 1
