@@ -330,8 +330,11 @@ def _serve(fd: int, orders: IO[bytes], replies: IO[bytes]) -> None:
     from cnncli.engine import fast
     from cnncli.engine.switch import set_engine
 
-    (length,) = _LENGTH.unpack(_read(orders, _LENGTH.size))
-    model, layout, engine = pickle.loads(_read(orders, length))  # from the parent alone
+    try:
+        (length,) = _LENGTH.unpack(_read(orders, _LENGTH.size))
+        model, layout, engine = pickle.loads(_read(orders, length))  # from the parent alone
+    except EOFError:
+        return  # the parent gave up before the setup (its model did not pickle)
     fast.setup()
     set_engine(engine)
     block = mmap.mmap(fd, layout.nbytes)
