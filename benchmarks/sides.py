@@ -78,15 +78,21 @@ def machine_busy_ticks() -> int | None:
     return user + nice + system + irq + softirq + steal
 
 
-def process_ticks(pid: int) -> int | None:
-    """A process's user + system time (all its threads), in ticks, from /proc/PID/stat."""
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after "pid (comm) " (state, ppid, ...), or None when the
+    process cannot be read (ended, or no /proc)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             text = fh.read()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[11]) + int(fields[12])  # utime, stime
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_ticks(pid: int) -> int | None:
+    """A process's user + system time (all its threads), in ticks, from /proc/PID/stat."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def tree_ticks(pid: int) -> int | None:
@@ -100,18 +106,14 @@ def tree_ticks(pid: int) -> int | None:
 
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``, from /proc (empty where it cannot be read)."""
-    found = []
     try:
         entries = [e for e in os.listdir("/proc") if e.isdigit()]
     except OSError:
         return []
+    found = []
     for entry in entries:
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                text = fh.read()
-        except OSError:
-            continue  # ended meanwhile
-        if text[text.rindex(")") + 2 :].split()[1] == str(pid):  # state, ppid, ...
+        fields = _stat_fields(entry)
+        if fields is not None and fields[1] == str(pid):  # ended meanwhile: None
             found.append(int(entry))
     return found
 

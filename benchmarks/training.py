@@ -104,6 +104,19 @@ def train_flops(net: Any, chw: tuple[int, ...], samples: int) -> float:
 
 
 _KEPT = contextlib.ExitStack()  # the cnncli side's helper process, closed at exit
+atexit.register(_KEPT.close)
+
+
+def _kept_helper(net: Any, x: np.ndarray, batch: int, one_batch: bool = False) -> Any:
+    """cnncli train's helper process for this side (None where it would take none, or in a
+    tree from before it), kept for the worker's life.  ``one_batch``: ``x`` is one batch of
+    a run taken to hold at least ``MIN_SAMPLES`` images."""
+    try:
+        from cnncli.nn import data_parallel
+    except ImportError:
+        return None
+    samples = data_parallel.MIN_SAMPLES if one_batch else None
+    return _KEPT.enter_context(data_parallel.helper_for(net, x, batch, samples))
 
 
 def _unpack(arrays: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -133,12 +146,8 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
         rng = np.random.default_rng(0)
         # As cnncli train: a helper process for half of each step where it gains, started
         # once and kept for the worker's life (a run's epochs share it).
-        extra: dict[str, Any] = {}
-        with contextlib.suppress(ImportError):  # (a tree from before the helper)
-            from cnncli.nn.data_parallel import helper_for
-
-            extra["helper"] = _KEPT.enter_context(helper_for(net, x, batch))
-            atexit.register(_KEPT.close)
+        helper = _kept_helper(net, x, batch)
+        extra = {} if helper is None else {"helper": helper}
 
         def epoch() -> list[float]:
             losses: list[float] = []
@@ -156,13 +165,7 @@ def cnncli_side(arrays: Any, settings: dict[str, Any]) -> Callable[[], list[floa
     single = hasattr(train, "one_blas_thread") and train.one_blas_thread(net, x.shape[1:])
     threads = importlib.import_module("cnncli.engine.fast.blas").one_thread if single else None
     net.needs_input_grad = False
-    helper = None
-    with contextlib.suppress(ImportError):  # (a tree from before the helper)
-        from cnncli.nn import data_parallel
-
-        run = data_parallel.helper_for(net, x, batch, samples=data_parallel.MIN_SAMPLES)
-        helper = _KEPT.enter_context(run)
-        atexit.register(_KEPT.close)
+    helper = _kept_helper(net, x, batch, one_batch=True)
 
     def step() -> list[float]:
         with threads() if threads is not None else contextlib.nullcontext():
