@@ -110,7 +110,8 @@ def busy_cores(most: int | None = None) -> int | None:
                     text = fh.read()
             except OSError:
                 continue  # the thread ended meanwhile
-            own += text[text.rindex(")") + 2 : text.rindex(")") + 3] == "R"
+            state = text.rindex(")") + 2  # after "tid (comm) "
+            own += text[state : state + 1] == "R"
     except (OSError, ValueError, IndexError):
         return None
     return max(0, runnable - own)
@@ -140,12 +141,15 @@ def within_free_cores() -> Iterator[None]:
         return
     setter, getter = controls
     before = int(getter())  # type: ignore[call-overload]
+    if before <= 1:  # (a small network's training step, on every forward)
+        yield
+        return
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     # Busy cores that would take a thread away: cores - before + 1 or more.
-    busy = busy_cores(most=cores - before + 1) if before > 1 else None
+    busy = busy_cores(most=cores - before + 1)
     threads = before if busy is None else max(1, min(before, cores - busy))
     if threads >= before:
         yield
