@@ -377,3 +377,52 @@ def test_a_chunked_convolution_holds_one_chunks_buffers_at_a_time(
     assert dw.shape == (F, C, kernel, kernel)
     accumulator = n2 * F * C * 4  # the (n², F, C) sum, and one chunk's product added to it
     assert peak * MIB - 2 * accumulator <= 1.25 * chunk_bytes
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_dx_and_dw_side_by_side_give_the_bits_of_one_after_the_other(
+    spy: list[int], monkeypatch: pytest.MonkeyPatch, kernel: int
+) -> None:
+    """With two threads dX and dW run at once, OpenBLAS on one thread: the same bits as
+    computing them one after the other on one OpenBLAS thread (so that the split changes
+    nothing but the time); with one thread they run one after the other."""
+    from cnncli.engine.fast import blas, threads
+
+    if not blas.available():
+        pytest.skip("OpenBLAS's thread count cannot be set here: dX and dW run in turn")
+    rng = np.random.default_rng(41)
+    # products large enough for OpenBLAS to share out over two threads when it may
+    x = rng.standard_normal((2, 96, 17, 16)).astype(np.float32)
+    w = rng.standard_normal((80, 96, kernel, kernel)).astype(np.float32)
+    g = rng.standard_normal(conv2d(x, w, padding=1).shape).astype(np.float32)
+    side = count_calls(monkeypatch, fast_conv_module, "side_by_side")
+    with threads.limited(2):
+        dx2, dw2, _ = conv2d_backward(g, x, w, padding=1, bias=False)
+    assert side == [1], "two threads did not run dX and dW side by side"
+    side.clear()
+    with threads.limited(1), blas.one_thread():
+        dx1, dw1, _ = conv2d_backward(g, x, w, padding=1, bias=False)
+    assert not side
+    np.testing.assert_array_equal(dx2, dx1)
+    np.testing.assert_array_equal(dw2, dw1)
+
+
+def test_an_error_in_one_side_reaches_the_caller_after_both_end() -> None:
+    """A job that raises: its error is raised by side_by_side, OpenBLAS's count restored."""
+    from cnncli.engine.fast import blas
+
+    before = blas._controls()[1]() if blas.available() else None  # type: ignore[index]
+    ended: list[str] = []
+
+    def fine() -> int:
+        ended.append("fine")
+        return 1
+
+    def broken() -> int:
+        raise MemoryError("no room")
+
+    with pytest.raises(MemoryError, match="no room"):
+        fast_conv_module.side_by_side(fine, broken)
+    assert ended == ["fine"]
+    if before is not None:
+        assert blas._controls()[1]() == before  # type: ignore[index]
