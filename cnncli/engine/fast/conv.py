@@ -31,8 +31,7 @@ backward
       col2im as KH*KW additions of contiguous slices (:mod:`.flat_shift`); where the
       forward takes the NCHW windows, their products and col2im (:mod:`.windows`);
     * else dX by Winograd (a stride-1 convolution of dY with the turned kernel) and dW by
-      Winograd F(r x r, 2 x 2) where each fits, the tiled im2col and col2im for the rest;
-      when both are Winograd, they run side by side on two threads (:func:`side_by_side`).
+      Winograd F(r x r, 2 x 2) where each fits, the tiled im2col and col2im for the rest.
 
 Each method is a :class:`Method`: its name (what ``conv2d_method`` reports) and the
 function that computes.  Shapes follow :mod:`cnncli.engine.conv`; ``pads`` is the zero
@@ -44,17 +43,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from cnncli.engine.fast import blas, flat_shift, im2col, shift_add, windows, winograd
-from cnncli.engine.fast.threads import num_threads, run_parts
+from cnncli.engine.fast import flat_shift, im2col, shift_add, windows, winograd
 from cnncli.engine.fast.winograd import Winograd, moderate, transformed_weight
 from cnncli.engine.shapes import Conv2dGeometry, conv2d_geometry
 
 Pads = tuple[int, int, int, int]
-_T = TypeVar("_T")
 
 #: Shift-and-add is used when each group has one input channel and at most this many filters.
 SHIFT_ADD_MAX_FILTERS = 4
@@ -155,14 +152,7 @@ def choose_backward(
     def by_winograd(
         gy: np.ndarray, x: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads
     ) -> tuple[np.ndarray, np.ndarray]:
-        if dx_plan is not None and dw_by_winograd and num_threads() > 1 and blas.available():
-            dxp, dw = side_by_side(
-                lambda: _winograd_dx(gy, *dx_plan),
-                lambda: _backward_dw_winograd(gy, x, g, pads),
-            )
-            assert dxp is not None and dw is not None
-            return dxp, dw
-        dxp = None if dx_plan is None else _winograd_dx(gy, *dx_plan)
+        dxp = None if dx_plan is None else _conv_winograd(gy, *dx_plan)
         dw = _backward_dw_winograd(gy, x, g, pads) if dw_by_winograd else None
         if dxp is None or dw is None:  # the tiled im2col makes what Winograd does not
             dx_gemm, dw_gemm = im2col.backward_gemm(
@@ -176,26 +166,6 @@ def choose_backward(
     return Method(f"fast: dX by {dx_name}, dW by {dw_name}", by_winograd)
 
 
-def side_by_side(*jobs: Callable[[], _T]) -> list[_T]:
-    """Each job's result, the jobs run at once, a thread each, OpenBLAS on one thread.
-
-    dX and dW of a Winograd backward are independent, and each is mostly products
-    and NumPy passes, which release the GIL: side by side, each on one core, they
-    take less time than one after the other with the products on two threads,
-    because the passes between the products use the second core too (see
-    benchmarks/README.md, decision table).  A product on one thread may round
-    differently from one on two: the bits are those of one thread, whatever the load.
-    """
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        results[i] = jobs[i]()
-
-    with blas.one_thread():
-        run_parts(run, list(range(len(jobs))), long=True)
-    return results
-
-
 def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads) -> np.ndarray:
     """dx alone (the transposed convolution): Winograd where it fits, else the tiled im2col.
 
@@ -204,7 +174,7 @@ def backward_input(gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads)
     """
     plan = _winograd_dx_plan(gy, w, g, pads)
     if plan is not None:
-        return _winograd_dx(gy, *plan)
+        return _conv_winograd(gy, *plan)
     # Only the input's shape and dtype are read when dW is not wanted: a broadcast zero.
     x = np.broadcast_to(np.zeros((), dtype=gy.dtype), (g.N, g.C, g.H, g.W))
     dx, _ = im2col.backward_gemm(gy, x, w, g, pads, need_dx=True, need_dw=False)
@@ -328,8 +298,8 @@ def _conv_winograd(
 
 def _winograd_dx_plan(
     gy: np.ndarray, w: np.ndarray, g: Conv2dGeometry, pads: Pads
-) -> tuple[np.ndarray, Conv2dGeometry, Pads, Winograd] | None:
-    """The arguments of :func:`_winograd_dx` that make dx, when the transposed problem
+) -> tuple[np.ndarray, None, Conv2dGeometry, Pads, Winograd] | None:
+    """The arguments of :func:`_conv_winograd` that make dx, when the transposed problem
     qualifies for Winograd; else None.
 
     For stride 1 and dilation 1, dX is a convolution of dY with the kernel turned
@@ -348,19 +318,11 @@ def _winograd_dx_plan(
         return None
     gb = conv2d_geometry(gy.shape, (g.C, g.F, g.KH, g.KW), 1, back)
     t = _winograd_for(gb)
-    if t is None or not moderate(gy) or not moderate(w):
+    if t is None or not moderate(gy):
         return None
-    return w, gb, back, t
-
-
-def _winograd_dx(
-    gy: np.ndarray, w: np.ndarray, gb: Conv2dGeometry, back: Pads, t: Winograd
-) -> np.ndarray:
-    """dx by Winograd, from the arguments :func:`_winograd_dx_plan` gave (weights moderate)."""
     turned = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])  # (C, F, K, K)
     u = transformed_weight(turned, t)
-    assert u is not None  # the plan checked that w is moderate
-    return _conv_winograd(gy, u, None, gb, back, t)
+    return None if u is None else (u, None, gb, back, t)
 
 
 def _backward_dw_winograd(
