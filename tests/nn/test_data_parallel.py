@@ -92,7 +92,14 @@ def test_training_goes_on_alone_with_the_same_numbers_when_the_helper_dies(
     killed = _train_with(x, y, "killed")
     alone = _train_with(x, y, "closed")
     assert working["failure"] is None and working["alive"]
-    assert killed["failure"] == "the helper process ended" and not killed["alive"]
+    # The kill lands between two steps: the next step's orders either find the pipe
+    # closed already or go into its buffer before the helper is gone, and then its
+    # reply never comes.  Either way the helper is stopped, with the reason said.
+    assert not killed["alive"]
+    assert killed["failure"] in (
+        "the helper process could not be reached",
+        "the helper process ended",
+    )
     for name, value in working["state"].items():
         assert np.array_equal(value, killed["state"][name]), name
         assert np.array_equal(value, alone["state"][name]), name
