@@ -217,9 +217,7 @@ class Helper:
                 loss2, right2 = part_step(model, x[n1:], y[n1:], n, label_smoothing)
                 second = model.named_grads()
                 _set_grads(model, first)
-        for path, layer in model.named_modules():
-            for name, g in layer.grads.items():
-                layer.grads[name] = g + second[f"{path}.{name}" if path else name]
+        _set_grads(model, {k: g + second[k] for k, g in model.named_grads().items()})
         return (loss1 + loss2) / n, right1 + right2
 
     def _send(

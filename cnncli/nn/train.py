@@ -179,11 +179,11 @@ def evaluate(
     """Mean loss, accuracy and the predicted class of each image, in eval mode."""
     model.eval()
     total, predictions = 0.0, []
-    for idx in batches(len(y), batch_size, None):
-        with blas.fixed_threads():  # the same bits on a busy machine (see train_epoch)
+    with blas.fixed_threads():  # the same bits on a busy machine (see train_epoch)
+        for idx in batches(len(y), batch_size, None):
             logits = model(x[idx])
-        total += float(cross_entropy(logits, y[idx])) * len(idx)
-        predictions.append(logits.argmax(axis=1))
+            total += float(cross_entropy(logits, y[idx])) * len(idx)
+            predictions.append(logits.argmax(axis=1))
     pred = np.concatenate(predictions)
     return total / len(y), float((pred == y).mean()), pred
 
